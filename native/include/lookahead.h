@@ -1,0 +1,202 @@
+/*
+ * lookahead.h - the C ABI of the Lookahead native library (the only public header).
+ *
+ * Conventions
+ * - Every fallible call returns an lk_status: LK_OK (0) or a negative error code. On error,
+ *   lk_last_error() returns a message for the calling thread.
+ * - Objects are returned through out-parameters and released with the matching *_free call.
+ * - The library never prints, never exits and never lets a C++ exception cross this boundary.
+ * - Only fixed-width integer types cross the boundary; struct sizes are pinned with static_assert
+ *   (native) and by a managed layout test.
+ *
+ * Decoding model
+ * A context holds a KV cache of committed tokens (n_past of them). lk_context_eval runs one forward
+ * pass over a batch of nodes that hang below the committed context: node 0 is the root, every other
+ * node names a parent with a smaller index. Node i sits at position n_past + depth(i) and attends to
+ * every committed entry plus its own ancestors (itself included), nothing else. A chain batch
+ * (parents == NULL) is ordinary causal prefill; a tree batch is a lookahead draft. Evaluated nodes
+ * stay pending until lk_context_commit keeps a root path of them (their K/V move to consecutive
+ * slots after the committed context) and drops the rest.
+ */
+#ifndef LOOKAHEAD_H
+#define LOOKAHEAD_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(LK_BUILDING_LIBRARY)
+#    define LK_API __declspec(dllexport)
+#  else
+#    define LK_API __declspec(dllimport)
+#  endif
+#else
+#  define LK_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a signature, struct layout or constant below changes meaning. */
+#define LK_ABI_VERSION 1
+
+typedef int32_t lk_status;
+#define LK_OK 0
+#define LK_ERR_INVALID_ARGUMENT (-1) /* a parameter is out of range or inconsistent */
+#define LK_ERR_OUT_OF_MEMORY (-2)
+#define LK_ERR_UNSUPPORTED (-3)      /* valid request this build or model cannot serve */
+#define LK_ERR_CONTEXT_FULL (-4)     /* the batch does not fit in the remaining KV cache */
+#define LK_ERR_NO_DEVICE (-5)        /* the requested backend has no usable device */
+#define LK_ERR_INVALID_STATE (-6)    /* call order violated (e.g. commit without eval) */
+#define LK_ERR_INTERNAL (-7)
+
+/* Tensor element types, as stored by the caller. */
+#define LK_DTYPE_F32 0
+#define LK_DTYPE_F16 1
+#define LK_DTYPE_BF16 2
+
+/* Backends, chosen at context creation. AUTO picks CUDA when a device exists, else CPU. */
+#define LK_BACKEND_AUTO 0
+#define LK_BACKEND_CPU 1
+#define LK_BACKEND_CUDA 2
+
+/* Which logits lk_context_eval keeps. */
+#define LK_LOGITS_NONE 0
+#define LK_LOGITS_LAST 1 /* only the last node of the batch */
+#define LK_LOGITS_ALL 2
+
+/* Model flags. */
+#define LK_MODEL_TIED_OUTPUT 1u /* the output head reuses the token embedding */
+#define LK_MODEL_QKV_BIAS 2u    /* q/k/v projections carry biases (Qwen2) */
+
+/*
+ * Tensor kinds. Shapes are [rows, cols] in row-major order as in Hugging Face checkpoints
+ * (a projection maps cols inputs to rows outputs); vectors are passed with cols = 1.
+ * q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim.
+ */
+#define LK_TENSOR_TOKEN_EMBEDDING 0 /* [vocab, hidden] */
+#define LK_TENSOR_OUTPUT_NORM 1     /* [hidden] */
+#define LK_TENSOR_OUTPUT 2          /* [vocab, hidden], absent when LK_MODEL_TIED_OUTPUT */
+#define LK_TENSOR_ATTN_NORM 3       /* per layer: [hidden] */
+#define LK_TENSOR_ATTN_Q 4          /* [q_dim, hidden], rows in HF rotate-half RoPE order */
+#define LK_TENSOR_ATTN_K 5          /* [kv_dim, hidden], rows in HF rotate-half RoPE order */
+#define LK_TENSOR_ATTN_V 6          /* [kv_dim, hidden] */
+#define LK_TENSOR_ATTN_OUTPUT 7     /* [hidden, q_dim] */
+#define LK_TENSOR_ATTN_Q_BIAS 8     /* [q_dim], only with LK_MODEL_QKV_BIAS */
+#define LK_TENSOR_ATTN_K_BIAS 9     /* [kv_dim], only with LK_MODEL_QKV_BIAS */
+#define LK_TENSOR_ATTN_V_BIAS 10    /* [kv_dim], only with LK_MODEL_QKV_BIAS */
+#define LK_TENSOR_FFN_NORM 11       /* [hidden] */
+#define LK_TENSOR_FFN_GATE 12       /* [intermediate, hidden] */
+#define LK_TENSOR_FFN_UP 13         /* [intermediate, hidden] */
+#define LK_TENSOR_FFN_DOWN 14       /* [hidden, intermediate] */
+#define LK_TENSOR_KIND_COUNT 15
+
+typedef struct lk_model lk_model;     /* weights and hyper-parameters, immutable once a context uses it */
+typedef struct lk_context lk_context; /* KV cache, scratch and backend state for one sequence */
+
+typedef struct lk_model_params {
+    int32_t vocab_size;
+    int32_t hidden_size;
+    int32_t intermediate_size;
+    int32_t n_layers;
+    int32_t n_heads;
+    int32_t n_kv_heads; /* divides n_heads */
+    int32_t head_dim;   /* even */
+    int32_t max_context;
+    float rms_norm_eps;
+    float rope_theta; /* used unless lk_model_set_rope_frequencies supplies a table */
+    uint32_t flags;   /* LK_MODEL_* */
+    int32_t reserved; /* must be 0 */
+} lk_model_params;
+
+typedef struct lk_context_params {
+    int32_t backend;   /* LK_BACKEND_* */
+    int32_t n_ctx;     /* KV cache capacity in tokens; 0 = the model's max_context */
+    int32_t n_batch;   /* most nodes one eval may hold; 0 = min(512, n_ctx) */
+    int32_t n_threads; /* CPU worker threads including the caller; 0 = all online cores */
+} lk_context_params;
+
+typedef struct lk_context_info {
+    int32_t backend; /* the backend actually chosen (never AUTO) */
+    int32_t n_ctx;
+    int32_t n_batch;
+    int32_t n_threads;
+    int32_t n_past;    /* committed tokens */
+    int32_t n_pending; /* nodes of the last eval not yet committed or dropped */
+} lk_context_info;
+
+typedef struct lk_batch {
+    const int32_t* tokens;  /* n_tokens token ids; borrowed for the duration of the call */
+    const int32_t* parents; /* n_tokens parent indices: parents[0] = -1, 0 <= parents[i] < i;
+                               NULL means a chain (parents[i] = i - 1) */
+    int32_t n_tokens;
+    int32_t logits; /* LK_LOGITS_* */
+} lk_batch;
+
+/* ---- library ---- */
+
+LK_API int32_t lk_abi_version(void);
+
+/* Message of the last failed call on this thread; never NULL; valid until the thread's next failed call. */
+LK_API const char* lk_last_error(void);
+
+/* Static, human-readable description of the build and the CPU features in use. */
+LK_API const char* lk_system_info(void);
+
+/* 1 if contexts can be created on the backend here, else 0. */
+LK_API int32_t lk_backend_available(int32_t backend);
+
+/* ---- model ---- */
+
+/* Creates an empty model; every required tensor must then be set before a context is created. */
+LK_API lk_status lk_model_init(const lk_model_params* params, lk_model** out_model);
+
+/* Copies one tensor into the model (the caller keeps ownership of data). rows/cols must equal the
+   shape the kind requires; layer is ignored (pass 0) for the non-layer kinds. */
+LK_API lk_status lk_model_set_tensor(lk_model* model, int32_t kind, int32_t layer, int32_t dtype,
+                                     int64_t rows, int64_t cols, const void* data);
+
+/* Optional: head_dim/2 RoPE inverse frequencies (for scaled RoPE variants); copied. */
+LK_API lk_status lk_model_set_rope_frequencies(lk_model* model, const float* inv_freq, int32_t count);
+
+/* Frees the model. Contexts created from it must be freed first. NULL is ignored. */
+LK_API void lk_model_free(lk_model* model);
+
+/* ---- context ---- */
+
+/* Creates a context; fails with LK_ERR_INVALID_STATE naming the first missing tensor. */
+LK_API lk_status lk_context_init(lk_model* model, const lk_context_params* params, lk_context** out_context);
+
+LK_API void lk_context_free(lk_context* context);
+
+LK_API lk_status lk_context_get_info(const lk_context* context, lk_context_info* out_info);
+
+/* One forward pass over the batch (see the decoding model above). Replaces any pending nodes. */
+LK_API lk_status lk_context_eval(lk_context* context, const lk_batch* batch);
+
+/* Logits (vocab_size floats) of a node of the last eval, if that eval kept them. The pointer is
+   owned by the context and valid until the next eval, truncate or free. */
+LK_API lk_status lk_context_get_logits(lk_context* context, int32_t node, const float** out_logits);
+
+/* Keeps the pending nodes listed (a path from the root: nodes[0] = 0 and each next node a child of
+   the previous; NULL means 0..n_nodes-1 of a chain) as committed context and drops the others. */
+LK_API lk_status lk_context_commit(lk_context* context, const int32_t* nodes, int32_t n_nodes);
+
+/* Drops committed tokens beyond n_past (0 empties the cache) and any pending nodes. */
+LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
+
+/*
+ * Fused greedy step over a draft tree: eval, argmax at every node (ties -> lowest id), walk from the
+ * root to the child whose token equals its parent's argmax while one exists, commit the root and the
+ * accepted nodes, and write the accepted draft tokens followed by the bonus token (the argmax at the
+ * last accepted node) to out_tokens. capacity must be >= the tree's depth + 1. A one-node tree is
+ * plain greedy decoding. Logits are not kept.
+ */
+LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens,
+                                          int32_t capacity, int32_t* out_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOOKAHEAD_H */

@@ -1,0 +1,168 @@
+// The C boundary: argument checks, handle conversion, and exceptions turned into lk_status codes.
+#include <new>
+#include <string>
+
+#include "../cpu/kernels.h"
+#include "../cpu/thread_pool.h"
+#include "context.h"
+#include "error.h"
+#include "lookahead.h"
+#include "model.h"
+
+struct lk_model : lk::Model {
+    using lk::Model::Model;
+};
+
+struct lk_context : lk::Context {
+    using lk::Context::Context;
+};
+
+static_assert(sizeof(lk_model_params) == 48, "lk_model_params layout is part of the ABI");
+static_assert(sizeof(lk_context_params) == 16, "lk_context_params layout is part of the ABI");
+static_assert(sizeof(lk_context_info) == 24, "lk_context_info layout is part of the ABI");
+static_assert(sizeof(lk_batch) == 24, "lk_batch layout is part of the ABI");
+
+namespace lk {
+
+namespace {
+thread_local std::string last_error = "no error";
+
+template <typename F>
+lk_status guarded(F&& body) {
+    try {
+        body();
+        return LK_OK;
+    } catch (const Error& e) {
+        set_last_error(e.what());
+        return e.status();
+    } catch (const std::bad_alloc&) {
+        set_last_error("out of memory");
+        return LK_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception& e) {
+        set_last_error(std::string("internal error: ") + e.what());
+        return LK_ERR_INTERNAL;
+    } catch (...) {
+        set_last_error("internal error: unknown exception");
+        return LK_ERR_INTERNAL;
+    }
+}
+
+void require_handle(const void* handle, const char* name) {
+    require(handle != nullptr, std::string(name) + " is NULL");
+}
+}  // namespace
+
+void set_last_error(const std::string& message) { last_error = message; }
+
+}  // namespace lk
+
+using lk::guarded;
+using lk::require;
+using lk::require_handle;
+
+extern "C" {
+
+int32_t lk_abi_version(void) { return LK_ABI_VERSION; }
+
+const char* lk_last_error(void) { return lk::last_error.c_str(); }
+
+const char* lk_system_info(void) {
+    static const std::string info = std::string("lookahead native ABI ") + std::to_string(LK_ABI_VERSION) +
+                                    "; cpu: matmul kernel " + lk::cpu::best_matmul_kernel_name() + ", " +
+                                    std::to_string(lk::hardware_threads()) + " threads; cuda: not built";
+    return info.c_str();
+}
+
+int32_t lk_backend_available(int32_t backend) {
+    return backend == LK_BACKEND_CPU || backend == LK_BACKEND_AUTO ? 1 : 0;
+}
+
+lk_status lk_model_init(const lk_model_params* params, lk_model** out_model) {
+    return guarded([&] {
+        require_handle(params, "params");
+        require_handle(out_model, "out_model");
+        *out_model = nullptr;
+        *out_model = new lk_model(*params);
+    });
+}
+
+lk_status lk_model_set_tensor(lk_model* model, int32_t kind, int32_t layer, int32_t dtype, int64_t rows, int64_t cols,
+                              const void* data) {
+    return guarded([&] {
+        require_handle(model, "model");
+        model->set_tensor(kind, layer, dtype, rows, cols, data);
+    });
+}
+
+lk_status lk_model_set_rope_frequencies(lk_model* model, const float* inv_freq, int32_t count) {
+    return guarded([&] {
+        require_handle(model, "model");
+        model->set_rope_frequencies(inv_freq, count);
+    });
+}
+
+void lk_model_free(lk_model* model) { delete model; }
+
+lk_status lk_context_init(lk_model* model, const lk_context_params* params, lk_context** out_context) {
+    return guarded([&] {
+        require_handle(model, "model");
+        require_handle(params, "params");
+        require_handle(out_context, "out_context");
+        *out_context = nullptr;
+        *out_context = new lk_context(*model, *params);
+    });
+}
+
+void lk_context_free(lk_context* context) { delete context; }
+
+lk_status lk_context_get_info(const lk_context* context, lk_context_info* out_info) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_info, "out_info");
+        *out_info = context->info();
+    });
+}
+
+lk_status lk_context_eval(lk_context* context, const lk_batch* batch) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(batch, "batch");
+        context->eval(*batch);
+    });
+}
+
+lk_status lk_context_get_logits(lk_context* context, int32_t node, const float** out_logits) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_logits, "out_logits");
+        *out_logits = nullptr;
+        *out_logits = context->logits(node);
+    });
+}
+
+lk_status lk_context_commit(lk_context* context, const int32_t* nodes, int32_t n_nodes) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->commit(nodes, n_nodes);
+    });
+}
+
+lk_status lk_context_truncate(lk_context* context, int32_t n_past) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->truncate(n_past);
+    });
+}
+
+lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens, int32_t capacity,
+                                   int32_t* out_count) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(tree, "tree");
+        require_handle(out_count, "out_count");
+        *out_count = 0;
+        *out_count = context->decode_greedy(*tree, out_tokens, capacity);
+    });
+}
+
+}  // extern "C"

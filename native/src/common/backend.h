@@ -1,0 +1,36 @@
+// The interface every compute backend implements; the context (context.h) drives it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "model.h"
+#include "tree.h"
+
+namespace lk {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual int32_t kind() const = 0;  // LK_BACKEND_CPU or LK_BACKEND_CUDA
+    virtual int32_t threads() const = 0;
+
+    // One forward pass over the tree hanging below n_past committed tokens. Node i writes its K/V to
+    // cache slot n_past + i and sits at position n_past + depth(i). Keeps logits per logits_mode.
+    virtual void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) = 0;
+
+    // Host copy of a node's logits kept by the last forward.
+    virtual const float* logits(int32_t node) = 0;
+
+    // Greedy verification over the last forward (which kept all logits): writes the accepted root
+    // path to path, the bonus token (argmax at the path's last node) to bonus, returns the path length.
+    virtual int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) = 0;
+
+    // Moves the K/V of pending slots n_past + path[j] to n_past + j, for j in [0, n).
+    virtual void compact(int32_t n_past, const int32_t* path, int32_t n) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+
+}  // namespace lk

@@ -1,0 +1,119 @@
+#include "context.h"
+
+#include <algorithm>
+#include <string>
+
+#include "../cpu/thread_pool.h"
+#include "error.h"
+
+namespace lk {
+namespace {
+
+constexpr int32_t kDefaultBatch = 512;
+constexpr int32_t kMaxThreads = 256;
+
+std::string mib(double bytes) { return std::to_string(static_cast<long long>(bytes / (1024.0 * 1024.0))) + " MiB"; }
+
+}  // namespace
+
+Context::Context(Model& model, const lk_context_params& params) : model_(model) {
+    const lk_model_params& p = model.params;
+    model.check_complete();
+    n_ctx_ = params.n_ctx == 0 ? p.max_context : params.n_ctx;
+    require(n_ctx_ >= 1 && n_ctx_ <= p.max_context, "n_ctx " + std::to_string(n_ctx_) + " must be in 1.." +
+                                                         std::to_string(p.max_context) + " (the model's max_context)");
+    n_batch_ = params.n_batch == 0 ? std::min(kDefaultBatch, n_ctx_) : params.n_batch;
+    require(n_batch_ >= 1 && n_batch_ <= n_ctx_, "n_batch " + std::to_string(n_batch_) + " must be in 1.." +
+                                                      std::to_string(n_ctx_) + " (n_ctx)");
+    const int32_t threads = params.n_threads == 0 ? hardware_threads() : params.n_threads;
+    require(threads >= 1 && threads <= kMaxThreads, "n_threads " + std::to_string(params.n_threads) +
+                                                        " must be in 0.." + std::to_string(kMaxThreads));
+
+    switch (params.backend) {
+        case LK_BACKEND_AUTO:
+        case LK_BACKEND_CPU: break;
+        case LK_BACKEND_CUDA: fail(LK_ERR_UNSUPPORTED, "this build of the native library has no CUDA backend");
+        default: fail(LK_ERR_INVALID_ARGUMENT, "unknown backend " + std::to_string(params.backend));
+    }
+    try {
+        backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads);
+    } catch (const std::bad_alloc&) {
+        const double kv_bytes = 2.0 * p.n_layers * n_ctx_ * model.kv_dim() * sizeof(float);
+        fail(LK_ERR_OUT_OF_MEMORY, "out of memory allocating a context of " + std::to_string(n_ctx_) +
+                                       " tokens (KV cache " + mib(kv_bytes) + "); try a smaller n_ctx");
+    }
+    path_.resize(n_batch_);
+    ++model_.live_contexts;
+}
+
+Context::~Context() { --model_.live_contexts; }
+
+lk_context_info Context::info() const {
+    return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), n_past_, tree_.size()};
+}
+
+void Context::prepare(const lk_batch& batch) {
+    tree_.clear();
+    logits_mode_ = LK_LOGITS_NONE;
+    tree_.assign(batch, model_.params.vocab_size, n_batch_);
+    if (n_past_ + tree_.size() > n_ctx_) {
+        const int32_t n = tree_.size();
+        tree_.clear();
+        fail(LK_ERR_CONTEXT_FULL, "batch of " + std::to_string(n) + " nodes does not fit: " +
+                                      std::to_string(n_past_) + " of " + std::to_string(n_ctx_) +
+                                      " context slots are committed");
+    }
+}
+
+void Context::eval(const lk_batch& batch) {
+    prepare(batch);
+    backend_->forward(tree_, n_past_, batch.logits);
+    logits_mode_ = batch.logits;
+}
+
+const float* Context::logits(int32_t node) {
+    if (tree_.empty()) fail(LK_ERR_INVALID_STATE, "no pending batch: logits exist only after lk_context_eval");
+    require(node >= 0 && node < tree_.size(), "node " + std::to_string(node) + " is out of range 0.." +
+                                                  std::to_string(tree_.size() - 1));
+    const bool kept = logits_mode_ == LK_LOGITS_ALL || (logits_mode_ == LK_LOGITS_LAST && node == tree_.size() - 1);
+    if (!kept) fail(LK_ERR_INVALID_STATE, "the last eval did not keep logits for node " + std::to_string(node));
+    return backend_->logits(node);
+}
+
+void Context::commit(const int32_t* nodes, int32_t n_nodes) {
+    if (tree_.empty()) fail(LK_ERR_INVALID_STATE, "nothing to commit: call lk_context_eval first");
+    tree_.check_root_path(nodes, n_nodes);
+    for (int32_t j = 0; j < n_nodes; ++j) path_[j] = nodes ? nodes[j] : j;
+    backend_->compact(n_past_, path_.data(), n_nodes);
+    n_past_ += n_nodes;
+    tree_.clear();
+}
+
+void Context::truncate(int32_t n_past) {
+    require(n_past >= 0 && n_past <= n_past_, "cannot truncate to " + std::to_string(n_past) + ": only " +
+                                                  std::to_string(n_past_) + " tokens are committed");
+    n_past_ = n_past;
+    tree_.clear();
+}
+
+int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32_t capacity) {
+    require(out_tokens != nullptr, "out_tokens is NULL");
+    prepare(batch);
+    if (capacity < tree_.max_depth() + 1) {
+        const int32_t depth = tree_.max_depth();
+        tree_.clear();
+        fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
+                                          std::to_string(depth) + " (needs " + std::to_string(depth + 1) + ")");
+    }
+    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
+    int32_t bonus = 0;
+    const int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
+    backend_->compact(n_past_, path_.data(), length);
+    n_past_ += length;
+    for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
+    out_tokens[length - 1] = bonus;
+    tree_.clear();
+    return length;
+}
+
+}  // namespace lk

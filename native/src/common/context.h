@@ -1,0 +1,39 @@
+// A decoding context: the committed-token count, the pending batch and the backend that computes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend.h"
+#include "model.h"
+#include "tree.h"
+
+namespace lk {
+
+class Context {
+public:
+    Context(Model& model, const lk_context_params& params);
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    lk_context_info info() const;
+    void eval(const lk_batch& batch);
+    const float* logits(int32_t node);
+    void commit(const int32_t* nodes, int32_t n_nodes);
+    void truncate(int32_t n_past);
+    int32_t decode_greedy(const lk_batch& tree, int32_t* out_tokens, int32_t capacity);
+
+private:
+    void prepare(const lk_batch& batch);
+
+    Model& model_;
+    std::unique_ptr<Backend> backend_;
+    Tree tree_;
+    int32_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
+    int32_t logits_mode_ = LK_LOGITS_NONE;
+    std::vector<int32_t> path_;
+};
+
+}  // namespace lk

@@ -1,0 +1,183 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+#include "half.h"
+
+namespace lk {
+namespace {
+
+constexpr int64_t kMaxDimension = 1 << 20;
+
+bool is_per_layer(int32_t kind) { return kind >= LK_TENSOR_ATTN_NORM && kind < LK_TENSOR_KIND_COUNT; }
+
+bool is_vector(int32_t kind) {
+    switch (kind) {
+        case LK_TENSOR_OUTPUT_NORM:
+        case LK_TENSOR_ATTN_NORM:
+        case LK_TENSOR_FFN_NORM:
+        case LK_TENSOR_ATTN_Q_BIAS:
+        case LK_TENSOR_ATTN_K_BIAS:
+        case LK_TENSOR_ATTN_V_BIAS:
+            return true;
+        default:
+            return false;
+    }
+}
+
+size_t dtype_size(int32_t dtype) { return dtype == LK_DTYPE_F32 ? 4 : 2; }
+
+float element_as_float(const void* data, int32_t dtype, int64_t index) {
+    switch (dtype) {
+        case LK_DTYPE_F32: return static_cast<const float*>(data)[index];
+        case LK_DTYPE_F16: return f16_to_float(static_cast<const uint16_t*>(data)[index]);
+        default: return bf16_to_float(static_cast<const uint16_t*>(data)[index]);
+    }
+}
+
+std::string tensor_label(int32_t kind, int32_t layer) {
+    std::string name = tensor_kind_name(kind);
+    return is_per_layer(kind) ? "layer " + std::to_string(layer) + " " + name : name;
+}
+
+}  // namespace
+
+const char* tensor_kind_name(int32_t kind) {
+    static const char* const names[LK_TENSOR_KIND_COUNT] = {
+        "token_embedding", "output_norm", "output",      "attn_norm",   "attn_q",
+        "attn_k",          "attn_v",      "attn_output", "attn_q_bias", "attn_k_bias",
+        "attn_v_bias",     "ffn_norm",    "ffn_gate",    "ffn_up",      "ffn_down"};
+    return kind >= 0 && kind < LK_TENSOR_KIND_COUNT ? names[kind] : "unknown";
+}
+
+Model::Model(const lk_model_params& p) : params(p) {
+    auto positive = [](int64_t value, const char* name) {
+        require(value > 0 && value <= kMaxDimension,
+                std::string(name) + " must be in 1.." + std::to_string(kMaxDimension) + ", got " +
+                    std::to_string(value));
+    };
+    positive(p.vocab_size, "vocab_size");
+    positive(p.hidden_size, "hidden_size");
+    positive(p.intermediate_size, "intermediate_size");
+    positive(p.n_layers, "n_layers");
+    positive(p.n_heads, "n_heads");
+    positive(p.n_kv_heads, "n_kv_heads");
+    positive(p.head_dim, "head_dim");
+    positive(p.max_context, "max_context");
+    require(p.n_heads % p.n_kv_heads == 0, "n_heads (" + std::to_string(p.n_heads) +
+                                               ") must be a multiple of n_kv_heads (" +
+                                               std::to_string(p.n_kv_heads) + ")");
+    require(p.head_dim % 2 == 0, "head_dim must be even for RoPE, got " + std::to_string(p.head_dim));
+    require(std::isfinite(p.rms_norm_eps) && p.rms_norm_eps > 0, "rms_norm_eps must be positive and finite");
+    require(std::isfinite(p.rope_theta) && p.rope_theta > 1, "rope_theta must be finite and greater than 1");
+    require((p.flags & ~(LK_MODEL_TIED_OUTPUT | LK_MODEL_QKV_BIAS)) == 0, "unknown bits in flags");
+    require(p.reserved == 0, "reserved must be 0");
+
+    rope_inv_freq.resize(p.head_dim / 2);
+    for (int i = 0; i < p.head_dim / 2; ++i) {
+        rope_inv_freq[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(p.rope_theta),
+                                                             2.0 * i / static_cast<double>(p.head_dim)));
+    }
+    layers.resize(p.n_layers);
+}
+
+void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows, int64_t cols, const void* data) {
+    require(kind >= 0 && kind < LK_TENSOR_KIND_COUNT, "unknown tensor kind " + std::to_string(kind));
+    require(dtype == LK_DTYPE_F32 || dtype == LK_DTYPE_F16 || dtype == LK_DTYPE_BF16,
+            "unknown dtype " + std::to_string(dtype));
+    require(data != nullptr, "tensor data is NULL");
+    if (is_per_layer(kind)) {
+        require(layer >= 0 && layer < params.n_layers,
+                "layer " + std::to_string(layer) + " out of range 0.." + std::to_string(params.n_layers - 1));
+    } else {
+        layer = 0;
+    }
+    require(live_contexts.load() == 0, "the model is in use by a context; weights can no longer change");
+
+    const int64_t hidden = params.hidden_size, ffn = params.intermediate_size;
+    int64_t want_rows = 0, want_cols = 1;
+    Tensor* slot = nullptr;
+    LayerWeights& lw = layers[layer];
+    switch (kind) {
+        case LK_TENSOR_TOKEN_EMBEDDING: slot = &token_embedding; want_rows = params.vocab_size; want_cols = hidden; break;
+        case LK_TENSOR_OUTPUT_NORM: slot = &output_norm; want_rows = hidden; break;
+        case LK_TENSOR_OUTPUT:
+            require(!(params.flags & LK_MODEL_TIED_OUTPUT), "output is tied to token_embedding; do not set it");
+            slot = &output; want_rows = params.vocab_size; want_cols = hidden; break;
+        case LK_TENSOR_ATTN_NORM: slot = &lw.attn_norm; want_rows = hidden; break;
+        case LK_TENSOR_ATTN_Q: slot = &lw.q; want_rows = q_dim(); want_cols = hidden; break;
+        case LK_TENSOR_ATTN_K: slot = &lw.k; want_rows = kv_dim(); want_cols = hidden; break;
+        case LK_TENSOR_ATTN_V: slot = &lw.v; want_rows = kv_dim(); want_cols = hidden; break;
+        case LK_TENSOR_ATTN_OUTPUT: slot = &lw.o; want_rows = hidden; want_cols = q_dim(); break;
+        case LK_TENSOR_ATTN_Q_BIAS: slot = &lw.q_bias; want_rows = q_dim(); break;
+        case LK_TENSOR_ATTN_K_BIAS: slot = &lw.k_bias; want_rows = kv_dim(); break;
+        case LK_TENSOR_ATTN_V_BIAS: slot = &lw.v_bias; want_rows = kv_dim(); break;
+        case LK_TENSOR_FFN_NORM: slot = &lw.ffn_norm; want_rows = hidden; break;
+        case LK_TENSOR_FFN_GATE: slot = &lw.gate; want_rows = ffn; want_cols = hidden; break;
+        case LK_TENSOR_FFN_UP: slot = &lw.up; want_rows = ffn; want_cols = hidden; break;
+        case LK_TENSOR_FFN_DOWN: slot = &lw.down; want_rows = hidden; want_cols = ffn; break;
+    }
+    if (kind == LK_TENSOR_ATTN_Q_BIAS || kind == LK_TENSOR_ATTN_K_BIAS || kind == LK_TENSOR_ATTN_V_BIAS) {
+        require(has_qkv_bias(), tensor_label(kind, layer) + " given but the model has no q/k/v biases");
+    }
+    require(rows == want_rows && cols == want_cols,
+            tensor_label(kind, layer) + " has shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
+                "], expected [" + std::to_string(want_rows) + ", " + std::to_string(want_cols) + "]");
+
+    Tensor tensor;
+    tensor.rows = rows;
+    tensor.cols = cols;
+    const int64_t count = rows * cols;
+    if (is_vector(kind)) {
+        tensor.dtype = LK_DTYPE_F32;
+        tensor.data = AlignedBuffer(count * sizeof(float));
+        float* out = tensor.data.as<float>();
+        for (int64_t i = 0; i < count; ++i) out[i] = element_as_float(data, dtype, i);
+    } else {
+        tensor.dtype = dtype;
+        tensor.data = AlignedBuffer(count * dtype_size(dtype));
+        std::memcpy(tensor.data.data(), data, count * dtype_size(dtype));
+    }
+    *slot = std::move(tensor);
+}
+
+void Model::set_rope_frequencies(const float* inv_freq, int32_t count) {
+    require(inv_freq != nullptr, "inv_freq is NULL");
+    require(count == params.head_dim / 2, "expected head_dim/2 = " + std::to_string(params.head_dim / 2) +
+                                              " RoPE frequencies, got " + std::to_string(count));
+    require(live_contexts.load() == 0, "the model is in use by a context; RoPE frequencies can no longer change");
+    for (int i = 0; i < count; ++i) {
+        require(std::isfinite(inv_freq[i]) && inv_freq[i] >= 0, "RoPE frequency " + std::to_string(i) + " is invalid");
+    }
+    rope_inv_freq.assign(inv_freq, inv_freq + count);
+}
+
+void Model::check_complete() const {
+    auto need = [](const Tensor& tensor, int32_t kind, int32_t layer) {
+        if (!tensor.present()) fail(LK_ERR_INVALID_STATE, "tensor " + tensor_label(kind, layer) + " was never set");
+    };
+    need(token_embedding, LK_TENSOR_TOKEN_EMBEDDING, 0);
+    need(output_norm, LK_TENSOR_OUTPUT_NORM, 0);
+    if (!(params.flags & LK_MODEL_TIED_OUTPUT)) need(output, LK_TENSOR_OUTPUT, 0);
+    for (int l = 0; l < params.n_layers; ++l) {
+        const LayerWeights& w = layers[l];
+        need(w.attn_norm, LK_TENSOR_ATTN_NORM, l);
+        need(w.q, LK_TENSOR_ATTN_Q, l);
+        need(w.k, LK_TENSOR_ATTN_K, l);
+        need(w.v, LK_TENSOR_ATTN_V, l);
+        need(w.o, LK_TENSOR_ATTN_OUTPUT, l);
+        if (has_qkv_bias()) {
+            need(w.q_bias, LK_TENSOR_ATTN_Q_BIAS, l);
+            need(w.k_bias, LK_TENSOR_ATTN_K_BIAS, l);
+            need(w.v_bias, LK_TENSOR_ATTN_V_BIAS, l);
+        }
+        need(w.ffn_norm, LK_TENSOR_FFN_NORM, l);
+        need(w.gate, LK_TENSOR_FFN_GATE, l);
+        need(w.up, LK_TENSOR_FFN_UP, l);
+        need(w.down, LK_TENSOR_FFN_DOWN, l);
+    }
+}
+
+}  // namespace lk

@@ -1,0 +1,51 @@
+// CPU compute kernels. The matrix kernel has one implementation per instruction set, picked once at
+// start-up from the CPU's features; the small vector ops are plain loops the compiler vectorizes.
+#pragma once
+
+#include <cstdint>
+
+namespace lk::cpu {
+
+// y[j][r] = dot(W[r], x[j]) for rows r in [row_begin, row_end) and the n_x input rows j.
+// W is [rows, cols] in its storage dtype (LK_DTYPE_*); x and y are F32 with the given row strides.
+struct MatmulArgs {
+    const void* weights;
+    int32_t dtype;
+    int64_t cols;
+    const float* x;
+    int64_t x_stride;
+    float* y;
+    int64_t y_stride;
+    int32_t n_x;
+};
+
+using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+
+void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+#if defined(LK_HAVE_AVX2_KERNELS)
+void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+#endif
+
+// The fastest matrix kernel this CPU runs (set LK_CPU_KERNEL=scalar to force the fallback).
+MatmulKernel best_matmul_kernel();
+// Name of the kernel best_matmul_kernel() returns: "avx2" or "scalar".
+const char* best_matmul_kernel_name();
+
+// out[i] = x[i] / rms(x) * weight[i]
+void rms_norm(const float* x, const float* weight, float* out, int n, float eps);
+
+// Rotates one head vector in place (HF rotate-half order): pairs (i, i + half) by angle pos * inv_freq[i],
+// given the precomputed cos/sin of those angles.
+void rope_rotate(float* head, const float* cos, const float* sin, int half);
+
+// gate[i] = silu(gate[i]) * up[i]
+void swiglu(float* gate, const float* up, int n);
+
+float dot(const float* a, const float* b, int n);
+// y[i] += a * x[i]
+void axpy(float a, const float* x, float* y, int n);
+
+// Index of the largest value; ties go to the lowest index. NaN never wins.
+int32_t argmax(const float* values, int n);
+
+}  // namespace lk::cpu

@@ -1,0 +1,102 @@
+// AVX2 + FMA + F16C matrix kernel. This file alone is compiled with those instruction sets enabled;
+// it only runs after best_matmul_kernel() has checked the CPU supports them.
+#include <immintrin.h>
+
+#include "../common/half.h"
+#include "kernels.h"
+#include "lookahead.h"
+
+namespace lk::cpu {
+namespace {
+
+// Rows of W processed per pass over a block of x rows: the chunk stays in L1/L2 while every
+// x block streams past it, so W is read from memory once per call.
+constexpr int64_t kRowChunk = 8;
+constexpr int kRowsPerTile = 2;
+constexpr int kInputsPerTile = 4;
+
+struct LoadF32 {
+    static __m256 vec(const void* w, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(w) + i); }
+    static float one(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
+};
+struct LoadF16 {
+    static __m256 vec(const void* w, int64_t i) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+    }
+    static float one(const void* w, int64_t i) { return f16_to_float(static_cast<const uint16_t*>(w)[i]); }
+};
+struct LoadBF16 {
+    static __m256 vec(const void* w, int64_t i) {
+        __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+    }
+    static float one(const void* w, int64_t i) { return bf16_to_float(static_cast<const uint16_t*>(w)[i]); }
+};
+
+inline float horizontal_sum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// RW rows of W against RX rows of x, 8 columns per iteration, scalar tail.
+template <typename Load, int RW, int RX>
+void tile(const MatmulArgs& a, int64_t row, int32_t x_row) {
+    __m256 acc[RW][RX];
+    for (int r = 0; r < RW; ++r)
+        for (int j = 0; j < RX; ++j) acc[r][j] = _mm256_setzero_ps();
+    const float* x[RX];
+    for (int j = 0; j < RX; ++j) x[j] = a.x + (x_row + j) * a.x_stride;
+    const int64_t vec_cols = a.cols & ~int64_t{7};
+    for (int64_t c = 0; c < vec_cols; c += 8) {
+        __m256 xv[RX];
+        for (int j = 0; j < RX; ++j) xv[j] = _mm256_loadu_ps(x[j] + c);
+        for (int r = 0; r < RW; ++r) {
+            __m256 w = Load::vec(a.weights, (row + r) * a.cols + c);
+            for (int j = 0; j < RX; ++j) acc[r][j] = _mm256_fmadd_ps(w, xv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < RW; ++r) {
+        for (int j = 0; j < RX; ++j) {
+            float sum = horizontal_sum(acc[r][j]);
+            for (int64_t c = vec_cols; c < a.cols; ++c) sum += Load::one(a.weights, (row + r) * a.cols + c) * x[j][c];
+            a.y[(x_row + j) * a.y_stride + row + r] = sum;
+        }
+    }
+}
+
+template <typename Load, int RW>
+void tile_inputs(const MatmulArgs& a, int64_t row, int32_t x_row, int32_t inputs) {
+    switch (inputs) {
+        case 1: tile<Load, RW, 1>(a, row, x_row); break;
+        case 2: tile<Load, RW, 2>(a, row, x_row); break;
+        case 3: tile<Load, RW, 3>(a, row, x_row); break;
+        default: tile<Load, RW, 4>(a, row, x_row); break;
+    }
+}
+
+template <typename Load>
+void matmul(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    for (int64_t chunk = row_begin; chunk < row_end; chunk += kRowChunk) {
+        const int64_t chunk_end = chunk + kRowChunk < row_end ? chunk + kRowChunk : row_end;
+        for (int32_t j = 0; j < a.n_x; j += kInputsPerTile) {
+            const int32_t inputs = a.n_x - j < kInputsPerTile ? a.n_x - j : kInputsPerTile;
+            int64_t r = chunk;
+            for (; r + kRowsPerTile <= chunk_end; r += kRowsPerTile) tile_inputs<Load, kRowsPerTile>(a, r, j, inputs);
+            for (; r < chunk_end; ++r) tile_inputs<Load, 1>(a, r, j, inputs);
+        }
+    }
+}
+
+}  // namespace
+
+void matmul_avx2(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    switch (a.dtype) {
+        case LK_DTYPE_F32: matmul<LoadF32>(a, row_begin, row_end); break;
+        case LK_DTYPE_F16: matmul<LoadF16>(a, row_begin, row_end); break;
+        default: matmul<LoadBF16>(a, row_begin, row_end); break;
+    }
+}
+
+}  // namespace lk::cpu

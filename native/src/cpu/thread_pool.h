@@ -1,0 +1,67 @@
+// A persistent pool of worker threads. The calling thread takes part as worker 0, so a pool of one
+// thread runs everything inline. Workers spin briefly between jobs (a decoding step issues many
+// small jobs back to back) and then sleep on a futex-backed atomic wait.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace lk {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return n_threads_; }
+
+    // Runs fn(thread_index, n_threads) once on every thread and returns when all are done.
+    template <typename F>
+    void run(F&& fn) {
+        if (n_threads_ == 1) {
+            fn(0, 1);
+            return;
+        }
+        job_ = &invoke<F>;
+        job_state_ = &fn;
+        dispatch();
+    }
+
+    // Splits [0, count) into one contiguous range per thread, boundaries multiples of grain, and
+    // runs fn(begin, end) on each non-empty range.
+    template <typename F>
+    void parallel_for(int64_t count, int64_t grain, F&& fn) {
+        run([&](int thread, int threads) {
+            int64_t blocks = (count + grain - 1) / grain;
+            int64_t begin = blocks * thread / threads * grain;
+            int64_t end = blocks * (thread + 1) / threads * grain;
+            if (end > count) end = count;
+            if (begin < end) fn(begin, end);
+        });
+    }
+
+private:
+    template <typename F>
+    static void invoke(void* state, int thread, int threads) {
+        (*static_cast<F*>(state))(thread, threads);
+    }
+    void dispatch();
+    void worker_loop(int index, uint32_t seen);
+
+    int n_threads_;
+    std::vector<std::thread> workers_;
+    void (*job_)(void*, int, int) = nullptr;
+    void* job_state_ = nullptr;
+    std::atomic<uint32_t> generation_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<bool> stopping_{false};
+};
+
+// Number of online cores (at least 1).
+int hardware_threads();
+
+}  // namespace lk

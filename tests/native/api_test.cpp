@@ -1,0 +1,197 @@
+// The C boundary: every misuse returns a status and a message naming the problem; nothing crashes.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test_model.h"
+
+namespace {
+
+using ModelPtr = std::unique_ptr<lk_model, lk_test::ModelDeleter>;
+using ContextPtr = std::unique_ptr<lk_context, lk_test::ContextDeleter>;
+
+bool error_mentions(const std::string& needle) { return std::string(lk_last_error()).find(needle) != std::string::npos; }
+
+ModelPtr complete_model(const lk_model_params& p) {
+    lk_model* raw = nullptr;
+    EXPECT_EQ(lk_model_init(&p, &raw), LK_OK) << lk_last_error();
+    EXPECT_EQ(lk_test::fill_random(raw, p, LK_DTYPE_F32, 1), LK_OK) << lk_last_error();
+    return ModelPtr(raw);
+}
+
+ContextPtr context_for(lk_model* model, int32_t n_ctx = 0, int32_t n_batch = 0) {
+    lk_context_params cp{LK_BACKEND_CPU, n_ctx, n_batch, 1};
+    lk_context* raw = nullptr;
+    EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
+    return ContextPtr(raw);
+}
+
+TEST(Api, ReportsVersionAndSystemInfo) {
+    EXPECT_EQ(lk_abi_version(), LK_ABI_VERSION);
+    EXPECT_NE(std::string(lk_system_info()).find("cpu"), std::string::npos);
+    EXPECT_EQ(lk_backend_available(LK_BACKEND_CPU), 1);
+    EXPECT_EQ(lk_backend_available(12345), 0);
+}
+
+TEST(Api, NullArgumentsAreErrors) {
+    lk_model* model = nullptr;
+    EXPECT_EQ(lk_model_init(nullptr, &model), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("params is NULL"));
+    lk_model_params p = lk_test::small_params();
+    EXPECT_EQ(lk_model_init(&p, nullptr), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_model_set_tensor(nullptr, 0, 0, 0, 1, 1, &p), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_context_eval(nullptr, nullptr), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_context_commit(nullptr, nullptr, 1), LK_ERR_INVALID_ARGUMENT);
+    lk_context_info info;
+    EXPECT_EQ(lk_context_get_info(nullptr, &info), LK_ERR_INVALID_ARGUMENT);
+    lk_model_free(nullptr);
+    lk_context_free(nullptr);
+}
+
+TEST(Api, RejectsInconsistentModelParameters) {
+    lk_model* model = nullptr;
+    lk_model_params p = lk_test::small_params();
+    p.n_kv_heads = 3;  // 4 heads are not a multiple of 3
+    EXPECT_EQ(lk_model_init(&p, &model), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("n_kv_heads"));
+    EXPECT_EQ(model, nullptr);
+    p = lk_test::small_params();
+    p.head_dim = 5;
+    EXPECT_EQ(lk_model_init(&p, &model), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("head_dim"));
+    p = lk_test::small_params();
+    p.vocab_size = 0;
+    EXPECT_EQ(lk_model_init(&p, &model), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("vocab_size"));
+    p = lk_test::small_params();
+    p.reserved = 1;
+    EXPECT_EQ(lk_model_init(&p, &model), LK_ERR_INVALID_ARGUMENT);
+}
+
+TEST(Api, TensorShapeKindAndDtypeAreChecked) {
+    lk_model_params p = lk_test::small_params();
+    lk_model* raw = nullptr;
+    ASSERT_EQ(lk_model_init(&p, &raw), LK_OK);
+    ModelPtr model(raw);
+    std::vector<float> data(p.vocab_size * p.hidden_size, 0.5f);
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_TOKEN_EMBEDDING, 0, LK_DTYPE_F32, p.vocab_size, p.hidden_size - 1, data.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("token_embedding has shape"));
+    EXPECT_EQ(lk_model_set_tensor(model.get(), 99, 0, LK_DTYPE_F32, 1, 1, data.data()), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("unknown tensor kind"));
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_NORM, 0, 9, p.hidden_size, 1, data.data()), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("unknown dtype"));
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_NORM, p.n_layers, LK_DTYPE_F32, p.hidden_size, 1, data.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("layer"));
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_Q_BIAS, 0, LK_DTYPE_F32, p.n_heads * p.head_dim, 1, data.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("no q/k/v biases"));
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_NORM, 0, LK_DTYPE_F32, p.hidden_size, 1, nullptr), LK_ERR_INVALID_ARGUMENT);
+    std::vector<float> freqs(p.head_dim / 2 + 1, 0.1f);
+    EXPECT_EQ(lk_model_set_rope_frequencies(model.get(), freqs.data(), static_cast<int32_t>(freqs.size())), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_model_set_rope_frequencies(model.get(), freqs.data(), p.head_dim / 2), LK_OK) << lk_last_error();
+}
+
+TEST(Api, ContextNeedsEveryTensorAndValidParameters) {
+    lk_model_params p = lk_test::small_params();
+    lk_model* raw = nullptr;
+    ASSERT_EQ(lk_model_init(&p, &raw), LK_OK);
+    ModelPtr model(raw);
+    lk_context_params cp{LK_BACKEND_CPU, 0, 0, 1};
+    lk_context* ctx = nullptr;
+    EXPECT_EQ(lk_context_init(model.get(), &cp, &ctx), LK_ERR_INVALID_STATE);
+    EXPECT_TRUE(error_mentions("token_embedding was never set"));
+
+    ModelPtr full = complete_model(p);
+    cp.n_ctx = p.max_context + 1;
+    EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("n_ctx"));
+    cp = {LK_BACKEND_CPU, 16, 17, 1};
+    EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("n_batch"));
+    cp = {77, 0, 0, 1};
+    EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("unknown backend"));
+    cp = {LK_BACKEND_CPU, 0, 0, -1};
+    EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(ctx, nullptr);
+
+    cp = {LK_BACKEND_AUTO, 0, 0, 0};
+    ASSERT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_OK) << lk_last_error();
+    ContextPtr owned(ctx);
+    lk_context_info info{};
+    ASSERT_EQ(lk_context_get_info(ctx, &info), LK_OK);
+    EXPECT_EQ(info.backend, LK_BACKEND_CPU);
+    EXPECT_EQ(info.n_ctx, p.max_context);
+    EXPECT_GE(info.n_threads, 1);
+
+    std::vector<float> norm(p.hidden_size, 1.0f);
+    EXPECT_EQ(lk_model_set_tensor(full.get(), LK_TENSOR_OUTPUT_NORM, 0, LK_DTYPE_F32, p.hidden_size, 1, norm.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("in use by a context"));
+}
+
+TEST(Api, CallOrderAndCapacityAreEnforced) {
+    lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    ContextPtr ctx = context_for(model.get(), 8, 4);
+    const float* logits = nullptr;
+    EXPECT_EQ(lk_context_get_logits(ctx.get(), 0, &logits), LK_ERR_INVALID_STATE);
+    EXPECT_EQ(lk_context_commit(ctx.get(), nullptr, 1), LK_ERR_INVALID_STATE);
+
+    std::vector<int32_t> tokens{1, 2, 3, 4};
+    lk_batch last{tokens.data(), nullptr, 4, LK_LOGITS_LAST};
+    ASSERT_EQ(lk_context_eval(ctx.get(), &last), LK_OK) << lk_last_error();
+    EXPECT_EQ(lk_context_get_logits(ctx.get(), 0, &logits), LK_ERR_INVALID_STATE);
+    EXPECT_TRUE(error_mentions("did not keep logits"));
+    EXPECT_EQ(lk_context_get_logits(ctx.get(), 3, &logits), LK_OK);
+    EXPECT_EQ(lk_context_get_logits(ctx.get(), 4, &logits), LK_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(lk_context_commit(ctx.get(), nullptr, 4), LK_OK);
+    ASSERT_EQ(lk_context_eval(ctx.get(), &last), LK_OK);
+    ASSERT_EQ(lk_context_commit(ctx.get(), nullptr, 4), LK_OK);
+
+    lk_batch one{tokens.data(), nullptr, 1, LK_LOGITS_ALL};
+    EXPECT_EQ(lk_context_eval(ctx.get(), &one), LK_ERR_CONTEXT_FULL);
+    EXPECT_TRUE(error_mentions("does not fit"));
+    EXPECT_EQ(lk_context_truncate(ctx.get(), 9), LK_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(lk_context_truncate(ctx.get(), 7), LK_OK);
+
+    std::vector<int32_t> bad_token{p.vocab_size};
+    lk_batch bad{bad_token.data(), nullptr, 1, LK_LOGITS_ALL};
+    EXPECT_EQ(lk_context_eval(ctx.get(), &bad), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("out of range"));
+
+    int32_t out[2];
+    int32_t count = -1;
+    std::vector<int32_t> parents{-1, 0};
+    lk_batch tree{tokens.data(), parents.data(), 2, LK_LOGITS_NONE};
+    ASSERT_EQ(lk_context_truncate(ctx.get(), 0), LK_OK);
+    EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out, 1, &count), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("capacity"));
+    EXPECT_EQ(count, 0);
+    ASSERT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out, 2, &count), LK_OK) << lk_last_error();
+    EXPECT_GE(count, 1);
+    lk_context_info info{};
+    ASSERT_EQ(lk_context_get_info(ctx.get(), &info), LK_OK);
+    EXPECT_EQ(info.n_past, count);
+}
+
+TEST(Api, CudaRequestFailsCleanlyWithoutCuda) {
+    ModelPtr model = complete_model(lk_test::small_params());
+    lk_context_params cp{LK_BACKEND_CUDA, 0, 0, 1};
+    lk_context* ctx = nullptr;
+    const lk_status status = lk_context_init(model.get(), &cp, &ctx);
+    if (lk_backend_available(LK_BACKEND_CUDA)) {
+        EXPECT_EQ(status, LK_OK);
+        lk_context_free(ctx);
+    } else {
+        EXPECT_TRUE(status == LK_ERR_UNSUPPORTED || status == LK_ERR_NO_DEVICE) << status;
+        EXPECT_TRUE(error_mentions("CUDA")) << lk_last_error();
+        EXPECT_EQ(ctx, nullptr);
+    }
+}
+
+}  // namespace

@@ -1,0 +1,144 @@
+// CPU kernels against plain double-precision loops written here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "common/half.h"
+#include "cpu/kernels.h"
+#include "test_model.h"
+
+namespace {
+
+using lk::cpu::MatmulArgs;
+using lk::cpu::MatmulKernel;
+
+struct Packed {
+    std::vector<float> f32;
+    std::vector<uint16_t> u16;
+    std::vector<float> exact;  // the values the kernel must see after conversion
+    const void* data(int32_t dtype) const { return dtype == LK_DTYPE_F32 ? static_cast<const void*>(f32.data()) : u16.data(); }
+};
+
+Packed pack(const std::vector<float>& values, int32_t dtype) {
+    Packed p;
+    p.f32 = values;
+    p.exact = values;
+    if (dtype != LK_DTYPE_F32) {
+        p.u16.resize(values.size());
+        for (size_t i = 0; i < values.size(); ++i) {
+            p.u16[i] = dtype == LK_DTYPE_BF16 ? lk_test::float_to_bf16(values[i]) : lk_test::float_to_f16(values[i]);
+            p.exact[i] = dtype == LK_DTYPE_BF16 ? lk::bf16_to_float(p.u16[i]) : lk::f16_to_float(p.u16[i]);
+        }
+    }
+    return p;
+}
+
+std::vector<MatmulKernel> kernels() {
+    std::vector<MatmulKernel> all{lk::cpu::matmul_scalar};
+#if defined(LK_HAVE_AVX2_KERNELS)
+    if (lk::cpu::best_matmul_kernel() != lk::cpu::matmul_scalar) all.push_back(lk::cpu::matmul_avx2);
+#endif
+    return all;
+}
+
+TEST(Matmul, MatchesDoubleReferenceForOddShapesAndAllDtypes) {
+    std::mt19937 rng(1234);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    const float poison = std::numeric_limits<float>::quiet_NaN();
+    for (MatmulKernel kernel : kernels()) {
+        for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) {
+            for (int64_t rows : {1, 2, 7, 31, 33}) {
+                for (int64_t cols : {1, 7, 8, 9, 33, 127}) {
+                    for (int32_t n_x : {1, 2, 3, 4, 5, 9}) {
+                        std::vector<float> w(rows * cols), x(n_x * (cols + 3));
+                        for (float& v : w) v = dist(rng);
+                        for (float& v : x) v = dist(rng);
+                        Packed pw = pack(w, dtype);
+                        const int64_t y_stride = rows + 2;
+                        std::vector<float> y(n_x * y_stride, poison);
+                        MatmulArgs args{pw.data(dtype), dtype, cols, x.data(), cols + 3, y.data(), y_stride, n_x};
+                        // Two calls over split row ranges, as the thread pool issues them.
+                        kernel(args, 0, rows / 2);
+                        kernel(args, rows / 2, rows);
+                        for (int32_t j = 0; j < n_x; ++j) {
+                            for (int64_t r = 0; r < rows; ++r) {
+                                double want = 0;
+                                for (int64_t c = 0; c < cols; ++c) want += double(pw.exact[r * cols + c]) * x[j * (cols + 3) + c];
+                                ASSERT_NEAR(y[j * y_stride + r], want, 1e-5 + 1e-5 * std::fabs(want) * cols)
+                                    << "dtype " << dtype << " rows " << rows << " cols " << cols << " n_x " << n_x
+                                    << " at (" << j << ", " << r << ")";
+                            }
+                            for (int64_t r = rows; r < y_stride; ++r) ASSERT_TRUE(std::isnan(y[j * y_stride + r])) << "wrote past the row range";
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(Matmul, BestKernelIsReported) {
+    const std::string name = lk::cpu::best_matmul_kernel_name();
+    EXPECT_TRUE(name == "avx2" || name == "scalar") << name;
+}
+
+TEST(HalfConversion, MatchesKnownValues) {
+    EXPECT_EQ(lk::f16_to_float(0x3C00), 1.0f);
+    EXPECT_EQ(lk::f16_to_float(0xC000), -2.0f);
+    EXPECT_EQ(lk::f16_to_float(0x7BFF), 65504.0f);
+    EXPECT_EQ(lk::f16_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+    EXPECT_EQ(lk::f16_to_float(0x03FF), std::ldexp(1023.0f, -24));  // largest subnormal
+    EXPECT_TRUE(std::isinf(lk::f16_to_float(0x7C00)));
+    EXPECT_TRUE(std::isnan(lk::f16_to_float(0x7E00)));
+    EXPECT_EQ(lk::bf16_to_float(0x3F80), 1.0f);
+    EXPECT_EQ(lk::bf16_to_float(0xC0A0), -5.0f);
+}
+
+TEST(VectorOps, RmsNormRopeSwigluMatchFormulas) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    for (int n : {1, 2, 7, 33, 64}) {
+        std::vector<float> x(n), w(n), out(n);
+        for (int i = 0; i < n; ++i) { x[i] = dist(rng); w[i] = dist(rng); }
+        lk::cpu::rms_norm(x.data(), w.data(), out.data(), n, 1e-5f);
+        double ss = 0;
+        for (float v : x) ss += double(v) * v;
+        const double scale = 1.0 / std::sqrt(ss / n + 1e-5);
+        for (int i = 0; i < n; ++i) ASSERT_NEAR(out[i], x[i] * scale * w[i], 1e-5 * (1 + std::fabs(x[i] * scale * w[i])));
+
+        std::vector<float> g(n), u(n);
+        for (int i = 0; i < n; ++i) { g[i] = dist(rng); u[i] = dist(rng); }
+        std::vector<float> expect(n);
+        for (int i = 0; i < n; ++i) expect[i] = float(g[i] / (1 + std::exp(-double(g[i]))) * u[i]);
+        lk::cpu::swiglu(g.data(), u.data(), n);
+        for (int i = 0; i < n; ++i) ASSERT_NEAR(g[i], expect[i], 1e-5);
+    }
+    for (int half : {1, 3, 32}) {
+        std::vector<float> head(2 * half), c(half), s(half);
+        for (float& v : head) v = dist(rng);
+        for (int i = 0; i < half; ++i) { double a = dist(rng) * 3; c[i] = float(std::cos(a)); s[i] = float(std::sin(a)); }
+        std::vector<float> before = head;
+        lk::cpu::rope_rotate(head.data(), c.data(), s.data(), half);
+        for (int i = 0; i < half; ++i) {
+            ASSERT_NEAR(head[i], before[i] * c[i] - before[i + half] * s[i], 1e-6);
+            ASSERT_NEAR(head[i + half], before[i + half] * c[i] + before[i] * s[i], 1e-6);
+        }
+    }
+}
+
+TEST(VectorOps, ArgmaxBreaksTiesToLowestIndexAndSkipsNaN) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> ties{1.0f, 3.0f, 2.0f, 3.0f};
+    EXPECT_EQ(lk::cpu::argmax(ties.data(), 4), 1);
+    std::vector<float> leading_nan{nan, -1.0f, 5.0f, nan, 5.0f};
+    EXPECT_EQ(lk::cpu::argmax(leading_nan.data(), 5), 2);
+    std::vector<float> single{-7.0f};
+    EXPECT_EQ(lk::cpu::argmax(single.data(), 1), 0);
+    std::vector<float> negative{-3.0f, -1.0f, -1.0f, -2.0f};
+    EXPECT_EQ(lk::cpu::argmax(negative.data(), 4), 1);
+}
+
+}  // namespace
