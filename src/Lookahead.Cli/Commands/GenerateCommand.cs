@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Text.Json;
+using Lookahead.Decoding;
+using Lookahead.Tokenization;
+
+namespace Lookahead.Cli.Commands;
+
+/// <summary>lookahead generate: one prompt in, a greedy-equivalent continuation out.</summary>
+internal static class GenerateCommand
+{
+    private static readonly HashSet<string> ValueOptions =
+        ["model", "prompt", "prompt-file", "prompt-ids", "max-tokens", "mode", "backend", "threads", "context"];
+    private static readonly HashSet<string> Flags = ["json"];
+
+    private static readonly Dictionary<string, DecodingMode> Modes = new() { ["greedy"] = DecodingMode.Greedy };
+    private static readonly Dictionary<string, Backend> Backends = new()
+    {
+        ["auto"] = Backend.Auto,
+        ["cpu"] = Backend.Cpu,
+        ["cuda"] = Backend.Cuda,
+    };
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var reader = new ArgumentReader(args, ValueOptions, Flags);
+        int sources = new[] { "prompt", "prompt-file", "prompt-ids" }.Count(reader.Has);
+        if (sources > 1) throw new UsageException("give only one of --prompt, --prompt-file and --prompt-ids");
+        var options = new GenerationOptions
+        {
+            MaxTokens = reader.Int("max-tokens", 0, 1 << 24) ?? 256,
+            Mode = reader.Choice("mode", DecodingMode.Greedy, Modes),
+        };
+        Backend backend = reader.Choice("backend", Backend.Auto, Backends);
+        int? threads = reader.Int("threads", 1, 256);
+        int? contextLength = reader.Int("context", 1, 1 << 24);
+        bool json = reader.Has("json");
+        string folder = ModelArguments.Resolve(reader);
+
+        using LanguageModel model = ModelArguments.Load(folder);
+        int[] prompt = ReadPrompt(reader, model);
+        using InferenceContext context = model.CreateContext(new ContextOptions
+        {
+            Backend = backend,
+            Threads = threads,
+            ContextLength = contextLength,
+        });
+        var generator = new Generator(context);
+
+        if (json)
+        {
+            GenerationResult result = generator.Generate(prompt, options);
+            string? text = model.Tokenizer is { } tokenizer ? DecodeContinuation(tokenizer, prompt, result.Tokens) : null;
+            WriteJson(model, context, options, prompt, result, text);
+            return 0;
+        }
+
+        TextWriter output = Console.Out;
+        StreamingDetokenizer? stream = model.Tokenizer?.CreateStream(prompt);
+        GenerationResult streamed = generator.Generate(prompt, options, tokens =>
+        {
+            if (stream is not null)
+            {
+                output.Write(stream.Append(tokens));
+            }
+            else
+            {
+                foreach (int token in tokens) output.Write(string.Create(CultureInfo.InvariantCulture, $"{token} "));
+            }
+            output.Flush();
+        });
+        if (stream is not null) output.Write(stream.Flush());
+        output.WriteLine();
+        output.WriteLine(StatisticsLine(options, context, streamed));
+        return 0;
+    }
+
+    private static int[] ReadPrompt(ArgumentReader reader, LanguageModel model)
+    {
+        if (reader.String("prompt-ids") is { } idsText) return ParseIds(idsText);
+        string text = reader.String("prompt-file") is { } file
+            ? File.Exists(file) ? File.ReadAllText(file) : throw new LookaheadException($"prompt file not found: '{file}'")
+            : reader.String("prompt") ?? "";
+        TextTokenizer tokenizer = model.Tokenizer ?? throw new LookaheadException(
+            $"the model folder has no supported tokenizer ({model.TokenizerStatus}); pass the prompt with --prompt-ids");
+        int[] prompt = tokenizer.Encode(text);
+        if (prompt.Length == 0)
+            throw new LookaheadException("the prompt is empty and the model adds no BOS token; give a prompt");
+        return prompt;
+    }
+
+    private static int[] ParseIds(string text)
+    {
+        string[] parts = text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new UsageException("--prompt-ids needs at least one token id");
+        return parts.Select(part => int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id) && id >= 0
+            ? id
+            : throw new UsageException($"--prompt-ids: '{part}' is not a token id")).ToArray();
+    }
+
+    private static string DecodeContinuation(TextTokenizer tokenizer, int[] prompt, int[] generated)
+    {
+        StreamingDetokenizer stream = tokenizer.CreateStream(prompt);
+        return stream.Append(generated) + stream.Flush();
+    }
+
+    private static string StatisticsLine(GenerationOptions options, InferenceContext context, GenerationResult result)
+    {
+        GenerationStats s = result.Stats;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"[{options.Mode.ToString().ToLowerInvariant()} | {context.Backend.ToString().ToLowerInvariant()} | " +
+            $"{s.PromptTokens} prompt + {s.GeneratedTokens} generated tokens | {s.Steps} steps | " +
+            $"{s.DecodeSeconds:F3} s | {s.TokensPerSecond:F1} tokens/s | prefill {s.PrefillTokensPerSecond:F1} tokens/s | " +
+            $"{FinishName(result.FinishReason)}]");
+    }
+
+    private static string FinishName(FinishReason reason) => reason switch
+    {
+        FinishReason.EndOfSequence => "eos",
+        FinishReason.MaxTokens => "max_tokens",
+        _ => "context_full",
+    };
+
+    private static void WriteJson(LanguageModel model, InferenceContext context, GenerationOptions options, int[] prompt,
+        GenerationResult result, string? text)
+    {
+        GenerationStats s = result.Stats;
+        using Stream stdout = Console.OpenStandardOutput();
+        using (var json = new Utf8JsonWriter(stdout))
+        {
+            json.WriteStartObject();
+            json.WriteString("mode", options.Mode.ToString().ToLowerInvariant());
+            json.WriteString("backend", context.Backend.ToString().ToLowerInvariant());
+            json.WriteString("model", model.Folder);
+            json.WriteNumber("prompt_tokens", prompt.Length);
+            json.WriteNumber("generated_tokens", s.GeneratedTokens);
+            json.WriteStartArray("token_ids");
+            foreach (int token in result.Tokens) json.WriteNumberValue(token);
+            json.WriteEndArray();
+            if (text is null) json.WriteNull("text");
+            else json.WriteString("text", text);
+            json.WriteNumber("steps", s.Steps);
+            json.WriteNumber("seconds", s.DecodeSeconds);
+            json.WriteNumber("tokens_per_second", s.TokensPerSecond);
+            json.WriteNumber("prefill_seconds", s.PrefillSeconds);
+            json.WriteNumber("prefill_tokens_per_second", s.PrefillTokensPerSecond);
+            json.WriteString("finish_reason", FinishName(result.FinishReason));
+            json.WriteNumber("threads", context.Threads);
+            json.WriteEndObject();
+        }
+        stdout.WriteByte((byte)'\n');
+    }
+}

@@ -1,0 +1,52 @@
+using System.Globalization;
+using Lookahead.Model;
+
+namespace Lookahead.Cli;
+
+/// <summary>Resolves --model and loads the model, reporting progress on stderr for large weights.</summary>
+internal static class ModelArguments
+{
+    private const long ProgressThresholdBytes = 256L * 1024 * 1024;
+
+    public static string BundledModel => Path.Combine(AppContext.BaseDirectory, "models", "stories260K");
+
+    public static string Resolve(ArgumentReader reader)
+    {
+        string? folder = reader.String("model");
+        if (folder is not null) return folder;
+        if (!Directory.Exists(BundledModel))
+            throw new LookaheadException($"the bundled model is missing ('{BundledModel}'); pass --model DIR");
+        return BundledModel;
+    }
+
+    public static LanguageModel Load(string folder)
+    {
+        long bytes = Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, "*.safetensors").Sum(f => new FileInfo(f).Length)
+            : 0;
+        if (bytes < ProgressThresholdBytes) return LanguageModel.Load(folder);
+        var progress = new StderrProgress($"loading {bytes / (1024.0 * 1024 * 1024):F1} GiB of weights");
+        LanguageModel model = LanguageModel.Load(folder, progress);
+        progress.Finish();
+        return model;
+    }
+
+    /// <summary>Prints "label: NN%" on stderr at 5% steps.</summary>
+    private sealed class StderrProgress(string label) : IProgress<double>
+    {
+        private int _lastPercent = -1;
+
+        public void Report(double value)
+        {
+            int percent = (int)(value * 100);
+            if (percent / 5 == _lastPercent / 5) return;
+            _lastPercent = percent;
+            Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"\r{label}: {percent,3}%"));
+        }
+
+        public void Finish() => Console.Error.WriteLine();
+    }
+
+    public static string DescribeDtypes(IReadOnlyDictionary<TensorDtype, long> parameters) =>
+        string.Join(", ", parameters.OrderByDescending(p => p.Value).Select(p => $"{SafeTensorsWriter.DtypeName(p.Key)} ({p.Value:N0} parameters)"));
+}

@@ -1,0 +1,58 @@
+namespace Lookahead.Decoding;
+
+/// <summary>How tokens are produced. Every mode yields exactly the greedy output.</summary>
+public enum DecodingMode
+{
+    /// <summary>One forward pass per token.</summary>
+    Greedy,
+}
+
+/// <summary>Why generation stopped.</summary>
+public enum FinishReason
+{
+    /// <summary>A stop token (EOS) was produced; it is the last generated token.</summary>
+    EndOfSequence,
+    /// <summary>MaxTokens tokens were produced.</summary>
+    MaxTokens,
+    /// <summary>The KV cache is full.</summary>
+    ContextFull,
+}
+
+/// <summary>Receives tokens as they are produced (a span valid only during the call).</summary>
+public delegate void TokensCallback(ReadOnlySpan<int> tokens);
+
+/// <summary>Options of one generation.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>Most tokens to generate (default 256).</summary>
+    public int MaxTokens { get; init; } = 256;
+    /// <summary>Decoding mode (default greedy).</summary>
+    public DecodingMode Mode { get; init; } = DecodingMode.Greedy;
+    /// <summary>Tokens that end generation; null = the model's eos_token_id(s).</summary>
+    public IReadOnlyList<int>? StopTokens { get; init; }
+}
+
+/// <summary>Counters and timings of one generation.</summary>
+public sealed record GenerationStats
+{
+    /// <summary>Prompt tokens (BOS included).</summary>
+    public int PromptTokens { get; init; }
+    /// <summary>Generated tokens (a final stop token included).</summary>
+    public int GeneratedTokens { get; init; }
+    /// <summary>Forward passes after prefill.</summary>
+    public int Steps { get; init; }
+    /// <summary>Seconds spent on prefill (all prompt tokens but the last, which is the first step's root).</summary>
+    public double PrefillSeconds { get; init; }
+    /// <summary>Seconds spent generating.</summary>
+    public double DecodeSeconds { get; init; }
+
+    /// <summary>Generated tokens per decode second.</summary>
+    public double TokensPerSecond => DecodeSeconds > 0 ? GeneratedTokens / DecodeSeconds : 0;
+    /// <summary>Prefilled tokens per prefill second (0 when nothing was prefilled).</summary>
+    public double PrefillTokensPerSecond => PrefillSeconds > 0 ? (PromptTokens - 1) / PrefillSeconds : 0;
+    /// <summary>Generated tokens per step.</summary>
+    public double MeanTokensPerStep => Steps > 0 ? (double)GeneratedTokens / Steps : 0;
+}
+
+/// <summary>The outcome of one generation.</summary>
+public sealed record GenerationResult(int[] Tokens, FinishReason FinishReason, GenerationStats Stats);

@@ -1,0 +1,139 @@
+using Lookahead.Interop;
+
+namespace Lookahead.Decoding;
+
+/// <summary>Which logits a forward pass keeps.</summary>
+public enum LogitsMode
+{
+    /// <summary>None (prefill).</summary>
+    None = NativeConstants.LogitsNone,
+    /// <summary>Only the last node's.</summary>
+    Last = NativeConstants.LogitsLast,
+    /// <summary>Every node's.</summary>
+    All = NativeConstants.LogitsAll,
+}
+
+/// <summary>
+/// One sequence's native state: the KV cache of committed tokens and the pending nodes of the last
+/// forward pass. Not thread-safe. See native/include/lookahead.h for the decoding model: node 0 of a
+/// batch is the root, other nodes name an earlier parent, and a node attends to the committed tokens
+/// and its own ancestors.
+/// </summary>
+public sealed unsafe class InferenceContext : IDisposable
+{
+    private readonly ContextHandle _handle;
+
+    internal InferenceContext(LanguageModel model, ContextHandle handle)
+    {
+        Model = model;
+        _handle = handle;
+        LkContextInfo info = Info();
+        Backend = (Backend)info.Backend;
+        ContextLength = info.NCtx;
+        BatchSize = info.NBatch;
+        Threads = info.NThreads;
+    }
+
+    /// <summary>The model this context runs.</summary>
+    public LanguageModel Model { get; }
+    /// <summary>The backend chosen at creation (never Auto).</summary>
+    public Backend Backend { get; }
+    /// <summary>KV cache capacity in tokens.</summary>
+    public int ContextLength { get; }
+    /// <summary>Most nodes one forward pass holds.</summary>
+    public int BatchSize { get; }
+    /// <summary>CPU threads in use.</summary>
+    public int Threads { get; }
+    /// <summary>Tokens committed to the KV cache.</summary>
+    public int CommittedTokens => Info().NPast;
+
+    /// <summary>One forward pass over a batch; empty parents means a chain (causal prefill).</summary>
+    public void Eval(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, LogitsMode logits)
+    {
+        if (!parents.IsEmpty && parents.Length != tokens.Length)
+            throw new ArgumentException($"{parents.Length} parents given for {tokens.Length} tokens", nameof(parents));
+        fixed (int* tokenPointer = tokens)
+        fixed (int* parentPointer = parents)
+        {
+            var batch = new LkBatch
+            {
+                Tokens = tokenPointer,
+                Parents = parents.IsEmpty ? null : parentPointer,
+                NTokens = tokens.Length,
+                Logits = (int)logits,
+            };
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_eval(_handle, batch));
+        }
+    }
+
+    /// <summary>Copies a node's logits (kept by the last Eval) into destination (vocab_size floats).</summary>
+    public void CopyLogits(int node, Span<float> destination)
+    {
+        int vocab = Model.Config.VocabSize;
+        if (destination.Length < vocab)
+            throw new ArgumentException($"destination holds {destination.Length} floats, the vocabulary needs {vocab}", nameof(destination));
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_logits(_handle, node, out float* logits));
+        new ReadOnlySpan<float>(logits, vocab).CopyTo(destination);
+    }
+
+    /// <summary>Commits a root path of pending nodes (nodes[0] = 0, each next a child of the previous).</summary>
+    public void Commit(ReadOnlySpan<int> nodes)
+    {
+        fixed (int* pointer = nodes)
+        {
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_commit(_handle, pointer, nodes.Length));
+        }
+    }
+
+    /// <summary>Commits the first count nodes of a pending chain.</summary>
+    public void CommitChain(int count) =>
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_commit(_handle, null, count));
+
+    /// <summary>Forgets committed tokens beyond count (0 empties the cache).</summary>
+    public void Truncate(int count) => LookaheadException.ThrowIfFailed(NativeMethods.lk_context_truncate(_handle, count));
+
+    /// <summary>Runs and commits tokens as causal context, in chunks of at most BatchSize.</summary>
+    public void Prefill(ReadOnlySpan<int> tokens)
+    {
+        for (int start = 0; start < tokens.Length; start += BatchSize)
+        {
+            ReadOnlySpan<int> chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
+            Eval(chunk, default, LogitsMode.None);
+            CommitChain(chunk.Length);
+        }
+    }
+
+    /// <summary>
+    /// Fused greedy step over a draft tree whose root is the last emitted token: forward, verify, commit.
+    /// Writes the accepted draft tokens and then the bonus token to output; returns how many.
+    /// </summary>
+    public int DecodeGreedy(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, Span<int> output)
+    {
+        if (!parents.IsEmpty && parents.Length != tokens.Length)
+            throw new ArgumentException($"{parents.Length} parents given for {tokens.Length} tokens", nameof(parents));
+        fixed (int* tokenPointer = tokens)
+        fixed (int* parentPointer = parents)
+        fixed (int* outputPointer = output)
+        {
+            var tree = new LkBatch
+            {
+                Tokens = tokenPointer,
+                Parents = parents.IsEmpty ? null : parentPointer,
+                NTokens = tokens.Length,
+                Logits = NativeConstants.LogitsNone,
+            };
+            LookaheadException.ThrowIfFailed(
+                NativeMethods.lk_context_decode_greedy(_handle, tree, outputPointer, output.Length, out int count));
+            return count;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _handle.Dispose();
+
+    private LkContextInfo Info()
+    {
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_info(_handle, out LkContextInfo info));
+        return info;
+    }
+}

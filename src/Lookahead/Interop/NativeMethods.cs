@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+
+namespace Lookahead.Interop;
+
+/// <summary>P/Invoke declarations, one per function of native/include/lookahead.h, named as in C.</summary>
+internal static unsafe partial class NativeMethods
+{
+    public const string LibraryName = "lookahead";
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_abi_version();
+
+    [LibraryImport(LibraryName)]
+    public static partial byte* lk_last_error();
+
+    [LibraryImport(LibraryName)]
+    public static partial byte* lk_system_info();
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_backend_available(int backend);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_model_init(in LkModelParams parameters, out ModelHandle model);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_model_set_tensor(ModelHandle model, int kind, int layer, int dtype, long rows, long cols, void* data);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_model_set_rope_frequencies(ModelHandle model, float* invFreq, int count);
+
+    [LibraryImport(LibraryName)]
+    public static partial void lk_model_free(nint model);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_init(ModelHandle model, in LkContextParams parameters, out ContextHandle context);
+
+    [LibraryImport(LibraryName)]
+    public static partial void lk_context_free(nint context);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_get_info(ContextHandle context, out LkContextInfo info);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_eval(ContextHandle context, in LkBatch batch);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_get_logits(ContextHandle context, int node, out float* logits);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_commit(ContextHandle context, int* nodes, int nNodes);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_truncate(ContextHandle context, int nPast);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_decode_greedy(ContextHandle context, in LkBatch tree, int* outTokens, int capacity, out int outCount);
+}

@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+
+namespace Lookahead.Interop;
+
+// Mirrors of the structs in native/include/lookahead.h. Field order, types and sizes must match the
+// native static_asserts exactly; InteropLayoutTests asserts them.
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct LkModelParams
+{
+    public int VocabSize;
+    public int HiddenSize;
+    public int IntermediateSize;
+    public int NLayers;
+    public int NHeads;
+    public int NKvHeads;
+    public int HeadDim;
+    public int MaxContext;
+    public float RmsNormEps;
+    public float RopeTheta;
+    public uint Flags;
+    public int Reserved;
+
+    public const int NativeSize = 48;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct LkContextParams
+{
+    public int Backend;
+    public int NCtx;
+    public int NBatch;
+    public int NThreads;
+
+    public const int NativeSize = 16;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct LkContextInfo
+{
+    public int Backend;
+    public int NCtx;
+    public int NBatch;
+    public int NThreads;
+    public int NPast;
+    public int NPending;
+
+    public const int NativeSize = 24;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LkBatch
+{
+    public int* Tokens;
+    public int* Parents;
+    public int NTokens;
+    public int Logits;
+
+    public const int NativeSize = 24;
+}
+
+/// <summary>Constants of the C ABI.</summary>
+internal static class NativeConstants
+{
+    public const int AbiVersion = 1;
+
+    public const int DtypeF32 = 0;
+    public const int DtypeF16 = 1;
+    public const int DtypeBF16 = 2;
+
+    public const int LogitsNone = 0;
+    public const int LogitsLast = 1;
+    public const int LogitsAll = 2;
+
+    public const uint ModelTiedOutput = 1;
+    public const uint ModelQkvBias = 2;
+}
+
+/// <summary>Tensor kinds of the C ABI (LK_TENSOR_*).</summary>
+internal enum TensorKind
+{
+    TokenEmbedding = 0,
+    OutputNorm = 1,
+    Output = 2,
+    AttnNorm = 3,
+    AttnQ = 4,
+    AttnK = 5,
+    AttnV = 6,
+    AttnOutput = 7,
+    AttnQBias = 8,
+    AttnKBias = 9,
+    AttnVBias = 10,
+    FfnNorm = 11,
+    FfnGate = 12,
+    FfnUp = 13,
+    FfnDown = 14,
+}

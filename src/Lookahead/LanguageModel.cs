@@ -1,0 +1,195 @@
+using Lookahead.Decoding;
+using Lookahead.Interop;
+using Lookahead.Model;
+using Lookahead.Tokenization;
+
+namespace Lookahead;
+
+/// <summary>Options for a context (KV cache and threads).</summary>
+public sealed record ContextOptions
+{
+    /// <summary>Backend to compute on.</summary>
+    public Backend Backend { get; init; } = Backend.Auto;
+    /// <summary>KV cache capacity in tokens; null = the model's max_position_embeddings (capped at
+    /// <see cref="LanguageModel.DefaultContextCap"/> and at a sliding window).</summary>
+    public int? ContextLength { get; init; }
+    /// <summary>Most tokens one forward pass holds; null = min(512, context length).</summary>
+    public int? BatchSize { get; init; }
+    /// <summary>CPU threads including the caller; null = all cores.</summary>
+    public int? Threads { get; init; }
+}
+
+/// <summary>
+/// A model loaded from a Hugging Face folder into the native library, with its tokenizer if the folder
+/// has a supported one. Thread-safe to share; each <see cref="InferenceContext"/> is single-threaded.
+/// </summary>
+public sealed class LanguageModel : IDisposable
+{
+    /// <summary>Default upper bound of a context's length when none is given (keeps KV caches modest).</summary>
+    public const int DefaultContextCap = 4096;
+
+    private readonly ModelHandle _handle;
+
+    private LanguageModel(string folder, ModelConfig config, ModelHandle handle, TextTokenizer? tokenizer,
+        string tokenizerStatus, IReadOnlyDictionary<TensorDtype, long> parameters)
+    {
+        Folder = folder;
+        Config = config;
+        _handle = handle;
+        Tokenizer = tokenizer;
+        TokenizerStatus = tokenizerStatus;
+        ParametersByDtype = parameters;
+    }
+
+    /// <summary>The model folder.</summary>
+    public string Folder { get; }
+    /// <summary>Hyper-parameters from config.json.</summary>
+    public ModelConfig Config { get; }
+    /// <summary>The tokenizer, or null when the folder has none this library supports.</summary>
+    public TextTokenizer? Tokenizer { get; }
+    /// <summary>What was found for tokenization, for display.</summary>
+    public string TokenizerStatus { get; }
+    /// <summary>Parameter count per stored dtype (of the tensors the model uses).</summary>
+    public IReadOnlyDictionary<TensorDtype, long> ParametersByDtype { get; }
+    /// <summary>Total parameters the model uses (a tied head counted once).</summary>
+    public long ParameterCount => ParametersByDtype.Values.Sum();
+
+    internal ModelHandle Handle => _handle;
+
+    /// <summary>Native build and CPU feature summary.</summary>
+    public static unsafe string SystemInfo
+    {
+        get
+        {
+            NativeLibraryResolver.EnsureCompatible();
+            return System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)NativeMethods.lk_system_info()) ?? "";
+        }
+    }
+
+    /// <summary>Whether contexts can be created on the backend on this machine.</summary>
+    public static bool IsBackendAvailable(Backend backend)
+    {
+        NativeLibraryResolver.EnsureCompatible();
+        return NativeMethods.lk_backend_available((int)backend) != 0;
+    }
+
+    /// <summary>Loads a model folder. Progress (0..1) is reported as weights are copied.</summary>
+    public static LanguageModel Load(string folder, IProgress<double>? progress = null)
+    {
+        NativeLibraryResolver.EnsureCompatible();
+        using ModelCheckpoint checkpoint = ModelCheckpoint.Open(folder);
+        ModelConfig config = checkpoint.Config;
+        TextTokenizer? tokenizer = TextTokenizer.TryLoad(folder, config, out string tokenizerStatus);
+
+        var slots = TensorMap.Slots(config).ToList();
+        var located = new List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)>(slots.Count);
+        foreach (TensorSlot slot in slots)
+        {
+            if (!checkpoint.TryGetTensor(slot.Name, out SafeTensorsFile file, out TensorInfo info))
+                throw new LookaheadException($"tensor '{slot.Name}' is missing from the model files");
+            CheckTensor(slot, info);
+            located.Add((slot, file, info));
+        }
+
+        var parameters = new LkModelParams
+        {
+            VocabSize = config.VocabSize,
+            HiddenSize = config.HiddenSize,
+            IntermediateSize = config.IntermediateSize,
+            NLayers = config.NumLayers,
+            NHeads = config.NumHeads,
+            NKvHeads = config.NumKvHeads,
+            HeadDim = config.HeadDim,
+            MaxContext = config.MaxPositionEmbeddings,
+            RmsNormEps = config.RmsNormEps,
+            RopeTheta = config.RopeTheta,
+            Flags = (config.TieWordEmbeddings ? NativeConstants.ModelTiedOutput : 0) |
+                    (config.QkvBias ? NativeConstants.ModelQkvBias : 0),
+        };
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_model_init(parameters, out ModelHandle handle));
+        try
+        {
+            CopyWeights(handle, located, progress);
+            SetRopeFrequencies(handle, config);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        var perDtype = located.GroupBy(t => t.Info.Dtype)
+            .ToDictionary(g => g.Key, g => g.Sum(t => t.Info.ElementCount));
+        return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype);
+    }
+
+    /// <summary>Creates a context (KV cache) for one sequence at a time.</summary>
+    public InferenceContext CreateContext(ContextOptions? options = null)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        options ??= new ContextOptions();
+        var parameters = new LkContextParams
+        {
+            Backend = (int)options.Backend,
+            NCtx = options.ContextLength ?? DefaultContextLength(),
+            NBatch = options.BatchSize ?? 0,
+            NThreads = options.Threads ?? 0,
+        };
+        if (parameters.NCtx > Config.MaxPositionEmbeddings)
+            throw new LookaheadException(
+                $"context length {parameters.NCtx} exceeds the model's max_position_embeddings ({Config.MaxPositionEmbeddings})");
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_init(_handle, parameters, out ContextHandle context));
+        context.KeepAlive(_handle);
+        return new InferenceContext(this, context);
+    }
+
+    /// <summary>The context length used when none is given.</summary>
+    public int DefaultContextLength()
+    {
+        int length = Math.Min(Config.MaxPositionEmbeddings, DefaultContextCap);
+        return Config.SlidingWindow is int window ? Math.Min(length, window) : length;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _handle.Dispose();
+
+    private static void CheckTensor(TensorSlot slot, TensorInfo info)
+    {
+        if (info.Dtype is not (TensorDtype.F32 or TensorDtype.F16 or TensorDtype.BF16))
+            throw new LookaheadException($"tensor '{slot.Name}' has dtype {SafeTensorsWriter.DtypeName(info.Dtype)}; supported: F32, F16, BF16");
+        bool matches = slot.Cols == 1
+            ? info.Shape.Length == 1 && info.Shape[0] == slot.Rows
+            : info.Shape.Length == 2 && info.Shape[0] == slot.Rows && info.Shape[1] == slot.Cols;
+        if (!matches)
+            throw new LookaheadException(
+                $"tensor '{slot.Name}' has shape [{string.Join(", ", info.Shape)}], expected {slot.ShapeText} from config.json");
+    }
+
+    private static unsafe void CopyWeights(ModelHandle handle,
+        List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)> located, IProgress<double>? progress)
+    {
+        long total = Math.Max(1, located.Sum(t => t.Info.ByteLength)), done = 0;
+        foreach ((TensorSlot slot, SafeTensorsFile file, TensorInfo info) in located)
+        {
+            int dtype = info.Dtype switch
+            {
+                TensorDtype.F32 => NativeConstants.DtypeF32,
+                TensorDtype.F16 => NativeConstants.DtypeF16,
+                _ => NativeConstants.DtypeBF16,
+            };
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_model_set_tensor(
+                handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, file.GetData(info)));
+            done += info.ByteLength;
+            progress?.Report((double)done / total);
+        }
+    }
+
+    private static unsafe void SetRopeFrequencies(ModelHandle handle, ModelConfig config)
+    {
+        float[] frequencies = RopeFrequencies.Compute(config);
+        fixed (float* pointer = frequencies)
+        {
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_model_set_rope_frequencies(handle, pointer, frequencies.Length));
+        }
+    }
+}

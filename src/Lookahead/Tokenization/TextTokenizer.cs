@@ -1,0 +1,100 @@
+using System.Text.Json;
+using Microsoft.ML.Tokenizers;
+using Lookahead.Model;
+
+namespace Lookahead.Tokenization;
+
+/// <summary>
+/// Text to token ids and back for a model folder with a SentencePiece tokenizer.model, through
+/// Microsoft.ML.Tokenizers' LlamaTokenizer. Whether a BOS token starts each prompt follows
+/// tokenizer_config.json's add_bos_token (default true) and needs config.json's bos_token_id.
+/// </summary>
+public sealed class TextTokenizer
+{
+    private readonly LlamaTokenizer _tokenizer;
+
+    private TextTokenizer(LlamaTokenizer tokenizer, int? bosId, bool addBos)
+    {
+        _tokenizer = tokenizer;
+        BosId = bosId;
+        AddBos = addBos && bosId is not null;
+    }
+
+    /// <summary>Description of the tokenizer source.</summary>
+    public string Description => $"SentencePiece tokenizer.model ({VocabularySize} pieces)";
+
+    /// <summary>Number of pieces in the tokenizer's vocabulary.</summary>
+    public int VocabularySize => _tokenizer.Vocabulary.Count;
+
+    /// <summary>The BOS token id, if the model has one.</summary>
+    public int? BosId { get; }
+
+    /// <summary>Whether Encode puts BOS first.</summary>
+    public bool AddBos { get; }
+
+    /// <summary>
+    /// Loads tokenizer.model from the folder; returns null (with the reason) when the folder has no
+    /// supported tokenizer, so callers fall back to token-id input and output.
+    /// </summary>
+    public static TextTokenizer? TryLoad(string folder, ModelConfig config, out string status)
+    {
+        string path = Path.Combine(folder, "tokenizer.model");
+        if (!File.Exists(path))
+        {
+            status = File.Exists(Path.Combine(folder, "tokenizer.json"))
+                ? "tokenizer.json only (not supported; use token ids)"
+                : "none (use token ids)";
+            return null;
+        }
+        LlamaTokenizer tokenizer;
+        try
+        {
+            using FileStream stream = File.OpenRead(path);
+            tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new LookaheadException($"tokenizer.model in '{folder}' could not be loaded: {e.Message}", e);
+        }
+        if (tokenizer.Vocabulary.Count > config.VocabSize)
+            throw new LookaheadException(
+                $"tokenizer.model has {tokenizer.Vocabulary.Count} pieces but the model's vocab_size is {config.VocabSize}");
+        var result = new TextTokenizer(tokenizer, config.BosTokenId, ReadAddBos(folder));
+        status = result.Description;
+        return result;
+    }
+
+    /// <summary>Encodes text; BOS first when AddBos. Empty text gives just BOS (or nothing).</summary>
+    public int[] Encode(string text)
+    {
+        IReadOnlyList<int> ids = text.Length == 0 ? [] : _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false);
+        if (!AddBos) return ids.ToArray();
+        var result = new int[ids.Count + 1];
+        result[0] = BosId!.Value;
+        for (int i = 0; i < ids.Count; i++) result[i + 1] = ids[i];
+        return result;
+    }
+
+    /// <summary>Decodes ids to text, leaving out special tokens such as BOS and EOS.</summary>
+    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, considerSpecialTokens: false);
+
+    /// <summary>Starts incremental decoding of a continuation of the given prompt.</summary>
+    public StreamingDetokenizer CreateStream(ReadOnlySpan<int> prompt) => new(this, prompt);
+
+    private static bool ReadAddBos(string folder)
+    {
+        string path = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path)) return true;
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
+            return !(document.RootElement.ValueKind == JsonValueKind.Object &&
+                     document.RootElement.TryGetProperty("add_bos_token", out JsonElement value) &&
+                     value.ValueKind == JsonValueKind.False);
+        }
+        catch (JsonException e)
+        {
+            throw new LookaheadException($"tokenizer_config.json in '{folder}' is not valid JSON: {e.Message}", e);
+        }
+    }
+}
