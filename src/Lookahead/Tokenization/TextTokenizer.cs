@@ -18,6 +18,7 @@ public sealed class TextTokenizer
         _tokenizer = tokenizer;
         BosId = bosId;
         AddBos = addBos && bosId is not null;
+        (AnchorId, AnchorText) = FindAnchor(tokenizer);
     }
 
     /// <summary>Description of the tokenizer source.</summary>
@@ -80,6 +81,28 @@ public sealed class TextTokenizer
 
     /// <summary>Starts incremental decoding of a continuation of the given prompt.</summary>
     public StreamingDetokenizer CreateStream(ReadOnlySpan<int> prompt) => new(this, prompt);
+
+    /// <summary>A piece that decodes to one plain character without a leading space (see
+    /// <see cref="StreamingDetokenizer"/>), or null when the vocabulary has none.</summary>
+    internal int? AnchorId { get; }
+
+    internal string AnchorText { get; } = "";
+
+    private static (int?, string) FindAnchor(LlamaTokenizer tokenizer)
+    {
+        IReadOnlyDictionary<string, int> vocabulary = tokenizer.Vocabulary;
+        // A letter piece, not a byte-fallback piece: the decoder treats a space right after a byte piece
+        // differently from one after a letter.
+        IEnumerable<string> candidates =
+            vocabulary.Keys.Where(piece => piece.Length == 1 && char.IsAsciiLetter(piece[0])).Order(StringComparer.Ordinal);
+        foreach (string piece in candidates)
+        {
+            if (!vocabulary.TryGetValue(piece, out int id)) continue;
+            string text = tokenizer.Decode([id], considerSpecialTokens: false);
+            if (text.Length == 1 && char.IsAsciiLetter(text[0])) return (id, text);
+        }
+        return (null, "");
+    }
 
     private static bool ReadAddBos(string folder)
     {

@@ -1,0 +1,121 @@
+using System.Text.Json;
+
+namespace Lookahead.Tests;
+
+/// <summary>The CLI as a user runs it: output formats, exit codes, one-line errors.</summary>
+public class CliTests
+{
+    [Test]
+    public void GenerateJsonHasEveryField()
+    {
+        CliRunner.Result result = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "32", "--json", "--backend", "cpu"]);
+        Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+        using JsonDocument document = JsonDocument.Parse(result.Stdout);
+        JsonElement root = document.RootElement;
+        foreach (string field in new[] { "mode", "backend", "model", "prompt_tokens", "generated_tokens", "token_ids", "text", "steps", "seconds", "tokens_per_second" })
+            Assert.That(root.TryGetProperty(field, out _), Is.True, $"missing '{field}'");
+        Assert.That(root.GetProperty("mode").GetString(), Is.EqualTo("greedy"));
+        Assert.That(root.GetProperty("backend").GetString(), Is.EqualTo("cpu"));
+        Assert.That(root.GetProperty("prompt_tokens").GetInt32(), Is.EqualTo(5));
+        Assert.That(root.GetProperty("generated_tokens").GetInt32(), Is.EqualTo(32));
+        Assert.That(root.GetProperty("token_ids").GetArrayLength(), Is.EqualTo(32));
+        Assert.That(root.GetProperty("steps").GetInt32(), Is.EqualTo(32));
+        Assert.That(root.GetProperty("text").GetString(), Does.StartWith(", there was a little girl named Lily"));
+    }
+
+    [Test]
+    public void StreamedTextEqualsJsonText()
+    {
+        CliRunner.Result json = CliRunner.Run(["generate", "--prompt", "Lily and Ben", "--max-tokens", "80", "--json"]);
+        CliRunner.Result text = CliRunner.Run(["generate", "--prompt", "Lily and Ben", "--max-tokens", "80"]);
+        Assert.That(json.ExitCode, Is.Zero, json.Stderr);
+        Assert.That(text.ExitCode, Is.Zero, text.Stderr);
+        string[] lines = text.Stdout.TrimEnd('\n').Split('\n');
+        Assert.That(lines[^1], Does.StartWith("[greedy | cpu |").And.Contain("tokens/s"));
+        using JsonDocument document = JsonDocument.Parse(json.Stdout);
+        Assert.That(string.Join("\n", lines[..^1]), Is.EqualTo(document.RootElement.GetProperty("text").GetString()));
+    }
+
+    [Test]
+    public void PromptIdsAndPromptFileWork()
+    {
+        string file = Path.GetTempFileName();
+        File.WriteAllText(file, "Once upon a time");
+        try
+        {
+            CliRunner.Result fromFile = CliRunner.Run(["generate", "--prompt-file", file, "--max-tokens", "16", "--json"]);
+            CliRunner.Result fromIds = CliRunner.Run(["generate", "--prompt-ids", "1,403,407,261,378", "--max-tokens", "16", "--json"]);
+            Assert.That(fromFile.ExitCode, Is.Zero, fromFile.Stderr);
+            Assert.That(fromIds.ExitCode, Is.Zero, fromIds.Stderr);
+            Assert.That(CliRunner.TokenIds(fromFile.Stdout), Is.EqualTo(CliRunner.TokenIds(fromIds.Stdout)));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of greedy")]
+    [TestCase(new[] { "generate", "--max-tokens", "many" }, "--max-tokens must be an integer")]
+    [TestCase(new[] { "generate", "--bogus" }, "unknown option --bogus")]
+    [TestCase(new[] { "generate", "--prompt", "a", "--prompt-ids", "1" }, "only one of")]
+    [TestCase(new[] { "generate", "--model" }, "--model needs a value")]
+    [TestCase(new[] { "launch" }, "unknown command 'launch'")]
+    public void UsageErrorsExitWithTwo(string[] args, string message)
+    {
+        CliRunner.Result result = CliRunner.Run(args);
+        Assert.That(result.ExitCode, Is.EqualTo(2));
+        Assert.That(result.Stderr, Does.Contain(message));
+        Assert.That(result.Stdout, Is.Empty);
+    }
+
+    [TestCase(new[] { "generate", "--model", "/nonexistent/folder" }, "model folder not found")]
+    [TestCase(new[] { "info", "--model", "/nonexistent/folder" }, "model folder not found")]
+    [TestCase(new[] { "generate", "--prompt-ids", "1,9999" }, "token id 9999 at position 1 is out of range")]
+    [TestCase(new[] { "generate", "--context", "8", "--prompt", "Once upon a time there was a big dog" }, "the context holds only 8")]
+    [TestCase(new[] { "generate", "--context", "100000" }, "exceeds the model's max_position_embeddings")]
+    [TestCase(new[] { "generate", "--prompt-file", "/nonexistent/prompt.txt" }, "prompt file not found")]
+    [TestCase(new[] { "generate", "--backend", "cuda" }, "CUDA")]
+    public void RuntimeErrorsExitWithOneAndOneLine(string[] args, string message)
+    {
+        if (args.Contains("cuda") && Lookahead.LanguageModel.IsBackendAvailable(Backend.Cuda)) Assert.Ignore("a CUDA device is present");
+        CliRunner.Result result = CliRunner.Run(args);
+        Assert.That(result.ExitCode, Is.EqualTo(1), result.Stderr);
+        Assert.That(result.Stderr, Does.Contain(message));
+        Assert.That(result.Stderr.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), "one line, no stack trace");
+        Assert.That(result.Stdout, Is.Empty, "no partial output");
+    }
+
+    [Test]
+    public void VerboseShowsTheStackTrace()
+    {
+        CliRunner.Result result = CliRunner.Run(["generate", "--model", "/nonexistent/folder", "--verbose"]);
+        Assert.That(result.ExitCode, Is.EqualTo(1));
+        Assert.That(result.Stderr, Does.Contain("at Lookahead."));
+    }
+
+    [Test]
+    public void InfoDescribesTheBundledModel()
+    {
+        CliRunner.Result result = CliRunner.Run(["info"]);
+        Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+        Assert.That(result.Stdout, Does.Contain("LlamaForCausalLM").And.Contain("260,032").And.Contain("F32")
+            .And.Contain("SentencePiece").And.Contain("8 query, 4 key/value"));
+    }
+
+    [Test]
+    public void ModelWithoutTokenizerUsesTokenIds()
+    {
+        using var fixture = Fixtures.RandomModel.Create(new Fixtures.RandomModelSpec("no-tokenizer"));
+        CliRunner.Result text = CliRunner.Run(["generate", "--model", fixture.Folder, "--prompt", "hello"]);
+        Assert.That(text.ExitCode, Is.EqualTo(1));
+        Assert.That(text.Stderr, Does.Contain("--prompt-ids"));
+        CliRunner.Result ids = CliRunner.Run(["generate", "--model", fixture.Folder, "--prompt-ids", "1 2 3", "--max-tokens", "5", "--json"]);
+        Assert.That(ids.ExitCode, Is.Zero, ids.Stderr);
+        Assert.That(CliRunner.TokenIds(ids.Stdout), Has.Length.EqualTo(5));
+        using JsonDocument document = JsonDocument.Parse(ids.Stdout);
+        Assert.That(document.RootElement.GetProperty("text").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        CliRunner.Result streamed = CliRunner.Run(["generate", "--model", fixture.Folder, "--prompt-ids", "1 2 3", "--max-tokens", "5"]);
+        Assert.That(streamed.Stdout.Split('\n')[0].Trim(), Is.EqualTo(string.Join(" ", CliRunner.TokenIds(ids.Stdout))));
+    }
+}
