@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Build, test and run Lookahead.
+#   ./build.sh              build everything (native Release + managed Release)
+#   ./build.sh test         build, run every test (ctest + NUnit), end with "N passed, N failed"
+#   ./build.sh run -- ARGS  build if needed, then run the CLI with ARGS
+# Environment: BUILD_TYPE (default Release), JOBS (default: all cores).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD_TYPE="${BUILD_TYPE:-Release}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+NATIVE_BUILD="$ROOT/build/native"
+NATIVE_OUT="$ROOT/artifacts/native"
+CLI_DIR="$ROOT/src/Lookahead.Cli/bin/$BUILD_TYPE/net10.0"
+CLI_DLL="$CLI_DIR/Lookahead.Cli.dll"
+TEST_RESULTS="$ROOT/build/test-results"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+check_prerequisites() {
+  local missing=()
+  command -v cmake >/dev/null 2>&1 || missing+=("cmake (3.22 or newer)")
+  if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1 && ! command -v clang++ >/dev/null 2>&1; then
+    missing+=("a C++20 compiler (g++ 12 or clang 14 or newer)")
+  fi
+  if ! command -v dotnet >/dev/null 2>&1; then
+    missing+=(".NET 10 SDK (dotnet was not found on PATH)")
+  elif ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
+    missing+=(".NET 10 SDK (dotnet is installed but has no 10.x SDK: $(dotnet --list-sdks 2>/dev/null | cut -d' ' -f1 | tr '\n' ' '))")
+  fi
+  if [ "${1:-}" = test ] && ! find /usr /usr/local -name 'GTestConfig.cmake' -print -quit 2>/dev/null | grep -q .; then
+    missing+=("GoogleTest development files (Debian: apt-get install libgtest-dev)")
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    printf 'error: missing prerequisites:\n' >&2
+    printf '  - %s\n' "${missing[@]}" >&2
+    exit 1
+  fi
+}
+
+build_native() {
+  log "native library ($BUILD_TYPE)"
+  cmake -S "$ROOT" -B "$NATIVE_BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DLK_BUILD_TESTS="${1:-ON}" >/dev/null
+  cmake --build "$NATIVE_BUILD" --parallel "$JOBS"
+  cmake --install "$NATIVE_BUILD" --prefix "$NATIVE_OUT" >/dev/null
+}
+
+build_managed() {
+  log "managed projects ($BUILD_TYPE)"
+  dotnet build "$ROOT/Lookahead.sln" -c "$BUILD_TYPE" --nologo -v quiet -clp:NoSummary
+  mkdir -p "$ROOT/artifacts/bin"
+  # A 'lookahead' launcher (the CLI assembly cannot be named lookahead: see Lookahead.Cli.csproj).
+  cat > "$ROOT/artifacts/bin/lookahead" <<LAUNCHER
+#!/usr/bin/env bash
+exec dotnet "$CLI_DLL" "\$@"
+LAUNCHER
+  chmod +x "$ROOT/artifacts/bin/lookahead"
+}
+
+build_all() {
+  check_prerequisites "${1:-}"
+  build_native
+  build_managed
+}
+
+run_tests() {
+  build_all test
+  local native_passed=0 native_failed=0 managed_passed=0 managed_failed=0 managed_skipped=0
+  log "native tests (ctest)"
+  local ctest_log="$ROOT/build/ctest.log"
+  set +e
+  (cd "$NATIVE_BUILD" && ctest --output-on-failure --parallel "$JOBS") 2>&1 | tee "$ctest_log"
+  set -e
+  local summary
+  summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -n 1 || true)
+  if [ -n "$summary" ]; then
+    native_failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+    native_passed=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary") - native_failed ))
+  else
+    native_failed=1  # ctest did not run to its summary
+  fi
+
+  log "managed tests (NUnit)"
+  rm -rf "$TEST_RESULTS"
+  set +e
+  dotnet test "$ROOT/Lookahead.sln" -c "$BUILD_TYPE" --no-build --nologo \
+    --logger "trx;LogFileName=managed.trx" --results-directory "$TEST_RESULTS"
+  set -e
+  local trx
+  trx=$(find "$TEST_RESULTS" -name '*.trx' -print -quit 2>/dev/null || true)
+  if [ -n "$trx" ]; then
+    local counters
+    counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+    managed_passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+    managed_failed=$(( $(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters") + $(sed -E 's/.* error="([0-9]+)".*/\1/' <<<"$counters") ))
+    managed_skipped=$(sed -E 's/.* notExecuted="([0-9]+)".*/\1/' <<<"$counters")
+  else
+    managed_failed=1  # the test host did not produce results
+  fi
+
+  local passed=$((native_passed + managed_passed)) failed=$((native_failed + managed_failed))
+  log "native: $native_passed passed, $native_failed failed; managed: $managed_passed passed, $managed_failed failed, $managed_skipped skipped"
+  echo "$passed passed, $failed failed, $managed_skipped skipped"
+  [ "$failed" -eq 0 ]
+}
+
+needs_build() {
+  [ ! -f "$CLI_DLL" ] || [ ! -f "$NATIVE_OUT/liblookahead.so" ] && return 0
+  [ -n "$(find "$ROOT/native" "$ROOT/src" "$ROOT/CMakeLists.txt" -newer "$CLI_DLL" -type f \
+      -not -path '*/bin/*' -not -path '*/obj/*' -print -quit)" ]
+}
+
+case "${1:-build}" in
+  build)
+    build_all
+    log "done: run the CLI with ./build.sh run -- generate --prompt \"Once upon a time\""
+    ;;
+  test)
+    run_tests
+    ;;
+  run)
+    shift
+    [ "${1:-}" = "--" ] && shift
+    if needs_build; then build_all >&2; fi
+    exec dotnet "$CLI_DLL" "$@"
+    ;;
+  -h|--help|help)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    ;;
+  *)
+    echo "error: unknown command '$1' (expected: build, test, run)" >&2
+    exit 2
+    ;;
+esac
