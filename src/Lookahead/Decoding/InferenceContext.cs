@@ -50,18 +50,10 @@ public sealed unsafe class InferenceContext : IDisposable
     /// <summary>One forward pass over a batch; empty parents means a chain (causal prefill).</summary>
     public void Eval(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, LogitsMode logits)
     {
-        if (!parents.IsEmpty && parents.Length != tokens.Length)
-            throw new ArgumentException($"{parents.Length} parents given for {tokens.Length} tokens", nameof(parents));
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         {
-            var batch = new LkBatch
-            {
-                Tokens = tokenPointer,
-                Parents = parents.IsEmpty ? null : parentPointer,
-                NTokens = tokens.Length,
-                Logits = (int)logits,
-            };
+            LkBatch batch = Batch(tokenPointer, parentPointer, tokens.Length, parents.Length, (int)logits);
             LookaheadException.ThrowIfFailed(NativeMethods.lk_context_eval(_handle, batch));
         }
     }
@@ -109,19 +101,11 @@ public sealed unsafe class InferenceContext : IDisposable
     /// </summary>
     public int DecodeGreedy(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, Span<int> output)
     {
-        if (!parents.IsEmpty && parents.Length != tokens.Length)
-            throw new ArgumentException($"{parents.Length} parents given for {tokens.Length} tokens", nameof(parents));
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         fixed (int* outputPointer = output)
         {
-            var tree = new LkBatch
-            {
-                Tokens = tokenPointer,
-                Parents = parents.IsEmpty ? null : parentPointer,
-                NTokens = tokens.Length,
-                Logits = NativeConstants.LogitsNone,
-            };
+            LkBatch tree = Batch(tokenPointer, parentPointer, tokens.Length, parents.Length, NativeConstants.LogitsNone);
             LookaheadException.ThrowIfFailed(
                 NativeMethods.lk_context_decode_greedy(_handle, tree, outputPointer, output.Length, out int count));
             return count;
@@ -130,6 +114,14 @@ public sealed unsafe class InferenceContext : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _handle.Dispose();
+
+    // No parents means a chain; otherwise one parent per token.
+    private static LkBatch Batch(int* tokens, int* parents, int tokenCount, int parentCount, int logits)
+    {
+        if (parentCount != 0 && parentCount != tokenCount)
+            throw new ArgumentException($"{parentCount} parents given for {tokenCount} tokens", "parents");
+        return new LkBatch { Tokens = tokens, Parents = parentCount == 0 ? null : parents, NTokens = tokenCount, Logits = logits };
+    }
 
     private LkContextInfo Info()
     {

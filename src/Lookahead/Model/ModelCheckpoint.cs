@@ -91,16 +91,7 @@ public sealed class ModelCheckpoint : IDisposable
     private static void OpenShards(string folder, string indexPath, List<SafeTensorsFile> files,
         Dictionary<string, (SafeTensorsFile, TensorInfo)> tensors)
     {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        }
-        catch (JsonException e)
-        {
-            throw new LookaheadException($"model.safetensors.index.json is not valid JSON: {e.Message}", e);
-        }
-        using (document)
+        using (JsonDocument document = JsonFile.Read(indexPath))
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object ||
                 !document.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)

@@ -69,16 +69,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new LookaheadException($"config.json not found: '{path}'");
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new LookaheadException($"config.json is not valid JSON ('{path}'): {e.Message}", e);
-        }
-        using (document)
+        using (JsonDocument document = JsonFile.Read(path))
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new LookaheadException($"config.json must hold a JSON object ('{path}')");

@@ -108,16 +108,9 @@ public sealed class TextTokenizer
     {
         string path = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(path)) return true;
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
-            return !(document.RootElement.ValueKind == JsonValueKind.Object &&
-                     document.RootElement.TryGetProperty("add_bos_token", out JsonElement value) &&
-                     value.ValueKind == JsonValueKind.False);
-        }
-        catch (JsonException e)
-        {
-            throw new LookaheadException($"tokenizer_config.json in '{folder}' is not valid JSON: {e.Message}", e);
-        }
+        using JsonDocument document = JsonFile.Read(path);
+        return !(document.RootElement.ValueKind == JsonValueKind.Object &&
+                 document.RootElement.TryGetProperty("add_bos_token", out JsonElement value) &&
+                 value.ValueKind == JsonValueKind.False);
     }
 }
