@@ -12,15 +12,29 @@ public class CliTests
         Assert.That(result.ExitCode, Is.Zero, result.Stderr);
         using JsonDocument document = JsonDocument.Parse(result.Stdout);
         JsonElement root = document.RootElement;
-        foreach (string field in new[] { "mode", "backend", "model", "prompt_tokens", "generated_tokens", "token_ids", "text", "steps", "seconds", "tokens_per_second" })
+        foreach (string field in new[] { "mode", "backend", "model", "prompt_tokens", "generated_tokens", "token_ids", "text", "steps", "seconds",
+                     "tokens_per_second", "drafted_tokens", "accepted_tokens", "mean_tokens_per_step" })
             Assert.That(root.TryGetProperty(field, out _), Is.True, $"missing '{field}'");
-        Assert.That(root.GetProperty("mode").GetString(), Is.EqualTo("greedy"));
+        Assert.That(root.GetProperty("mode").GetString(), Is.EqualTo("lookahead"), "lookahead is the default mode");
         Assert.That(root.GetProperty("backend").GetString(), Is.EqualTo("cpu"));
         Assert.That(root.GetProperty("prompt_tokens").GetInt32(), Is.EqualTo(5));
         Assert.That(root.GetProperty("generated_tokens").GetInt32(), Is.EqualTo(32));
         Assert.That(root.GetProperty("token_ids").GetArrayLength(), Is.EqualTo(32));
-        Assert.That(root.GetProperty("steps").GetInt32(), Is.EqualTo(32));
+        int steps = root.GetProperty("steps").GetInt32();
+        Assert.That(steps, Is.InRange(1, 32));
+        Assert.That(root.GetProperty("mean_tokens_per_step").GetDouble(), Is.EqualTo(32.0 / steps).Within(1e-9));
+        Assert.That(root.GetProperty("accepted_tokens").GetInt64(), Is.EqualTo(32 - steps), "every step emits its accepted tokens plus one");
         Assert.That(root.GetProperty("text").GetString(), Does.StartWith(", there was a little girl named Lily"));
+    }
+
+    [Test]
+    public void LookaheadAndGreedyPrintTheSameTokens()
+    {
+        CliRunner.Result lookahead = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "100", "--json", "--decoding-length", "8"]);
+        CliRunner.Result greedy = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "100", "--json", "--mode", "greedy"]);
+        Assert.That(lookahead.ExitCode, Is.Zero, lookahead.Stderr);
+        Assert.That(greedy.ExitCode, Is.Zero, greedy.Stderr);
+        Assert.That(CliRunner.TokenIds(lookahead.Stdout), Is.EqualTo(CliRunner.TokenIds(greedy.Stdout)));
     }
 
     [Test]
@@ -31,7 +45,7 @@ public class CliTests
         Assert.That(json.ExitCode, Is.Zero, json.Stderr);
         Assert.That(text.ExitCode, Is.Zero, text.Stderr);
         string[] lines = text.Stdout.TrimEnd('\n').Split('\n');
-        Assert.That(lines[^1], Does.StartWith("[greedy | cpu |").And.Contain("tokens/s"));
+        Assert.That(lines[^1], Does.StartWith("[lookahead | cpu |").And.Contain("tokens/step").And.Contain("tokens/s"));
         using JsonDocument document = JsonDocument.Parse(json.Stdout);
         Assert.That(string.Join("\n", lines[..^1]), Is.EqualTo(document.RootElement.GetProperty("text").GetString()));
     }
@@ -55,7 +69,7 @@ public class CliTests
         }
     }
 
-    [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of greedy")]
+    [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of lookahead, greedy")]
     [TestCase(new[] { "generate", "--max-tokens", "many" }, "--max-tokens must be an integer")]
     [TestCase(new[] { "generate", "--bogus" }, "unknown option --bogus")]
     [TestCase(new[] { "generate", "--prompt", "a", "--prompt-ids", "1" }, "only one of")]

@@ -7,7 +7,7 @@ namespace Lookahead.Tests;
 /// <summary>Greedy token ids from the native path equal the reference's for at least 200 tokens.</summary>
 public class GreedyGenerationTests
 {
-    private static readonly GenerationOptions TwoHundredNoStop = new() { MaxTokens = 220, StopTokens = [] };
+    private static readonly GenerationOptions TwoHundredNoStop = new() { Mode = DecodingMode.Greedy, MaxTokens = 220, StopTokens = [] };
 
     [Test]
     public void Stories260KGreedyMatchesReference()

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Lookahead.Decoding;
+using Lookahead.Drafting;
 using Lookahead.Tokenization;
 
 namespace Lookahead.Cli.Commands;
@@ -9,10 +10,12 @@ namespace Lookahead.Cli.Commands;
 internal static class GenerateCommand
 {
     private static readonly HashSet<string> ValueOptions =
-        ["model", "prompt", "prompt-file", "prompt-ids", "max-tokens", "mode", "backend", "threads", "context"];
+    [
+        "model", "prompt", "prompt-file", "prompt-ids", "max-tokens", "backend", "threads", "context",
+        .. DecodingArguments.ValueOptions,
+    ];
     private static readonly HashSet<string> Flags = ["json"];
 
-    private static readonly Dictionary<string, DecodingMode> Modes = new() { ["greedy"] = DecodingMode.Greedy };
     private static readonly Dictionary<string, Backend> Backends = new()
     {
         ["auto"] = Backend.Auto,
@@ -28,7 +31,8 @@ internal static class GenerateCommand
         var options = new GenerationOptions
         {
             MaxTokens = reader.Int("max-tokens", 0, 1 << 24) ?? 256,
-            Mode = reader.Choice("mode", DecodingMode.Greedy, Modes),
+            Mode = DecodingArguments.Mode(reader),
+            Drafts = DecodingArguments.Drafts(reader),
         };
         Backend backend = reader.Choice("backend", Backend.Auto, Backends);
         int? threads = reader.Int("threads", 1, 256);
@@ -44,19 +48,23 @@ internal static class GenerateCommand
             Threads = threads,
             ContextLength = contextLength,
         });
-        var generator = new Generator(context);
+        using TokenTrie trie = DecodingArguments.CreateTrie(reader, model, options.Drafts);
+        var generator = new Generator(context, trie);
+        DecodingArguments.WarmUp(reader, model, generator, options);
 
+        GenerationResult result;
         if (json)
         {
-            GenerationResult result = generator.Generate(prompt, options);
+            result = generator.Generate(prompt, options);
             string? text = model.Tokenizer is { } tokenizer ? DecodeContinuation(tokenizer, prompt, result.Tokens) : null;
+            DecodingArguments.SaveTrie(reader, trie);
             WriteJson(model, context, options, prompt, result, text);
             return 0;
         }
 
         TextWriter output = Console.Out;
         StreamingDetokenizer? stream = model.Tokenizer?.CreateStream(prompt);
-        GenerationResult streamed = generator.Generate(prompt, options, tokens =>
+        result = generator.Generate(prompt, options, tokens =>
         {
             if (stream is not null)
             {
@@ -70,7 +78,8 @@ internal static class GenerateCommand
         });
         if (stream is not null) output.Write(stream.Flush());
         output.WriteLine();
-        output.WriteLine(StatisticsLine(options, context, streamed));
+        output.WriteLine(StatisticsLine(options, context, result));
+        DecodingArguments.SaveTrie(reader, trie);
         return 0;
     }
 
@@ -103,12 +112,17 @@ internal static class GenerateCommand
         return stream.Append(generated) + stream.Flush();
     }
 
+    private static string ModeName(GenerationOptions options) => options.Mode.ToString().ToLowerInvariant();
+
     private static string StatisticsLine(GenerationOptions options, InferenceContext context, GenerationResult result)
     {
         GenerationStats s = result.Stats;
+        string drafts = options.Mode == DecodingMode.Lookahead
+            ? $" | {s.MeanTokensPerStep:F2} tokens/step, {s.AcceptedTokens} of {s.DraftedTokens} drafted accepted"
+            : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"[{options.Mode.ToString().ToLowerInvariant()} | {context.Backend.ToString().ToLowerInvariant()} | " +
-            $"{s.PromptTokens} prompt + {s.GeneratedTokens} generated tokens | {s.Steps} steps | " +
+            $"[{ModeName(options)} | {context.Backend.ToString().ToLowerInvariant()} | " +
+            $"{s.PromptTokens} prompt + {s.GeneratedTokens} generated tokens | {s.Steps} steps{drafts} | " +
             $"{s.DecodeSeconds:F3} s | {s.TokensPerSecond:F1} tokens/s | prefill {s.PrefillTokensPerSecond:F1} tokens/s | " +
             $"{FinishName(result.FinishReason)}]");
     }
@@ -128,7 +142,7 @@ internal static class GenerateCommand
         using (var json = new Utf8JsonWriter(stdout))
         {
             json.WriteStartObject();
-            json.WriteString("mode", options.Mode.ToString().ToLowerInvariant());
+            json.WriteString("mode", ModeName(options));
             json.WriteString("backend", context.Backend.ToString().ToLowerInvariant());
             json.WriteString("model", model.Folder);
             json.WriteNumber("prompt_tokens", prompt.Length);
@@ -141,10 +155,23 @@ internal static class GenerateCommand
             json.WriteNumber("steps", s.Steps);
             json.WriteNumber("seconds", s.DecodeSeconds);
             json.WriteNumber("tokens_per_second", s.TokensPerSecond);
+            json.WriteNumber("drafted_tokens", s.DraftedTokens);
+            json.WriteNumber("accepted_tokens", s.AcceptedTokens);
+            json.WriteNumber("mean_tokens_per_step", s.MeanTokensPerStep);
             json.WriteNumber("prefill_seconds", s.PrefillSeconds);
             json.WriteNumber("prefill_tokens_per_second", s.PrefillTokensPerSecond);
             json.WriteString("finish_reason", FinishName(result.FinishReason));
             json.WriteNumber("threads", context.Threads);
+            if (options.Mode == DecodingMode.Lookahead)
+            {
+                json.WriteStartObject("drafts");
+                json.WriteNumber("decoding_length", options.Drafts.DecodingLength);
+                json.WriteNumber("branch_length", options.Drafts.BranchLength);
+                json.WriteNumber("max_query_length", options.Drafts.MaxQueryLength);
+                json.WriteString("draft_mode", options.Drafts.Mode.ToString().ToLowerInvariant());
+                json.WriteString("freq", options.Drafts.Frequency.ToString().ToLowerInvariant());
+                json.WriteEndObject();
+            }
             json.WriteEndObject();
         }
         stdout.WriteByte((byte)'\n');

@@ -1,3 +1,5 @@
+using Lookahead.Drafting;
+
 namespace Lookahead.Decoding;
 
 /// <summary>How tokens are produced. Every mode yields exactly the greedy output.</summary>
@@ -5,6 +7,8 @@ public enum DecodingMode
 {
     /// <summary>One forward pass per token.</summary>
     Greedy,
+    /// <summary>Trie drafts verified by one tree forward pass per step (the Lookahead algorithm).</summary>
+    Lookahead,
 }
 
 /// <summary>Why generation stopped.</summary>
@@ -26,8 +30,10 @@ public sealed record GenerationOptions
 {
     /// <summary>Most tokens to generate (default 256).</summary>
     public int MaxTokens { get; init; } = 256;
-    /// <summary>Decoding mode (default greedy).</summary>
-    public DecodingMode Mode { get; init; } = DecodingMode.Greedy;
+    /// <summary>Decoding mode (default lookahead).</summary>
+    public DecodingMode Mode { get; init; } = DecodingMode.Lookahead;
+    /// <summary>Draft settings of lookahead mode.</summary>
+    public DraftOptions Drafts { get; init; } = new();
     /// <summary>Tokens that end generation; null = the model's eos_token_id(s).</summary>
     public IReadOnlyList<int>? StopTokens { get; init; }
 }
@@ -41,6 +47,10 @@ public sealed record GenerationStats
     public int GeneratedTokens { get; init; }
     /// <summary>Forward passes after prefill.</summary>
     public int Steps { get; init; }
+    /// <summary>Draft nodes verified, roots excluded.</summary>
+    public long DraftedTokens { get; init; }
+    /// <summary>Draft tokens the model agreed with (bonus tokens excluded).</summary>
+    public long AcceptedTokens { get; init; }
     /// <summary>Seconds spent on prefill (all prompt tokens but the last, which is the first step's root).</summary>
     public double PrefillSeconds { get; init; }
     /// <summary>Seconds spent generating.</summary>

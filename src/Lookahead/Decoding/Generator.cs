@@ -1,17 +1,40 @@
 using System.Diagnostics;
+using Lookahead.Drafting;
 
 namespace Lookahead.Decoding;
 
 /// <summary>
-/// Generates continuations on one context. Each step's root is the last emitted token (not yet in the
-/// KV cache); the prompt's last token is the first root, so the prompt minus that token is prefilled.
+/// Generates continuations on one context, greedily or by lookahead. Each step's root is the last emitted
+/// token (not yet in the KV cache); the prompt's last token is the first root, so the prompt minus that
+/// token is prefilled. In lookahead mode a draft tree from the trie hangs below the root, one forward
+/// pass verifies it, and the accepted tokens plus the bonus token are emitted: exactly what greedy
+/// decoding emits, in fewer steps.
 /// </summary>
 public sealed class Generator
 {
     private readonly InferenceContext _context;
+    private DraftBuilder? _builder;
+    private DraftTree? _draft;
+    private int[] _emitted = new int[1];
 
-    /// <summary>Creates a generator over a context (which it resets at the start of each generation).</summary>
-    public Generator(InferenceContext context) => _context = context;
+    /// <summary>Creates a generator over a context (reset at the start of each generation). The trie
+    /// collects n-grams across generations; by default a new one with the model's stop tokens.</summary>
+    public Generator(InferenceContext context, TokenTrie? trie = null)
+    {
+        _context = context;
+        Trie = trie ?? new TokenTrie(DefaultTrieOptions(context.Model, new DraftOptions().BranchLength));
+    }
+
+    /// <summary>The n-gram trie lookahead drafts from; it persists across generations.</summary>
+    public TokenTrie Trie { get; }
+
+    /// <summary>Trie settings for a model: n-grams of branchLength + 1 tokens, the tokenizer's
+    /// punctuation and whitespace pieces as stop tokens.</summary>
+    public static TrieOptions DefaultTrieOptions(LanguageModel model, int branchLength) => new()
+    {
+        WindowLength = branchLength + 1,
+        StopTokens = model.Tokenizer?.StopTokenIds() ?? new HashSet<int>(),
+    };
 
     /// <summary>Runs one generation from a fresh context. onTokens sees tokens as they are produced.</summary>
     public GenerationResult Generate(ReadOnlySpan<int> prompt, GenerationOptions options, TokensCallback? onTokens = null,
@@ -19,63 +42,101 @@ public sealed class Generator
     {
         Validate(prompt, options);
         IReadOnlyList<int> stopTokens = options.StopTokens ?? _context.Model.Config.EosTokenIds;
+        bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;
+        PrepareBuffers(options);
 
         _context.Truncate(0);
         long prefillStart = Stopwatch.GetTimestamp();
         _context.Prefill(prompt[..^1]);
         double prefillSeconds = Stopwatch.GetElapsedTime(prefillStart).TotalSeconds;
 
-        var tokens = new int[options.MaxTokens];
+        // history = prompt + generated tokens: the query context of each draft.
+        var history = new int[prompt.Length + options.MaxTokens];
+        prompt.CopyTo(history);
+        int historyLength = prompt.Length;
         int generated = 0, steps = 0;
+        long drafted = 0, accepted = 0;
         FinishReason finish = FinishReason.MaxTokens;
-        Span<int> root = stackalloc int[1];
-        Span<int> emitted = stackalloc int[1];
-        root[0] = prompt[^1];
-
-        long decodeStart = Stopwatch.GetTimestamp();
-        while (generated < options.MaxTokens)
+        DraftTree draft = _draft!;
+        if (lookahead) Trie.BeginRequest(prompt);
+        try
         {
-            cancellation.ThrowIfCancellationRequested();
-            if (_context.CommittedTokens >= _context.ContextLength)
+            long decodeStart = Stopwatch.GetTimestamp();
+            while (generated < options.MaxTokens)
             {
-                finish = FinishReason.ContextFull;
-                break;
+                cancellation.ThrowIfCancellationRequested();
+                int room = _context.ContextLength - _context.CommittedTokens;  // a draft also fits one forward batch
+                if (room <= 0)
+                {
+                    finish = FinishReason.ContextFull;
+                    break;
+                }
+                if (lookahead)
+                {
+                    _builder!.Build(Trie, history.AsSpan(0, historyLength), draft);
+                    draft.Truncate(Math.Min(room, _context.BatchSize));
+                }
+                else
+                {
+                    draft.Reset(history[historyLength - 1]);
+                }
+
+                int count = _context.DecodeGreedy(draft.Tokens, draft.Parents, _emitted);
+                steps++;
+                drafted += draft.Count - 1;
+                accepted += count - 1;
+                int taken = Accept(_emitted.AsSpan(0, count), history, ref historyLength, ref generated, stopTokens,
+                    options.MaxTokens, out bool stopped);
+                ReadOnlySpan<int> emitted = history.AsSpan(historyLength - taken, taken);
+                if (lookahead) Trie.AppendOutput(emitted);
+                onTokens?.Invoke(emitted);
+                if (stopped)
+                {
+                    finish = FinishReason.EndOfSequence;
+                    break;
+                }
             }
-            int count = _context.DecodeGreedy(root, default, emitted);
-            steps++;
-            int accepted = Accept(emitted[..count], tokens, ref generated, stopTokens, options.MaxTokens, out bool stopped);
-            onTokens?.Invoke(tokens.AsSpan(generated - accepted, accepted));
-            if (stopped)
+            double decodeSeconds = Stopwatch.GetElapsedTime(decodeStart).TotalSeconds;
+            var stats = new GenerationStats
             {
-                finish = FinishReason.EndOfSequence;
-                break;
-            }
-            root[0] = tokens[generated - 1];
+                PromptTokens = prompt.Length,
+                GeneratedTokens = generated,
+                Steps = steps,
+                DraftedTokens = drafted,
+                AcceptedTokens = accepted,
+                PrefillSeconds = prefillSeconds,
+                DecodeSeconds = decodeSeconds,
+            };
+            return new GenerationResult(history[prompt.Length..historyLength], finish, stats);
         }
-        double decodeSeconds = Stopwatch.GetElapsedTime(decodeStart).TotalSeconds;
-
-        var stats = new GenerationStats
+        finally
         {
-            PromptTokens = prompt.Length,
-            GeneratedTokens = generated,
-            Steps = steps,
-            PrefillSeconds = prefillSeconds,
-            DecodeSeconds = decodeSeconds,
-        };
-        return new GenerationResult(tokens[..generated], finish, stats);
+            if (lookahead) Trie.EndRequest();
+        }
+    }
+
+    private void PrepareBuffers(GenerationOptions options)
+    {
+        if (_builder is null || _builder.Options != options.Drafts)
+        {
+            _builder = new DraftBuilder(options.Drafts);
+            _draft = new DraftTree(options.Drafts.DecodingLength);
+            _emitted = new int[options.Drafts.DecodingLength];
+        }
     }
 
     // Appends a step's tokens exactly as one-at-a-time greedy decoding would: up to and including a stop
     // token, and no further than maxTokens. Returns how many were taken.
-    private static int Accept(ReadOnlySpan<int> step, int[] tokens, ref int generated, IReadOnlyList<int> stopTokens,
-        int maxTokens, out bool stopped)
+    private static int Accept(ReadOnlySpan<int> step, int[] history, ref int historyLength, ref int generated,
+        IReadOnlyList<int> stopTokens, int maxTokens, out bool stopped)
     {
         stopped = false;
         int taken = 0;
         foreach (int token in step)
         {
             if (generated == maxTokens) break;
-            tokens[generated++] = token;
+            history[historyLength++] = token;
+            generated++;
             taken++;
             if (IsStop(token, stopTokens))
             {
@@ -99,6 +160,7 @@ public sealed class Generator
     {
         if (options.MaxTokens < 0)
             throw new LookaheadException($"max tokens must be at least 0, got {options.MaxTokens}");
+        options.Drafts.Validate();
         if (prompt.IsEmpty)
             throw new LookaheadException("the prompt is empty: it needs at least one token (the model has no BOS token to start from)");
         int vocab = _context.Model.Config.VocabSize;

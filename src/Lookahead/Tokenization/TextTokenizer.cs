@@ -82,6 +82,22 @@ public sealed class TextTokenizer
     /// <summary>Starts incremental decoding of a continuation of the given prompt.</summary>
     public StreamingDetokenizer CreateStream(ReadOnlySpan<int> prompt) => new(this, prompt);
 
+    /// <summary>
+    /// Ids of pieces that should not start an n-gram in the lookahead trie: pieces whose text is empty,
+    /// whitespace, or punctuation and symbols only (special tokens included).
+    /// </summary>
+    public IReadOnlySet<int> StopTokenIds()
+    {
+        var stops = new HashSet<int>();
+        foreach ((string _, int id) in _tokenizer.Vocabulary)
+        {
+            string text = Decode([id]);
+            if (text.Contains('\uFFFD')) continue;  // a byte-fallback piece: part of a character, not punctuation
+            if (text.All(c => char.IsWhiteSpace(c) || char.IsPunctuation(c) || char.IsSymbol(c))) stops.Add(id);
+        }
+        return stops;
+    }
+
     /// <summary>A piece that decodes to one plain character without a leading space (see
     /// <see cref="StreamingDetokenizer"/>), or null when the vocabulary has none.</summary>
     internal int? AnchorId { get; }

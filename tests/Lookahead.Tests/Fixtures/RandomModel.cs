@@ -21,7 +21,8 @@ public sealed record RandomModelSpec(
     int MaxPositions = 1024,
     int Seed = 1,
     bool Sharded = false,
-    double LayerGain = 1.7)
+    double LayerGain = 1.7,
+    (int First, int Second)? TiedLogits = null)
 {
     public int ResolvedHeadDim => HeadDim ?? Hidden / Heads;
     public bool QkvBias => Architecture == "Qwen2ForCausalLM";
@@ -96,6 +97,13 @@ public sealed class RandomModel : IDisposable
         }
         float[] norm = Add("model.norm.weight", [h], 1, 0.3);
         float[] output = spec.Tied ? embedding : Add("lm_head.weight", [v, h], 0, 3 / Math.Sqrt(h));
+        if (spec.TiedLogits is { } pair)
+        {
+            (int first, int second) = pair;
+            // Two identical output rows: their logits are exactly equal at every position.
+            if (spec.Tied) throw new ArgumentException("TiedLogits needs an untied output head");
+            Array.Copy(output, (long)first * h, output, (long)second * h, h);
+        }
 
         WriteConfig(folder, spec);
         WriteWeights(folder, spec, tensors);

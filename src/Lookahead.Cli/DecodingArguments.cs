@@ -1,0 +1,85 @@
+using Lookahead.Decoding;
+using Lookahead.Drafting;
+
+namespace Lookahead.Cli;
+
+/// <summary>The decoding options shared by generate (and later bench): mode, draft shape and trie file.</summary>
+internal static class DecodingArguments
+{
+    public static readonly string[] ValueOptions =
+        ["mode", "decoding-length", "branch-length", "max-query-length", "draft-mode", "freq", "trie", "warmup"];
+
+    private static readonly Dictionary<string, DecodingMode> Modes = new()
+    {
+        ["lookahead"] = DecodingMode.Lookahead,
+        ["greedy"] = DecodingMode.Greedy,
+    };
+    private static readonly Dictionary<string, DraftMode> DraftModes = new()
+    {
+        ["hierarchical"] = DraftMode.Hierarchical,
+        ["parallel"] = DraftMode.Parallel,
+        ["single"] = DraftMode.Single,
+    };
+    private static readonly Dictionary<string, FrequencySource> Sources = new()
+    {
+        ["mix"] = FrequencySource.Mix,
+        ["input"] = FrequencySource.Input,
+        ["output"] = FrequencySource.Output,
+    };
+
+    public static DecodingMode Mode(ArgumentReader reader) => reader.Choice("mode", DecodingMode.Lookahead, Modes);
+
+    public static DraftOptions Drafts(ArgumentReader reader)
+    {
+        var defaults = new DraftOptions();
+        return new DraftOptions
+        {
+            DecodingLength = reader.Int("decoding-length", 1, 512) ?? defaults.DecodingLength,
+            BranchLength = reader.Int("branch-length", 1, 256) ?? defaults.BranchLength,
+            MaxQueryLength = reader.Int("max-query-length", 1, 64) ?? defaults.MaxQueryLength,
+            Mode = reader.Choice("draft-mode", defaults.Mode, DraftModes),
+            Frequency = reader.Choice("freq", defaults.Frequency, Sources),
+        };
+    }
+
+    /// <summary>A trie for the model, loaded from --trie FILE when that file exists.</summary>
+    public static TokenTrie CreateTrie(ArgumentReader reader, LanguageModel model, DraftOptions drafts)
+    {
+        var trie = new TokenTrie(Generator.DefaultTrieOptions(model, drafts.BranchLength));
+        if (reader.String("trie") is { } path && File.Exists(path))
+        {
+            try
+            {
+                trie.Load(path, model.Config.VocabSize);
+            }
+            catch
+            {
+                trie.Dispose();
+                throw;
+            }
+        }
+        return trie;
+    }
+
+    /// <summary>Saves the trie to --trie FILE, if given.</summary>
+    public static void SaveTrie(ArgumentReader reader, TokenTrie trie)
+    {
+        if (reader.String("trie") is { } path) trie.Save(path);
+    }
+
+    /// <summary>Generates every prompt of --warmup FILE into the trie (outputs discarded), with progress on stderr.</summary>
+    public static void WarmUp(ArgumentReader reader, LanguageModel model, Generator generator, GenerationOptions options)
+    {
+        if (reader.String("warmup") is not { } path) return;
+        if (model.Tokenizer is null)
+            throw new LookaheadException($"--warmup needs a tokenizer to encode its prompts; the model folder has {model.TokenizerStatus}");
+        List<PromptLine> prompts = PromptFile.Read(path);
+        GenerationOptions warmup = options with { Mode = DecodingMode.Lookahead };
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            Console.Error.Write($"\rwarm-up: {i + 1}/{prompts.Count}");
+            generator.Generate(model.Tokenizer.Encode(prompts[i].Prompt), warmup);
+        }
+        if (prompts.Count > 0) Console.Error.WriteLine();
+    }
+}

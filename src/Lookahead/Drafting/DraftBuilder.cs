@@ -1,0 +1,158 @@
+namespace Lookahead.Drafting;
+
+/// <summary>
+/// Builds a draft tree for the next step from the trie: matches the longest suffix of the context
+/// (up to MaxQueryLength tokens) that the trie knows, falling back to shorter suffixes, and keeps the
+/// largest draft found (a shorter match replaces a longer one's draft only when it is strictly larger).
+/// Candidates are taken best-first by frequency, so a parent always precedes its children and siblings
+/// come in decreasing frequency. Allocation-free once its buffers have grown to the workload.
+/// </summary>
+public sealed class DraftBuilder
+{
+    private readonly DraftOptions _options;
+    private readonly DraftTree _candidate;
+    private readonly DraftTree _selection;  // parallel mode: the hierarchical selection its branches come from
+    private readonly bool[] _hasChild;
+    private long[] _heapKeys = new long[256];
+    private int[] _heapParents = new int[256];
+    private int _heapCount;
+
+    /// <summary>Creates a builder for drafts of at most options.DecodingLength nodes.</summary>
+    public DraftBuilder(DraftOptions options)
+    {
+        options.Validate();
+        _options = options;
+        _candidate = new DraftTree(options.DecodingLength);
+        _selection = new DraftTree(options.DecodingLength);
+        _hasChild = new bool[options.DecodingLength];
+    }
+
+    /// <summary>The limits this builder applies.</summary>
+    public DraftOptions Options => _options;
+
+    /// <summary>Writes into draft the tree rooted at context's last token.</summary>
+    public void Build(TokenTrie trie, ReadOnlySpan<int> context, DraftTree draft)
+    {
+        if (context.IsEmpty) throw new ArgumentException("the context is empty", nameof(context));
+        draft.Reset(context[^1]);
+        if (_options.DecodingLength == 1) return;
+        for (int length = Math.Min(_options.MaxQueryLength, context.Length); length >= 1; length--)
+        {
+            int match = trie.Find(context[^length..]);
+            if (match < 0) continue;
+            _candidate.Reset(context[^1]);
+            switch (_options.Mode)
+            {
+                case DraftMode.Single: ExpandChain(trie, match, _candidate); break;
+                case DraftMode.Parallel: ExpandParallel(trie, match, _candidate); break;
+                default: ExpandBestFirst(trie, match, _candidate); break;
+            }
+            if (_candidate.Count > draft.Count) draft.CopyFrom(_candidate);
+            if (draft.Count == _options.DecodingLength) break;
+        }
+    }
+
+    private void ExpandChain(TokenTrie trie, int node, DraftTree tree)
+    {
+        int parent = 0;
+        while (tree.Count < _options.DecodingLength && tree.Depths[parent] < _options.BranchLength)
+        {
+            int best = -1, bestScore = 0;
+            for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
+            {
+                int score = trie.Frequency(child, _options.Frequency);
+                if (score > bestScore || (score == bestScore && score > 0 && child < best))
+                {
+                    best = child;
+                    bestScore = score;
+                }
+            }
+            if (best < 0) return;
+            parent = tree.Add(trie.TokenOf(best), parent);
+            node = best;
+        }
+    }
+
+    private void ExpandBestFirst(TokenTrie trie, int node, DraftTree tree)
+    {
+        _heapCount = 0;
+        PushChildren(trie, node, 0);
+        while (_heapCount > 0 && tree.Count < _options.DecodingLength)
+        {
+            (int trieNode, int parent) = Pop();
+            int index = tree.Add(trie.TokenOf(trieNode), parent);
+            if (tree.Depths[index] < _options.BranchLength) PushChildren(trie, trieNode, index);
+        }
+    }
+
+    // Branches of the best-first selection, each copied whole from the root, best leaves first.
+    private void ExpandParallel(TokenTrie trie, int node, DraftTree tree)
+    {
+        _selection.Reset(tree.Tokens[0]);
+        ExpandBestFirst(trie, node, _selection);
+        Array.Clear(_hasChild, 0, _selection.Count);
+        for (int i = 1; i < _selection.Count; i++) _hasChild[_selection.Parents[i]] = true;
+        Span<int> path = stackalloc int[_options.BranchLength];
+        for (int leaf = 1; leaf < _selection.Count && tree.Count < _options.DecodingLength; leaf++)
+        {
+            if (_hasChild[leaf]) continue;
+            int length = 0;
+            for (int n = leaf; n > 0; n = _selection.Parents[n]) path[length++] = n;
+            int parent = 0;
+            for (int i = length - 1; i >= 0 && tree.Count < _options.DecodingLength; i--)
+                parent = tree.Add(_selection.Tokens[path[i]], parent);
+        }
+    }
+
+    private void PushChildren(TokenTrie trie, int node, int draftParent)
+    {
+        for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
+        {
+            int score = trie.Frequency(child, _options.Frequency);
+            if (score > 0) Push(((long)score << 32) | (uint)(int.MaxValue - child), draftParent);
+        }
+    }
+
+    // Max-heap on (score, lower trie index first).
+    private void Push(long key, int parent)
+    {
+        if (_heapCount == _heapKeys.Length)
+        {
+            Array.Resize(ref _heapKeys, _heapKeys.Length * 2);
+            Array.Resize(ref _heapParents, _heapParents.Length * 2);
+        }
+        int i = _heapCount++;
+        while (i > 0)
+        {
+            int up = (i - 1) / 2;
+            if (_heapKeys[up] >= key) break;
+            _heapKeys[i] = _heapKeys[up];
+            _heapParents[i] = _heapParents[up];
+            i = up;
+        }
+        _heapKeys[i] = key;
+        _heapParents[i] = parent;
+    }
+
+    private (int TrieNode, int Parent) Pop()
+    {
+        long top = _heapKeys[0];
+        int topParent = _heapParents[0];
+        long key = _heapKeys[--_heapCount];
+        int parent = _heapParents[_heapCount];
+        int i = 0;
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= _heapCount) break;
+            if (child + 1 < _heapCount && _heapKeys[child + 1] > _heapKeys[child]) child++;
+            if (_heapKeys[child] <= key) break;
+            _heapKeys[i] = _heapKeys[child];
+            _heapParents[i] = _heapParents[child];
+            i = child;
+        }
+        _heapKeys[i] = key;
+        _heapParents[i] = parent;
+        return (int.MaxValue - (int)(uint)top, topParent);
+    }
+}

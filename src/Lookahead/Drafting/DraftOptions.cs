@@ -1,0 +1,34 @@
+namespace Lookahead.Drafting;
+
+/// <summary>How drafts are shaped from the trie.</summary>
+public enum DraftMode
+{
+    /// <summary>The trie's subtree merged into one multi-branch tree (shared prefixes once).</summary>
+    Hierarchical,
+    /// <summary>Separate root-to-leaf branches, shared prefixes duplicated.</summary>
+    Parallel,
+    /// <summary>One chain: the most frequent child at every step.</summary>
+    Single,
+}
+
+/// <summary>Draft limits and ranking.</summary>
+public sealed record DraftOptions
+{
+    /// <summary>Most draft nodes including the root (1 = plain greedy decoding).</summary>
+    public int DecodingLength { get; init; } = 16;
+    /// <summary>Deepest draft node below the root.</summary>
+    public int BranchLength { get; init; } = 12;
+    /// <summary>Longest suffix of the context matched in the trie.</summary>
+    public int MaxQueryLength { get; init; } = 2;
+    /// <summary>Draft shape.</summary>
+    public DraftMode Mode { get; init; } = DraftMode.Hierarchical;
+    /// <summary>Which counts rank candidate nodes.</summary>
+    public FrequencySource Frequency { get; init; } = FrequencySource.Mix;
+
+    internal void Validate()
+    {
+        if (DecodingLength < 1) throw new LookaheadException($"decoding length must be at least 1, got {DecodingLength}");
+        if (BranchLength < 1) throw new LookaheadException($"branch length must be at least 1, got {BranchLength}");
+        if (MaxQueryLength < 1) throw new LookaheadException($"max query length must be at least 1, got {MaxQueryLength}");
+    }
+}

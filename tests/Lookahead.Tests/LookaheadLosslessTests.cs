@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Lookahead.Decoding;
+using Lookahead.Drafting;
+using Lookahead.Model;
+using Lookahead.Tests.Fixtures;
+
+namespace Lookahead.Tests;
+
+/// <summary>
+/// The central property: lookahead decoding emits exactly the greedy token ids, for every draft mode,
+/// frequency source, decoding length and branch length, with the trie carried (warmed) across requests.
+/// </summary>
+public class LookaheadLosslessTests
+{
+    private static readonly int[] DecodingLengths = [1, 2, 3, 8, 64];
+    private static readonly int[] BranchLengths = [1, 2, 12];
+
+    private static IEnumerable<DraftOptions> AllDraftOptions() =>
+        from mode in Enum.GetValues<DraftMode>()
+        from source in Enum.GetValues<FrequencySource>()
+        from decodingLength in DecodingLengths
+        from branchLength in BranchLengths
+        select new DraftOptions { Mode = mode, Frequency = source, DecodingLength = decodingLength, BranchLength = branchLength };
+
+    private static List<string> BenchPrompts(int count) =>
+        File.ReadLines(TestPaths.BenchPrompts).Take(count)
+            .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!).ToList();
+
+    [Test]
+    public void Stories260KEveryOptionEqualsGreedy()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
+        List<int[]> prompts = BenchPrompts(4).Prepend("").Select(model.Tokenizer!.Encode).ToList();
+        var greedyOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 48 };
+        var greedy = new Generator(context);
+        List<int[]> expected = prompts.Select(p => greedy.Generate(p, greedyOptions).Tokens).ToList();
+
+        foreach (DraftOptions drafts in AllDraftOptions())
+        {
+            // One generator per option set: its trie is warmed by the earlier prompts of the loop.
+            var generator = new Generator(context);
+            var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 48, Drafts = drafts };
+            long accepted = 0;
+            for (int round = 0; round < 2; round++)
+            {
+                for (int i = 0; i < prompts.Count; i++)
+                {
+                    GenerationResult result = generator.Generate(prompts[i], options);
+                    Assert.That(result.Tokens, Is.EqualTo(expected[i]), $"{drafts} prompt {i} round {round}");
+                    accepted += result.Stats.AcceptedTokens;
+                    Assert.That(result.Stats.Steps, Is.LessThanOrEqualTo(expected[i].Length));
+                }
+            }
+            if (drafts.DecodingLength > 1 && drafts.Frequency != FrequencySource.Input)
+                Assert.That(accepted, Is.GreaterThan(0), $"{drafts}: a warmed trie should supply accepted drafts");
+        }
+    }
+
+    public static readonly RandomModelSpec[] RandomShapes =
+    [
+        new("lossless-mha", Vocab: 40, Seed: 11),
+        new("lossless-gqa4-bf16", Hidden: 64, Heads: 8, KvHeads: 2, Vocab: 50, Dtype: TensorDtype.BF16, Seed: 12),
+        new("lossless-qwen2", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 45, Architecture: "Qwen2ForCausalLM", Seed: 13),
+    ];
+
+    [TestCaseSource(nameof(RandomShapes))]
+    public void RandomModelsEveryOptionEqualsGreedy(RandomModelSpec spec)
+    {
+        using RandomModel fixture = RandomModel.Create(spec);
+        using LanguageModel model = LanguageModel.Load(fixture.Folder);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512 });
+        var random = new Random(spec.Seed);
+        // Repetitive prompts give the trie matches; random ones test the no-match path.
+        List<int[]> prompts =
+        [
+            Enumerable.Repeat(new[] { 3, 7, 9, 4 }, 6).SelectMany(x => x).ToArray(),
+            Enumerable.Range(0, 30).Select(_ => random.Next(spec.Vocab)).ToArray(),
+            [1],
+        ];
+        var greedy = new Generator(context);
+        var noStop = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 64, StopTokens = [] };
+        List<int[]> expected = prompts.Select(p => greedy.Generate(p, noStop).Tokens).ToList();
+        foreach (DraftOptions drafts in AllDraftOptions())
+        {
+            var generator = new Generator(context);
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                GenerationResult result = generator.Generate(prompts[i], noStop with { Mode = DecodingMode.Lookahead, Drafts = drafts });
+                Assert.That(result.Tokens, Is.EqualTo(expected[i]), $"{spec} {drafts} prompt {i}");
+            }
+        }
+    }
+
+    [Test]
+    public void StopTokenInsideAnAcceptedRunTruncatesLikeGreedy()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
+        int[] prompt = model.Tokenizer!.Encode(BenchPrompts(1)[0]);
+        var drafts = new DraftOptions { DecodingLength = 32 };
+        var generator = new Generator(context);
+        int[] full = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 120, StopTokens = [] }).Tokens;
+        // Warm the trie with the answer itself so most of it arrives in long accepted runs.
+        generator.Trie.AddOutputCorpus(full);
+        for (int stopAt = 5; stopAt < 100; stopAt += 7)
+        {
+            int stop = full[stopAt];
+            int first = Array.IndexOf(full, stop);
+            var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 120, StopTokens = [stop], Drafts = drafts };
+            GenerationResult result = generator.Generate(prompt, options);
+            Assert.That(result.Tokens, Is.EqualTo(full[..(first + 1)]), $"stop token {stop}");
+            Assert.That(result.FinishReason, Is.EqualTo(FinishReason.EndOfSequence));
+        }
+        for (int maxTokens = 1; maxTokens < 60; maxTokens += 6)
+        {
+            GenerationResult result = generator.Generate(prompt, new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, StopTokens = [], Drafts = drafts });
+            Assert.That(result.Tokens, Is.EqualTo(full[..maxTokens]), $"max tokens {maxTokens}");
+        }
+        GenerationResult warmed = generator.Generate(prompt, new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 120, StopTokens = [], Drafts = drafts });
+        Assert.That(warmed.Stats.MeanTokensPerStep, Is.GreaterThan(4), "the answer is in the trie: steps should accept long runs");
+    }
+
+    [Test]
+    public void ContextLimitIsRespectedWithDrafts()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        int[] prompt = model.Tokenizer!.Encode("Once upon a time");
+        using InferenceContext small = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 40 });
+        var generator = new Generator(small);
+        int[] greedy = generator.Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 100, StopTokens = [] }).Tokens;
+        generator.Trie.AddOutputCorpus(greedy);
+        GenerationResult result = generator.Generate(prompt, new GenerationOptions
+        {
+            Mode = DecodingMode.Lookahead, MaxTokens = 100, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16 },
+        });
+        Assert.That(result.Tokens, Is.EqualTo(greedy));
+        Assert.That(result.FinishReason, Is.EqualTo(FinishReason.ContextFull));
+        Assert.That(result.Tokens, Has.Length.EqualTo(40 - prompt.Length + 1));
+    }
+
+    [Test]
+    public void NoManagedAllocationPerStep()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
+        var generator = new Generator(context);
+        int[] prompt = model.Tokenizer!.Encode(BenchPrompts(3)[2]);
+        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 200, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16 } };
+        generator.Generate(prompt, options);  // warms the trie, grows every buffer, JIT-compiles the loop
+        var allocated = new long[options.MaxTokens + 1];
+        int calls = 0;
+        generator.Generate(prompt, options, _ => allocated[calls++] = GC.GetAllocatedBytesForCurrentThread());
+        Assert.That(calls, Is.GreaterThan(20));
+        Assert.That(allocated[calls - 1] - allocated[5], Is.Zero, $"bytes allocated over {calls - 6} steady-state steps");
+    }
+}
