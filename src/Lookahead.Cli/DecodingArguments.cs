@@ -29,12 +29,13 @@ internal static class DecodingArguments
 
     public static DecodingMode Mode(ArgumentReader reader) => reader.Choice("mode", DecodingMode.Lookahead, Modes);
 
-    public static DraftOptions Drafts(ArgumentReader reader)
+    /// <summary>Draft options from the command line (bench reads its list of decoding lengths itself).</summary>
+    public static DraftOptions Drafts(ArgumentReader reader, bool readDecodingLength = true)
     {
         var defaults = new DraftOptions();
         return new DraftOptions
         {
-            DecodingLength = reader.Int("decoding-length", 1, 512) ?? defaults.DecodingLength,
+            DecodingLength = (readDecodingLength ? reader.Int("decoding-length", 1, 512) : null) ?? defaults.DecodingLength,
             BranchLength = reader.Int("branch-length", 1, 256) ?? defaults.BranchLength,
             MaxQueryLength = reader.Int("max-query-length", 1, 64) ?? defaults.MaxQueryLength,
             Mode = reader.Choice("draft-mode", defaults.Mode, DraftModes),

@@ -22,6 +22,7 @@ try
     {
         "generate" => GenerateCommand.Run(options),
         "info" => InfoCommand.Run(options),
+        "bench" => BenchCommand.Run(options),
         _ => throw new UsageException($"unknown command '{rest[0]}'"),
     };
 }

@@ -8,6 +8,7 @@
 
 #include "common/half.h"
 #include "cpu/kernels.h"
+#include "cpu/vector_ops.h"
 #include "test_model.h"
 
 namespace {

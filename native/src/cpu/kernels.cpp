@@ -68,45 +68,6 @@ MatmulKernel best_matmul_kernel() {
 
 const char* best_matmul_kernel_name() { return best_matmul_kernel() == matmul_scalar ? "scalar" : "avx2"; }
 
-void rms_norm(const float* x, const float* weight, float* out, int n, float eps) {
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < n; ++i) sum += x[i] * x[i];
-    const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
-#pragma omp simd
-    for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
-}
-
-void rope_rotate(float* head, const float* cos, const float* sin, int half) {
-    float* lo = head;
-    float* hi = head + half;
-#pragma omp simd
-    for (int i = 0; i < half; ++i) {
-        const float a = lo[i], b = hi[i];
-        lo[i] = a * cos[i] - b * sin[i];
-        hi[i] = b * cos[i] + a * sin[i];
-    }
-}
-
-void swiglu(float* gate, const float* up, int n) {
-    for (int i = 0; i < n; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
-
-float dot(const float* a, const float* b, int n) {
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < n; ++i) sum += a[i] * b[i];
-    return sum;
-}
-
-void axpy(float a, const float* x, float* y, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 int32_t argmax(const float* values, int n) {
     int32_t best = 0;
     float best_value = values[0];

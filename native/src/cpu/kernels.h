@@ -1,5 +1,5 @@
-// CPU compute kernels. The matrix kernel has one implementation per instruction set, picked once at
-// start-up from the CPU's features; the small vector ops are plain loops the compiler vectorizes.
+// CPU matrix kernels, one implementation per instruction set, picked once at start-up from the CPU's
+// features (the element-wise operations are in vector_ops.h).
 #pragma once
 
 #include <cstdint>
@@ -30,20 +30,6 @@ void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 MatmulKernel best_matmul_kernel();
 // Name of the kernel best_matmul_kernel() returns: "avx2" or "scalar".
 const char* best_matmul_kernel_name();
-
-// out[i] = x[i] / rms(x) * weight[i]
-void rms_norm(const float* x, const float* weight, float* out, int n, float eps);
-
-// Rotates one head vector in place (HF rotate-half order): pairs (i, i + half) by angle pos * inv_freq[i],
-// given the precomputed cos/sin of those angles.
-void rope_rotate(float* head, const float* cos, const float* sin, int half);
-
-// gate[i] = silu(gate[i]) * up[i]
-void swiglu(float* gate, const float* up, int n);
-
-float dot(const float* a, const float* b, int n);
-// y[i] += a * x[i]
-void axpy(float a, const float* x, float* y, int n);
 
 // Index of the largest value; ties go to the lowest index. NaN never wins.
 int32_t argmax(const float* values, int n);

@@ -12,7 +12,6 @@ namespace {
 // Rows of W processed per pass over a block of x rows: the chunk stays in L1/L2 while every
 // x block streams past it, so W is read from memory once per call.
 constexpr int64_t kRowChunk = 8;
-constexpr int kRowsPerTile = 2;
 constexpr int kInputsPerTile = 4;
 
 struct LoadF32 {
@@ -66,13 +65,28 @@ void tile(const MatmulArgs& a, int64_t row, int32_t x_row) {
     }
 }
 
-template <typename Load, int RW>
-void tile_inputs(const MatmulArgs& a, int64_t row, int32_t x_row, int32_t inputs) {
+// One pass over a row range for inputs x rows starting at x_row. Fewer inputs get taller tiles so there
+// are always about eight independent accumulators to hide FMA latency. The tile shape never changes what
+// one output element sums, or in which order, so results do not depend on the batch size.
+template <typename Load>
+void rows_for_inputs(const MatmulArgs& a, int64_t row, int64_t row_end, int32_t x_row, int32_t inputs) {
     switch (inputs) {
-        case 1: tile<Load, RW, 1>(a, row, x_row); break;
-        case 2: tile<Load, RW, 2>(a, row, x_row); break;
-        case 3: tile<Load, RW, 3>(a, row, x_row); break;
-        default: tile<Load, RW, 4>(a, row, x_row); break;
+        case 1:
+            for (; row + 8 <= row_end; row += 8) tile<Load, 8, 1>(a, row, x_row);
+            for (; row < row_end; ++row) tile<Load, 1, 1>(a, row, x_row);
+            break;
+        case 2:
+            for (; row + 4 <= row_end; row += 4) tile<Load, 4, 2>(a, row, x_row);
+            for (; row < row_end; ++row) tile<Load, 1, 2>(a, row, x_row);
+            break;
+        case 3:
+            for (; row + 2 <= row_end; row += 2) tile<Load, 2, 3>(a, row, x_row);
+            for (; row < row_end; ++row) tile<Load, 1, 3>(a, row, x_row);
+            break;
+        default:
+            for (; row + 2 <= row_end; row += 2) tile<Load, 2, 4>(a, row, x_row);
+            for (; row < row_end; ++row) tile<Load, 1, 4>(a, row, x_row);
+            break;
     }
 }
 
@@ -82,9 +96,7 @@ void matmul(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
         const int64_t chunk_end = chunk + kRowChunk < row_end ? chunk + kRowChunk : row_end;
         for (int32_t j = 0; j < a.n_x; j += kInputsPerTile) {
             const int32_t inputs = a.n_x - j < kInputsPerTile ? a.n_x - j : kInputsPerTile;
-            int64_t r = chunk;
-            for (; r + kRowsPerTile <= chunk_end; r += kRowsPerTile) tile_inputs<Load, kRowsPerTile>(a, r, j, inputs);
-            for (; r < chunk_end; ++r) tile_inputs<Load, 1>(a, r, j, inputs);
+            rows_for_inputs<Load>(a, chunk, chunk_end, j, inputs);
         }
     }
 }

@@ -55,6 +55,10 @@ public sealed record GenerationStats
     public double PrefillSeconds { get; init; }
     /// <summary>Seconds spent generating.</summary>
     public double DecodeSeconds { get; init; }
+    /// <summary>Of DecodeSeconds: retrieving drafts from the trie and building draft trees.</summary>
+    public double DraftSeconds { get; init; }
+    /// <summary>Of DecodeSeconds: the native fused step (tree forward, verification, KV compaction).</summary>
+    public double ForwardSeconds { get; init; }
 
     /// <summary>Generated tokens per decode second.</summary>
     public double TokensPerSecond => DecodeSeconds > 0 ? GeneratedTokens / DecodeSeconds : 0;

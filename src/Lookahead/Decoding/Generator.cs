@@ -10,9 +10,10 @@ namespace Lookahead.Decoding;
 /// pass verifies it, and the accepted tokens plus the bonus token are emitted: exactly what greedy
 /// decoding emits, in fewer steps.
 /// </summary>
-public sealed class Generator
+public sealed class Generator : IDisposable
 {
     private readonly InferenceContext _context;
+    private readonly bool _ownsTrie;
     private DraftBuilder? _builder;
     private DraftTree? _draft;
     private int[] _emitted = new int[1];
@@ -22,7 +23,14 @@ public sealed class Generator
     public Generator(InferenceContext context, TokenTrie? trie = null)
     {
         _context = context;
+        _ownsTrie = trie is null;
         Trie = trie ?? new TokenTrie(DefaultTrieOptions(context.Model, new DraftOptions().BranchLength));
+    }
+
+    /// <summary>Frees the trie if this generator created it.</summary>
+    public void Dispose()
+    {
+        if (_ownsTrie) Trie.Dispose();
     }
 
     /// <summary>The n-gram trie lookahead drafts from; it persists across generations.</summary>
@@ -55,7 +63,7 @@ public sealed class Generator
         prompt.CopyTo(history);
         int historyLength = prompt.Length;
         int generated = 0, steps = 0;
-        long drafted = 0, accepted = 0;
+        long drafted = 0, accepted = 0, draftTicks = 0, forwardTicks = 0;
         FinishReason finish = FinishReason.MaxTokens;
         DraftTree draft = _draft!;
         if (lookahead) Trie.BeginRequest(prompt);
@@ -71,6 +79,7 @@ public sealed class Generator
                     finish = FinishReason.ContextFull;
                     break;
                 }
+                long stepStart = Stopwatch.GetTimestamp();
                 if (lookahead)
                 {
                     _builder!.Build(Trie, history.AsSpan(0, historyLength), draft);
@@ -81,7 +90,11 @@ public sealed class Generator
                     draft.Reset(history[historyLength - 1]);
                 }
 
+                long forwardStart = Stopwatch.GetTimestamp();
                 int count = _context.DecodeGreedy(draft.Tokens, draft.Parents, _emitted);
+                long forwardEnd = Stopwatch.GetTimestamp();
+                draftTicks += forwardStart - stepStart;
+                forwardTicks += forwardEnd - forwardStart;
                 steps++;
                 drafted += draft.Count - 1;
                 accepted += count - 1;
@@ -106,6 +119,8 @@ public sealed class Generator
                 AcceptedTokens = accepted,
                 PrefillSeconds = prefillSeconds,
                 DecodeSeconds = decodeSeconds,
+                DraftSeconds = (double)draftTicks / Stopwatch.Frequency,
+                ForwardSeconds = (double)forwardTicks / Stopwatch.Frequency,
             };
             return new GenerationResult(history[prompt.Length..historyLength], finish, stats);
         }

@@ -1,0 +1,278 @@
+// The CPU backend: a readable Llama forward pass (in the spirit of llama2.c) over a batch of tree
+// nodes, with the matrix products spread over a persistent thread pool.
+//
+// This file is compiled once per instruction-set variant (cpu_backend_generic.cpp, cpu_backend_avx2.cpp):
+// the includer defines LK_CPU_VARIANT (a namespace name) and LK_CPU_MATMUL (the matrix kernel), and the
+// compiler flags of that translation unit decide how the element-wise loops are vectorized.
+//
+// Keys are cached transposed, [layer][kv head][dim][slot], so a query's scores against all committed
+// positions are a contiguous multiply-add over slots, vectorized without horizontal sums.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../common/backend.h"
+#include "../common/half.h"
+#include "kernels.h"
+#include "vector_ops.h"
+#include "thread_pool.h"
+
+namespace lk::LK_CPU_VARIANT {
+namespace {
+
+// Below this many multiply-adds (about 30 microseconds on one core) a job is cheaper inline than
+// split over the pool, whose hand-off and join cost a few microseconds.
+constexpr int64_t kParallelWork = 1 << 19;
+// Query rows of one attention block: their score rows stay in L1/L2 while K/V stream past.
+constexpr int kAttentionRows = 16;
+// Committed slots scored per pass over a block's rows: the keys' chunk stays in L1 across the rows.
+constexpr int kScoreChunk = 256;
+
+class CpuBackend final : public Backend {
+public:
+    CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
+        : model_(model), p_(model.params), n_ctx_(n_ctx), pool_(n_threads) {
+        const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
+        const int64_t cache_floats = int64_t{p_.n_layers} * n_ctx * kv_dim;
+        key_cache_ = AlignedBuffer(cache_floats * sizeof(float));
+        value_cache_ = AlignedBuffer(cache_floats * sizeof(float));
+        k_ = floats(n_batch * kv_dim);
+        x_ = floats(n_batch * hidden);
+        xb_ = floats(n_batch * hidden);
+        q_ = floats(n_batch * q_dim);
+        attn_ = floats(n_batch * q_dim);
+        gate_ = floats(n_batch * int64_t{p_.intermediate_size});
+        up_ = floats(n_batch * int64_t{p_.intermediate_size});
+        logits_ = floats(n_batch * int64_t{p_.vocab_size});
+        score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
+        scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
+        argmax_.resize(n_batch);
+
+        const int half = p_.head_dim / 2;
+        rope_cos_ = floats(int64_t{n_ctx} * half);
+        rope_sin_ = floats(int64_t{n_ctx} * half);
+        for (int64_t pos = 0; pos < n_ctx; ++pos) {
+            for (int i = 0; i < half; ++i) {
+                // float angle like the HF reference: position * inv_freq in fp32, then cos/sin.
+                const float angle = static_cast<float>(pos) * model.rope_inv_freq[i];
+                rope_cos_.as<float>()[pos * half + i] = std::cos(angle);
+                rope_sin_.as<float>()[pos * half + i] = std::sin(angle);
+            }
+        }
+    }
+
+    int32_t kind() const override { return LK_BACKEND_CPU; }
+    int32_t threads() const override { return pool_.size(); }
+
+    void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
+        const int n = tree.size();
+        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim();
+        const int64_t ffn = p_.intermediate_size;
+        float* x = x_.as<float>();
+        float* xb = xb_.as<float>();
+
+        for (int i = 0; i < n; ++i) embed(tree.token(i), x + i * hidden);
+
+        for (int l = 0; l < p_.n_layers; ++l) {
+            const LayerWeights& w = model_.layers[l];
+            float* keys = k_.as<float>();
+            float* values = value_cache_.as<float>() + (int64_t{l} * n_ctx_ + n_past) * kv_dim;
+
+            for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
+            project(w.q, xb, hidden, n, q_.as<float>(), q_dim);
+            project(w.k, xb, hidden, n, keys, kv_dim);
+            project(w.v, xb, hidden, n, values, kv_dim);
+            if (model_.has_qkv_bias()) {
+                for (int i = 0; i < n; ++i) {
+                    add(q_.as<float>() + i * q_dim, w.q_bias.f32(), q_dim);
+                    add(keys + i * kv_dim, w.k_bias.f32(), kv_dim);
+                    add(values + i * kv_dim, w.v_bias.f32(), kv_dim);
+                }
+            }
+            for (int i = 0; i < n; ++i) {
+                const int64_t pos = n_past + tree.depth(i);
+                for (int h = 0; h < p_.n_heads; ++h) rotate(q_.as<float>() + i * q_dim + h * p_.head_dim, pos);
+                for (int h = 0; h < p_.n_kv_heads; ++h) rotate(keys + i * kv_dim + h * p_.head_dim, pos);
+            }
+            store_keys(l, n_past, n);
+
+            attention(l, tree, n_past);
+            project(w.o, attn_.as<float>(), q_dim, n, xb, hidden);
+            for (int i = 0; i < n * hidden; ++i) x[i] += xb[i];
+
+            for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
+            project(w.gate, xb, hidden, n, gate_.as<float>(), ffn);
+            project(w.up, xb, hidden, n, up_.as<float>(), ffn);
+            for (int i = 0; i < n; ++i) cpu::swiglu(gate_.as<float>() + i * ffn, up_.as<float>() + i * ffn, ffn);
+            project(w.down, gate_.as<float>(), ffn, n, xb, hidden);
+            for (int i = 0; i < n * hidden; ++i) x[i] += xb[i];
+        }
+
+        if (logits_mode == LK_LOGITS_NONE) return;
+        const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
+        for (int i = first; i < n; ++i) cpu::rms_norm(x + i * hidden, model_.output_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
+        project(model_.output_weights(), xb + first * hidden, hidden, n - first,
+                logits_.as<float>() + int64_t{first} * p_.vocab_size, p_.vocab_size);
+    }
+
+    const float* logits(int32_t node) override { return logits_.as<float>() + int64_t{node} * p_.vocab_size; }
+
+    int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
+        for (int i = 0; i < tree.size(); ++i) argmax_[i] = cpu::argmax(logits(i), p_.vocab_size);
+        const int32_t length = tree.greedy_path(argmax_.data(), path);
+        *bonus = argmax_[path[length - 1]];
+        return length;
+    }
+
+    void compact(int32_t n_past, const int32_t* path, int32_t n) override {
+        const int64_t kv_dim = model_.kv_dim(), d = p_.head_dim;
+        // path[j] >= j and increasing, so copying in order never overwrites a slot still to be read.
+        for (int l = 0; l < p_.n_layers; ++l) {
+            float* values = value_cache_.as<float>() + (int64_t{l} * n_ctx_ + n_past) * kv_dim;
+            for (int j = 0; j < n; ++j) {
+                if (path[j] != j) std::memcpy(values + j * kv_dim, values + path[j] * kv_dim, kv_dim * sizeof(float));
+            }
+            for (int64_t row = 0; row < p_.n_kv_heads * d; ++row) {
+                float* keys = key_column(l, 0) + row * n_ctx_ + n_past;
+                for (int j = 0; j < n; ++j) keys[j] = keys[path[j]];
+            }
+        }
+    }
+
+private:
+    static AlignedBuffer floats(int64_t count) { return AlignedBuffer(count * sizeof(float)); }
+
+    // Start of layer l's transposed keys for one KV head: element (dim t, slot s) is at [t * n_ctx + s].
+    float* key_column(int layer, int kv_head) {
+        return key_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * p_.head_dim * n_ctx_;
+    }
+
+    // Scatters the batch's rotated keys (k_, one row per node) into the transposed cache.
+    void store_keys(int layer, int32_t n_past, int n) {
+        const int d = p_.head_dim;
+        for (int h = 0; h < p_.n_kv_heads; ++h) {
+            float* column = key_column(layer, h);
+            for (int t = 0; t < d; ++t) {
+                float* slots = column + int64_t{t} * n_ctx_ + n_past;
+                for (int i = 0; i < n; ++i) slots[i] = k_.as<float>()[int64_t{i} * model_.kv_dim() + h * d + t];
+            }
+        }
+    }
+
+    static void add(float* y, const float* b, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) y[i] += b[i];
+    }
+
+    void embed(int32_t token, float* out) const {
+        const Tensor& e = model_.token_embedding;
+        const int64_t hidden = p_.hidden_size, offset = int64_t{token} * hidden;
+        switch (e.dtype) {
+            case LK_DTYPE_F32: std::memcpy(out, e.f32() + offset, hidden * sizeof(float)); break;
+            case LK_DTYPE_F16:
+                for (int64_t i = 0; i < hidden; ++i) out[i] = f16_to_float(e.data.as<uint16_t>()[offset + i]);
+                break;
+            default:
+                for (int64_t i = 0; i < hidden; ++i) out[i] = bf16_to_float(e.data.as<uint16_t>()[offset + i]);
+                break;
+        }
+    }
+
+    void rotate(float* head, int64_t pos) const {
+        const int half = p_.head_dim / 2;
+        cpu::rope_rotate(head, rope_cos_.as<float>() + pos * half, rope_sin_.as<float>() + pos * half, half);
+    }
+
+    // y[j] = W x[j] for the n_x input rows.
+    void project(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride) {
+        const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, x, x_stride, y, y_stride, n_x};
+        if (pool_.size() == 1 || w.rows * w.cols * n_x < kParallelWork) {
+            LK_CPU_MATMUL(args, 0, w.rows);
+            return;
+        }
+        pool_.parallel_for(w.rows, 16, [&](int64_t begin, int64_t end) { LK_CPU_MATMUL(args, begin, end); });
+    }
+
+    // attn[i, head] = softmax over (committed slots + i's ancestors) of q.k / sqrt(d), applied to v.
+    // Work is split by KV head and blocks of query rows (node, head of the group), and the committed
+    // keys and values are walked in the outer loop, so each K/V row is read once per block rather than
+    // once per query. Each row's arithmetic is independent of the other rows (batch invariance).
+    void attention(int layer, const Tree& tree, int32_t n_past) {
+        const int n = tree.size(), d = p_.head_dim;
+        const int group = p_.n_heads / p_.n_kv_heads;
+        const int64_t q_dim = model_.q_dim(), kv_dim = model_.kv_dim();
+        const float* values = value_cache_.as<float>() + int64_t{layer} * n_ctx_ * kv_dim;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        const int rows = n * group;
+        const int64_t blocks = (rows + kAttentionRows - 1) / kAttentionRows;
+        const int64_t tasks = int64_t{p_.n_kv_heads} * blocks;
+
+        auto run = [&](int thread, int64_t begin, int64_t end) {
+            float* scores = scores_.as<float>() + int64_t{thread} * kAttentionRows * score_stride_;
+            for (int64_t task = begin; task < end; ++task) {
+                const int64_t kv_offset = task / blocks * d;
+                const float* keys = key_column(layer, static_cast<int>(task / blocks));
+                const int head_base = static_cast<int>(task / blocks) * group;
+                const int r0 = static_cast<int>(task % blocks) * kAttentionRows;
+                const int r1 = std::min(rows, r0 + kAttentionRows);
+                const float* queries[kAttentionRows];
+                float* outputs[kAttentionRows];
+                for (int r = r0; r < r1; ++r) {
+                    const int64_t offset = int64_t{r / group} * q_dim + int64_t{head_base + r % group} * d;
+                    queries[r - r0] = q_.as<float>() + offset;
+                    outputs[r - r0] = attn_.as<float>() + offset;
+                }
+
+                // q.k for every committed slot, in chunks whose keys stay in L1 across the block's rows.
+                for (int s0 = 0; s0 < n_past; s0 += kScoreChunk) {
+                    const int s1 = std::min<int>(n_past, s0 + kScoreChunk);
+                    for (int r = r0; r < r1; ++r)
+                        cpu::scores_against_columns(queries[r - r0], keys, n_ctx_, d, s0, s1, scores + (r - r0) * score_stride_);
+                }
+                for (int r = r0; r < r1; ++r) {
+                    float* row = scores + (r - r0) * score_stride_;
+                    const int32_t* visible = tree.visible(r / group);
+                    const int count = tree.visible_count(r / group);
+                    // The same sums, in the same order, for the node's pending ancestors (and itself).
+                    for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, n_ctx_, d, n_past + visible[j]);
+                    const int total = n_past + count;
+                    for (int s = 0; s < total; ++s) row[s] *= scale;
+                    const float max_score = cpu::max_value(row, total);
+                    for (int s = 0; s < total; ++s) row[s] = cpu::exp_nonpositive(row[s] - max_score);
+                    const float inv_total = 1.0f / cpu::sum(row, total);
+                    for (int s = 0; s < total; ++s) row[s] *= inv_total;
+                    cpu::weighted_values(row, n_past, visible, total, values + kv_offset, kv_dim, d, outputs[r - r0]);
+                }
+            }
+        };
+
+        const int64_t work = int64_t{n} * p_.n_heads * (n_past + tree.max_depth() + 1) * d;
+        if (pool_.size() == 1 || work < kParallelWork) {
+            run(0, 0, tasks);
+            return;
+        }
+        pool_.run([&](int thread, int threads) {
+            run(thread, tasks * thread / threads, tasks * (thread + 1) / threads);
+        });
+    }
+
+    const Model& model_;
+    const lk_model_params& p_;
+    const int32_t n_ctx_;
+    ThreadPool pool_;
+    AlignedBuffer key_cache_;    // [layer][kv head][dim][slot]
+    AlignedBuffer value_cache_;  // [layer][slot][kv_dim]
+    AlignedBuffer k_;            // the batch's new keys, [node][kv_dim], before they are scattered
+    AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
+    int64_t score_stride_ = 0;
+    AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
+    std::vector<int32_t> argmax_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
+    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads);
+}
+
+}  // namespace lk::LK_CPU_VARIANT

@@ -1,0 +1,6 @@
+// The CPU backend for any x86-64 (or other) CPU: baseline instructions, scalar matrix kernel.
+#include "kernels.h"
+
+#define LK_CPU_VARIANT generic
+#define LK_CPU_MATMUL cpu::matmul_scalar
+#include "cpu_backend.inl"

@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Lookahead.Cli.Bench;
+
+/// <summary>Everything one bench run measured, and its text, Markdown and JSON renderings.</summary>
+internal sealed record BenchReport(
+    string Model,
+    string Backend,
+    int Threads,
+    int MaxTokens,
+    int WarmupPrompts,
+    int TestPrompts,
+    int ForwardCostContext,
+    IReadOnlyList<ModeResult> Results,
+    IReadOnlyList<ForwardCost> ForwardCosts)
+{
+    private ModeResult? Greedy => Results.FirstOrDefault(r => r.Mode == "greedy");
+
+    private double? Speedup(ModeResult result, string? category)
+    {
+        RunTotals? baseline = category is null ? Greedy?.Overall : Greedy?.ByCategory.GetValueOrDefault(category);
+        RunTotals mine = category is null ? result.Overall : result.ByCategory[category];
+        return baseline is { TokensPerSecond: > 0 } ? mine.TokensPerSecond / baseline.TokensPerSecond : null;
+    }
+
+    private IEnumerable<(ModeResult Result, string Category, RunTotals Totals)> Rows() =>
+        Results.SelectMany(r => r.ByCategory.Select(c => (r, c.Key, c.Value)).Append((r, "all", r.Overall)));
+
+    public string Table(bool markdown)
+    {
+        var text = new StringBuilder();
+        string[] header = ["mode", "decoding length", "category", "prompts", "tokens", "seconds", "tokens/s", "tokens/step", "accepted/drafted", "speedup"];
+        var rows = Rows().Select(row => new[]
+        {
+            row.Result.Mode,
+            row.Result.DecodingLength?.ToString(CultureInfo.InvariantCulture) ?? "-",
+            row.Category,
+            row.Totals.Prompts.ToString(CultureInfo.InvariantCulture),
+            row.Totals.GeneratedTokens.ToString(CultureInfo.InvariantCulture),
+            row.Totals.Seconds.ToString("F3", CultureInfo.InvariantCulture),
+            row.Totals.TokensPerSecond.ToString("F1", CultureInfo.InvariantCulture),
+            row.Totals.MeanTokensPerStep.ToString("F2", CultureInfo.InvariantCulture),
+            row.Totals.DraftedTokens > 0 ? $"{row.Totals.AcceptedTokens}/{row.Totals.DraftedTokens}" : "-",
+            Speedup(row.Result, row.Category == "all" ? null : row.Category)?.ToString("F2", CultureInfo.InvariantCulture) + "x" ?? "-",
+        }).ToList();
+        if (markdown)
+        {
+            text.AppendLine("| " + string.Join(" | ", header) + " |");
+            text.AppendLine("|" + string.Concat(header.Select(_ => " --- |")));
+            foreach (string[] row in rows) text.AppendLine("| " + string.Join(" | ", row) + " |");
+            return text.ToString();
+        }
+        int[] widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        text.AppendLine(string.Join("  ", header.Select((h, i) => h.PadLeft(widths[i]))));
+        foreach (string[] row in rows) text.AppendLine(string.Join("  ", row.Select((c, i) => c.PadLeft(widths[i]))));
+        return text.ToString();
+    }
+
+    public string ForwardCostLine() => ForwardCosts.Count == 0 ? "" :
+        $"forward cost at context {ForwardCostContext}: " + string.Join(", ", ForwardCosts.Select(c =>
+            string.Create(CultureInfo.InvariantCulture, $"t({c.Nodes}) = {c.Milliseconds:F3} ms ({c.Milliseconds / ForwardCosts[0].Milliseconds:F2}x)")));
+
+    public string Markdown() =>
+        $"# Lookahead benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, at most {MaxTokens} tokens per prompt, " +
+        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n";
+
+    public void WriteJson(Stream stream)
+    {
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("model", Model);
+        json.WriteString("backend", Backend);
+        json.WriteNumber("threads", Threads);
+        json.WriteNumber("max_tokens", MaxTokens);
+        json.WriteNumber("warmup_prompts", WarmupPrompts);
+        json.WriteNumber("test_prompts", TestPrompts);
+        json.WriteStartArray("runs");
+        foreach (ModeResult result in Results)
+        {
+            json.WriteStartObject();
+            json.WriteString("mode", result.Mode);
+            if (result.DecodingLength is int length) json.WriteNumber("decoding_length", length);
+            WriteTotals(json, result.Overall);
+            if (Speedup(result, null) is double speedup) json.WriteNumber("speedup", speedup);
+            json.WriteStartObject("categories");
+            foreach ((string category, RunTotals totals) in result.ByCategory)
+            {
+                json.WriteStartObject(category);
+                WriteTotals(json, totals);
+                if (Speedup(result, category) is double categorySpeedup) json.WriteNumber("speedup", categorySpeedup);
+                json.WriteEndObject();
+            }
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteNumber("forward_cost_context", ForwardCostContext);
+        json.WriteStartArray("forward_cost");
+        foreach (ForwardCost cost in ForwardCosts)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("k", cost.Nodes);
+            json.WriteNumber("ms", cost.Milliseconds);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    private static void WriteTotals(Utf8JsonWriter json, RunTotals totals)
+    {
+        json.WriteNumber("prompts", totals.Prompts);
+        json.WriteNumber("generated_tokens", totals.GeneratedTokens);
+        json.WriteNumber("seconds", totals.Seconds);
+        json.WriteNumber("tokens_per_second", totals.TokensPerSecond);
+        json.WriteNumber("steps", totals.Steps);
+        json.WriteNumber("mean_tokens_per_step", totals.MeanTokensPerStep);
+        json.WriteNumber("drafted_tokens", totals.DraftedTokens);
+        json.WriteNumber("accepted_tokens", totals.AcceptedTokens);
+        json.WriteStartObject("step_breakdown_seconds");
+        json.WriteNumber("trie_and_draft", totals.DraftSeconds);
+        json.WriteNumber("forward_verify_commit", totals.ForwardSeconds);
+        json.WriteNumber("other", Math.Max(0, totals.Seconds - totals.DraftSeconds - totals.ForwardSeconds));
+        json.WriteEndObject();
+    }
+}

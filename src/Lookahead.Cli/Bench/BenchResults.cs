@@ -1,0 +1,39 @@
+namespace Lookahead.Cli.Bench;
+
+/// <summary>Totals of one mode (and decoding length) over a set of prompts.</summary>
+internal sealed class RunTotals
+{
+    public int Prompts;
+    public long GeneratedTokens;
+    public long Steps;
+    public long DraftedTokens;
+    public long AcceptedTokens;
+    public double Seconds;
+    public double DraftSeconds;
+    public double ForwardSeconds;
+
+    public double TokensPerSecond => Seconds > 0 ? GeneratedTokens / Seconds : 0;
+    public double MeanTokensPerStep => Steps > 0 ? (double)GeneratedTokens / Steps : 0;
+
+    public void Add(Lookahead.Decoding.GenerationStats stats)
+    {
+        Prompts++;
+        GeneratedTokens += stats.GeneratedTokens;
+        Steps += stats.Steps;
+        DraftedTokens += stats.DraftedTokens;
+        AcceptedTokens += stats.AcceptedTokens;
+        Seconds += stats.DecodeSeconds;
+        DraftSeconds += stats.DraftSeconds;
+        ForwardSeconds += stats.ForwardSeconds;
+    }
+}
+
+/// <summary>One timed configuration: greedy, or lookahead at one decoding length; overall and per category.</summary>
+internal sealed record ModeResult(string Mode, int? DecodingLength, RunTotals Overall, SortedDictionary<string, RunTotals> ByCategory)
+{
+    /// <summary>Generated ids per prompt (kept while the bench compares outputs).</summary>
+    public Dictionary<PromptLine, int[]>? Outputs { get; init; }
+}
+
+/// <summary>Time of one fused step over a k-node draft tree.</summary>
+internal sealed record ForwardCost(int Nodes, double Milliseconds);

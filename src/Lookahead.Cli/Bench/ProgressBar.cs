@@ -1,0 +1,24 @@
+namespace Lookahead.Cli.Bench;
+
+/// <summary>A one-line progress bar on stderr: "[#####.....] 12/80 label".</summary>
+internal sealed class ProgressBar(TextWriter writer)
+{
+    private const int Width = 30;
+    private int _total;
+    private int _done;
+
+    public void Start(int total)
+    {
+        _total = Math.Max(1, total);
+        _done = 0;
+    }
+
+    public void Advance(string label)
+    {
+        _done++;
+        int filled = (int)((long)Width * _done / _total);
+        writer.Write($"\r[{new string('#', filled)}{new string('.', Width - filled)}] {_done}/{_total} {label,-40}");
+    }
+
+    public void Finish() => writer.WriteLine();
+}

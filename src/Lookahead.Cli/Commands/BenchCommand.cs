@@ -1,0 +1,129 @@
+using System.Globalization;
+using Lookahead.Cli.Bench;
+using Lookahead.Decoding;
+using Lookahead.Drafting;
+
+namespace Lookahead.Cli.Commands;
+
+/// <summary>
+/// lookahead bench: greedy and lookahead on the same prompts and context. Warm-up prompts are generated
+/// into each lookahead run's trie first (untimed); test prompts are timed; every lookahead output must
+/// equal the greedy output or the run fails.
+/// </summary>
+internal static class BenchCommand
+{
+    private static readonly HashSet<string> ValueOptions =
+        ["model", "prompts", "max-tokens", "modes", "decoding-length", "branch-length", "max-query-length", "draft-mode",
+         "freq", "out", "threads", "backend", "context", "forward-cost-context"];
+
+    public static string BundledPrompts => Path.Combine(AppContext.BaseDirectory, "data", "stories.jsonl");
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
+        string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (string mode in modes)
+            if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
+        int[] lengths = ParseLengths(reader.String("decoding-length") ?? "8,16,64");
+        DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
+        string? outDirectory = reader.String("out");
+        string promptsPath = reader.String("prompts") ?? BundledPrompts;
+        string folder = ModelArguments.Resolve(reader);
+
+        using LanguageModel model = ModelArguments.Load(folder);
+        if (model.Tokenizer is null)
+            throw new LookaheadException($"bench needs a tokenizer to encode prompts; the model folder has {model.TokenizerStatus}");
+        List<PromptLine> prompts = PromptFile.Read(promptsPath);
+        List<(PromptLine Line, int[] Ids)> warmup = prompts.Where(p => p.Split == "warmup").Select(p => (p, model.Tokenizer.Encode(p.Prompt))).ToList();
+        List<(PromptLine Line, int[] Ids)> test = prompts.Where(p => p.Split != "warmup").Select(p => (p, model.Tokenizer.Encode(p.Prompt))).ToList();
+        if (test.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
+
+        using InferenceContext context = model.CreateContext(new ContextOptions
+        {
+            Backend = reader.Choice("backend", Backend.Auto, new Dictionary<string, Backend> { ["auto"] = Backend.Auto, ["cpu"] = Backend.Cpu, ["cuda"] = Backend.Cuda }),
+            Threads = reader.Int("threads", 1, 256),
+            ContextLength = reader.Int("context", 1, 1 << 24),
+        });
+        var progress = new ProgressBar(Console.Error);
+        int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
+                        (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
+        progress.Start(totalWork);
+
+        // Greedy outputs are the reference for every lookahead run, so greedy always runs.
+        var greedyOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens };
+        var results = new List<ModeResult>();
+        using var greedyGenerator = new Generator(context);
+        ModeResult greedy = Timed("greedy", null, test, greedyGenerator, greedyOptions, null, progress, modes.Contains("greedy"));
+        if (modes.Contains("greedy")) results.Add(greedy);
+        Dictionary<PromptLine, int[]> expected = greedy.Outputs!;
+
+        if (modes.Contains("lookahead"))
+        {
+            foreach (int length in lengths)
+            {
+                DraftOptions lengthDrafts = drafts with { DecodingLength = length };
+                var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts };
+                using var trie = new TokenTrie(Generator.DefaultTrieOptions(model, lengthDrafts.BranchLength));
+                using var generator = new Generator(context, trie);
+                foreach ((PromptLine line, int[] ids) in warmup)
+                {
+                    progress.Advance($"warm-up, decoding length {length}");
+                    generator.Generate(ids, options);
+                }
+                results.Add(Timed("lookahead", length, test, generator, options, expected, progress, true));
+            }
+        }
+        progress.Finish();
+
+        int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
+        List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
+        var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
+            warmup.Count, test.Count, costContext, results.Select(r => r with { Outputs = null }).ToList(), costs);
+        Console.Out.Write(report.Table(markdown: false));
+        Console.Out.WriteLine(report.ForwardCostLine());
+        if (outDirectory is not null)
+        {
+            Directory.CreateDirectory(outDirectory);
+            using (FileStream json = File.Create(Path.Combine(outDirectory, "report.json"))) report.WriteJson(json);
+            File.WriteAllText(Path.Combine(outDirectory, "report.md"), report.Markdown());
+            Console.Error.WriteLine($"wrote {Path.Combine(outDirectory, "report.json")} and report.md");
+        }
+        return 0;
+    }
+
+    private static ModeResult Timed(string mode, int? length, List<(PromptLine Line, int[] Ids)> test, Generator generator,
+        GenerationOptions options, Dictionary<PromptLine, int[]>? expected, ProgressBar progress, bool showProgress)
+    {
+        var overall = new RunTotals();
+        var byCategory = new SortedDictionary<string, RunTotals>(StringComparer.Ordinal);
+        var outputs = new Dictionary<PromptLine, int[]>();
+        foreach ((PromptLine line, int[] ids) in test)
+        {
+            if (showProgress) progress.Advance(length is null ? mode : $"{mode}, decoding length {length}");
+            GenerationResult result = generator.Generate(ids, options);
+            if (expected is not null && !result.Tokens.AsSpan().SequenceEqual(expected[line]))
+            {
+                int at = result.Tokens.Zip(expected[line]).TakeWhile(p => p.First == p.Second).Count();
+                throw new LookaheadException(
+                    $"LOSSLESS CHECK FAILED: {mode} (decoding length {length}) differs from greedy for prompt " +
+                    $"{line.Id ?? $"on line {line.Line}"} at generated token {at}");
+            }
+            outputs[line] = result.Tokens;
+            overall.Add(result.Stats);
+            string category = line.Category ?? "uncategorized";
+            if (!byCategory.TryGetValue(category, out RunTotals? totals)) byCategory[category] = totals = new RunTotals();
+            totals.Add(result.Stats);
+        }
+        return new ModeResult(mode, length, overall, byCategory) { Outputs = outputs };
+    }
+
+    private static int[] ParseLengths(string text)
+    {
+        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new UsageException("--decoding-length needs at least one value");
+        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v is >= 1 and <= 512
+            ? v
+            : throw new UsageException($"--decoding-length: '{p}' is not an integer in 1..512")).ToArray();
+    }
+}
