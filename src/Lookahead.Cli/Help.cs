@@ -9,7 +9,8 @@ internal static class Help
         usage: lookahead <command> [options]
 
         commands:
-          generate   generate a continuation of a prompt
+          generate   generate a continuation of a prompt (lookahead decoding by default)
+          bench      time greedy against lookahead on a prompts file, checking outputs are identical
           info       describe a model folder
 
         common options:
@@ -26,7 +27,14 @@ internal static class Help
           --prompt-file FILE   read the prompt text from a file
           --prompt-ids IDS     prompt as token ids, e.g. "1,403,407" (for folders without a tokenizer)
           --max-tokens N       most tokens to generate (default 256)
-          --mode greedy        decoding mode (default greedy)
+          --mode M             lookahead | greedy (default lookahead; both give the same tokens)
+          --decoding-length N  most draft nodes per step, root included (default 4)
+          --branch-length N    deepest draft node below the root (default 12)
+          --max-query-length N longest context suffix matched in the trie (default 2)
+          --draft-mode D       hierarchical | parallel | single (default hierarchical)
+          --freq F             mix | input | output: which n-gram counts rank drafts (default mix)
+          --trie FILE          load the n-gram trie from FILE if it exists; save it there at exit
+          --warmup FILE        JSONL with a "prompt" per line: generate each first to fill the trie
           --backend B          cpu | cuda | auto (default auto: CUDA when available, else CPU)
           --threads N          CPU threads (default: all cores)
           --context N          KV cache length in tokens (default: the model's, at most 4096)
@@ -34,7 +42,27 @@ internal static class Help
 
         Without --json the text streams as it is produced, followed by one line of statistics.
         With --json the object holds mode, backend, model, prompt_tokens, generated_tokens, token_ids,
-        text, steps, seconds (decode phase), tokens_per_second, prefill_seconds, finish_reason.
+        text, steps, seconds (decode phase), tokens_per_second, drafted_tokens, accepted_tokens,
+        mean_tokens_per_step, prefill_seconds, prefill_tokens_per_second, finish_reason, threads, drafts.
+
+        """;
+
+    public const string Bench = """
+        usage: lookahead bench [options]
+
+          --model DIR            model folder; default: the bundled stories260K
+          --prompts FILE         JSONL: "prompt", optional "id", "split" (warmup|test), "category";
+                                 default: the bundled data/stories.jsonl
+          --max-tokens N         tokens per prompt (default 256)
+          --modes LIST           greedy,lookahead (default both; greedy always runs as the reference)
+          --decoding-length LIST decoding lengths to time, e.g. 4,8,16 (default 8,16,64)
+          --branch-length N, --max-query-length N, --draft-mode D, --freq F   as for generate
+          --out DIR              also write report.json and report.md there
+          --threads N, --backend B, --context N                              as for generate
+          --forward-cost-context N  committed tokens for the t(k) probe (default 256)
+
+        Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
+        prompts are timed. Any lookahead output that differs from greedy fails the run (exit 1).
 
         """;
 
@@ -50,6 +78,7 @@ internal static class Help
     {
         "generate" => Generate,
         "info" => Info,
+        "bench" => Bench,
         _ => Main,
     };
 }

@@ -101,6 +101,72 @@ public class CliTests
     }
 
     [Test]
+    public void WarmupFillsTheTrieAndTheTrieFileSurvivesRestarts()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "lookahead-cli-trie", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string warmup = Path.Combine(directory, "warmup.jsonl"), trie = Path.Combine(directory, "stories.trie");
+            File.WriteAllLines(warmup, File.ReadLines(TestPaths.BenchPrompts).Take(6));
+            string[] common = ["generate", "--prompt", "Once upon a time", "--max-tokens", "64", "--json", "--decoding-length", "8"];
+            CliRunner.Result cold = CliRunner.Run(common);
+            CliRunner.Result warmed = CliRunner.Run([.. common, "--warmup", warmup, "--trie", trie]);
+            Assert.That(warmed.ExitCode, Is.Zero, warmed.Stderr);
+            Assert.That(warmed.Stderr, Does.Contain("warm-up: 6/6"));
+            Assert.That(File.Exists(trie), Is.True, "the trie is saved at exit");
+            CliRunner.Result reloaded = CliRunner.Run([.. common, "--trie", trie]);
+            Assert.That(reloaded.ExitCode, Is.Zero, reloaded.Stderr);
+            Assert.That(CliRunner.TokenIds(warmed.Stdout), Is.EqualTo(CliRunner.TokenIds(cold.Stdout)));
+            Assert.That(CliRunner.TokenIds(reloaded.Stdout), Is.EqualTo(CliRunner.TokenIds(cold.Stdout)));
+            using (JsonDocument before = JsonDocument.Parse(cold.Stdout), after = JsonDocument.Parse(reloaded.Stdout))
+                Assert.That(after.RootElement.GetProperty("accepted_tokens").GetInt64(),
+                    Is.GreaterThan(before.RootElement.GetProperty("accepted_tokens").GetInt64()), "the saved trie carries the warm-up's n-grams");
+
+            byte[] bytes = File.ReadAllBytes(trie);
+            bytes[^20] ^= 0xFF;
+            File.WriteAllBytes(trie, bytes);
+            CliRunner.Result corrupt = CliRunner.Run([.. common, "--trie", trie]);
+            Assert.That(corrupt.ExitCode, Is.EqualTo(1));
+            Assert.That(corrupt.Stderr, Does.Contain("corrupt"));
+            Assert.That(File.ReadAllBytes(trie), Is.EqualTo(bytes), "a trie file that failed to load is not overwritten");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
+    public void BenchComparesModesAndWritesReports()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "lookahead-cli-bench", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string prompts = Path.Combine(directory, "prompts.jsonl");
+            File.WriteAllLines(prompts, File.ReadLines(TestPaths.BenchPrompts).Take(8));
+            CliRunner.Result result = CliRunner.Run(["bench", "--prompts", prompts, "--max-tokens", "24", "--decoding-length", "1,4", "--out", directory]);
+            Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+            Assert.That(result.Stdout, Does.Contain("greedy").And.Contain("lookahead").And.Contain("forward cost"));
+            using JsonDocument report = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "report.json")));
+            JsonElement root = report.RootElement;
+            Assert.That(root.GetProperty("backend").GetString(), Is.EqualTo("cpu"));
+            JsonElement[] runs = root.GetProperty("runs").EnumerateArray().ToArray();
+            Assert.That(runs.Select(r => r.GetProperty("mode").GetString()), Is.EqualTo(new[] { "greedy", "lookahead", "lookahead" }));
+            foreach (JsonElement run in runs)
+                foreach (string field in new[] { "tokens_per_second", "generated_tokens", "seconds", "mean_tokens_per_step", "speedup", "categories", "step_breakdown_seconds" })
+                    Assert.That(run.TryGetProperty(field, out _), Is.True, $"run lacks '{field}'");
+            Assert.That(root.GetProperty("forward_cost").EnumerateArray().Select(c => c.GetProperty("k").GetInt32()), Is.EqualTo(new[] { 1, 2, 4, 8, 16, 32, 64 }));
+            Assert.That(File.ReadAllText(Path.Combine(directory, "report.md")), Does.Contain("| lookahead | 4 |"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
     public void VerboseShowsTheStackTrace()
     {
         CliRunner.Result result = CliRunner.Run(["generate", "--model", "/nonexistent/folder", "--verbose"]);
