@@ -4,12 +4,18 @@ set(CMAKE_CXX_STANDARD_REQUIRED ON)
 set(CMAKE_CXX_EXTENSIONS OFF)
 set(CMAKE_POSITION_INDEPENDENT_CODE ON)
 
-# lk_apply_warnings(target): strict warnings, treated as errors.
+option(LK_WERROR "Treat compiler warnings as errors (turn off for an untested compiler version)" ON)
+
+# lk_apply_warnings(target): strict warnings, as errors unless LK_WERROR is OFF.
 function(lk_apply_warnings target)
   if(MSVC)
-    target_compile_options(${target} PRIVATE /W4 /WX)
+    target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${LK_WERROR}>:/WX>)
   else()
-    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror -Wno-unknown-pragmas)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic>
+                                             $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall>)
+    if(LK_WERROR)
+      target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror> $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
+    endif()
   endif()
 endfunction()
 

@@ -8,6 +8,9 @@
 #include "error.h"
 #include "lookahead.h"
 #include "model.h"
+#if defined(LK_HAVE_CUDA)
+#include "../cuda/cuda_backend.h"
+#endif
 
 struct lk_model : lk::Model {
     using lk::Model::Model;
@@ -67,14 +70,28 @@ int32_t lk_abi_version(void) { return LK_ABI_VERSION; }
 const char* lk_last_error(void) { return lk::last_error.c_str(); }
 
 const char* lk_system_info(void) {
-    static const std::string info = std::string("lookahead native ABI ") + std::to_string(LK_ABI_VERSION) +
-                                    "; cpu: matmul kernel " + lk::cpu::best_matmul_kernel_name() + ", " +
-                                    std::to_string(lk::hardware_threads()) + " threads; cuda: not built";
+    static const std::string info = [] {
+        std::string text = std::string("lookahead native ABI ") + std::to_string(LK_ABI_VERSION) + "; cpu: " +
+                           lk::cpu::best_matmul_kernel_name() + " kernels, " + std::to_string(lk::hardware_threads()) +
+                           " threads; cuda: ";
+#if defined(LK_HAVE_CUDA)
+        std::string reason;
+        const int32_t devices = lk::cuda_device_count(&reason);
+        text += devices > 0 ? "built, " + std::to_string(devices) + " device(s)" : "built, no device (" + reason + ")";
+#else
+        text += "not built";
+#endif
+        return text;
+    }();
     return info.c_str();
 }
 
 int32_t lk_backend_available(int32_t backend) {
-    return backend == LK_BACKEND_CPU || backend == LK_BACKEND_AUTO ? 1 : 0;
+    if (backend == LK_BACKEND_CPU || backend == LK_BACKEND_AUTO) return 1;
+#if defined(LK_HAVE_CUDA)
+    if (backend == LK_BACKEND_CUDA) return lk::cuda_device_count(nullptr) > 0 ? 1 : 0;
+#endif
+    return 0;
 }
 
 lk_status lk_model_init(const lk_model_params* params, lk_model** out_model) {

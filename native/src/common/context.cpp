@@ -4,6 +4,9 @@
 #include <string>
 
 #include "../cpu/thread_pool.h"
+#if defined(LK_HAVE_CUDA)
+#include "../cuda/cuda_backend.h"
+#endif
 #include "error.h"
 
 namespace lk {
@@ -29,14 +32,22 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     require(threads >= 1 && threads <= kMaxThreads, "n_threads " + std::to_string(params.n_threads) +
                                                         " must be in 0.." + std::to_string(kMaxThreads));
 
-    switch (params.backend) {
-        case LK_BACKEND_AUTO:
-        case LK_BACKEND_CPU: break;
-        case LK_BACKEND_CUDA: fail(LK_ERR_UNSUPPORTED, "this build of the native library has no CUDA backend");
-        default: fail(LK_ERR_INVALID_ARGUMENT, "unknown backend " + std::to_string(params.backend));
-    }
+    require(params.backend == LK_BACKEND_AUTO || params.backend == LK_BACKEND_CPU || params.backend == LK_BACKEND_CUDA,
+            "unknown backend " + std::to_string(params.backend));
+    bool use_cuda = params.backend == LK_BACKEND_CUDA;
+#if defined(LK_HAVE_CUDA)
+    std::string no_device;
+    const bool have_device = cuda_device_count(&no_device) > 0;
+    if (use_cuda && !have_device) fail(LK_ERR_NO_DEVICE, "no CUDA device: " + no_device);
+    if (params.backend == LK_BACKEND_AUTO) use_cuda = have_device;
+#else
+    if (use_cuda) fail(LK_ERR_UNSUPPORTED, "this build of the native library has no CUDA backend");
+#endif
     try {
-        backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads);
+#if defined(LK_HAVE_CUDA)
+        if (use_cuda) backend_ = make_cuda_backend(model, n_ctx_, n_batch_);
+#endif
+        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads);
     } catch (const std::bad_alloc&) {
         const double kv_bytes = 2.0 * p.n_layers * n_ctx_ * model.kv_dim() * sizeof(float);
         fail(LK_ERR_OUT_OF_MEMORY, "out of memory allocating a context of " + std::to_string(n_ctx_) +

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU device check, in one call on the GPU machine (nvcc, cmake, PyTorch + transformers; no dotnet,
+# no network). Run from the repository root with the googletest source carried in .gpu/googletest:
+#   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
+# Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
+# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes;
+# the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RESULTS="${OUT:-$ROOT/gpu-results}"
+mkdir -p "$RESULTS"
+LOG="$RESULTS/check.log"
+SUMMARY="$RESULTS/check.md"
+BUILD="$ROOT/build/gpu"
+: > "$LOG"
+status() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
+run() {  # run NAME COMMAND...: logs the output, records pass/fail and seconds in the summary
+  local name="$1"; shift
+  local start=$SECONDS
+  echo "==> $name: $*" >> "$LOG"
+  if "$@" >> "$LOG" 2>&1; then status "- $name: ok ($((SECONDS - start)) s)"; else status "- $name: FAILED (exit $?, $((SECONDS - start)) s)"; fi
+}
+
+: > "$SUMMARY"
+status "# GPU check"
+status ""
+status "\`\`\`"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
+nvcc --version | tail -1 | tee -a "$SUMMARY"
+status "\`\`\`"
+status ""
+run configure cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DLK_GTEST_SOURCE_DIR="$ROOT/.gpu/googletest" -DLK_WERROR=OFF
+run build cmake --build "$BUILD" --parallel 16
+run native-tests bash -c "cd '$BUILD' && ctest --output-on-failure --parallel 4 --timeout 300"
+grep -E "tests passed|tests failed|Failed|\*\*\*" "$LOG" | tail -12 | sed 's/^/    /' >> "$SUMMARY"
+TESTS="$BUILD/tests/native/lookahead_native_tests"
+run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId:Cuda.ReportsTheDeviceInSystemInfo'
+run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
+BENCH="$BUILD/bench/native/lookahead_native_bench"
+run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
+run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
+grep -E "^(shape|device copy|greedy step|forward cost)" "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+run hf-baseline env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
+[ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"
+echo "summary: $SUMMARY"

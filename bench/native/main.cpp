@@ -1,0 +1,226 @@
+// lookahead_native_bench: a model of a real shape with random weights, built in memory (no files), and
+// timed through the C API on either backend: greedy step time against the weight-streaming floor, the
+// forward-cost curve t(k)/t(1) for draft trees of k nodes, and (CUDA builds) the device copy bandwidth.
+//
+//   lookahead_native_bench --shape llama2-7b --dtype bf16 --backend cuda --context 1024 [--json FILE]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(LK_HAVE_CUDA)
+#include <cuda_runtime.h>
+#endif
+
+#include "lookahead.h"
+#include "shapes.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void die(const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    std::exit(1);
+}
+
+void check(lk_status status, const char* what) {
+    if (status != LK_OK) die(std::string(what) + ": " + lk_last_error());
+}
+
+uint16_t to_bf16(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// Fills n 16-bit (bf16) or 32-bit values uniformly in [-scale, scale) with all cores.
+void fill(std::vector<uint8_t>& buffer, int64_t n, int32_t dtype, float scale, uint64_t seed) {
+    const int64_t element = dtype == LK_DTYPE_F32 ? 4 : 2;
+    buffer.resize(static_cast<size_t>(n * element));
+    const int threads = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            uint64_t state = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(t) * 0xBF58476D1CE4E5B9ull + 1;
+            for (int64_t i = n * t / threads; i < n * (t + 1) / threads; ++i) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                const float v = scale * (static_cast<float>(state >> 40) / 8388608.0f - 1.0f);
+                if (element == 4) std::memcpy(buffer.data() + i * 4, &v, 4);
+                else {
+                    const uint16_t h = to_bf16(v);
+                    std::memcpy(buffer.data() + i * 2, &h, 2);
+                }
+            }
+        });
+    }
+    for (auto& w : workers) w.join();
+}
+
+int64_t set_all_tensors(lk_model* model, const lk_model_params& p, int32_t dtype) {
+    std::vector<uint8_t> buffer;
+    int64_t bytes = 0;
+    uint64_t seed = 1;
+    auto set = [&](int32_t kind, int32_t layer, int64_t rows, int64_t cols, float scale) {
+        const int32_t d = cols == 1 ? LK_DTYPE_F32 : dtype;  // vectors are tiny
+        fill(buffer, rows * cols, d, scale, seed++);
+        check(lk_model_set_tensor(model, kind, layer, d, rows, cols, buffer.data()), "lk_model_set_tensor");
+        bytes += static_cast<int64_t>(buffer.size());
+    };
+    const int64_t h = p.hidden_size, q = int64_t{p.n_heads} * p.head_dim, kv = int64_t{p.n_kv_heads} * p.head_dim;
+    const int64_t f = p.intermediate_size;
+    set(LK_TENSOR_TOKEN_EMBEDDING, 0, p.vocab_size, h, 1.0f);
+    set(LK_TENSOR_OUTPUT_NORM, 0, h, 1, 1.0f);
+    set(LK_TENSOR_OUTPUT, 0, p.vocab_size, h, 0.05f);
+    for (int l = 0; l < p.n_layers; ++l) {
+        std::fprintf(stderr, "\rbuilding weights: layer %d/%d", l + 1, p.n_layers);
+        set(LK_TENSOR_ATTN_NORM, l, h, 1, 1.0f);
+        set(LK_TENSOR_ATTN_Q, l, q, h, 0.02f);
+        set(LK_TENSOR_ATTN_K, l, kv, h, 0.02f);
+        set(LK_TENSOR_ATTN_V, l, kv, h, 0.02f);
+        set(LK_TENSOR_ATTN_OUTPUT, l, h, q, 0.02f);
+        set(LK_TENSOR_FFN_NORM, l, h, 1, 1.0f);
+        set(LK_TENSOR_FFN_GATE, l, f, h, 0.02f);
+        set(LK_TENSOR_FFN_UP, l, f, h, 0.02f);
+        set(LK_TENSOR_FFN_DOWN, l, h, f, 0.02f);
+    }
+    std::fprintf(stderr, "\n");
+    return bytes;
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+#if defined(LK_HAVE_CUDA)
+// Device-to-device copy of 1 GiB, counting bytes read plus bytes written.
+double device_copy_gbps() {
+    const size_t bytes = size_t{1} << 30;
+    void *a = nullptr, *b = nullptr;
+    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) return 0;
+    cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+    cudaDeviceSynchronize();
+    std::vector<double> times;
+    for (int r = 0; r < 10; ++r) {
+        const auto start = Clock::now();
+        cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+        cudaDeviceSynchronize();
+        times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * bytes / median(times) / 1e9;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string shape_name = "tinyllama-1.1b", dtype_name = "bf16", backend_name = "cuda", json_path;
+    int context = 1024, steps = 64;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) die(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--shape") shape_name = value();
+        else if (arg == "--dtype") dtype_name = value();
+        else if (arg == "--backend") backend_name = value();
+        else if (arg == "--context") context = std::stoi(value());
+        else if (arg == "--steps") steps = std::stoi(value());
+        else if (arg == "--json") json_path = value();
+        else die("unknown argument " + arg + " (see the comment at the top of bench/native/main.cpp)");
+    }
+    const lk_bench::NamedShape* shape = lk_bench::find_shape(shape_name);
+    if (!shape) die("unknown shape " + shape_name + " (stories15M, stories110M, tinyllama-1.1b, llama2-7b, llama3-8b)");
+    const int32_t dtype = dtype_name == "f32" ? LK_DTYPE_F32 : dtype_name == "f16" ? LK_DTYPE_F16 : LK_DTYPE_BF16;
+    if (dtype == LK_DTYPE_F16) die("--dtype f16 is not generated by this benchmark; use bf16 or f32");
+    const int32_t backend = backend_name == "cpu" ? LK_BACKEND_CPU : LK_BACKEND_CUDA;
+
+    lk_model_params p = shape->params;
+    p.max_context = std::max(p.max_context, context + 128);
+    lk_model* model = nullptr;
+    check(lk_model_init(&p, &model), "lk_model_init");
+    const int64_t weight_bytes = set_all_tensors(model, p, dtype);
+    lk_context_params cp{backend, context + 128, 128, 0};
+    lk_context* ctx = nullptr;
+    check(lk_context_init(model, &cp, &ctx), "lk_context_init");
+    std::printf("%s\n", lk_system_info());
+
+    std::mt19937 rng(7);
+    std::vector<int32_t> prefix(context);
+    for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+    for (int start = 0; start < context; start += 128) {
+        const int n = std::min(128, context - start);
+        lk_batch chain{prefix.data() + start, nullptr, n, LK_LOGITS_NONE};
+        check(lk_context_eval(ctx, &chain), "prefill");
+        check(lk_context_commit(ctx, nullptr, n), "commit");
+    }
+
+    // Greedy steps continue from the prefix (each commits one token); rewound afterwards.
+    int32_t token = 1, produced = 0;
+    std::vector<double> step_ms;
+    for (int s = 0; s < steps + 3; ++s) {
+        lk_batch one{&token, nullptr, 1, LK_LOGITS_NONE};
+        const auto start = Clock::now();
+        check(lk_context_decode_greedy(ctx, &one, &token, 1, &produced), "greedy step");
+        if (s >= 3) step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    check(lk_context_truncate(ctx, context), "truncate");
+    const double greedy_ms = median(step_ms);
+
+    std::vector<std::pair<int, double>> curve;
+    for (int k : {1, 2, 4, 8, 16, 32, 64}) {
+        std::vector<int32_t> tokens(k), parents(k), out(k);
+        for (int i = 0; i < k; ++i) {
+            tokens[i] = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+            parents[i] = i == 0 ? -1 : std::uniform_int_distribution<int>(std::max(0, i - 4), i - 1)(rng);
+        }
+        std::vector<double> times;
+        for (int r = 0; r < 15; ++r) {
+            lk_batch tree{tokens.data(), parents.data(), k, LK_LOGITS_NONE};
+            const auto start = Clock::now();
+            check(lk_context_decode_greedy(ctx, &tree, out.data(), k, &produced), "tree step");
+            if (r >= 3) times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+            check(lk_context_truncate(ctx, context), "truncate");
+        }
+        curve.emplace_back(k, median(times));
+    }
+
+    double copy_gbps = 0;
+#if defined(LK_HAVE_CUDA)
+    if (backend == LK_BACKEND_CUDA) copy_gbps = device_copy_gbps();
+#endif
+    const double floor_ms = copy_gbps > 0 ? weight_bytes / (copy_gbps * 1e9) * 1e3 : 0;
+    std::printf("shape %s, %s weights (%.2f GB), backend %s, context %d\n", shape->name, dtype_name.c_str(),
+                weight_bytes / 1e9, backend_name.c_str(), context);
+    if (copy_gbps > 0) std::printf("device copy bandwidth: %.0f GB/s (read + write); weight-streaming floor %.3f ms/token\n", copy_gbps, floor_ms);
+    std::printf("greedy step: %.3f ms (%.1f tokens/s)%s\n", greedy_ms, 1000.0 / greedy_ms,
+                floor_ms > 0 ? (" = " + std::to_string(static_cast<int>(100 * floor_ms / greedy_ms)) + "% of the floor's speed").c_str() : "");
+    std::printf("forward cost:");
+    for (auto& [k, ms] : curve) std::printf(" t(%d)=%.3fms(%.2fx)", k, ms, ms / curve[0].second);
+    std::printf("\n");
+
+    if (!json_path.empty()) {
+        std::ofstream json(json_path);
+        json << "{\"shape\":\"" << shape->name << "\",\"dtype\":\"" << dtype_name << "\",\"backend\":\"" << backend_name
+             << "\",\"context\":" << context << ",\"weight_bytes\":" << weight_bytes << ",\"copy_gbps\":" << copy_gbps
+             << ",\"floor_ms\":" << floor_ms << ",\"greedy_ms\":" << greedy_ms << ",\"forward_cost\":[";
+        for (size_t i = 0; i < curve.size(); ++i)
+            json << (i ? "," : "") << "{\"k\":" << curve[i].first << ",\"ms\":" << curve[i].second << "}";
+        json << "]}\n";
+    }
+    lk_context_free(ctx);
+    lk_model_free(model);
+    return 0;
+}

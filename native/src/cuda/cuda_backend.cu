@@ -1,0 +1,243 @@
+// The CUDA backend: the same forward pass as the CPU backend, one kernel family per stage, every stage
+// computing each node independently of the rest of the batch so lookahead stays lossless on the GPU.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if __has_include(<nvtx3/nvToolsExt.h>)
+#include <nvtx3/nvToolsExt.h>
+#define LK_NVTX_PUSH(name) nvtxRangePushA(name)
+#define LK_NVTX_POP() nvtxRangePop()
+#else
+#define LK_NVTX_PUSH(name) ((void)0)
+#define LK_NVTX_POP() ((void)0)
+#endif
+
+#include "../common/backend.h"
+#include "attention.cuh"
+#include "cuda_backend.h"
+#include "cuda_check.h"
+#include "elementwise.cuh"
+#include "matmul.cuh"
+#include "rope.cuh"
+#include "verify.cuh"
+
+namespace lk {
+namespace {
+
+// A named NVTX range for the Nsight timelines.
+struct NvtxRange {
+    explicit NvtxRange(const char* name) { LK_NVTX_PUSH(name); }
+    ~NvtxRange() { LK_NVTX_POP(); }
+};
+
+struct DeviceTensor {
+    cuda::DeviceBuffer<uint8_t> data;
+    int32_t dtype = LK_DTYPE_F32;
+    int64_t rows = 0, cols = 0;
+    const void* get() const { return data.get(); }
+    const float* f32() const { return reinterpret_cast<const float*>(data.get()); }
+};
+
+DeviceTensor upload(const Tensor& t) {
+    DeviceTensor d;
+    if (!t.present()) return d;
+    d.dtype = t.dtype;
+    d.rows = t.rows;
+    d.cols = t.cols;
+    d.data = cuda::DeviceBuffer<uint8_t>(t.data.size());
+    cuda::check(cudaMemcpy(d.data.get(), t.data.data(), t.data.size(), cudaMemcpyHostToDevice), "weight upload");
+    return d;
+}
+
+struct DeviceLayer {
+    DeviceTensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, ffn_norm, gate, up, down;
+};
+
+class CudaBackend final : public Backend {
+public:
+    CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch) : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch) {
+        cuda::check(cudaSetDevice(0), "cudaSetDevice");
+        cudaDeviceProp prop{};
+        cuda::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+        const size_t shared = cuda::attention_shared_bytes(p_.head_dim, n_ctx);
+        if (shared > prop.sharedMemPerBlockOptin) {
+            const int64_t most = static_cast<int64_t>(prop.sharedMemPerBlockOptin / sizeof(float)) - p_.head_dim - 128;
+            fail(LK_ERR_UNSUPPORTED, "n_ctx " + std::to_string(n_ctx) + " is too long for the CUDA attention kernel on " +
+                                         prop.name + " (at most " + std::to_string(most) + " tokens)");
+        }
+        if (shared > 48 * 1024) cuda::attention_reserve_shared(shared);
+
+        token_embedding_ = upload(model.token_embedding);
+        output_norm_ = upload(model.output_norm);
+        if (!(p_.flags & LK_MODEL_TIED_OUTPUT)) output_ = upload(model.output);
+        for (const LayerWeights& w : model.layers) {
+            layers_.push_back(DeviceLayer{upload(w.attn_norm), upload(w.q), upload(w.k), upload(w.v), upload(w.o),
+                                          upload(w.q_bias), upload(w.k_bias), upload(w.v_bias), upload(w.ffn_norm),
+                                          upload(w.gate), upload(w.up), upload(w.down)});
+        }
+        inv_freq_ = cuda::DeviceBuffer<float>(model.rope_inv_freq.size());
+        cuda::check(cudaMemcpy(inv_freq_.get(), model.rope_inv_freq.data(), model.rope_inv_freq.size() * sizeof(float),
+                               cudaMemcpyHostToDevice), "rope upload");
+
+        const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim(), ffn = p_.intermediate_size;
+        layer_stride_ = int64_t{n_ctx} * kv_dim;
+        key_cache_ = cuda::DeviceBuffer<float>(layer_stride_ * p_.n_layers);
+        value_cache_ = cuda::DeviceBuffer<float>(layer_stride_ * p_.n_layers);
+        x_ = cuda::DeviceBuffer<float>(n_batch * hidden);
+        xb_ = cuda::DeviceBuffer<float>(n_batch * hidden);
+        q_ = cuda::DeviceBuffer<float>(n_batch * q_dim);
+        k_ = cuda::DeviceBuffer<float>(n_batch * kv_dim);
+        v_ = cuda::DeviceBuffer<float>(n_batch * kv_dim);
+        attn_ = cuda::DeviceBuffer<float>(n_batch * q_dim);
+        gate_ = cuda::DeviceBuffer<float>(n_batch * ffn);
+        up_ = cuda::DeviceBuffer<float>(n_batch * ffn);
+        logits_ = cuda::DeviceBuffer<float>(n_batch * int64_t{p_.vocab_size});
+        // Per-batch integers: tokens, parents, positions, depths, ancestor offsets, argmax, path scratch,
+        // result, then the flat ancestor lists (at most n_batch * n_batch).
+        ints_ = cuda::DeviceBuffer<int32_t>(10 * int64_t{n_batch} + 4 + int64_t{n_batch} * n_batch);
+        host_ints_.resize(ints_.size());
+        // Poison the activations: a stage that fails to write its output shows up as NaN in the tests.
+        for (cuda::DeviceBuffer<float>* buffer : {&x_, &xb_, &q_, &k_, &v_, &attn_, &gate_, &up_, &logits_})
+            cuda::check(cudaMemset(buffer->get(), 0xFF, buffer->size() * sizeof(float)), "cudaMemset");
+        host_logits_.resize(p_.vocab_size);
+    }
+
+    int32_t kind() const override { return LK_BACKEND_CUDA; }
+    int32_t threads() const override { return 1; }
+
+    void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
+        NvtxRange range("lk forward");
+        const int n = tree.size();
+        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), ffn = p_.intermediate_size;
+        const cuda::TreeView view = upload_tree(tree, n_past);
+        const DeviceTensor& embedding = token_embedding_;
+        cuda::embed(embedding.get(), embedding.dtype, tokens(), n, p_.hidden_size, x_.get());
+
+        for (int l = 0; l < p_.n_layers; ++l) {
+            const DeviceLayer& w = layers_[l];
+            float* keys = key_cache_.get() + l * layer_stride_;
+            float* values = value_cache_.get() + l * layer_stride_;
+            cuda::rms_norm(x_.get(), w.attn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
+            project(w.q, xb_.get(), hidden, n, q_.get(), q_dim, w.q_bias);
+            project(w.k, xb_.get(), hidden, n, k_.get(), kv_dim, w.k_bias);
+            project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
+            cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
+                                 p_.head_dim, n_past, keys, values);
+            cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, attn_.get());
+            project(w.o, attn_.get(), q_dim, n, xb_.get(), hidden, {});
+            cuda::add(x_.get(), xb_.get(), n * hidden);
+            cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
+            project(w.gate, xb_.get(), hidden, n, gate_.get(), ffn, {});
+            project(w.up, xb_.get(), hidden, n, up_.get(), ffn, {});
+            cuda::swiglu(gate_.get(), up_.get(), n * ffn);
+            project(w.down, gate_.get(), ffn, n, xb_.get(), hidden, {});
+            cuda::add(x_.get(), xb_.get(), n * hidden);
+        }
+        if (logits_mode == LK_LOGITS_NONE) return;
+        const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
+        cuda::rms_norm(x_.get(), output_norm_.f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
+        const DeviceTensor& head = (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_;
+        cuda::matmul(head.get(), head.dtype, head.rows, head.cols, xb_.get() + first * hidden, hidden, n - first,
+                     logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr);
+    }
+
+    const float* logits(int32_t node) override {
+        cuda::check(cudaMemcpy(host_logits_.data(), logits_.get() + int64_t{node} * p_.vocab_size,
+                               p_.vocab_size * sizeof(float), cudaMemcpyDeviceToHost), "logits download");
+        return host_logits_.data();
+    }
+
+    int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
+        NvtxRange range("lk verify");
+        const int n = tree.size();
+        cuda::argmax_rows(logits_.get(), n, p_.vocab_size, argmax());
+        cuda::greedy_path(tokens(), parents(), argmax(), n, scratch(), result());
+        // Only the path and the bonus token come back: length, n path entries at most, bonus.
+        cuda::check(cudaMemcpy(host_ints_.data(), result(), (n + 2) * sizeof(int32_t), cudaMemcpyDeviceToHost), "verify download");
+        const int32_t length = host_ints_[0];
+        std::memcpy(path, host_ints_.data() + 1, length * sizeof(int32_t));
+        *bonus = host_ints_[1 + length];
+        return length;
+    }
+
+    void compact(int32_t n_past, const int32_t* path, int32_t n) override {
+        NvtxRange range("lk compact");
+        cuda::check(cudaMemcpy(scratch(), path, n * sizeof(int32_t), cudaMemcpyHostToDevice), "path upload");
+        cuda::compact(key_cache_.get(), value_cache_.get(), p_.n_layers, layer_stride_, model_.kv_dim(), n_past, scratch(), n);
+    }
+
+private:
+    int32_t* tokens() const { return ints_.get(); }
+    int32_t* parents() const { return ints_.get() + n_batch_; }
+    int32_t* positions() const { return ints_.get() + 2 * int64_t{n_batch_}; }
+    int32_t* depths() const { return ints_.get() + 3 * int64_t{n_batch_}; }
+    int32_t* offsets() const { return ints_.get() + 4 * int64_t{n_batch_}; }
+    int32_t* argmax() const { return ints_.get() + 5 * int64_t{n_batch_}; }
+    int32_t* scratch() const { return ints_.get() + 6 * int64_t{n_batch_}; }  // 2 * n_batch
+    int32_t* result() const { return ints_.get() + 8 * int64_t{n_batch_}; }   // n_batch + 2 ... overlaps ancestors' start
+    int32_t* ancestors() const { return ints_.get() + 9 * int64_t{n_batch_} + 4; }
+
+    // One host-to-device copy of the batch's integers; trees also send their ancestor lists.
+    cuda::TreeView upload_tree(const Tree& tree, int32_t n_past) {
+        const int n = tree.size();
+        int32_t* h = host_ints_.data();
+        for (int i = 0; i < n; ++i) {
+            h[i] = tree.token(i);
+            h[n_batch_ + i] = tree.parent(i);
+            h[2 * n_batch_ + i] = n_past + tree.depth(i);
+            h[3 * n_batch_ + i] = tree.depth(i);
+        }
+        int64_t flat = 0;
+        if (!tree.is_chain()) {
+            int32_t* list = h + 9 * int64_t{n_batch_} + 4;
+            for (int i = 0; i < n; ++i) {
+                h[4 * n_batch_ + i] = static_cast<int32_t>(flat);
+                std::memcpy(list + flat, tree.visible(i), tree.visible_count(i) * sizeof(int32_t));
+                flat += tree.visible_count(i);
+            }
+        }
+        cuda::check(cudaMemcpy(ints_.get(), h, 5 * int64_t{n_batch_} * sizeof(int32_t), cudaMemcpyHostToDevice), "batch upload");
+        if (flat > 0)
+            cuda::check(cudaMemcpy(ancestors(), h + 9 * int64_t{n_batch_} + 4, flat * sizeof(int32_t), cudaMemcpyHostToDevice),
+                        "ancestor upload");
+        return cuda::TreeView{depths(), offsets(), tree.is_chain() ? nullptr : ancestors(), n, tree.max_depth()};
+    }
+
+    void project(const DeviceTensor& w, const float* x, int64_t x_stride, int n, float* y, int64_t y_stride,
+                 const DeviceTensor& bias) {
+        cuda::matmul(w.get(), w.dtype, w.rows, w.cols, x, x_stride, n, y, y_stride, bias.rows ? bias.f32() : nullptr);
+    }
+
+    const Model& model_;
+    const lk_model_params& p_;
+    const int32_t n_ctx_, n_batch_;
+    int64_t layer_stride_ = 0;
+    DeviceTensor token_embedding_, output_norm_, output_;
+    std::vector<DeviceLayer> layers_;
+    cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
+    cuda::DeviceBuffer<int32_t> ints_;
+    std::vector<int32_t> host_ints_;
+    std::vector<float> host_logits_;
+};
+
+}  // namespace
+
+int32_t cuda_device_count(std::string* reason) {
+    int count = 0;
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+        if (reason) *reason = cudaGetErrorString(status);
+        cudaGetLastError();  // clear the sticky error for later calls
+        return 0;
+    }
+    if (count == 0 && reason) *reason = "no CUDA device found";
+    return count;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const Model& model, int32_t n_ctx, int32_t n_batch) {
+    return std::make_unique<CudaBackend>(model, n_ctx, n_batch);
+}
+
+}  // namespace lk

@@ -1,0 +1,14 @@
+// y[j][r] = dot(W[r], x[j]) on the device, for k = 1..n_batch input rows, W in F32/F16/BF16.
+#pragma once
+
+#include <cstdint>
+
+namespace lk::cuda {
+
+// One warp per output row: lanes stride over the row with 16-byte loads (8 half-precision or 4 f32
+// weights) and keep one partial sum per input row; a fixed shuffle tree combines the lanes. Each output
+// element is computed the same way whatever the number of input rows (batch invariance).
+void matmul(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
+            float* y, int64_t y_stride, const float* bias);
+
+}  // namespace lk::cuda

@@ -1,0 +1,274 @@
+// The CUDA backend against the CPU backend, through the C API (skipped where no CUDA device exists).
+// Tolerance: |cuda - cpu| <= 2e-4 + 2e-4 |cpu| per logit, for F32, F16 and BF16 weights alike (both
+// backends see the same weight values; only summation order differs).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "test_model.h"
+
+namespace {
+
+using ModelPtr = std::unique_ptr<lk_model, lk_test::ModelDeleter>;
+using ContextPtr = std::unique_ptr<lk_context, lk_test::ContextDeleter>;
+
+constexpr double kTolerance = 2e-4;
+
+// GTEST_SKIP returns from the function it is in, so this is a macro used at the top of each test.
+#define REQUIRE_CUDA()                                \
+    if (!lk_backend_available(LK_BACKEND_CUDA))       \
+    GTEST_SKIP() << "no CUDA device: " << lk_system_info()
+
+struct Shape {
+    std::string name;
+    lk_model_params params;
+    int32_t dtype;
+};
+
+std::vector<Shape> shapes() {
+    auto make = [](int hidden, int heads, int kv_heads, int head_dim, int vocab, uint32_t flags) {
+        lk_model_params p = lk_test::small_params(hidden, heads, kv_heads, 2, vocab);
+        p.head_dim = head_dim;
+        p.flags = flags;
+        p.max_context = 4096;
+        return p;
+    };
+    return {
+        {"gqa1_odd_f32", make(33, 3, 3, 6, 101, 0), LK_DTYPE_F32},
+        {"gqa2_bf16", make(64, 4, 2, 16, 257, 0), LK_DTYPE_BF16},
+        {"gqa4_f16_tied_bias", make(96, 8, 2, 12, 200, LK_MODEL_TIED_OUTPUT | LK_MODEL_QKV_BIAS), LK_DTYPE_F16},
+        {"gqa8_bf16_wide_head", make(128, 8, 1, 64, 300, 0), LK_DTYPE_BF16},
+    };
+}
+
+ModelPtr make_model(const Shape& shape, uint32_t seed) {
+    lk_model* raw = nullptr;
+    EXPECT_EQ(lk_model_init(&shape.params, &raw), LK_OK) << lk_last_error();
+    EXPECT_EQ(lk_test::fill_random(raw, shape.params, shape.dtype, seed), LK_OK) << lk_last_error();
+    return ModelPtr(raw);
+}
+
+ContextPtr make_context(lk_model* model, int32_t backend, int32_t n_ctx = 0) {
+    lk_context_params cp{backend, n_ctx, 0, 2};
+    lk_context* raw = nullptr;
+    EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
+    return ContextPtr(raw);
+}
+
+void prefill(lk_context* ctx, const std::vector<int32_t>& tokens) {
+    for (size_t start = 0; start < tokens.size(); start += 256) {
+        const int32_t n = static_cast<int32_t>(std::min<size_t>(256, tokens.size() - start));
+        lk_batch chain{tokens.data() + start, nullptr, n, LK_LOGITS_NONE};
+        ASSERT_EQ(lk_context_eval(ctx, &chain), LK_OK) << lk_last_error();
+        ASSERT_EQ(lk_context_commit(ctx, nullptr, n), LK_OK) << lk_last_error();
+    }
+}
+
+void expect_same_logits(lk_context* cpu, lk_context* gpu, int32_t node, int32_t vocab, const std::string& what) {
+    const float* a = nullptr;
+    ASSERT_EQ(lk_context_get_logits(cpu, node, &a), LK_OK) << lk_last_error();
+    std::vector<float> want(a, a + vocab);
+    const float* b = nullptr;
+    ASSERT_EQ(lk_context_get_logits(gpu, node, &b), LK_OK) << lk_last_error();
+    for (int32_t i = 0; i < vocab; ++i) {
+        ASSERT_FALSE(std::isnan(b[i])) << what << ": logit " << i << " was never written";
+        ASSERT_NEAR(b[i], want[i], kTolerance * (1 + std::fabs(want[i]))) << what << ": logit " << i;
+    }
+}
+
+enum class TreeShape { Chain, Star, Binary, Ternary, Random };
+
+std::vector<int32_t> parents_for(TreeShape shape, int n, std::mt19937& rng) {
+    std::vector<int32_t> parents(n, -1);
+    for (int i = 1; i < n; ++i) {
+        switch (shape) {
+            case TreeShape::Chain: parents[i] = i - 1; break;
+            case TreeShape::Star: parents[i] = 0; break;
+            case TreeShape::Binary: parents[i] = (i - 1) / 2; break;
+            case TreeShape::Ternary: parents[i] = (i - 1) / 3; break;
+            case TreeShape::Random: parents[i] = std::uniform_int_distribution<int>(0, i - 1)(rng); break;
+        }
+    }
+    return parents;
+}
+
+TEST(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(17);
+    for (const Shape& shape : shapes()) {
+        ModelPtr model = make_model(shape, 5);
+        for (int committed : {0, 1, 63, 700}) {
+            std::vector<int32_t> prefix(committed);
+            for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, shape.params.vocab_size - 1)(rng);
+            ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
+            ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+            prefill(cpu.get(), prefix);
+            prefill(gpu.get(), prefix);
+            for (TreeShape tree : {TreeShape::Chain, TreeShape::Star, TreeShape::Binary, TreeShape::Ternary, TreeShape::Random}) {
+                for (int n : {1, 2, 7, 31, 64}) {
+                    std::vector<int32_t> tokens(n);
+                    for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, shape.params.vocab_size - 1)(rng);
+                    std::vector<int32_t> parents = parents_for(tree, n, rng);
+                    lk_batch batch{tokens.data(), parents.data(), n, LK_LOGITS_ALL};
+                    ASSERT_EQ(lk_context_eval(cpu.get(), &batch), LK_OK) << lk_last_error();
+                    ASSERT_EQ(lk_context_eval(gpu.get(), &batch), LK_OK) << lk_last_error();
+                    for (int node = 0; node < n; ++node) {
+                        expect_same_logits(cpu.get(), gpu.get(), node, shape.params.vocab_size,
+                                           shape.name + " committed " + std::to_string(committed) + " tree " +
+                                               std::to_string(static_cast<int>(tree)) + " n " + std::to_string(n) +
+                                               " node " + std::to_string(node));
+                        if (HasFatalFailure()) return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(Cuda, LongContextMatchesTheCpuBackend) {
+    REQUIRE_CUDA();
+    const Shape shape = shapes()[1];
+    ModelPtr model = make_model(shape, 9);
+    std::mt19937 rng(3);
+    std::vector<int32_t> prefix(3000);
+    for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, shape.params.vocab_size - 1)(rng);
+    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
+    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    prefill(cpu.get(), prefix);
+    prefill(gpu.get(), prefix);
+    std::vector<int32_t> tokens{1, 2, 3, 4, 5, 6, 7, 8};
+    std::vector<int32_t> parents{-1, 0, 0, 1, 1, 2, 5, 6};
+    lk_batch batch{tokens.data(), parents.data(), 8, LK_LOGITS_ALL};
+    ASSERT_EQ(lk_context_eval(cpu.get(), &batch), LK_OK) << lk_last_error();
+    ASSERT_EQ(lk_context_eval(gpu.get(), &batch), LK_OK) << lk_last_error();
+    for (int node = 0; node < 8; ++node) expect_same_logits(cpu.get(), gpu.get(), node, shape.params.vocab_size, "context 3000 node " + std::to_string(node));
+}
+
+// Greedy ids on both backends in lockstep for 200 tokens. Where they differ the CPU's two candidates must be
+// a near tie (within the logit tolerance); decoding then continues from the CPU's choice on both.
+TEST(Cuda, GreedyTokensMatchTheCpuBackend) {
+    REQUIRE_CUDA();
+    for (const Shape& shape : shapes()) {
+        ModelPtr model = make_model(shape, 11);
+        ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
+        ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+        int32_t token = 1, differences = 0;
+        for (int step = 0; step < 200; ++step) {
+            lk_batch one{&token, nullptr, 1, LK_LOGITS_LAST};
+            ASSERT_EQ(lk_context_eval(cpu.get(), &one), LK_OK) << lk_last_error();
+            ASSERT_EQ(lk_context_eval(gpu.get(), &one), LK_OK) << lk_last_error();
+            const float* a = nullptr;
+            ASSERT_EQ(lk_context_get_logits(cpu.get(), 0, &a), LK_OK);
+            std::vector<float> cpu_logits(a, a + shape.params.vocab_size);
+            const float* b = nullptr;
+            ASSERT_EQ(lk_context_get_logits(gpu.get(), 0, &b), LK_OK);
+            const int32_t cpu_token = static_cast<int32_t>(std::max_element(cpu_logits.begin(), cpu_logits.end()) - cpu_logits.begin());
+            const int32_t gpu_token = static_cast<int32_t>(std::max_element(b, b + shape.params.vocab_size) - b);
+            if (cpu_token != gpu_token) {
+                ++differences;
+                EXPECT_NEAR(cpu_logits[cpu_token], cpu_logits[gpu_token], kTolerance * (1 + std::fabs(cpu_logits[cpu_token])))
+                    << shape.name << " step " << step << ": the backends disagree on a clear choice";
+            }
+            ASSERT_EQ(lk_context_commit(cpu.get(), nullptr, 1), LK_OK);
+            ASSERT_EQ(lk_context_commit(gpu.get(), nullptr, 1), LK_OK);
+            token = cpu_token;
+        }
+        EXPECT_LE(differences, 2) << shape.name;
+    }
+}
+
+// Lookahead on CUDA equals greedy on CUDA, token for token: drafts built from the known answer (sometimes
+// wrong) with random distractor branches, verified and compacted on the device.
+TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(23);
+    for (const Shape& shape : shapes()) {
+        ModelPtr model = make_model(shape, 13);
+        const int32_t vocab = shape.params.vocab_size;
+        ContextPtr reference = make_context(model.get(), LK_BACKEND_CUDA);
+        std::vector<int32_t> expected;
+        int32_t last = 3;
+        while (expected.size() < 150) {
+            lk_batch one{&last, nullptr, 1, LK_LOGITS_NONE};
+            int32_t produced = 0;
+            ASSERT_EQ(lk_context_decode_greedy(reference.get(), &one, &last, 1, &produced), LK_OK) << lk_last_error();
+            expected.push_back(last);
+        }
+        ContextPtr ctx = make_context(model.get(), LK_BACKEND_CUDA);
+        std::vector<int32_t> produced;
+        int32_t root = 3;
+        int steps = 0;
+        while (produced.size() < 120) {
+            std::vector<int32_t> tokens{root}, parents{-1};
+            const int depth = std::uniform_int_distribution<int>(0, 8)(rng);
+            int parent = 0;
+            for (int d = 0; d < depth; ++d) {
+                int32_t token = expected[produced.size() + d];
+                if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) token = (token + 1) % vocab;
+                tokens.push_back(token);
+                parents.push_back(parent);
+                parent = static_cast<int>(tokens.size()) - 1;
+                for (int k = std::uniform_int_distribution<int>(0, 3)(rng); k > 0; --k) {
+                    tokens.push_back(std::uniform_int_distribution<int>(0, vocab - 1)(rng));
+                    parents.push_back(std::uniform_int_distribution<int>(0, static_cast<int>(tokens.size()) - 2)(rng));
+                }
+            }
+            lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};
+            std::vector<int32_t> out(tokens.size());
+            int32_t count = 0;
+            ASSERT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out.data(), static_cast<int32_t>(out.size()), &count), LK_OK)
+                << lk_last_error();
+            produced.insert(produced.end(), out.begin(), out.begin() + count);
+            root = produced.back();
+            ++steps;
+        }
+        produced.resize(120);
+        ASSERT_EQ(produced, std::vector<int32_t>(expected.begin(), expected.begin() + 120)) << shape.name;
+        EXPECT_LT(steps, 120) << shape.name;
+    }
+}
+
+// Two identical output rows give exactly tied logits; both backends must pick the lower id, so fused
+// verification over random trees accepts the same paths on both.
+TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {
+    REQUIRE_CUDA();
+    Shape shape = shapes()[1];
+    ModelPtr model = make_model(shape, 29);
+    const lk_model_params& p = shape.params;
+    std::mt19937 rng(31);
+    std::vector<uint16_t> head(static_cast<size_t>(p.vocab_size) * p.hidden_size);
+    for (uint16_t& v : head) v = lk_test::float_to_bf16(std::uniform_real_distribution<float>(-0.4f, 0.4f)(rng));
+    for (int r = 0; r < 4; ++r) std::copy_n(head.begin() + r * p.hidden_size, p.hidden_size, head.begin() + (r + 4) * p.hidden_size);
+    ASSERT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_OUTPUT, 0, LK_DTYPE_BF16, p.vocab_size, p.hidden_size, head.data()), LK_OK);
+    // Bias the head towards the duplicated rows so ties are common.
+    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
+    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    for (int trial = 0; trial < 100; ++trial) {
+        const int n = std::uniform_int_distribution<int>(1, 20)(rng);
+        std::vector<int32_t> tokens(n);
+        for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, 8)(rng);
+        std::vector<int32_t> parents = parents_for(TreeShape::Random, n, rng);
+        lk_batch tree{tokens.data(), parents.data(), n, LK_LOGITS_NONE};
+        std::vector<int32_t> a(n), b(n);
+        int32_t count_a = 0, count_b = 0;
+        ASSERT_EQ(lk_context_truncate(cpu.get(), 0), LK_OK);
+        ASSERT_EQ(lk_context_truncate(gpu.get(), 0), LK_OK);
+        ASSERT_EQ(lk_context_decode_greedy(cpu.get(), &tree, a.data(), n, &count_a), LK_OK) << lk_last_error();
+        ASSERT_EQ(lk_context_decode_greedy(gpu.get(), &tree, b.data(), n, &count_b), LK_OK) << lk_last_error();
+        a.resize(count_a);
+        b.resize(count_b);
+        ASSERT_EQ(b, a) << "trial " << trial;
+    }
+}
+
+TEST(Cuda, ReportsTheDeviceInSystemInfo) {
+    REQUIRE_CUDA();
+    EXPECT_NE(std::string(lk_system_info()).find("device"), std::string::npos) << lk_system_info();
+}
+
+}  // namespace
