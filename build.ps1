@@ -44,10 +44,24 @@ function Test-Prerequisites([switch]$ForTests) {
     }
 }
 
+# CMake arguments for the CUDA backend: on when asked ($env:LK_CUDA = 1) or when nvcc is found (as build.sh).
+function Get-CudaArguments {
+    $want = if ($env:LK_CUDA) { $env:LK_CUDA } else { 'auto' }
+    $nvcc = Get-Command nvcc -ErrorAction SilentlyContinue
+    if ($want -eq '0' -or ($want -eq 'auto' -and -not $nvcc)) { return @('-DLK_CUDA=OFF') }
+    if (-not $nvcc) { [Console]::Error.WriteLine('error: LK_CUDA=1 but nvcc is not on PATH'); exit 1 }
+    $major = [int](((& nvcc --version) -join ' ') -replace '.*release (\d+)\..*', '$1')
+    $clang = Get-Command clang++-14 -ErrorAction SilentlyContinue
+    if ($major -lt 12 -and $clang) { return @('-DLK_CUDA=ON', "-DCMAKE_CUDA_HOST_COMPILER=$($clang.Source)") }
+    if ($major -lt 12) { return @('-DLK_CUDA=ON', '-DCMAKE_CUDA_FLAGS=-allow-unsupported-compiler') }
+    return @('-DLK_CUDA=ON')
+}
+
 function Build-All {
     Test-Prerequisites
-    Write-Step "native library ($BuildType)"
-    Invoke-Checked cmake @('-S', $Root, '-B', $NativeBuild, "-DCMAKE_BUILD_TYPE=$BuildType") | Out-Null
+    $cuda = Get-CudaArguments
+    Write-Step "native library ($BuildType, $($cuda -join ' '))"
+    Invoke-Checked cmake (@('-S', $Root, '-B', $NativeBuild, "-DCMAKE_BUILD_TYPE=$BuildType") + $cuda) | Out-Null
     Invoke-Checked cmake @('--build', $NativeBuild, '--parallel', "$Jobs", '--config', $BuildType)
     Invoke-Checked cmake @('--install', $NativeBuild, '--prefix', $NativeOut, '--config', $BuildType) | Out-Null
     Write-Step "managed projects ($BuildType)"
@@ -58,12 +72,14 @@ function Invoke-Tests {
     Build-All
     Write-Step 'native tests (ctest)'
     Push-Location $NativeBuild
-    try { $ctest = & ctest --output-on-failure --parallel "$Jobs" -C $BuildType 2>&1 | Tee-Object -Variable lines } finally { Pop-Location }
-    $nativePassed = 0; $nativeFailed = 1
+    try { & ctest --output-on-failure --parallel "$Jobs" -C $BuildType 2>&1 | Tee-Object -Variable lines | Out-Host } finally { Pop-Location }
+    $nativePassed = 0; $nativeFailed = 1; $nativeSkipped = 0
     $summary = $lines | Select-String -Pattern '(\d+) tests failed out of (\d+)' | Select-Object -Last 1
     if ($summary) {
+        # ctest counts skipped tests (the CUDA tests without a GPU) as passed; count them apart.
+        $nativeSkipped = @($lines | Select-String -Pattern '^\s+\d+ - .*\(Skipped\)').Count
         $nativeFailed = [int]$summary.Matches[0].Groups[1].Value
-        $nativePassed = [int]$summary.Matches[0].Groups[2].Value - $nativeFailed
+        $nativePassed = [int]$summary.Matches[0].Groups[2].Value - $nativeFailed - $nativeSkipped
     }
 
     Write-Step 'managed tests (NUnit)'
@@ -76,12 +92,14 @@ function Invoke-Tests {
         $counters = ([xml](Get-Content $trx.FullName)).TestRun.ResultSummary.Counters
         $managedPassed = [int]$counters.passed
         $managedFailed = [int]$counters.failed + [int]$counters.error
-        $managedSkipped = [int]$counters.notExecuted
+        # Ignored tests (the Gpu category without a GPU) are counted in total but not in executed.
+        $managedSkipped = [int]$counters.total - [int]$counters.executed
     }
     $passed = $nativePassed + $managedPassed
     $failed = $nativeFailed + $managedFailed
-    Write-Step "native: $nativePassed passed, $nativeFailed failed; managed: $managedPassed passed, $managedFailed failed, $managedSkipped skipped"
-    Write-Output "$passed passed, $failed failed, $managedSkipped skipped"
+    $skipped = $nativeSkipped + $managedSkipped
+    Write-Step "native: $nativePassed passed, $nativeFailed failed, $nativeSkipped skipped; managed: $managedPassed passed, $managedFailed failed, $managedSkipped skipped"
+    Write-Output "$passed passed, $failed failed, $skipped skipped"
     if ($failed -ne 0) { exit 1 }
 }
 

@@ -3,7 +3,8 @@
 #   ./build.sh              build everything (native Release + managed Release)
 #   ./build.sh test         build, run every test (ctest + NUnit), end with "N passed, N failed"
 #   ./build.sh run -- ARGS  build if needed, then run the CLI with ARGS
-# Environment: BUILD_TYPE (default Release), JOBS (default: all cores).
+# Environment: BUILD_TYPE (default Release), JOBS (default: all cores), LK_CUDA (1: build the CUDA backend,
+# 0: do not; default: build it when nvcc is on PATH).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,9 +39,35 @@ check_prerequisites() {
   fi
 }
 
+# CMake arguments for the CUDA backend: on when asked (LK_CUDA=1) or when nvcc is found.
+cuda_arguments() {
+  local want="${LK_CUDA:-auto}"
+  if [ "$want" = 0 ] || { [ "$want" = auto ] && ! command -v nvcc >/dev/null 2>&1; }; then
+    echo "-DLK_CUDA=OFF"
+    return
+  fi
+  if ! command -v nvcc >/dev/null 2>&1; then
+    echo "error: LK_CUDA=1 but nvcc is not on PATH (Debian: apt-get install nvidia-cuda-toolkit)" >&2
+    exit 1
+  fi
+  local major
+  major=$(nvcc --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+  # nvcc before 12 rejects g++ 12 as its host compiler: use clang 14 where present, else override its check.
+  if [ "${major:-99}" -lt 12 ] && command -v clang++-14 >/dev/null 2>&1; then
+    echo "-DLK_CUDA=ON -DCMAKE_CUDA_HOST_COMPILER=$(command -v clang++-14)"
+  elif [ "${major:-99}" -lt 12 ]; then
+    echo "-DLK_CUDA=ON -DCMAKE_CUDA_FLAGS=-allow-unsupported-compiler"
+  else
+    echo "-DLK_CUDA=ON"
+  fi
+}
+
 build_native() {
-  log "native library ($BUILD_TYPE)"
-  cmake -S "$ROOT" -B "$NATIVE_BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DLK_BUILD_TESTS="${1:-ON}" >/dev/null
+  local cuda
+  cuda=$(cuda_arguments)
+  log "native library ($BUILD_TYPE, $cuda)"
+  # shellcheck disable=SC2086
+  cmake -S "$ROOT" -B "$NATIVE_BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DLK_BUILD_TESTS="${1:-ON}" $cuda >/dev/null
   cmake --build "$NATIVE_BUILD" --parallel "$JOBS"
   cmake --install "$NATIVE_BUILD" --prefix "$NATIVE_OUT" >/dev/null
 }
@@ -65,17 +92,19 @@ build_all() {
 
 run_tests() {
   build_all test
-  local native_passed=0 native_failed=0 managed_passed=0 managed_failed=0 managed_skipped=0
+  local native_passed=0 native_failed=0 native_skipped=0 managed_passed=0 managed_failed=0 managed_skipped=0
   log "native tests (ctest)"
   local ctest_log="$ROOT/build/ctest.log"
   set +e
   (cd "$NATIVE_BUILD" && ctest --output-on-failure --parallel "$JOBS") 2>&1 | tee "$ctest_log"
   set -e
-  local summary
+  local summary native_skipped
   summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -n 1 || true)
   if [ -n "$summary" ]; then
+    # ctest counts skipped tests (the CUDA tests without a GPU) as passed; count them apart.
+    native_skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .*\(Skipped\)' "$ctest_log" || true)
     native_failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
-    native_passed=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary") - native_failed ))
+    native_passed=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary") - native_failed - native_skipped ))
   else
     native_failed=1  # ctest did not run to its summary
   fi
@@ -93,14 +122,16 @@ run_tests() {
     counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
     managed_passed=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
     managed_failed=$(( $(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters") + $(sed -E 's/.* error="([0-9]+)".*/\1/' <<<"$counters") ))
-    managed_skipped=$(sed -E 's/.* notExecuted="([0-9]+)".*/\1/' <<<"$counters")
+    # Ignored tests (the Gpu category without a GPU) are counted in total but not in executed.
+    managed_skipped=$(( $(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters") - $(sed -E 's/.* executed="([0-9]+)".*/\1/' <<<"$counters") ))
   else
     managed_failed=1  # the test host did not produce results
   fi
 
   local passed=$((native_passed + managed_passed)) failed=$((native_failed + managed_failed))
-  log "native: $native_passed passed, $native_failed failed; managed: $managed_passed passed, $managed_failed failed, $managed_skipped skipped"
-  echo "$passed passed, $failed failed, $managed_skipped skipped"
+  local skipped=$((${native_skipped:-0} + managed_skipped))
+  log "native: $native_passed passed, $native_failed failed, ${native_skipped:-0} skipped; managed: $managed_passed passed, $managed_failed failed, $managed_skipped skipped"
+  echo "$passed passed, $failed failed, $skipped skipped"
   [ "$failed" -eq 0 ]
 }
 

@@ -124,7 +124,8 @@ TEST(Api, ContextNeedsEveryTensorAndValidParameters) {
     ContextPtr owned(ctx);
     lk_context_info info{};
     ASSERT_EQ(lk_context_get_info(ctx, &info), LK_OK);
-    EXPECT_EQ(info.backend, LK_BACKEND_CPU);
+    EXPECT_EQ(info.backend, lk_backend_available(LK_BACKEND_CUDA) ? LK_BACKEND_CUDA : LK_BACKEND_CPU)
+        << "auto picks CUDA exactly when a device is present";
     EXPECT_EQ(info.n_ctx, p.max_context);
     EXPECT_GE(info.n_threads, 1);
 
