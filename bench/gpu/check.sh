@@ -4,7 +4,7 @@
 #   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
 # memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes;
-# the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
+# per-kernel times from Nsight Compute; the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RESULTS="${OUT:-$ROOT/gpu-results}"
@@ -42,6 +42,11 @@ BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
 grep -E "^(shape|device copy|greedy step|forward cost)" "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+# Per-kernel times of about one greedy step at tinyllama shape (after the prefill's launches).
+run ncu-kernels timeout 300 ncu --clock-control none --launch-skip 2400 --launch-count 300 --print-summary per-kernel \
+  --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+  "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --steps 4
+sed -n '/==PROF==/,$p' "$LOG" | grep -E "^\s+[a-z_]+.*\(|gpu__time_duration|dram__throughput" | head -60 > "$RESULTS/ncu-kernels.txt"
 run hf-baseline env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"
 echo "summary: $SUMMARY"

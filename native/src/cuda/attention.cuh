@@ -16,6 +16,9 @@ struct TreeView {
 // Bytes of dynamic shared memory the kernel needs for a given number of attended positions.
 size_t attention_shared_bytes(int head_dim, int64_t positions);
 
+// Largest head dimension the kernel handles.
+int attention_max_head_dim();
+
 // Raises the kernel's dynamic shared-memory limit to `bytes` (call once before launches that need more
 // than 48 KB).
 void attention_reserve_shared(size_t bytes);

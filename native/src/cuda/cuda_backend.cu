@@ -61,9 +61,12 @@ public:
         cuda::check(cudaSetDevice(0), "cudaSetDevice");
         cudaDeviceProp prop{};
         cuda::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+        if (p_.head_dim > cuda::attention_max_head_dim())
+            fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
+                                         std::to_string(cuda::attention_max_head_dim()));
         const size_t shared = cuda::attention_shared_bytes(p_.head_dim, n_ctx);
         if (shared > prop.sharedMemPerBlockOptin) {
-            const int64_t most = static_cast<int64_t>(prop.sharedMemPerBlockOptin / sizeof(float)) - p_.head_dim - 128;
+            const int64_t most = static_cast<int64_t>((prop.sharedMemPerBlockOptin - cuda::attention_shared_bytes(p_.head_dim, 0)) / sizeof(float));
             fail(LK_ERR_UNSUPPORTED, "n_ctx " + std::to_string(n_ctx) + " is too long for the CUDA attention kernel on " +
                                          prop.name + " (at most " + std::to_string(most) + " tokens)");
         }

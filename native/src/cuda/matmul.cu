@@ -10,6 +10,7 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 constexpr int kInputsPerPass = 8;  // partial sums held in registers per pass over a weight row
+constexpr int kUnroll = 4;
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -60,19 +61,27 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
 #pragma unroll
         for (int j = 0; j < kInputsPerPass; ++j) acc[j] = 0.0f;
         if (Vectorized) {
-            for (int64_t c = static_cast<int64_t>(lane) * 8; c < cols; c += 32 * 8) {
-                float wv[8];
-                load_weights8(w, dtype, base + c, wv);
+            // kUnroll 16-byte weight loads in flight per lane before their first use.
+            for (int64_t c0 = static_cast<int64_t>(lane) * 8; c0 < cols; c0 += 32 * 8 * kUnroll) {
+                float wv[kUnroll][8];
 #pragma unroll
-                for (int j = 0; j < kInputsPerPass; ++j) {
-                    if (j >= count) break;
-                    const float* xr = x + (j0 + j) * x_stride + c;
-                    const float4 a = *reinterpret_cast<const float4*>(xr);
-                    const float4 b = *reinterpret_cast<const float4*>(xr + 4);
-                    float s = acc[j];
-                    s = fmaf(wv[0], a.x, s); s = fmaf(wv[1], a.y, s); s = fmaf(wv[2], a.z, s); s = fmaf(wv[3], a.w, s);
-                    s = fmaf(wv[4], b.x, s); s = fmaf(wv[5], b.y, s); s = fmaf(wv[6], b.z, s); s = fmaf(wv[7], b.w, s);
-                    acc[j] = s;
+                for (int u = 0; u < kUnroll; ++u)
+                    if (c0 + u * 256 < cols) load_weights8(w, dtype, base + c0 + u * 256, wv[u]);
+#pragma unroll
+                for (int u = 0; u < kUnroll; ++u) {
+                    const int64_t c = c0 + u * 256;
+                    if (c >= cols) break;
+#pragma unroll
+                    for (int j = 0; j < kInputsPerPass; ++j) {
+                        if (j >= count) break;
+                        const float* xr = x + (j0 + j) * x_stride + c;
+                        const float4 a = *reinterpret_cast<const float4*>(xr);
+                        const float4 b = *reinterpret_cast<const float4*>(xr + 4);
+                        float s = acc[j];
+                        s = fmaf(wv[u][0], a.x, s); s = fmaf(wv[u][1], a.y, s); s = fmaf(wv[u][2], a.z, s); s = fmaf(wv[u][3], a.w, s);
+                        s = fmaf(wv[u][4], b.x, s); s = fmaf(wv[u][5], b.y, s); s = fmaf(wv[u][6], b.z, s); s = fmaf(wv[u][7], b.w, s);
+                        acc[j] = s;
+                    }
                 }
             }
         } else {
