@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cfloat>
 
 #include "attention.cuh"
@@ -10,57 +11,71 @@ constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHeadDim = 256;
 constexpr int kDimsPerLane = kMaxHeadDim / 32;
+constexpr int kUnroll = 4;  // positions whose keys or values are loaded before the first is used
 
-// Reductions have a fixed shape that depends only on the attended positions, never on the batch:
-// warp w scores positions p = w, w + 8, ... (lanes split the head dimension, a fixed shuffle tree sums
-// them), block-wide max and sum go through a fixed tree, and warp w accumulates the values of its
-// positions in increasing order before the eight warps' partial outputs are added in warp order.
 __device__ __forceinline__ float warp_sum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;
 }
 
-__global__ void __launch_bounds__(kThreads) tree_attention_kernel(
+struct Visible {
+    int32_t n_past;
+    const int32_t* list;
+    __device__ __forceinline__ int64_t slot(int p) const {
+        if (p < n_past) return p;
+        const int j = p - n_past;
+        return n_past + (list ? list[j] : j);
+    }
+};
+
+// One block per (node, head, chunk). Every reduction has a fixed shape: warp w scores positions
+// begin + w, begin + w + 8, ... (lanes split the head dimension, a fixed shuffle tree sums them); the
+// chunk's max and sum go through a fixed tree; warp w accumulates its positions' values in increasing
+// order and the warps' partial outputs are added in warp order. Writes [max, sum, unnormalized output].
+__global__ void __launch_bounds__(kThreads) attention_chunk_kernel(
     const float* __restrict__ q, const float* __restrict__ keys, const float* __restrict__ values, int32_t n_past,
-    TreeView tree, int n_heads, int group, int head_dim, float scale, float* __restrict__ out) {
+    TreeView tree, int n_heads, int group, int head_dim, float scale, AttentionPlan plan, float* __restrict__ scratch) {
     extern __shared__ float shared[];
-    const int node = blockIdx.x / n_heads, head = blockIdx.x % n_heads;
+    const int node = blockIdx.x / n_heads, head = blockIdx.x % n_heads, chunk = blockIdx.y;
+    const int total = n_past + tree.depths[node] + 1;
+    const int begin = chunk * plan.chunk;
+    if (begin >= total) return;
+    const int end = min(total, begin + plan.chunk);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t kv_dim = static_cast<int64_t>(n_heads / group) * head_dim;
     const int64_t kv_offset = static_cast<int64_t>(head / group) * head_dim;
-    const int total = n_past + tree.depths[node] + 1;
-    const int32_t* visible = tree.ancestors ? tree.ancestors + tree.ancestor_offsets[node] : nullptr;
+    const Visible visible{n_past, tree.ancestors ? tree.ancestors + tree.ancestor_offsets[node] : nullptr};
 
-    float* partial = shared;                        // [kWarps][head_dim] per-warp outputs
-    float* reduce = partial + kWarps * head_dim;    // [kThreads]
-    float* scores = reduce + kThreads;              // [total]
-
-    auto slot = [&](int p) -> int64_t {
-        if (p < n_past) return p;
-        const int j = p - n_past;
-        return n_past + (visible ? visible[j] : j);
-    };
+    float* partial = shared;                      // [kWarps][head_dim]
+    float* reduce = partial + kWarps * head_dim;  // [kThreads]
+    float* scores = reduce + kThreads;            // [plan.chunk]
 
     float query[kDimsPerLane];
     const float* qn = q + (static_cast<int64_t>(node) * n_heads + head) * head_dim;
 #pragma unroll
-    for (int m = 0; m < kDimsPerLane; ++m) {
-        const int i = lane + 32 * m;
-        query[m] = i < head_dim ? qn[i] : 0.0f;
-    }
+    for (int m = 0; m < kDimsPerLane; ++m) query[m] = lane + 32 * m < head_dim ? qn[lane + 32 * m] : 0.0f;
 
     float local_max = -FLT_MAX;
-    for (int p = warp; p < total; p += kWarps) {
-        const float* k = keys + slot(p) * kv_dim + kv_offset;
-        float acc = 0.0f;
+    for (int p0 = begin + warp; p0 < end; p0 += kWarps * kUnroll) {
+        float acc[kUnroll];
 #pragma unroll
-        for (int m = 0; m < kDimsPerLane; ++m) {
-            const int i = lane + 32 * m;
-            if (i < head_dim) acc = fmaf(query[m], k[i], acc);
+        for (int u = 0; u < kUnroll; ++u) {
+            acc[u] = 0.0f;
+            const int p = p0 + u * kWarps;
+            if (p >= end) continue;
+            const float* k = keys + visible.slot(p) * kv_dim + kv_offset;
+#pragma unroll
+            for (int m = 0; m < kDimsPerLane; ++m)
+                if (lane + 32 * m < head_dim) acc[u] = fmaf(query[m], k[lane + 32 * m], acc[u]);
         }
-        const float score = warp_sum(acc) * scale;
-        if (lane == 0) scores[p] = score;
-        local_max = fmaxf(local_max, score);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int p = p0 + u * kWarps;
+            if (p >= end) continue;
+            const float score = warp_sum(acc[u]) * scale;
+            if (lane == 0) scores[p - begin] = score;
+            local_max = fmaxf(local_max, score);
+        }
     }
     reduce[threadIdx.x] = local_max;
     __syncthreads();
@@ -68,13 +83,13 @@ __global__ void __launch_bounds__(kThreads) tree_attention_kernel(
         if (threadIdx.x < stride) reduce[threadIdx.x] = fmaxf(reduce[threadIdx.x], reduce[threadIdx.x + stride]);
         __syncthreads();
     }
-    const float max_score = reduce[0];
+    const float chunk_max = reduce[0];
     __syncthreads();
 
     float local_sum = 0.0f;
-    for (int p = threadIdx.x; p < total; p += kThreads) {
-        const float e = expf(scores[p] - max_score);
-        scores[p] = e;
+    for (int i = threadIdx.x; i < end - begin; i += kThreads) {
+        const float e = expf(scores[i] - chunk_max);
+        scores[i] = e;
         local_sum += e;
     }
     reduce[threadIdx.x] = local_sum;
@@ -83,54 +98,89 @@ __global__ void __launch_bounds__(kThreads) tree_attention_kernel(
         if (threadIdx.x < stride) reduce[threadIdx.x] += reduce[threadIdx.x + stride];
         __syncthreads();
     }
-    const float inv_total = 1.0f / reduce[0];
 
     float acc[kDimsPerLane];
 #pragma unroll
     for (int m = 0; m < kDimsPerLane; ++m) acc[m] = 0.0f;
-    for (int p = warp; p < total; p += kWarps) {
-        const float w = scores[p];
-        const float* v = values + slot(p) * kv_dim + kv_offset;
+    for (int p = begin + warp; p < end; p += kWarps) {
+        const float w = scores[p - begin];
+        const float* v = values + visible.slot(p) * kv_dim + kv_offset;
 #pragma unroll
-        for (int m = 0; m < kDimsPerLane; ++m) {
-            const int i = lane + 32 * m;
-            if (i < head_dim) acc[m] = fmaf(w, v[i], acc[m]);
-        }
+        for (int m = 0; m < kDimsPerLane; ++m)
+            if (lane + 32 * m < head_dim) acc[m] = fmaf(w, v[lane + 32 * m], acc[m]);
     }
 #pragma unroll
-    for (int m = 0; m < kDimsPerLane; ++m) {
-        const int i = lane + 32 * m;
-        if (i < head_dim) partial[warp * head_dim + i] = acc[m];
-    }
+    for (int m = 0; m < kDimsPerLane; ++m)
+        if (lane + 32 * m < head_dim) partial[warp * head_dim + lane + 32 * m] = acc[m];
     __syncthreads();
-    float* on = out + (static_cast<int64_t>(node) * n_heads + head) * head_dim;
+
+    float* record = scratch + (static_cast<int64_t>(blockIdx.x) * plan.max_chunks + chunk) * (head_dim + 2);
+    if (threadIdx.x == 0) {
+        record[0] = chunk_max;
+        record[1] = reduce[0];
+    }
     for (int i = threadIdx.x; i < head_dim; i += kThreads) {
         float sum = 0.0f;
         for (int w = 0; w < kWarps; ++w) sum += partial[w * head_dim + i];
-        on[i] = sum * inv_total;
+        record[2 + i] = sum;
     }
+}
+
+// One block per (node, head): merges the node's chunks in chunk order.
+__global__ void attention_merge_kernel(int32_t n_past, TreeView tree, int n_heads, int head_dim, AttentionPlan plan,
+                                       const float* __restrict__ scratch, float* __restrict__ out) {
+    const int node = blockIdx.x / n_heads;
+    const int chunks = (n_past + tree.depths[node] + 1 + plan.chunk - 1) / plan.chunk;
+    const float* records = scratch + static_cast<int64_t>(blockIdx.x) * plan.max_chunks * (head_dim + 2);
+    float max_all = -FLT_MAX;
+    for (int c = 0; c < chunks; ++c) max_all = fmaxf(max_all, records[c * (head_dim + 2)]);
+    float total = 0.0f;
+    for (int c = 0; c < chunks; ++c) total += records[c * (head_dim + 2) + 1] * expf(records[c * (head_dim + 2)] - max_all);
+    float* on = out + static_cast<int64_t>(blockIdx.x) * head_dim;
+    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+        float sum = 0.0f;
+        for (int c = 0; c < chunks; ++c)
+            sum += records[c * (head_dim + 2) + 2 + i] * expf(records[c * (head_dim + 2)] - max_all);
+        on[i] = sum / total;
+    }
+}
+
+size_t shared_bytes(int head_dim, int chunk) {
+    return (static_cast<size_t>(kWarps) * head_dim + kThreads + static_cast<size_t>(chunk)) * sizeof(float);
 }
 
 }  // namespace
 
-size_t attention_shared_bytes(int head_dim, int64_t positions) {
-    return (static_cast<size_t>(kWarps) * head_dim + kThreads + static_cast<size_t>(positions)) * sizeof(float);
+AttentionPlan plan_attention(int32_t n_ctx) {
+    // At most 16 chunks, of at least 256 positions (a multiple of 256).
+    const int32_t chunk = std::max<int32_t>(256, (n_ctx / 16 + 255) / 256 * 256);
+    return AttentionPlan{chunk, (n_ctx + chunk - 1) / chunk};
 }
 
 int attention_max_head_dim() { return kMaxHeadDim; }
 
-void attention_reserve_shared(size_t bytes) {
-    check(cudaFuncSetAttribute(tree_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-          "cudaFuncSetAttribute(tree_attention)");
+void attention_prepare(const AttentionPlan& plan, int head_dim) {
+    const size_t shared = shared_bytes(head_dim, plan.chunk);
+    if (shared > 48 * 1024)
+        check(cudaFuncSetAttribute(attention_chunk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+              "cudaFuncSetAttribute(attention_chunk_kernel)");
+}
+
+size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int n_heads, int head_dim) {
+    return static_cast<size_t>(n_batch) * n_heads * plan.max_chunks * (head_dim + 2);
 }
 
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past, const TreeView& tree,
-                    int n_heads, int n_kv_heads, int head_dim, float* out) {
-    const size_t shared = attention_shared_bytes(head_dim, n_past + tree.max_depth + 1);
+                    int n_heads, int n_kv_heads, int head_dim, const AttentionPlan& plan, float* scratch, float* out) {
+    const size_t shared = shared_bytes(head_dim, plan.chunk);
+    const int chunks = (n_past + tree.max_depth + 1 + plan.chunk - 1) / plan.chunk;
     const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
-    tree_attention_kernel<<<tree.n * n_heads, kThreads, shared>>>(q, key_cache, value_cache, n_past, tree, n_heads,
-                                                                   n_heads / n_kv_heads, head_dim, scale, out);
-    check_launch("tree_attention");
+    const dim3 grid(static_cast<unsigned>(tree.n * n_heads), static_cast<unsigned>(chunks));
+    attention_chunk_kernel<<<grid, kThreads, shared>>>(q, key_cache, value_cache, n_past, tree, n_heads,
+                                                        n_heads / n_kv_heads, head_dim, scale, plan, scratch);
+    check_launch("attention_chunk");
+    attention_merge_kernel<<<tree.n * n_heads, 128>>>(n_past, tree, n_heads, head_dim, plan, scratch, out);
+    check_launch("attention_merge");
 }
 
 }  // namespace lk::cuda

@@ -1,6 +1,7 @@
 // Tree attention: every node attends to the committed KV prefix and to its own ancestors (itself included).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace lk::cuda {
@@ -13,19 +14,28 @@ struct TreeView {
     int32_t max_depth;
 };
 
-// Bytes of dynamic shared memory the kernel needs for a given number of attended positions.
-size_t attention_shared_bytes(int head_dim, int64_t positions);
+// Positions are split into chunks of a size fixed per context (flash-decoding): one block scores one chunk
+// for one (node, head), a second kernel merges the chunks in order. Chunk boundaries are absolute
+// positions, so a node's result does not depend on the rest of the batch.
+struct AttentionPlan {
+    int32_t chunk;       // positions per chunk
+    int32_t max_chunks;  // chunks of the longest context
+};
 
-// Largest head dimension the kernel handles.
+AttentionPlan plan_attention(int32_t n_ctx);
+
+// Largest head dimension the kernels handle.
 int attention_max_head_dim();
 
-// Raises the kernel's dynamic shared-memory limit to `bytes` (call once before launches that need more
-// than 48 KB).
-void attention_reserve_shared(size_t bytes);
+// Raises the chunk kernel's shared-memory limit where the plan needs more than 48 KB (once per context).
+void attention_prepare(const AttentionPlan& plan, int head_dim);
 
-// out[node][head] = softmax(q . k / sqrt(d)) v over the node's visible positions, in position order.
-// key_cache / value_cache are the layer's [slot][kv_dim] caches. One block per (node, head).
+// Floats of scratch the kernels need for a batch of n_batch nodes.
+size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int n_heads, int head_dim);
+
+// out[node][head] = softmax(q . k / sqrt(d)) v over the node's visible positions. key_cache / value_cache
+// are the layer's [slot][kv_dim] caches.
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past, const TreeView& tree,
-                    int n_heads, int n_kv_heads, int head_dim, float* out);
+                    int n_heads, int n_kv_heads, int head_dim, const AttentionPlan& plan, float* scratch, float* out);
 
 }  // namespace lk::cuda

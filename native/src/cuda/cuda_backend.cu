@@ -59,18 +59,12 @@ class CudaBackend final : public Backend {
 public:
     CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch) : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch) {
         cuda::check(cudaSetDevice(0), "cudaSetDevice");
-        cudaDeviceProp prop{};
-        cuda::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
         if (p_.head_dim > cuda::attention_max_head_dim())
             fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
                                          std::to_string(cuda::attention_max_head_dim()));
-        const size_t shared = cuda::attention_shared_bytes(p_.head_dim, n_ctx);
-        if (shared > prop.sharedMemPerBlockOptin) {
-            const int64_t most = static_cast<int64_t>((prop.sharedMemPerBlockOptin - cuda::attention_shared_bytes(p_.head_dim, 0)) / sizeof(float));
-            fail(LK_ERR_UNSUPPORTED, "n_ctx " + std::to_string(n_ctx) + " is too long for the CUDA attention kernel on " +
-                                         prop.name + " (at most " + std::to_string(most) + " tokens)");
-        }
-        if (shared > 48 * 1024) cuda::attention_reserve_shared(shared);
+        plan_ = cuda::plan_attention(n_ctx);
+        cuda::attention_prepare(plan_, p_.head_dim);
+        attention_scratch_ = cuda::DeviceBuffer<float>(cuda::attention_scratch_floats(plan_, n_batch, p_.n_heads, p_.head_dim));
 
         token_embedding_ = upload(model.token_embedding);
         output_norm_ = upload(model.output_norm);
@@ -128,7 +122,8 @@ public:
             project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
             cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
                                  p_.head_dim, n_past, keys, values);
-            cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, attn_.get());
+            cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, plan_,
+                                 attention_scratch_.get(), attn_.get());
             project(w.o, attn_.get(), q_dim, n, xb_.get(), hidden, {});
             cuda::add(x_.get(), xb_.get(), n * hidden);
             cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
@@ -219,6 +214,8 @@ private:
     int64_t layer_stride_ = 0;
     DeviceTensor token_embedding_, output_norm_, output_;
     std::vector<DeviceLayer> layers_;
+    cuda::AttentionPlan plan_{};
+    cuda::DeviceBuffer<float> attention_scratch_;
     cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
     cuda::DeviceBuffer<int32_t> ints_;
     std::vector<int32_t> host_ints_;
