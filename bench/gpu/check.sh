@@ -4,7 +4,8 @@
 #   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
 # memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes;
-# per-kernel times from Nsight Compute; the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
+# per-kernel times from Nsight Compute; lookahead vs greedy through the managed CLI (if published into
+# .gpu/cli); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RESULTS="${OUT:-$ROOT/gpu-results}"
@@ -47,6 +48,15 @@ run ncu-kernels timeout 300 ncu --clock-control none --launch-skip 2400 --launch
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
   "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --steps 4
 sed -n '/==PROF==/,$p' "$LOG" | grep -E "^\s+[a-z_]+.*\(|gpu__time_duration|dram__throughput" | head -60 > "$RESULTS/ncu-kernels.txt"
+# End to end through the managed layer, when a self-contained CLI was published into .gpu/cli beforehand
+# (dotnet publish src/Lookahead.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -o .gpu/cli):
+# lookahead vs greedy on the CUDA backend over the bundled prompts; any differing output fails the step.
+if [ -x "$ROOT/.gpu/cli/Lookahead.Cli" ]; then
+  export LOOKAHEAD_NATIVE_LIBRARY="$BUILD/native/liblookahead.so"
+  run dotnet-bench-cuda "$ROOT/.gpu/cli/Lookahead.Cli" bench --backend cuda --decoding-length 8,16,64 --max-tokens 128 \
+    --out "$RESULTS/dotnet-bench"
+  grep -E "^ *(greedy|lookahead) .* all " "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+fi
 run hf-baseline env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"
 echo "summary: $SUMMARY"
