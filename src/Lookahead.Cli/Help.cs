@@ -11,6 +11,7 @@ internal static class Help
         commands:
           generate   generate a continuation of a prompt (lookahead decoding by default)
           bench      time greedy against lookahead on a prompts file, checking outputs are identical
+          synth      write a model folder of a real shape with random weights (for speed tests)
           info       describe a model folder
 
         common options:
@@ -66,6 +67,18 @@ internal static class Help
 
         """;
 
+    public const string Synth = """
+        usage: lookahead synth --shape NAME --out DIR [--dtype f32|f16|bf16] [--seed S]
+
+          --shape NAME   stories15M | stories110M | tinyllama-1.1b | llama2-7b | llama3-8b
+          --out DIR      a new or empty folder: config.json and safetensors (sharded above 4 GiB)
+          --dtype D      weight dtype (default bf16)
+          --seed S       random seed (default 1); the same seed writes the same bytes
+
+        The weights are random: use these folders to measure speed, not drafts or acceptance.
+
+        """;
+
     public const string Info = """
         usage: lookahead info [--model DIR]
 
@@ -79,6 +92,7 @@ internal static class Help
         "generate" => Generate,
         "info" => Info,
         "bench" => Bench,
+        "synth" => Synth,
         _ => Main,
     };
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Lookahead.Model;
 
 namespace Lookahead.Cli;
@@ -29,22 +28,6 @@ internal static class ModelArguments
         LanguageModel model = LanguageModel.Load(folder, progress);
         progress.Finish();
         return model;
-    }
-
-    /// <summary>Prints "label: NN%" on stderr at 5% steps.</summary>
-    private sealed class StderrProgress(string label) : IProgress<double>
-    {
-        private int _lastPercent = -1;
-
-        public void Report(double value)
-        {
-            int percent = (int)(value * 100);
-            if (percent / 5 == _lastPercent / 5) return;
-            _lastPercent = percent;
-            Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"\r{label}: {percent,3}%"));
-        }
-
-        public void Finish() => Console.Error.WriteLine();
     }
 
     public static string DescribeDtypes(IReadOnlyDictionary<TensorDtype, long> parameters) =>

@@ -23,6 +23,7 @@ try
         "generate" => GenerateCommand.Run(options),
         "info" => InfoCommand.Run(options),
         "bench" => BenchCommand.Run(options),
+        "synth" => SynthCommand.Run(options),
         _ => throw new UsageException($"unknown command '{rest[0]}'"),
     };
 }

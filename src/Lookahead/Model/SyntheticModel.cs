@@ -1,0 +1,248 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+
+namespace Lookahead.Model;
+
+/// <summary>Hyper-parameters of a real model shape, for synthetic (random-weight) model folders.</summary>
+public sealed record SyntheticShape(string Name, int VocabSize, int HiddenSize, int IntermediateSize, int NumLayers,
+    int NumHeads, int NumKvHeads, int MaxPositionEmbeddings, double RopeTheta, bool TieWordEmbeddings);
+
+/// <summary>
+/// Writes complete Hugging Face model folders of real shapes with seeded random weights. Speed does not
+/// depend on weight values, so these measure throughput honestly; acceptance rates need a real model.
+/// Tensors are generated and written in chunks (a 7B folder never sits in memory), shards are cut above
+/// 4 GiB, and every file is written under a temporary name and renamed when complete.
+/// </summary>
+public static class SyntheticModel
+{
+    private const long DefaultShardBytes = 4L << 30;
+    private const int ChunkElements = 1 << 20;
+
+    /// <summary>The shapes this writer knows.</summary>
+    public static readonly IReadOnlyList<SyntheticShape> Shapes =
+    [
+        new("stories15M", 32000, 288, 768, 6, 6, 6, 256, 10000, true),
+        new("stories110M", 32000, 768, 2048, 12, 12, 12, 1024, 10000, true),
+        new("tinyllama-1.1b", 32000, 2048, 5632, 22, 32, 4, 2048, 10000, false),
+        new("llama2-7b", 32000, 4096, 11008, 32, 32, 32, 4096, 10000, false),
+        new("llama3-8b", 128256, 4096, 14336, 32, 32, 8, 8192, 500000, false),
+    ];
+
+    /// <summary>Looks a shape up by name (case-insensitive).</summary>
+    public static SyntheticShape Find(string name) =>
+        Shapes.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase)) ??
+        throw new LookaheadException($"unknown shape '{name}' (known: {string.Join(", ", Shapes.Select(s => s.Name))})");
+
+    /// <summary>Writes config.json and the safetensors file(s) into an empty or new folder.</summary>
+    public static void Write(SyntheticShape shape, TensorDtype dtype, string folder, int seed, IProgress<double>? progress = null) =>
+        Write(shape, dtype, folder, seed, progress, DefaultShardBytes);
+
+    /// <summary>As above, cutting shards above shardBytes (tests use small shards).</summary>
+    internal static void Write(SyntheticShape shape, TensorDtype dtype, string folder, int seed, IProgress<double>? progress,
+        long shardBytes)
+    {
+        if (dtype is not (TensorDtype.F32 or TensorDtype.F16 or TensorDtype.BF16))
+            throw new LookaheadException($"dtype {dtype} is not supported for synthetic models (F32, F16, BF16)");
+        if (File.Exists(folder)) throw new LookaheadException($"'{folder}' is a file, not a folder");
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+            throw new LookaheadException($"output folder '{folder}' is not empty");
+        Directory.CreateDirectory(folder);
+
+        List<(string Name, long[] Shape, float Center, float Scale)> tensors = Tensors(shape);
+        int elementSize = SafeTensorsFile.ElementSize(dtype);
+        var shards = new List<List<int>> { new() };
+        long shardSize = 0;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            long bytes = tensors[i].Shape.Aggregate(1L, (a, b) => a * b) * elementSize;
+            if (shardSize > 0 && shardSize + bytes > shardBytes)
+            {
+                shards.Add([]);
+                shardSize = 0;
+            }
+            shards[^1].Add(i);
+            shardSize += bytes;
+        }
+
+        long totalElements = tensors.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)), written = 0;
+        var weightMap = new Dictionary<string, string>();
+        for (int s = 0; s < shards.Count; s++)
+        {
+            string file = shards.Count == 1 ? "model.safetensors" : $"model-{s + 1:D5}-of-{shards.Count:D5}.safetensors";
+            WriteShard(Path.Combine(folder, file), shards[s].Select(i => tensors[i]).ToList(), dtype, seed, tensors,
+                count =>
+                {
+                    written += count;
+                    progress?.Report((double)written / totalElements);
+                });
+            foreach (int i in shards[s]) weightMap[tensors[i].Name] = file;
+        }
+        if (shards.Count > 1)
+            WriteAtomically(Path.Combine(folder, "model.safetensors.index.json"), Index(totalElements * elementSize, weightMap));
+        WriteAtomically(Path.Combine(folder, "config.json"), Config(shape, dtype));
+    }
+
+    private static List<(string Name, long[] Shape, float Center, float Scale)> Tensors(SyntheticShape s)
+    {
+        int headDim = s.HiddenSize / s.NumHeads;
+        long q = (long)s.NumHeads * headDim, kv = (long)s.NumKvHeads * headDim;
+        var list = new List<(string, long[], float, float)> { ("model.embed_tokens.weight", [s.VocabSize, s.HiddenSize], 0, 0.5f) };
+        for (int l = 0; l < s.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            list.Add((p + "input_layernorm.weight", [s.HiddenSize], 1, 0.1f));
+            list.Add((p + "self_attn.q_proj.weight", [q, s.HiddenSize], 0, 0.02f));
+            list.Add((p + "self_attn.k_proj.weight", [kv, s.HiddenSize], 0, 0.02f));
+            list.Add((p + "self_attn.v_proj.weight", [kv, s.HiddenSize], 0, 0.02f));
+            list.Add((p + "self_attn.o_proj.weight", [s.HiddenSize, q], 0, 0.02f));
+            list.Add((p + "post_attention_layernorm.weight", [s.HiddenSize], 1, 0.1f));
+            list.Add((p + "mlp.gate_proj.weight", [s.IntermediateSize, s.HiddenSize], 0, 0.02f));
+            list.Add((p + "mlp.up_proj.weight", [s.IntermediateSize, s.HiddenSize], 0, 0.02f));
+            list.Add((p + "mlp.down_proj.weight", [s.HiddenSize, s.IntermediateSize], 0, 0.02f));
+        }
+        list.Add(("model.norm.weight", [s.HiddenSize], 1, 0.1f));
+        if (!s.TieWordEmbeddings) list.Add(("lm_head.weight", [s.VocabSize, s.HiddenSize], 0, 0.02f));
+        return list;
+    }
+
+    private static void WriteShard(string path, List<(string Name, long[] Shape, float Center, float Scale)> tensors,
+        TensorDtype dtype, int seed, List<(string Name, long[] Shape, float Center, float Scale)> all, Action<long> advanced)
+    {
+        int elementSize = SafeTensorsFile.ElementSize(dtype);
+        using var header = new MemoryStream();
+        using (var json = new Utf8JsonWriter(header))
+        {
+            json.WriteStartObject();
+            long offset = 0;
+            foreach (var t in tensors)
+            {
+                long bytes = t.Shape.Aggregate(1L, (a, b) => a * b) * elementSize;
+                json.WriteStartObject(t.Name);
+                json.WriteString("dtype", SafeTensorsWriter.DtypeName(dtype));
+                json.WriteStartArray("shape");
+                foreach (long d in t.Shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + bytes);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += bytes;
+            }
+            json.WriteEndObject();
+        }
+        int padding = (int)((8 - header.Length % 8) % 8);
+        string temporary = path + ".partial";
+        try
+        {
+            using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                Span<byte> length = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)(header.Length + padding));
+                file.Write(length);
+                file.Write(header.GetBuffer().AsSpan(0, (int)header.Length));
+                for (int i = 0; i < padding; i++) file.WriteByte((byte)' ');
+                var chunk = new byte[ChunkElements * elementSize];
+                foreach (var t in tensors)
+                {
+                    long count = t.Shape.Aggregate(1L, (a, b) => a * b);
+                    ulong state = Mix((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)all.IndexOf(t) + 1);
+                    for (long done = 0; done < count; done += ChunkElements)
+                    {
+                        int n = (int)Math.Min(ChunkElements, count - done);
+                        Fill(chunk.AsSpan(0, n * elementSize), n, dtype, t.Center, t.Scale, ref state);
+                        file.Write(chunk, 0, n * elementSize);
+                        advanced(n);
+                    }
+                }
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+    }
+
+    private static void Fill(Span<byte> bytes, int n, TensorDtype dtype, float center, float scale, ref ulong state)
+    {
+        for (int i = 0; i < n; i++)
+        {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            float value = center + scale * ((state >> 40) / 8388608.0f - 1.0f);
+            switch (dtype)
+            {
+                case TensorDtype.F32: BinaryPrimitives.WriteSingleLittleEndian(bytes[(i * 4)..], value); break;
+                case TensorDtype.F16: BinaryPrimitives.WriteHalfLittleEndian(bytes[(i * 2)..], (Half)value); break;
+                default:
+                    uint bits = BitConverter.SingleToUInt32Bits(value);
+                    BinaryPrimitives.WriteUInt16LittleEndian(bytes[(i * 2)..], (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16));
+                    break;
+            }
+        }
+    }
+
+    private static ulong Mix(ulong x)
+    {
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return (x ^ (x >> 31)) | 1;
+    }
+
+    private static byte[] Config(SyntheticShape s, TensorDtype dtype)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("architectures");
+            json.WriteStringValue("LlamaForCausalLM");
+            json.WriteEndArray();
+            json.WriteString("model_type", "llama");
+            json.WriteNumber("vocab_size", s.VocabSize);
+            json.WriteNumber("hidden_size", s.HiddenSize);
+            json.WriteNumber("intermediate_size", s.IntermediateSize);
+            json.WriteNumber("num_hidden_layers", s.NumLayers);
+            json.WriteNumber("num_attention_heads", s.NumHeads);
+            json.WriteNumber("num_key_value_heads", s.NumKvHeads);
+            json.WriteNumber("max_position_embeddings", s.MaxPositionEmbeddings);
+            json.WriteNumber("rms_norm_eps", 1e-5);
+            json.WriteNumber("rope_theta", s.RopeTheta);
+            json.WriteString("hidden_act", "silu");
+            json.WriteBoolean("tie_word_embeddings", s.TieWordEmbeddings);
+            json.WriteNumber("bos_token_id", 1);
+            json.WriteNumber("eos_token_id", 2);
+            json.WriteString("torch_dtype", dtype switch { TensorDtype.F32 => "float32", TensorDtype.F16 => "float16", _ => "bfloat16" });
+            json.WriteString("lookahead_synthetic", $"{s.Name} shape with random weights: for speed measurements only");
+            json.WriteEndObject();
+        }
+        return stream.ToArray();
+    }
+
+    private static byte[] Index(long totalBytes, Dictionary<string, string> weightMap)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("metadata");
+            json.WriteNumber("total_size", totalBytes);
+            json.WriteEndObject();
+            json.WriteStartObject("weight_map");
+            foreach ((string name, string file) in weightMap) json.WriteString(name, file);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return stream.ToArray();
+    }
+
+    private static void WriteAtomically(string path, byte[] bytes)
+    {
+        string temporary = path + ".partial";
+        File.WriteAllBytes(temporary, bytes);
+        File.Move(temporary, path, overwrite: true);
+    }
+}
