@@ -31,8 +31,9 @@ public sealed class LanguageModel : IDisposable
     private readonly ModelHandle _handle;
 
     private LanguageModel(string folder, ModelConfig config, ModelHandle handle, TextTokenizer? tokenizer,
-        string tokenizerStatus, IReadOnlyDictionary<TensorDtype, long> parameters)
+        string tokenizerStatus, IReadOnlyDictionary<TensorDtype, long> parameters, long weightBytesPerToken)
     {
+        WeightBytesPerToken = weightBytesPerToken;
         Folder = folder;
         Config = config;
         _handle = handle;
@@ -51,6 +52,10 @@ public sealed class LanguageModel : IDisposable
     public string TokenizerStatus { get; }
     /// <summary>Parameter count per stored dtype (of the tensors the model uses).</summary>
     public IReadOnlyDictionary<TensorDtype, long> ParametersByDtype { get; }
+    /// <summary>Weight bytes one decoding step streams: every matrix once (the head included), but only one
+    /// row of a separate token embedding. Divided by the memory bandwidth it gives a step's time floor.</summary>
+    public long WeightBytesPerToken { get; }
+
     /// <summary>Total parameters the model uses (a tied head counted once).</summary>
     public long ParameterCount => ParametersByDtype.Values.Sum();
 
@@ -120,7 +125,9 @@ public sealed class LanguageModel : IDisposable
 
         var perDtype = located.GroupBy(t => t.Info.Dtype)
             .ToDictionary(g => g.Key, g => g.Sum(t => t.Info.ElementCount));
-        return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype);
+        long streamed = located.Where(t => config.TieWordEmbeddings || t.Slot.Kind != TensorKind.TokenEmbedding)
+            .Sum(t => t.Info.ByteLength);
+        return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype, streamed);
     }
 
     /// <summary>Creates a context (KV cache) for one sequence at a time.</summary>

@@ -152,10 +152,12 @@ public class CliTests
             using JsonDocument report = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "report.json")));
             JsonElement root = report.RootElement;
             Assert.That(root.GetProperty("backend").GetString(), Is.EqualTo("cpu"));
+            Assert.That(root.GetProperty("memory_read_gbps").GetDouble(), Is.Positive);
+            Assert.That(root.GetProperty("weight_bytes_per_token").GetInt64(), Is.EqualTo(260_032L * 4), "stories260K: F32, tied head");
             JsonElement[] runs = root.GetProperty("runs").EnumerateArray().ToArray();
             Assert.That(runs.Select(r => r.GetProperty("mode").GetString()), Is.EqualTo(new[] { "greedy", "lookahead", "lookahead" }));
             foreach (JsonElement run in runs)
-                foreach (string field in new[] { "tokens_per_second", "generated_tokens", "seconds", "mean_tokens_per_step", "speedup", "categories", "step_breakdown_seconds" })
+                foreach (string field in new[] { "tokens_per_second", "generated_tokens", "seconds", "mean_tokens_per_step", "speedup", "categories", "step_breakdown_seconds", "weight_gbps" })
                     Assert.That(run.TryGetProperty(field, out _), Is.True, $"run lacks '{field}'");
             Assert.That(root.GetProperty("forward_cost").EnumerateArray().Select(c => c.GetProperty("k").GetInt32()), Is.EqualTo(new[] { 1, 2, 4, 8, 16, 32, 64 }));
             Assert.That(File.ReadAllText(Path.Combine(directory, "report.md")), Does.Contain("| lookahead | 4 |"));

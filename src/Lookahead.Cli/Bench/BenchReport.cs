@@ -14,8 +14,21 @@ internal sealed record BenchReport(
     int TestPrompts,
     int ForwardCostContext,
     IReadOnlyList<ModeResult> Results,
-    IReadOnlyList<ForwardCost> ForwardCosts)
+    IReadOnlyList<ForwardCost> ForwardCosts,
+    double MemoryReadGBps,
+    long WeightBytesPerToken)
 {
+    // Weight bytes a run streams per second: one pass over the weights per step.
+    private double WeightGBps(RunTotals totals) => totals.Seconds > 0 ? WeightBytesPerToken * (double)totals.Steps / totals.Seconds / 1e9 : 0;
+
+    public string BandwidthLine()
+    {
+        RunTotals? greedy = Greedy?.Overall;
+        string achieved = greedy is null ? "" : string.Create(CultureInfo.InvariantCulture,
+            $"; greedy streams weights at {WeightGBps(greedy):F2} GB/s ({100 * WeightGBps(greedy) / MemoryReadGBps:F1}% of it)");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"memory read bandwidth ({Threads} threads): {MemoryReadGBps:F1} GB/s; weights per step {WeightBytesPerToken / 1e6:F2} MB{achieved}");
+    }
     private ModeResult? Greedy => Results.FirstOrDefault(r => r.Mode == "greedy");
 
     private double? Speedup(ModeResult result, string? category)
@@ -64,7 +77,7 @@ internal sealed record BenchReport(
 
     public string Markdown() =>
         $"# Lookahead benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, at most {MaxTokens} tokens per prompt, " +
-        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n";
+        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n";
 
     public void WriteJson(Stream stream)
     {
@@ -76,6 +89,8 @@ internal sealed record BenchReport(
         json.WriteNumber("max_tokens", MaxTokens);
         json.WriteNumber("warmup_prompts", WarmupPrompts);
         json.WriteNumber("test_prompts", TestPrompts);
+        json.WriteNumber("memory_read_gbps", MemoryReadGBps);
+        json.WriteNumber("weight_bytes_per_token", WeightBytesPerToken);
         json.WriteStartArray("runs");
         foreach (ModeResult result in Results)
         {
@@ -83,6 +98,7 @@ internal sealed record BenchReport(
             json.WriteString("mode", result.Mode);
             if (result.DecodingLength is int length) json.WriteNumber("decoding_length", length);
             WriteTotals(json, result.Overall);
+            json.WriteNumber("weight_gbps", WeightGBps(result.Overall));
             if (Speedup(result, null) is double speedup) json.WriteNumber("speedup", speedup);
             json.WriteStartObject("categories");
             foreach ((string category, RunTotals totals) in result.ByCategory)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Lookahead.Cli.Bench;
 using Lookahead.Decoding;
+using Lookahead.Diagnostics;
 using Lookahead.Drafting;
 
 namespace Lookahead.Cli.Commands;
@@ -78,10 +79,13 @@ internal static class BenchCommand
 
         int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
+        double bandwidth = MemoryBandwidth.MeasureReadGBps(context.Threads);
         var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
-            warmup.Count, test.Count, costContext, results.Select(r => r with { Outputs = null }).ToList(), costs);
+            warmup.Count, test.Count, costContext, results.Select(r => r with { Outputs = null }).ToList(), costs, bandwidth,
+            model.WeightBytesPerToken);
         Console.Out.Write(report.Table(markdown: false));
         Console.Out.WriteLine(report.ForwardCostLine());
+        Console.Out.WriteLine(report.BandwidthLine());
         if (outDirectory is not null)
         {
             Directory.CreateDirectory(outDirectory);

@@ -162,6 +162,9 @@ internal static class GenerateCommand
             json.WriteNumber("prefill_tokens_per_second", s.PrefillTokensPerSecond);
             json.WriteString("finish_reason", FinishName(result.FinishReason));
             json.WriteNumber("threads", context.Threads);
+            json.WriteNumber("weight_bytes_per_token", model.WeightBytesPerToken);
+            // Weight bytes streamed per second of decoding (one pass over the weights per step).
+            json.WriteNumber("weight_gbps", s.DecodeSeconds > 0 ? model.WeightBytesPerToken * (double)s.Steps / s.DecodeSeconds / 1e9 : 0);
             if (options.Mode == DecodingMode.Lookahead)
             {
                 json.WriteStartObject("drafts");
