@@ -33,14 +33,24 @@ internal static class DecodingArguments
     public static DraftOptions Drafts(ArgumentReader reader, bool readDecodingLength = true)
     {
         var defaults = new DraftOptions();
-        return new DraftOptions
+        DraftOptions options = readDecodingLength ? WithLength(defaults, reader.String("decoding-length") ?? "auto") : defaults;
+        return options with
         {
-            DecodingLength = (readDecodingLength ? reader.Int("decoding-length", 1, 512) : null) ?? defaults.DecodingLength,
             BranchLength = reader.Int("branch-length", 1, 256) ?? defaults.BranchLength,
             MaxQueryLength = reader.Int("max-query-length", 1, 64) ?? defaults.MaxQueryLength,
             Mode = reader.Choice("draft-mode", defaults.Mode, DraftModes),
             Frequency = reader.Choice("freq", defaults.Frequency, Sources),
         };
+    }
+
+    /// <summary>"auto" (adaptive, up to the default maximum) or a fixed number of draft nodes.</summary>
+    public static DraftOptions WithLength(DraftOptions options, string text)
+    {
+        if (text == "auto") return options with { Adaptive = true };
+        if (int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int length) &&
+            length is >= 1 and <= 512)
+            return options with { Adaptive = false, DecodingLength = length };
+        throw new UsageException($"--decoding-length must be auto or an integer in 1..512, got '{text}'");
     }
 
     /// <summary>A trie for the model, loaded from --trie FILE when that file exists.</summary>

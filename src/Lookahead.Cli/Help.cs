@@ -29,7 +29,8 @@ internal static class Help
           --prompt-ids IDS     prompt as token ids, e.g. "1,403,407" (for folders without a tokenizer)
           --max-tokens N       most tokens to generate (default 256)
           --mode M             lookahead | greedy (default lookahead; both give the same tokens)
-          --decoding-length N  most draft nodes per step, root included (default 4)
+          --decoding-length N  draft nodes per step, root included, or auto: each step picks the size
+                               from measured forward costs and the trie's confidence (default auto, at most 64)
           --branch-length N    deepest draft node below the root (default 12)
           --max-query-length N longest context suffix matched in the trie (default 2)
           --draft-mode D       hierarchical | parallel | single (default hierarchical)
@@ -56,7 +57,7 @@ internal static class Help
                                  default: the bundled data/stories.jsonl
           --max-tokens N         tokens per prompt (default 256)
           --modes LIST           greedy,lookahead (default both; greedy always runs as the reference)
-          --decoding-length LIST decoding lengths to time, e.g. 4,8,16 (default 8,16,64)
+          --decoding-length LIST decoding lengths to time, e.g. auto,4,8,16 (default auto,8,16,64)
           --branch-length N, --max-query-length N, --draft-mode D, --freq F   as for generate
           --out DIR              also write report.json and report.md there
           --threads N, --backend B, --context N                              as for generate

@@ -64,7 +64,7 @@ public class GpuTests
         using InferenceContext gpu = model.CreateContext(new ContextOptions { Backend = Backend.Cuda });
         using var generator = new Generator(gpu);
         var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 128 };
-        var lookahead = greedy with { Mode = DecodingMode.Lookahead, Drafts = new DraftOptions { DecodingLength = decodingLength } };
+        var lookahead = greedy with { Mode = DecodingMode.Lookahead, Drafts = new DraftOptions { DecodingLength = decodingLength, Adaptive = false } };
         foreach (string line in File.ReadLines(TestPaths.BenchPrompts).Take(12))
         {
             int[] prompt = model.Tokenizer!.Encode(JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!);

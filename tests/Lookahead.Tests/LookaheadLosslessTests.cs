@@ -15,12 +15,17 @@ public class LookaheadLosslessTests
     private static readonly int[] DecodingLengths = [1, 2, 3, 8, 64];
     private static readonly int[] BranchLengths = [1, 2, 12];
 
+    // Every fixed size, and the adaptive sizer (which truncates drafts of up to 64 nodes step by step).
     private static IEnumerable<DraftOptions> AllDraftOptions() =>
-        from mode in Enum.GetValues<DraftMode>()
-        from source in Enum.GetValues<FrequencySource>()
-        from decodingLength in DecodingLengths
-        from branchLength in BranchLengths
-        select new DraftOptions { Mode = mode, Frequency = source, DecodingLength = decodingLength, BranchLength = branchLength };
+        (from mode in Enum.GetValues<DraftMode>()
+         from source in Enum.GetValues<FrequencySource>()
+         from decodingLength in DecodingLengths
+         from branchLength in BranchLengths
+         select new DraftOptions { Mode = mode, Frequency = source, DecodingLength = decodingLength, BranchLength = branchLength, Adaptive = false })
+        .Concat(
+         from mode in Enum.GetValues<DraftMode>()
+         from source in Enum.GetValues<FrequencySource>()
+         select new DraftOptions { Mode = mode, Frequency = source, DecodingLength = 64, Adaptive = true });
 
     private static List<string> BenchPrompts(int count) =>
         File.ReadLines(TestPaths.BenchPrompts).Take(count)
@@ -52,7 +57,7 @@ public class LookaheadLosslessTests
                     Assert.That(result.Stats.Steps, Is.LessThanOrEqualTo(expected[i].Length));
                 }
             }
-            if (drafts.DecodingLength > 1 && drafts.Frequency != FrequencySource.Input)
+            if (drafts.DecodingLength > 1 && drafts.Frequency != FrequencySource.Input && !drafts.Adaptive)
                 Assert.That(accepted, Is.GreaterThan(0), $"{drafts}: a warmed trie should supply accepted drafts");
         }
     }
@@ -98,7 +103,7 @@ public class LookaheadLosslessTests
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
         int[] prompt = model.Tokenizer!.Encode(BenchPrompts(1)[0]);
-        var drafts = new DraftOptions { DecodingLength = 32 };
+        var drafts = new DraftOptions { DecodingLength = 32, Adaptive = false };
         var generator = new Generator(context);
         int[] full = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 120, StopTokens = [] }).Tokens;
         // Warm the trie with the answer itself so most of it arrives in long accepted runs.
@@ -132,7 +137,7 @@ public class LookaheadLosslessTests
         generator.Trie.AddOutputCorpus(greedy);
         GenerationResult result = generator.Generate(prompt, new GenerationOptions
         {
-            Mode = DecodingMode.Lookahead, MaxTokens = 100, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16 },
+            Mode = DecodingMode.Lookahead, MaxTokens = 100, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16, Adaptive = false },
         });
         Assert.That(result.Tokens, Is.EqualTo(greedy));
         Assert.That(result.FinishReason, Is.EqualTo(FinishReason.ContextFull));
@@ -153,5 +158,31 @@ public class LookaheadLosslessTests
         generator.Generate(prompt, options, _ => allocated[calls++] = GC.GetAllocatedBytesForCurrentThread());
         Assert.That(calls, Is.GreaterThan(20));
         Assert.That(allocated[calls - 1] - allocated[5], Is.Zero, $"bytes allocated over {calls - 6} steady-state steps");
+    }
+
+    [Test]
+    public void AdaptiveSizerLearnsToStayGreedyWhenDraftsNeverHold()
+    {
+        // Drafts from the prompt alone (frequency source "input"), and a prompt the random model never
+        // continues: the sizer must settle on one-node steps (plain greedy) once drafts have failed.
+        var spec = new RandomModelSpec("never-accepts", Vocab: 300, Hidden: 32, Seed: 41);
+        using RandomModel fixture = RandomModel.Create(spec);
+        using LanguageModel model = LanguageModel.Load(fixture.Folder);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 1024 });
+        using var generator = new Generator(context);
+        var random = new Random(5);
+        int[] phrase = Enumerable.Range(0, 20).Select(_ => random.Next(300)).ToArray();
+        int[] prompt = Enumerable.Repeat(phrase, 10).SelectMany(x => x).ToArray();
+        var options = new GenerationOptions
+        {
+            Mode = DecodingMode.Lookahead, MaxTokens = 300, StopTokens = [],
+            Drafts = new DraftOptions { Frequency = FrequencySource.Input },
+        };
+        GenerationResult result = generator.Generate(prompt, options);
+        Assert.That(result.Stats.AcceptedTokens, Is.Zero, "the fixture must be a case where drafts never hold");
+        Assert.That(result.Stats.DraftedTokens, Is.LessThan(result.Stats.Steps / 2), "most steps verify the root alone");
+        Assert.That(generator.Sizer.Calibration, Is.LessThan(0.6), "the per-level factor falls below its starting value");
+        var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 300, StopTokens = [] };
+        Assert.That(result.Tokens, Is.EqualTo(generator.Generate(prompt, greedy).Tokens));
     }
 }

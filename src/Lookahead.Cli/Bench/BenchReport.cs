@@ -48,7 +48,7 @@ internal sealed record BenchReport(
         var rows = Rows().Select(row => new[]
         {
             row.Result.Mode,
-            row.Result.DecodingLength?.ToString(CultureInfo.InvariantCulture) ?? "-",
+            row.Result.DecodingLength ?? "-",
             row.Category,
             row.Totals.Prompts.ToString(CultureInfo.InvariantCulture),
             row.Totals.GeneratedTokens.ToString(CultureInfo.InvariantCulture),
@@ -96,7 +96,13 @@ internal sealed record BenchReport(
         {
             json.WriteStartObject();
             json.WriteString("mode", result.Mode);
-            if (result.DecodingLength is int length) json.WriteNumber("decoding_length", length);
+            if (result.DecodingLength is { } length)
+            {
+                if (int.TryParse(length, NumberStyles.Integer, CultureInfo.InvariantCulture, out int fixedLength))
+                    json.WriteNumber("decoding_length", fixedLength);
+                else
+                    json.WriteString("decoding_length", length);
+            }
             WriteTotals(json, result.Overall);
             json.WriteNumber("weight_gbps", WeightGBps(result.Overall));
             if (Speedup(result, null) is double speedup) json.WriteNumber("speedup", speedup);

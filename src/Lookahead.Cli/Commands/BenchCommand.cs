@@ -26,7 +26,9 @@ internal static class BenchCommand
         string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (string mode in modes)
             if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
-        int[] lengths = ParseLengths(reader.String("decoding-length") ?? "8,16,64");
+        string[] lengths = (reader.String("decoding-length") ?? "auto,8,16,64")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (lengths.Length == 0) throw new UsageException("--decoding-length needs at least one value");
         DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
         string? outDirectory = reader.String("out");
         string promptsPath = reader.String("prompts") ?? BundledPrompts;
@@ -61,9 +63,9 @@ internal static class BenchCommand
 
         if (modes.Contains("lookahead"))
         {
-            foreach (int length in lengths)
+            foreach (string length in lengths)
             {
-                DraftOptions lengthDrafts = drafts with { DecodingLength = length };
+                DraftOptions lengthDrafts = DecodingArguments.WithLength(drafts, length);
                 var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts };
                 using var trie = new TokenTrie(Generator.DefaultTrieOptions(model, lengthDrafts.BranchLength));
                 using var generator = new Generator(context, trie);
@@ -96,7 +98,7 @@ internal static class BenchCommand
         return 0;
     }
 
-    private static ModeResult Timed(string mode, int? length, List<(PromptLine Line, int[] Ids)> test, Generator generator,
+    private static ModeResult Timed(string mode, string? length, List<(PromptLine Line, int[] Ids)> test, Generator generator,
         GenerationOptions options, Dictionary<PromptLine, int[]>? expected, ProgressBar progress, bool showProgress)
     {
         var overall = new RunTotals();
@@ -120,14 +122,5 @@ internal static class BenchCommand
             totals.Add(result.Stats);
         }
         return new ModeResult(mode, length, overall, byCategory) { Outputs = outputs };
-    }
-
-    private static int[] ParseLengths(string text)
-    {
-        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new UsageException("--decoding-length needs at least one value");
-        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v is >= 1 and <= 512
-            ? v
-            : throw new UsageException($"--decoding-length: '{p}' is not an integer in 1..512")).ToArray();
     }
 }

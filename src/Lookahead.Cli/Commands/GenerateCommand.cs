@@ -168,7 +168,8 @@ internal static class GenerateCommand
             if (options.Mode == DecodingMode.Lookahead)
             {
                 json.WriteStartObject("drafts");
-                json.WriteNumber("decoding_length", options.Drafts.DecodingLength);
+                if (options.Drafts.Adaptive) json.WriteString("decoding_length", "auto");
+                json.WriteNumber(options.Drafts.Adaptive ? "max_decoding_length" : "decoding_length", options.Drafts.DecodingLength);
                 json.WriteNumber("branch_length", options.Drafts.BranchLength);
                 json.WriteNumber("max_query_length", options.Drafts.MaxQueryLength);
                 json.WriteString("draft_mode", options.Drafts.Mode.ToString().ToLowerInvariant());

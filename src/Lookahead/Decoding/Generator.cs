@@ -15,6 +15,7 @@ public sealed class Generator : IDisposable
     private readonly InferenceContext _context;
     private readonly bool _ownsTrie;
     private DraftBuilder? _builder;
+    private readonly DraftSizer _sizer = new();
     private DraftTree? _draft;
     private int[] _emitted = new int[1];
 
@@ -32,6 +33,9 @@ public sealed class Generator : IDisposable
     {
         if (_ownsTrie) Trie.Dispose();
     }
+
+    /// <summary>The adaptive draft sizer; what it learns persists across generations.</summary>
+    public DraftSizer Sizer => _sizer;
 
     /// <summary>The n-gram trie lookahead drafts from; it persists across generations.</summary>
     public TokenTrie Trie { get; }
@@ -83,6 +87,7 @@ public sealed class Generator : IDisposable
                 if (lookahead)
                 {
                     _builder!.Build(Trie, history.AsSpan(0, historyLength), draft);
+                    if (options.Drafts.Adaptive) _sizer.Choose(draft);
                     draft.Truncate(Math.Min(room, _context.BatchSize));
                 }
                 else
@@ -95,6 +100,8 @@ public sealed class Generator : IDisposable
                 long forwardEnd = Stopwatch.GetTimestamp();
                 draftTicks += forwardStart - stepStart;
                 forwardTicks += forwardEnd - forwardStart;
+                if (lookahead && options.Drafts.Adaptive)
+                    _sizer.Observe(draft.Count, (double)(forwardEnd - forwardStart) / Stopwatch.Frequency, count - 1);
                 steps++;
                 drafted += draft.Count - 1;
                 accepted += count - 1;

@@ -15,6 +15,7 @@ public sealed class DraftBuilder
     private readonly bool[] _hasChild;
     private long[] _heapKeys = new long[256];
     private int[] _heapParents = new int[256];
+    private float[] _heapConfidence = new float[256];
     private int _heapCount;
 
     /// <summary>Creates a builder for drafts of at most options.DecodingLength nodes.</summary>
@@ -58,9 +59,11 @@ public sealed class DraftBuilder
         while (tree.Count < _options.DecodingLength && tree.Depths[parent] < _options.BranchLength)
         {
             int best = -1, bestScore = 0;
+            long total = 0;
             for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
             {
                 int score = trie.Frequency(child, _options.Frequency);
+                total += score;
                 if (score > bestScore || (score == bestScore && score > 0 && child < best))
                 {
                     best = child;
@@ -68,7 +71,7 @@ public sealed class DraftBuilder
                 }
             }
             if (best < 0) return;
-            parent = tree.Add(trie.TokenOf(best), parent);
+            parent = tree.Add(trie.TokenOf(best), parent, tree.Confidence[parent] * bestScore / total);
             node = best;
         }
     }
@@ -76,12 +79,12 @@ public sealed class DraftBuilder
     private void ExpandBestFirst(TokenTrie trie, int node, DraftTree tree)
     {
         _heapCount = 0;
-        PushChildren(trie, node, 0);
+        PushChildren(trie, node, 0, 1);
         while (_heapCount > 0 && tree.Count < _options.DecodingLength)
         {
-            (int trieNode, int parent) = Pop();
-            int index = tree.Add(trie.TokenOf(trieNode), parent);
-            if (tree.Depths[index] < _options.BranchLength) PushChildren(trie, trieNode, index);
+            (int trieNode, int parent, float confidence) = Pop();
+            int index = tree.Add(trie.TokenOf(trieNode), parent, confidence);
+            if (tree.Depths[index] < _options.BranchLength) PushChildren(trie, trieNode, index, confidence);
         }
     }
 
@@ -100,46 +103,54 @@ public sealed class DraftBuilder
             for (int n = leaf; n > 0; n = _selection.Parents[n]) path[length++] = n;
             int parent = 0;
             for (int i = length - 1; i >= 0 && tree.Count < _options.DecodingLength; i--)
-                parent = tree.Add(_selection.Tokens[path[i]], parent);
+                parent = tree.Add(_selection.Tokens[path[i]], parent, _selection.Confidence[path[i]]);
         }
     }
 
-    private void PushChildren(TokenTrie trie, int node, int draftParent)
+    // Pushes the children with a positive score; each child's confidence is its share of its siblings'
+    // scores times the parent's confidence.
+    private void PushChildren(TokenTrie trie, int node, int draftParent, float parentConfidence)
     {
+        long total = 0;
+        for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
+            total += trie.Frequency(child, _options.Frequency);
+        if (total == 0) return;
         for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
         {
             int score = trie.Frequency(child, _options.Frequency);
-            if (score > 0) Push(((long)score << 32) | (uint)(int.MaxValue - child), draftParent);
+            if (score > 0) Push(((long)score << 32) | (uint)(int.MaxValue - child), draftParent, parentConfidence * score / total);
         }
     }
 
     // Max-heap on (score, lower trie index first).
-    private void Push(long key, int parent)
+    private void Push(long key, int parent, float confidence)
     {
         if (_heapCount == _heapKeys.Length)
         {
             Array.Resize(ref _heapKeys, _heapKeys.Length * 2);
             Array.Resize(ref _heapParents, _heapParents.Length * 2);
+            Array.Resize(ref _heapConfidence, _heapConfidence.Length * 2);
         }
         int i = _heapCount++;
         while (i > 0)
         {
             int up = (i - 1) / 2;
             if (_heapKeys[up] >= key) break;
-            _heapKeys[i] = _heapKeys[up];
-            _heapParents[i] = _heapParents[up];
+            Move(up, i);
             i = up;
         }
         _heapKeys[i] = key;
         _heapParents[i] = parent;
+        _heapConfidence[i] = confidence;
     }
 
-    private (int TrieNode, int Parent) Pop()
+    private (int TrieNode, int Parent, float Confidence) Pop()
     {
         long top = _heapKeys[0];
         int topParent = _heapParents[0];
-        long key = _heapKeys[--_heapCount];
-        int parent = _heapParents[_heapCount];
+        float topConfidence = _heapConfidence[0];
+        int last = --_heapCount;
+        long key = _heapKeys[last];
         int i = 0;
         while (true)
         {
@@ -147,12 +158,17 @@ public sealed class DraftBuilder
             if (child >= _heapCount) break;
             if (child + 1 < _heapCount && _heapKeys[child + 1] > _heapKeys[child]) child++;
             if (_heapKeys[child] <= key) break;
-            _heapKeys[i] = _heapKeys[child];
-            _heapParents[i] = _heapParents[child];
+            Move(child, i);
             i = child;
         }
-        _heapKeys[i] = key;
-        _heapParents[i] = parent;
-        return (int.MaxValue - (int)(uint)top, topParent);
+        Move(last, i);
+        return (int.MaxValue - (int)(uint)top, topParent, topConfidence);
+    }
+
+    private void Move(int from, int to)
+    {
+        _heapKeys[to] = _heapKeys[from];
+        _heapParents[to] = _heapParents[from];
+        _heapConfidence[to] = _heapConfidence[from];
     }
 }

@@ -14,9 +14,12 @@ public enum DraftMode
 /// <summary>Draft limits and ranking.</summary>
 public sealed record DraftOptions
 {
-    /// <summary>Most draft nodes including the root (1 = plain greedy decoding). The default, 4, is the
-    /// fastest measured for stories260K on the CPU backend (README, "Measured speed").</summary>
-    public int DecodingLength { get; init; } = 4;
+    /// <summary>Most draft nodes including the root (1 = plain greedy decoding): the size of every draft,
+    /// or with <see cref="Adaptive"/> the largest the sizer may choose.</summary>
+    public int DecodingLength { get; init; } = 64;
+    /// <summary>Choose each step's draft size from the measured cost of a forward pass and the trie's
+    /// confidence (see <see cref="Decoding.DraftSizer"/>); the CLI's "--decoding-length auto".</summary>
+    public bool Adaptive { get; init; } = true;
     /// <summary>Deepest draft node below the root.</summary>
     public int BranchLength { get; init; } = 12;
     /// <summary>Longest suffix of the context matched in the trie.</summary>

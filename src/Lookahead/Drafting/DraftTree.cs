@@ -10,6 +10,7 @@ public sealed class DraftTree
     private readonly int[] _tokens;
     private readonly int[] _parents;
     private readonly int[] _depths;
+    private readonly float[] _confidence;
 
     /// <summary>Creates a tree able to hold capacity nodes (root included).</summary>
     public DraftTree(int capacity)
@@ -18,6 +19,7 @@ public sealed class DraftTree
         _tokens = new int[capacity];
         _parents = new int[capacity];
         _depths = new int[capacity];
+        _confidence = new float[capacity];
     }
 
     /// <summary>Most nodes the tree holds.</summary>
@@ -30,6 +32,9 @@ public sealed class DraftTree
     public ReadOnlySpan<int> Parents => _parents.AsSpan(0, Count);
     /// <summary>Depth of each node in use (0 for the root); its position is context length + depth.</summary>
     public ReadOnlySpan<int> Depths => _depths.AsSpan(0, Count);
+    /// <summary>The trie's estimate that each node will be accepted (its n-gram's share among its siblings,
+    /// times its parent's estimate; 1 for the root). Uncalibrated: the adaptive sizer scales it.</summary>
+    public ReadOnlySpan<float> Confidence => _confidence.AsSpan(0, Count);
 
     /// <summary>Starts a new tree holding only the root.</summary>
     public void Reset(int rootToken)
@@ -37,11 +42,12 @@ public sealed class DraftTree
         _tokens[0] = rootToken;
         _parents[0] = -1;
         _depths[0] = 0;
+        _confidence[0] = 1;
         Count = 1;
     }
 
-    /// <summary>Appends a node below an existing one; returns its index.</summary>
-    public int Add(int token, int parent)
+    /// <summary>Appends a node below an existing one (with its acceptance estimate); returns its index.</summary>
+    public int Add(int token, int parent, float confidence = 0)
     {
         if (Count == Capacity) throw new InvalidOperationException($"draft tree is full ({Capacity} nodes)");
         if ((uint)parent >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(parent), parent, "parent must be an existing node");
@@ -49,6 +55,7 @@ public sealed class DraftTree
         _tokens[index] = token;
         _parents[index] = parent;
         _depths[index] = _depths[parent] + 1;
+        _confidence[index] = confidence;
         return index;
     }
 
@@ -59,6 +66,7 @@ public sealed class DraftTree
         other.Tokens.CopyTo(_tokens);
         other.Parents.CopyTo(_parents);
         other.Depths.CopyTo(_depths);
+        other.Confidence.CopyTo(_confidence);
         Count = other.Count;
     }
 

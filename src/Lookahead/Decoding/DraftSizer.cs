@@ -1,0 +1,105 @@
+using Lookahead.Drafting;
+
+namespace Lookahead.Decoding;
+
+/// <summary>
+/// Chooses how many draft nodes to verify each step: the prefix of the (best-first) draft that maximizes
+/// expected tokens per second, (1 + expected accepted nodes) / t(k).
+/// </summary>
+/// <remarks>
+/// A node's chance of acceptance is the trie's confidence in it (its n-gram's share among its siblings,
+/// compounded along its branch) times a learned per-level factor c raised to its depth, so deep nodes
+/// lose value fast when drafts fail. c moves towards what steps really accept; while the sizer verifies
+/// the root alone, c creeps back up so that drafts are retried now and then. t(k) is learned from the
+/// steps' own timings per size bucket; an untimed size's cost is extrapolated from the largest timed
+/// size, and sizes beyond twice that are not tried, so large drafts are reached step by step. With no
+/// drafts, or drafts that do not hold, nearly every step verifies the root alone: plain greedy decoding.
+/// </remarks>
+public sealed class DraftSizer
+{
+    // Draft sizes the sizer picks from (nodes including the root); costs are learned per size.
+    private static readonly int[] Buckets = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+    private const double Smoothing = 0.3;
+    private const double InitialFactor = 0.6;
+    private const double MinimumFactor = 0.02;
+    private const double Recovery = 1.03;  // per root-only step that had a draft to offer
+    // Until measured, each extra node is assumed to cost this share of a one-node step.
+    private const double PriorMarginalCost = 0.1;
+
+    private readonly double[] _seconds = new double[Buckets.Length];
+    private readonly bool[] _measured = new bool[Buckets.Length];
+    private double _factor = InitialFactor;
+    private double _predicted;
+    private bool _declinedDraft;
+
+    /// <summary>The learned per-level acceptance factor c (0.02..1).</summary>
+    public double Calibration => _factor;
+
+    /// <summary>Truncates the draft to the best size and returns that size.</summary>
+    public int Choose(DraftTree draft)
+    {
+        _predicted = 0;
+        _declinedDraft = false;
+        if (!_measured[0] || draft.Count == 1)
+        {
+            // Time a plain step first: every other size's cost is judged against it.
+            draft.Truncate(1);
+            return 1;
+        }
+        ReadOnlySpan<float> confidence = draft.Confidence;
+        ReadOnlySpan<int> depths = draft.Depths;
+        int largestTimed = 1;
+        for (int b = 0; b < Buckets.Length; b++)
+            if (_measured[b]) largestTimed = Buckets[b];
+
+        double bestRate = 1 / _seconds[0], expected = 0, bestExpected = 0;
+        int best = 1, next = 1;
+        for (int b = 1; b < Buckets.Length && Buckets[b] <= draft.Count && Buckets[b] <= 2 * largestTimed; b++)
+        {
+            for (; next < Buckets[b]; next++) expected += confidence[next] * Math.Pow(_factor, depths[next]);
+            double rate = (1 + expected) / Cost(b);
+            if (rate > bestRate * 1.01)  // a larger draft must pay at least 1% more
+            {
+                bestRate = rate;
+                best = Buckets[b];
+                bestExpected = expected;
+            }
+        }
+        draft.Truncate(best);
+        _predicted = bestExpected;
+        _declinedDraft = best == 1;
+        return best;
+    }
+
+    /// <summary>Learns from a verified step: its size, the native step's seconds, the draft tokens accepted.</summary>
+    public void Observe(int size, double seconds, int accepted)
+    {
+        int b = Array.IndexOf(Buckets, size);
+        if (b >= 0)
+        {
+            _seconds[b] = _measured[b] ? (1 - Smoothing) * _seconds[b] + Smoothing * seconds : seconds;
+            _measured[b] = true;
+        }
+        if (_predicted > 0)
+        {
+            double ratio = Math.Min(accepted / _predicted, 1 / _factor);
+            _factor = Math.Clamp(_factor * ((1 - Smoothing) + Smoothing * ratio), MinimumFactor, 1.0);
+        }
+        else if (_declinedDraft)
+        {
+            _factor = Math.Min(1.0, _factor * Recovery);
+        }
+    }
+
+    private double Cost(int bucket)
+    {
+        if (_measured[bucket]) return _seconds[bucket];
+        // Extrapolate from the largest measured size below; bucket 0 (one node) is always measured here.
+        int below = bucket - 1;
+        while (!_measured[below]) below--;
+        double marginal = below > 0
+            ? Math.Max(0, (_seconds[below] - _seconds[0]) / (Buckets[below] - 1))
+            : PriorMarginalCost * _seconds[0];
+        return _seconds[below] + marginal * (Buckets[bucket] - Buckets[below]);
+    }
+}
