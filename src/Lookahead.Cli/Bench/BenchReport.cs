@@ -23,6 +23,7 @@ internal sealed record BenchReport(
 
     public string BandwidthLine()
     {
+        if (MemoryReadGBps <= 0) return "memory bandwidth: not measured for this backend (see bench/native for the device's)";
         RunTotals? greedy = Greedy?.Overall;
         string achieved = greedy is null ? "" : string.Create(CultureInfo.InvariantCulture,
             $"; greedy streams weights at {WeightGBps(greedy):F2} GB/s ({100 * WeightGBps(greedy) / MemoryReadGBps:F1}% of it)");

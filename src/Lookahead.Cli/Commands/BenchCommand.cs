@@ -81,7 +81,8 @@ internal static class BenchCommand
 
         int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
-        double bandwidth = MemoryBandwidth.MeasureReadGBps(context.Threads);
+        // Host memory bounds the CPU backend only; the CUDA floor comes from bench/native's device copy.
+        double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
         var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
             warmup.Count, test.Count, costContext, results.Select(r => r with { Outputs = null }).ToList(), costs, bandwidth,
             model.WeightBytesPerToken);
