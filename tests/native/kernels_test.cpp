@@ -40,7 +40,9 @@ Packed pack(const std::vector<float>& values, int32_t dtype) {
 std::vector<MatmulKernel> kernels() {
     std::vector<MatmulKernel> all{lk::cpu::matmul_scalar};
 #if defined(LK_HAVE_AVX2_KERNELS)
-    if (lk::cpu::best_matmul_kernel() != lk::cpu::matmul_scalar) all.push_back(lk::cpu::matmul_avx2);
+    const std::string best = lk::cpu::best_matmul_kernel_name();
+    if (best != "scalar") all.push_back(lk::cpu::matmul_avx2);
+    if (best == "avx512") all.push_back(lk::cpu::matmul_avx512);
 #endif
     return all;
 }
@@ -83,7 +85,7 @@ TEST(Matmul, MatchesDoubleReferenceForOddShapesAndAllDtypes) {
 
 TEST(Matmul, BestKernelIsReported) {
     const std::string name = lk::cpu::best_matmul_kernel_name();
-    EXPECT_TRUE(name == "avx2" || name == "scalar") << name;
+    EXPECT_TRUE(name == "avx512" || name == "avx2" || name == "scalar") << name;
 }
 
 TEST(HalfConversion, MatchesKnownValues) {

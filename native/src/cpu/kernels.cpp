@@ -31,9 +31,22 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
-bool scalar_forced() {
+bool cpu_has_avx512() {
+#if defined(LK_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return cpu_has_avx2_fma_f16c() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
+// LK_CPU_KERNEL caps the instruction set: "scalar", "avx2", or unset for the best available.
+int kernel_cap() {
     const char* value = std::getenv("LK_CPU_KERNEL");
-    return value && std::strcmp(value, "scalar") == 0;
+    if (value && std::strcmp(value, "scalar") == 0) return 0;
+    if (value && std::strcmp(value, "avx2") == 0) return 1;
+    return 2;
 }
 
 }  // namespace
@@ -60,13 +73,25 @@ void matmul_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
 
 MatmulKernel best_matmul_kernel() {
 #if defined(LK_HAVE_AVX2_KERNELS)
-    static const bool use_avx2 = cpu_has_avx2_fma_f16c() && !scalar_forced();
-    if (use_avx2) return matmul_avx2;
-#endif
+    static const MatmulKernel best = [] {
+        const int cap = kernel_cap();
+        if (cap >= 2 && cpu_has_avx512()) return matmul_avx512;
+        if (cap >= 1 && cpu_has_avx2_fma_f16c()) return matmul_avx2;
+        return matmul_scalar;
+    }();
+    return best;
+#else
     return matmul_scalar;
+#endif
 }
 
-const char* best_matmul_kernel_name() { return best_matmul_kernel() == matmul_scalar ? "scalar" : "avx2"; }
+const char* best_matmul_kernel_name() {
+#if defined(LK_HAVE_AVX2_KERNELS)
+    if (best_matmul_kernel() == matmul_avx512) return "avx512";
+    if (best_matmul_kernel() == matmul_avx2) return "avx2";
+#endif
+    return "scalar";
+}
 
 int32_t argmax(const float* values, int n) {
     int32_t best = 0;

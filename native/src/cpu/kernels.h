@@ -24,11 +24,13 @@ using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t
 void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #if defined(LK_HAVE_AVX2_KERNELS)
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #endif
 
-// The fastest matrix kernel this CPU runs (set LK_CPU_KERNEL=scalar to force the fallback).
+// The fastest matrix kernel this CPU runs; LK_CPU_KERNEL=avx2 or =scalar caps the choice (for
+// comparisons and tests).
 MatmulKernel best_matmul_kernel();
-// Name of the kernel best_matmul_kernel() returns: "avx2" or "scalar".
+// Name of the kernel best_matmul_kernel() returns: "avx512", "avx2" or "scalar".
 const char* best_matmul_kernel_name();
 
 // Index of the largest value; ties go to the lowest index. NaN never wins.
