@@ -63,6 +63,9 @@ void tile(const MatmulArgs& a, int64_t row, int32_t x_row) {
 // One pass over a row range for inputs x rows starting at x_row. Fewer inputs get taller tiles so there
 // are always about eight independent accumulators to hide FMA latency. The tile shape never changes what
 // one output element sums, or in which order, so results do not depend on the batch size.
+// One pass over a row range for `inputs` x rows starting at x_row. With 32 vector registers the tiles can
+// hold 8 to 16 accumulators; the tile shape never changes what one output element sums, or in which order,
+// so results do not depend on the batch size.
 template <typename Load>
 void rows_for_inputs(const MatmulArgs& a, int64_t row, int64_t row_end, int32_t x_row, int32_t inputs) {
     switch (inputs) {
@@ -71,15 +74,15 @@ void rows_for_inputs(const MatmulArgs& a, int64_t row, int64_t row_end, int32_t 
             for (; row < row_end; ++row) tile<Load, 1, 1>(a, row, x_row);
             break;
         case 2:
-            for (; row + 4 <= row_end; row += 4) tile<Load, 4, 2>(a, row, x_row);
+            for (; row + 8 <= row_end; row += 8) tile<Load, 8, 2>(a, row, x_row);
             for (; row < row_end; ++row) tile<Load, 1, 2>(a, row, x_row);
             break;
         case 3:
-            for (; row + 2 <= row_end; row += 2) tile<Load, 2, 3>(a, row, x_row);
+            for (; row + 4 <= row_end; row += 4) tile<Load, 4, 3>(a, row, x_row);
             for (; row < row_end; ++row) tile<Load, 1, 3>(a, row, x_row);
             break;
         default:
-            for (; row + 2 <= row_end; row += 2) tile<Load, 2, 4>(a, row, x_row);
+            for (; row + 4 <= row_end; row += 4) tile<Load, 4, 4>(a, row, x_row);
             for (; row < row_end; ++row) tile<Load, 1, 4>(a, row, x_row);
             break;
     }
