@@ -161,6 +161,11 @@ public class CliTests
                     Assert.That(run.TryGetProperty(field, out _), Is.True, $"run lacks '{field}'");
             Assert.That(root.GetProperty("forward_cost").EnumerateArray().Select(c => c.GetProperty("k").GetInt32()), Is.EqualTo(new[] { 1, 2, 4, 8, 16, 32, 64 }));
             Assert.That(File.ReadAllText(Path.Combine(directory, "report.md")), Does.Contain("| lookahead | 4 |"));
+            foreach (string plot in new[] { "speed.png", "tokens_per_step.png", "forward_cost.png" })
+            {
+                byte[] png = File.ReadAllBytes(Path.Combine(directory, plot));
+                Assert.That(png.Take(4).ToArray(), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }), plot);
+            }
         }
         finally
         {

@@ -93,8 +93,10 @@ internal static class BenchCommand
         {
             Directory.CreateDirectory(outDirectory);
             using (FileStream json = File.Create(Path.Combine(outDirectory, "report.json"))) report.WriteJson(json);
-            File.WriteAllText(Path.Combine(outDirectory, "report.md"), report.Markdown());
-            Console.Error.WriteLine($"wrote {Path.Combine(outDirectory, "report.json")} and report.md");
+            IReadOnlyList<string> plots = BenchPlots.Write(report, outDirectory);
+            File.WriteAllText(Path.Combine(outDirectory, "report.md"), report.Markdown() + "\n" +
+                string.Concat(plots.Select(p => $"![{Path.GetFileNameWithoutExtension(p)}]({p})\n")));
+            Console.Error.WriteLine($"wrote report.json, report.md and {string.Join(", ", plots)} in {outDirectory}");
         }
         return 0;
     }

@@ -35,6 +35,20 @@ public sealed class DraftSizer
     /// <summary>The learned per-level acceptance factor c (0.02..1).</summary>
     public double Calibration => _factor;
 
+    /// <summary>The largest draft the next Choose may keep: twice the largest size timed so far (one node
+    /// until a plain step has been timed). Building larger drafts would be wasted work.</summary>
+    public int Limit
+    {
+        get
+        {
+            if (!_measured[0]) return 1;
+            int largestTimed = 1;
+            for (int b = 0; b < Buckets.Length; b++)
+                if (_measured[b]) largestTimed = Buckets[b];
+            return 2 * largestTimed;
+        }
+    }
+
     /// <summary>Truncates the draft to the best size and returns that size.</summary>
     public int Choose(DraftTree draft)
     {

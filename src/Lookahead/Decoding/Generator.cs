@@ -86,7 +86,8 @@ public sealed class Generator : IDisposable
                 long stepStart = Stopwatch.GetTimestamp();
                 if (lookahead)
                 {
-                    _builder!.Build(Trie, history.AsSpan(0, historyLength), draft);
+                    _builder!.Build(Trie, history.AsSpan(0, historyLength), draft,
+                        options.Drafts.Adaptive ? _sizer.Limit : int.MaxValue);
                     if (options.Drafts.Adaptive) _sizer.Choose(draft);
                     draft.Truncate(Math.Min(room, _context.BatchSize));
                 }

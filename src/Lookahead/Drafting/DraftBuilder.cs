@@ -17,6 +17,7 @@ public sealed class DraftBuilder
     private int[] _heapParents = new int[256];
     private float[] _heapConfidence = new float[256];
     private int _heapCount;
+    private int _limit;  // node budget of the draft being built
 
     /// <summary>Creates a builder for drafts of at most options.DecodingLength nodes.</summary>
     public DraftBuilder(DraftOptions options)
@@ -31,12 +32,14 @@ public sealed class DraftBuilder
     /// <summary>The limits this builder applies.</summary>
     public DraftOptions Options => _options;
 
-    /// <summary>Writes into draft the tree rooted at context's last token.</summary>
-    public void Build(TokenTrie trie, ReadOnlySpan<int> context, DraftTree draft)
+    /// <summary>Writes into draft the tree rooted at context's last token, of at most maxNodes nodes
+    /// (default: the options' decoding length; the adaptive sizer asks for no more than it may use).</summary>
+    public void Build(TokenTrie trie, ReadOnlySpan<int> context, DraftTree draft, int maxNodes = int.MaxValue)
     {
         if (context.IsEmpty) throw new ArgumentException("the context is empty", nameof(context));
         draft.Reset(context[^1]);
-        if (_options.DecodingLength == 1) return;
+        _limit = Math.Clamp(maxNodes, 1, _options.DecodingLength);
+        if (_limit == 1) return;
         for (int length = Math.Min(_options.MaxQueryLength, context.Length); length >= 1; length--)
         {
             int match = trie.Find(context[^length..]);
@@ -49,14 +52,14 @@ public sealed class DraftBuilder
                 default: ExpandBestFirst(trie, match, _candidate); break;
             }
             if (_candidate.Count > draft.Count) draft.CopyFrom(_candidate);
-            if (draft.Count == _options.DecodingLength) break;
+            if (draft.Count == _limit) break;
         }
     }
 
     private void ExpandChain(TokenTrie trie, int node, DraftTree tree)
     {
         int parent = 0;
-        while (tree.Count < _options.DecodingLength && tree.Depths[parent] < _options.BranchLength)
+        while (tree.Count < _limit && tree.Depths[parent] < _options.BranchLength)
         {
             int best = -1, bestScore = 0;
             long total = 0;
@@ -80,7 +83,7 @@ public sealed class DraftBuilder
     {
         _heapCount = 0;
         PushChildren(trie, node, 0, 1);
-        while (_heapCount > 0 && tree.Count < _options.DecodingLength)
+        while (_heapCount > 0 && tree.Count < _limit)
         {
             (int trieNode, int parent, float confidence) = Pop();
             int index = tree.Add(trie.TokenOf(trieNode), parent, confidence);
@@ -96,13 +99,13 @@ public sealed class DraftBuilder
         Array.Clear(_hasChild, 0, _selection.Count);
         for (int i = 1; i < _selection.Count; i++) _hasChild[_selection.Parents[i]] = true;
         Span<int> path = stackalloc int[_options.BranchLength];
-        for (int leaf = 1; leaf < _selection.Count && tree.Count < _options.DecodingLength; leaf++)
+        for (int leaf = 1; leaf < _selection.Count && tree.Count < _limit; leaf++)
         {
             if (_hasChild[leaf]) continue;
             int length = 0;
             for (int n = leaf; n > 0; n = _selection.Parents[n]) path[length++] = n;
             int parent = 0;
-            for (int i = length - 1; i >= 0 && tree.Count < _options.DecodingLength; i--)
+            for (int i = length - 1; i >= 0 && tree.Count < _limit; i--)
                 parent = tree.Add(_selection.Tokens[path[i]], parent, _selection.Confidence[path[i]]);
         }
     }
