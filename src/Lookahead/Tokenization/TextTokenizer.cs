@@ -24,6 +24,9 @@ public sealed class TextTokenizer
     /// <summary>Description of the tokenizer source.</summary>
     public string Description => $"SentencePiece tokenizer.model ({VocabularySize} pieces)";
 
+    /// <summary>The pieces and their ids (SentencePiece spelling, "▁" for a leading space).</summary>
+    public IReadOnlyDictionary<string, int> Vocabulary => _tokenizer.Vocabulary;
+
     /// <summary>Number of pieces in the tokenizer's vocabulary.</summary>
     public int VocabularySize => _tokenizer.Vocabulary.Count;
 

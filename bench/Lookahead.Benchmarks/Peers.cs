@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Globalization;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+using Lookahead.Decoding;
+
+namespace Lookahead.Benchmarks;
+
+/// <summary>
+/// Our greedy decoding against llama.cpp's (CPU backend, through LLamaSharp) on the same weights, prompt
+/// and thread count, in one run; with lookahead on our side too, and whether the greedy ids agree.
+///   dotnet run -c Release --project bench/Lookahead.Benchmarks -- peers [--model DIR] [--f16] [--threads N]
+///       [--tokens N] [--prompt-ids 1,2,3]
+/// </summary>
+internal static class Peers
+{
+    public static int Run(string[] args)
+    {
+        string folder = Path.Combine(AppContext.BaseDirectory, "models", "stories260K");
+        bool f16 = false;
+        int threads = Environment.ProcessorCount, tokens = 256;
+        int[] prompt = [1, 403, 407, 261, 378];  // "Once upon a time" in the bundled tokenizer
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--model": folder = Value(); break;
+                case "--f16": f16 = true; break;
+                case "--threads": threads = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--tokens": tokens = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--prompt-ids": prompt = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
+                default: throw new ArgumentException($"unknown argument {args[i]}");
+            }
+        }
+
+        using LanguageModel model = LanguageModel.Load(folder);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
+        using var generator = new Generator(context);
+        var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] };
+        generator.Generate(prompt, greedy with { MaxTokens = 16 });  // warm-up
+        GenerationResult ours = generator.Generate(prompt, greedy);
+        GenerationResult lookahead = generator.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
+
+        string gguf = Path.Combine(Path.GetTempPath(), $"lookahead-peers-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            GgufWriter.Write(model, gguf, f16);
+            (int[] ids, double tokensPerSecond) = LlamaCppGreedy(gguf, prompt, tokens, threads);
+            int agree = ours.Tokens.Zip(ids).TakeWhile(p => p.First == p.Second).Count();
+            Console.WriteLine($"model {model.Folder} ({(f16 ? "F16" : "F32")} GGUF export), {threads} threads, {tokens} tokens after a {prompt.Length}-token prompt");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"llama.cpp greedy:      {tokensPerSecond,10:F1} tokens/s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead greedy:      {ours.Stats.TokensPerSecond,10:F1} tokens/s ({ours.Stats.TokensPerSecond / tokensPerSecond:F2}x llama.cpp)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead (auto):      {lookahead.Stats.TokensPerSecond,10:F1} tokens/s ({lookahead.Stats.TokensPerSecond / tokensPerSecond:F2}x llama.cpp, same ids: {lookahead.Tokens.SequenceEqual(ours.Tokens)})"));
+            Console.WriteLine($"greedy ids agree with llama.cpp: {agree} of {tokens}{(agree < tokens ? $" (first difference at token {agree})" : "")}");
+            return 0;
+        }
+        finally
+        {
+            File.Delete(gguf);
+        }
+    }
+
+    private static (int[] Ids, double TokensPerSecond) LlamaCppGreedy(string path, int[] prompt, int tokens, int threads)
+    {
+        // llama.cpp logs every load step; keep only warnings and errors.
+        if (!NativeLibraryConfig.LLama.LibraryHasLoaded)
+            NativeLibraryConfig.All.WithLogCallback((level, message) =>
+            {
+                if (level is LLamaLogLevel.Warning or LLamaLogLevel.Error) Console.Error.Write(message);
+            });
+        var parameters = new ModelParams(path)
+        {
+            ContextSize = (uint)(prompt.Length + tokens + 8),
+            BatchSize = 512,
+            Threads = threads,
+            BatchThreads = threads,
+            GpuLayerCount = 0,
+        };
+        using LLamaWeights weights = LLamaWeights.LoadFromFile(parameters);
+        using LLamaContext context = weights.CreateContext(parameters);
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        context.Decode(batch);
+        var ids = new int[tokens];
+        long start = Stopwatch.GetTimestamp();
+        for (int n = 0; n < tokens; n++)
+        {
+            Span<float> logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+            int best = 0;
+            for (int v = 1; v < logits.Length; v++) if (logits[v] > logits[best]) best = v;
+            ids[n] = best;
+            batch.Clear();
+            batch.Add(best, prompt.Length + n, LLamaSeqId.Zero, true);
+            context.Decode(batch);
+        }
+        return (ids, tokens / Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+}
