@@ -1,0 +1,37 @@
+using System.Diagnostics;
+
+namespace Lookahead.Tests;
+
+/// <summary>
+/// llama.cpp, an independent implementation, run on our GGUF export of stories260K: its greedy ids must
+/// equal ours (this checks the export, the RoPE order convention and our forward pass end to end).
+/// </summary>
+public class PeersTests
+{
+    [Test]
+    public void LlamaCppGreedyIdsEqualOurs()
+    {
+        // The benchmark project is built by the same solution build, next to this one.
+        string testOutput = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        string configuration = Path.GetFileName(Path.GetDirectoryName(testOutput)!);
+        string root = testOutput;
+        while (!File.Exists(Path.Combine(root, "Lookahead.sln")))
+        {
+            string? parent = Path.GetDirectoryName(root);
+            if (parent is null) Assert.Ignore("repository root not found");
+            root = parent!;
+        }
+        string bench = Path.Combine(root, "bench", "Lookahead.Benchmarks", "bin", configuration, "net10.0", "Lookahead.Benchmarks.dll");
+        if (!File.Exists(bench)) Assert.Ignore($"the benchmark project is not built ({bench})");
+
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { bench, "peers", "--tokens", "48", "--threads", "2" }) start.ArgumentList.Add(arg);
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(180_000), Is.True, "peers did not finish within 180 s");
+        Assert.That(process.ExitCode, Is.Zero, stderr.Result);
+        Assert.That(stdout.Result, Does.Contain("greedy ids agree with llama.cpp: 48 of 48"));
+        Assert.That(stdout.Result, Does.Contain("same ids: True"));
+    }
+}
