@@ -1,0 +1,212 @@
+// Each CUDA kernel family against a CPU reference on random inputs (never zeros), odd sizes, with the
+// outputs poisoned (NaN) before each run so that unwritten elements fail. Built only with LK_CUDA;
+// skipped where no device exists. Tolerances: fp32 sums 1e-5 relative (+1e-5 absolute); the same weight
+// values on both sides, so BF16/F16 weights need no wider bound.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "common/half.h"
+#include "common/tree.h"
+#include "cpu/kernels.h"
+#include "cpu/vector_ops.h"
+#include "cuda/elementwise.cuh"
+#include "cuda/matmul.cuh"
+#include "cuda/verify.cuh"
+#include "test_model.h"
+
+namespace {
+
+#define REQUIRE_CUDA()                            \
+    if (!lk_backend_available(LK_BACKEND_CUDA))   \
+    GTEST_SKIP() << "no CUDA device"
+
+template <typename T>
+struct Device {
+    T* data = nullptr;
+    size_t count = 0;
+    explicit Device(const std::vector<T>& host) : count(host.size()) {
+        EXPECT_EQ(cudaMalloc(&data, count * sizeof(T)), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(data, host.data(), count * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    ~Device() { cudaFree(data); }
+    std::vector<T> read() const {
+        std::vector<T> host(count);
+        EXPECT_EQ(cudaMemcpy(host.data(), data, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+        return host;
+    }
+};
+
+std::vector<float> random_floats(std::mt19937& rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (float& x : v) {
+        do x = dist(rng); while (x == 0.0f);
+    }
+    return v;
+}
+
+const float kPoison = std::numeric_limits<float>::quiet_NaN();
+
+// |got - want| <= bound[i] (default 1e-5 + 1e-5 |want|).
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, const std::string& what,
+                  const std::vector<double>* bound = nullptr) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_FALSE(std::isnan(got[i])) << what << ": element " << i << " not written";
+        const double tolerance = bound ? (*bound)[i] : 1e-5 + 1e-5 * std::fabs(want[i]);
+        ASSERT_NEAR(got[i], want[i], tolerance) << what << ": element " << i;
+    }
+}
+
+TEST(CudaKernels, MatmulMatchesDoubleLoopsForEveryDtypeSizeAndBatch) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(3);
+    for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) {
+        for (int64_t rows : {1, 7, 33, 130}) {
+            for (int64_t cols : {1, 7, 8, 33, 256, 264}) {
+                for (int n_x : {1, 2, 7, 9, 64}) {
+                    std::vector<float> w = random_floats(rng, rows * cols);
+                    std::vector<uint16_t> packed(w.size());
+                    for (size_t i = 0; i < w.size(); ++i) {
+                        packed[i] = dtype == LK_DTYPE_F16 ? lk_test::float_to_f16(w[i]) : lk_test::float_to_bf16(w[i]);
+                        if (dtype == LK_DTYPE_F16) w[i] = lk::f16_to_float(packed[i]);
+                        if (dtype == LK_DTYPE_BF16) w[i] = lk::bf16_to_float(packed[i]);
+                    }
+                    std::vector<float> x = random_floats(rng, static_cast<size_t>(n_x) * cols);
+                    std::vector<float> bias = random_floats(rng, rows);
+                    std::vector<uint8_t> bytes(dtype == LK_DTYPE_F32 ? w.size() * 4 : packed.size() * 2);
+                    std::memcpy(bytes.data(), dtype == LK_DTYPE_F32 ? static_cast<const void*>(w.data()) : packed.data(), bytes.size());
+                    Device<uint8_t> dw(bytes);
+                    Device<float> dx(x), db(bias), dy(std::vector<float>(static_cast<size_t>(n_x) * rows, kPoison));
+                    lk::cuda::matmul(dw.data, dtype, rows, cols, dx.data, cols, n_x, dy.data, rows, db.data);
+                    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+                    // fp32 summation error bound: about (cols + 1) * 2^-24 * sum |terms| (times 2 for margin).
+                    std::vector<double> want(static_cast<size_t>(n_x) * rows), bound(want.size());
+                    for (int j = 0; j < n_x; ++j)
+                        for (int64_t r = 0; r < rows; ++r) {
+                            double sum = bias[r], magnitude = std::fabs(bias[r]);
+                            for (int64_t c = 0; c < cols; ++c) {
+                                const double term = double(w[r * cols + c]) * x[j * cols + c];
+                                sum += term;
+                                magnitude += std::fabs(term);
+                            }
+                            want[j * rows + r] = sum;
+                            bound[j * rows + r] = 2.0 * (cols + 1) * 0x1p-24 * magnitude + 1e-7;
+                        }
+                    expect_close(dy.read(), want, "matmul dtype " + std::to_string(dtype) + " " + std::to_string(rows) + "x" +
+                                                      std::to_string(cols) + " n_x " + std::to_string(n_x), &bound);
+                    if (HasFatalFailure()) return;
+                }
+            }
+        }
+    }
+}
+
+TEST(CudaKernels, RowAndElementwiseKernelsMatchTheCpu) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(5);
+    for (int width : {1, 7, 64, 257}) {
+        const int n = 5;
+        std::vector<float> x = random_floats(rng, n * width), weight = random_floats(rng, width, 0.5f, 1.5f);
+        Device<float> dx(x), dw(weight), dout(std::vector<float>(n * width, kPoison));
+        lk::cuda::rms_norm(dx.data, dw.data, dout.data, 0, n, width, 1e-5f);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<double> want(n * width);
+        for (int i = 0; i < n; ++i) {
+            double ss = 0;
+            for (int k = 0; k < width; ++k) ss += double(x[i * width + k]) * x[i * width + k];
+            const double scale = 1.0 / std::sqrt(ss / width + 1e-5);
+            for (int k = 0; k < width; ++k) want[i * width + k] = x[i * width + k] * scale * weight[k];
+        }
+        expect_close(dout.read(), want, "rms_norm width " + std::to_string(width));
+
+        std::vector<float> gate = random_floats(rng, n * width, -4, 4), up = random_floats(rng, n * width);
+        Device<float> dg(gate), du(up);
+        lk::cuda::swiglu(dg.data, du.data, n * width);
+        lk::cuda::add(du.data, dx.data, n * width);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<double> silu(n * width), sum(n * width);
+        for (int i = 0; i < n * width; ++i) {
+            silu[i] = gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i];
+            sum[i] = double(up[i]) + x[i];
+        }
+        expect_close(dg.read(), silu, "swiglu");
+        expect_close(du.read(), sum, "add");
+    }
+    std::vector<float> table = random_floats(rng, 11 * 6);
+    std::vector<int32_t> tokens{3, 0, 10, 3};
+    Device<float> dt(table), dout(std::vector<float>(4 * 6, kPoison));
+    Device<int32_t> dtok(tokens);
+    lk::cuda::embed(dt.data, LK_DTYPE_F32, dtok.data, 4, 6, dout.data);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<double> want;
+    for (int32_t t : tokens)
+        for (int k = 0; k < 6; ++k) want.push_back(table[t * 6 + k]);
+    expect_close(dout.read(), want, "embed");
+}
+
+TEST(CudaKernels, ArgmaxVerificationAndCompactionMatchTheHostLogic) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(9);
+    for (int trial = 0; trial < 200; ++trial) {
+        const int n = std::uniform_int_distribution<int>(1, 40)(rng), vocab = std::uniform_int_distribution<int>(1, 600)(rng);
+        std::vector<float> logits = random_floats(rng, static_cast<size_t>(n) * vocab);
+        // Exact ties and NaNs: the lowest id must win and NaN never.
+        for (int i = 0; i < n; ++i) {
+            float* row = logits.data() + static_cast<size_t>(i) * vocab;
+            const int a = std::uniform_int_distribution<int>(0, vocab - 1)(rng), b = std::uniform_int_distribution<int>(0, vocab - 1)(rng);
+            row[a] = row[b] = 5.0f;
+            if (vocab > 2 && trial % 3 == 0) row[std::uniform_int_distribution<int>(0, vocab - 1)(rng)] = kPoison;
+        }
+        std::vector<int32_t> tokens(n), parents(n, -1);
+        for (int i = 0; i < n; ++i) {
+            tokens[i] = std::uniform_int_distribution<int>(0, std::min(vocab, 4) - 1)(rng);
+            if (i > 0) parents[i] = std::uniform_int_distribution<int>(0, i - 1)(rng);
+        }
+        Device<float> dl(logits);
+        Device<int32_t> dtok(tokens), dpar(parents), darg(std::vector<int32_t>(n, -7)), dscratch(std::vector<int32_t>(2 * n)),
+            dresult(std::vector<int32_t>(n + 2, -7));
+        lk::cuda::argmax_rows(dl.data, n, vocab, darg.data);
+        lk::cuda::greedy_path(dtok.data, dpar.data, darg.data, n, dscratch.data, dresult.data);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<int32_t> argmax = darg.read();
+        for (int i = 0; i < n; ++i)
+            ASSERT_EQ(argmax[i], lk::cpu::argmax(logits.data() + static_cast<size_t>(i) * vocab, vocab)) << "trial " << trial << " node " << i;
+        lk::Tree tree;
+        lk_batch batch{tokens.data(), parents.data(), n, LK_LOGITS_ALL};
+        tree.assign(batch, std::max(vocab, 4), 64);
+        std::vector<int32_t> path(n);
+        const int32_t length = tree.greedy_path(argmax.data(), path.data());
+        std::vector<int32_t> result = dresult.read();
+        ASSERT_EQ(result[0], length) << "trial " << trial;
+        for (int j = 0; j < length; ++j) ASSERT_EQ(result[1 + j], path[j]) << "trial " << trial;
+        ASSERT_EQ(result[1 + length], argmax[path[length - 1]]);
+
+        // Compaction of that path in a two-layer cache of 3 floats per slot after 2 committed slots.
+        const int layers = 2, kv = 3, n_past = 2, slots = n_past + n;
+        std::vector<float> keys = random_floats(rng, static_cast<size_t>(layers) * slots * kv), values = random_floats(rng, keys.size());
+        Device<float> dk(keys), dv(values);
+        Device<int32_t> dp(std::vector<int32_t>(path.begin(), path.begin() + length));
+        lk::cuda::compact(dk.data, dv.data, layers, static_cast<int64_t>(slots) * kv, kv, n_past, dp.data, length);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<float> k2 = dk.read(), v2 = dv.read();
+        for (int l = 0; l < layers; ++l)
+            for (int j = 0; j < length; ++j)
+                for (int i = 0; i < kv; ++i) {
+                    const size_t to = (static_cast<size_t>(l) * slots + n_past + j) * kv + i;
+                    const size_t from = (static_cast<size_t>(l) * slots + n_past + path[j]) * kv + i;
+                    ASSERT_EQ(k2[to], keys[from]);
+                    ASSERT_EQ(v2[to], values[from]);
+                }
+    }
+}
+
+}  // namespace
