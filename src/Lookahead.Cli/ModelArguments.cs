@@ -7,6 +7,24 @@ internal static class ModelArguments
 {
     private const long ProgressThresholdBytes = 256L * 1024 * 1024;
 
+    /// <summary>The options <see cref="Context"/> reads.</summary>
+    public static readonly string[] ContextValueOptions = ["backend", "threads", "context"];
+
+    private static readonly Dictionary<string, Backend> Backends = new()
+    {
+        ["auto"] = Backend.Auto,
+        ["cpu"] = Backend.Cpu,
+        ["cuda"] = Backend.Cuda,
+    };
+
+    /// <summary>--backend, --threads and --context as context options.</summary>
+    public static ContextOptions Context(ArgumentReader reader) => new()
+    {
+        Backend = reader.Choice("backend", Backend.Auto, Backends),
+        Threads = reader.Int("threads", 1, 256),
+        ContextLength = reader.Int("context", 1, 1 << 24),
+    };
+
     public static string BundledModel => Path.Combine(AppContext.BaseDirectory, "models", "stories260K");
 
     public static string Resolve(ArgumentReader reader)

@@ -15,7 +15,7 @@ internal static class BenchCommand
 {
     private static readonly HashSet<string> ValueOptions =
         ["model", "prompts", "max-tokens", "modes", "decoding-length", "branch-length", "max-query-length", "draft-mode",
-         "freq", "out", "threads", "backend", "context", "forward-cost-context"];
+         "freq", "out", "forward-cost-context", .. ModelArguments.ContextValueOptions];
 
     public static string BundledPrompts => Path.Combine(AppContext.BaseDirectory, "data", "stories.jsonl");
 
@@ -31,6 +31,7 @@ internal static class BenchCommand
         if (lengths.Length == 0) throw new UsageException("--decoding-length needs at least one value");
         DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
         string? outDirectory = reader.String("out");
+        ContextOptions contextOptions = ModelArguments.Context(reader);
         string promptsPath = reader.String("prompts") ?? BundledPrompts;
         string folder = ModelArguments.Resolve(reader);
 
@@ -42,12 +43,7 @@ internal static class BenchCommand
         List<(PromptLine Line, int[] Ids)> test = prompts.Where(p => p.Split != "warmup").Select(p => (p, model.Tokenizer.Encode(p.Prompt))).ToList();
         if (test.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
 
-        using InferenceContext context = model.CreateContext(new ContextOptions
-        {
-            Backend = reader.Choice("backend", Backend.Auto, new Dictionary<string, Backend> { ["auto"] = Backend.Auto, ["cpu"] = Backend.Cpu, ["cuda"] = Backend.Cuda }),
-            Threads = reader.Int("threads", 1, 256),
-            ContextLength = reader.Int("context", 1, 1 << 24),
-        });
+        using InferenceContext context = model.CreateContext(contextOptions);
         var progress = new ProgressBar(Console.Error);
         int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
                         (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);

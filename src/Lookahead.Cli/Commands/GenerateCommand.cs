@@ -11,17 +11,10 @@ internal static class GenerateCommand
 {
     private static readonly HashSet<string> ValueOptions =
     [
-        "model", "prompt", "prompt-file", "prompt-ids", "max-tokens", "backend", "threads", "context",
-        .. DecodingArguments.ValueOptions,
+        "model", "prompt", "prompt-file", "prompt-ids", "max-tokens",
+        .. ModelArguments.ContextValueOptions, .. DecodingArguments.ValueOptions,
     ];
     private static readonly HashSet<string> Flags = ["json"];
-
-    private static readonly Dictionary<string, Backend> Backends = new()
-    {
-        ["auto"] = Backend.Auto,
-        ["cpu"] = Backend.Cpu,
-        ["cuda"] = Backend.Cuda,
-    };
 
     public static int Run(IReadOnlyList<string> args)
     {
@@ -34,20 +27,13 @@ internal static class GenerateCommand
             Mode = DecodingArguments.Mode(reader),
             Drafts = DecodingArguments.Drafts(reader),
         };
-        Backend backend = reader.Choice("backend", Backend.Auto, Backends);
-        int? threads = reader.Int("threads", 1, 256);
-        int? contextLength = reader.Int("context", 1, 1 << 24);
+        ContextOptions contextOptions = ModelArguments.Context(reader);
         bool json = reader.Has("json");
         string folder = ModelArguments.Resolve(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
         int[] prompt = ReadPrompt(reader, model);
-        using InferenceContext context = model.CreateContext(new ContextOptions
-        {
-            Backend = backend,
-            Threads = threads,
-            ContextLength = contextLength,
-        });
+        using InferenceContext context = model.CreateContext(contextOptions);
         using TokenTrie trie = DecodingArguments.CreateTrie(reader, model, options.Drafts);
         var generator = new Generator(context, trie);
         DecodingArguments.WarmUp(reader, model, generator, options);
