@@ -37,17 +37,7 @@ public sealed class DraftSizer
 
     /// <summary>The largest draft the next Choose may keep: twice the largest size timed so far (one node
     /// until a plain step has been timed). Building larger drafts would be wasted work.</summary>
-    public int Limit
-    {
-        get
-        {
-            if (!_measured[0]) return 1;
-            int largestTimed = 1;
-            for (int b = 0; b < Buckets.Length; b++)
-                if (_measured[b]) largestTimed = Buckets[b];
-            return 2 * largestTimed;
-        }
-    }
+    public int Limit => _measured[0] ? 2 * LargestTimed() : 1;
 
     /// <summary>Truncates the draft to the best size and returns that size.</summary>
     public int Choose(DraftTree draft)
@@ -62,13 +52,11 @@ public sealed class DraftSizer
         }
         ReadOnlySpan<float> confidence = draft.Confidence;
         ReadOnlySpan<int> depths = draft.Depths;
-        int largestTimed = 1;
-        for (int b = 0; b < Buckets.Length; b++)
-            if (_measured[b]) largestTimed = Buckets[b];
+        int limit = Limit;
 
         double bestRate = 1 / _seconds[0], expected = 0, bestExpected = 0;
         int best = 1, next = 1;
-        for (int b = 1; b < Buckets.Length && Buckets[b] <= draft.Count && Buckets[b] <= 2 * largestTimed; b++)
+        for (int b = 1; b < Buckets.Length && Buckets[b] <= draft.Count && Buckets[b] <= limit; b++)
         {
             for (; next < Buckets[b]; next++) expected += confidence[next] * Math.Pow(_factor, depths[next]);
             double rate = (1 + expected) / Cost(b);
@@ -103,6 +91,14 @@ public sealed class DraftSizer
         {
             _factor = Math.Min(1.0, _factor * Recovery);
         }
+    }
+
+    private int LargestTimed()
+    {
+        int largest = 1;
+        for (int b = 0; b < Buckets.Length; b++)
+            if (_measured[b]) largest = Buckets[b];
+        return largest;
     }
 
     private double Cost(int bucket)
