@@ -3,6 +3,7 @@
 
 #include "attention.cuh"
 #include "cuda_check.h"
+#include "warp_reduce.cuh"
 
 namespace lk::cuda {
 namespace {
@@ -12,11 +13,6 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kMaxHeadDim = 256;
 constexpr int kDimsPerLane = kMaxHeadDim / 32;
 constexpr int kUnroll = 4;  // positions whose keys or values are loaded before the first is used
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 struct Visible {
     int32_t n_past;

@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 
 #include "cuda_check.h"
+#include "warp_reduce.cuh"
 #include "lookahead.h"
 #include "matmul.cuh"
 
@@ -11,11 +12,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int kInputsPerPass = 8;  // partial sums held in registers per pass over a weight row
 constexpr int kUnroll = 4;
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 __device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64_t i) {
     if (dtype == LK_DTYPE_F32) return static_cast<const float*>(w)[i];
