@@ -1,4 +1,5 @@
 using System.Text;
+using Lookahead.Interop;
 using Lookahead.Model;
 
 namespace Lookahead.Benchmarks;
@@ -37,30 +38,14 @@ internal static class GgufWriter
             }
             return values;
         }
-        void Add(string ggufName, string hfName, long rows, long cols, int permuteHeads = 0)
+        // Every tensor the loader maps (TensorMap), under llama.cpp's name; vectors as one row.
+        foreach (TensorSlot slot in TensorMap.Slots(c))
         {
-            float[] data = Read(hfName);
-            if (permuteHeads > 0) data = ToInterleavedRope(data, permuteHeads, rows / permuteHeads, cols);
-            tensors.Add((ggufName, rows, cols, data));
-        }
-
-        int headDim = c.HeadDim;
-        long q = (long)c.NumHeads * headDim, kv = (long)c.NumKvHeads * headDim;
-        Add("token_embd.weight", "model.embed_tokens.weight", c.VocabSize, c.HiddenSize);
-        Add("output_norm.weight", "model.norm.weight", 1, c.HiddenSize);
-        if (!c.TieWordEmbeddings) Add("output.weight", "lm_head.weight", c.VocabSize, c.HiddenSize);
-        for (int l = 0; l < c.NumLayers; l++)
-        {
-            string hf = $"model.layers.{l}.", g = $"blk.{l}.";
-            Add(g + "attn_norm.weight", hf + "input_layernorm.weight", 1, c.HiddenSize);
-            Add(g + "attn_q.weight", hf + "self_attn.q_proj.weight", q, c.HiddenSize, c.NumHeads);
-            Add(g + "attn_k.weight", hf + "self_attn.k_proj.weight", kv, c.HiddenSize, c.NumKvHeads);
-            Add(g + "attn_v.weight", hf + "self_attn.v_proj.weight", kv, c.HiddenSize);
-            Add(g + "attn_output.weight", hf + "self_attn.o_proj.weight", c.HiddenSize, q);
-            Add(g + "ffn_norm.weight", hf + "post_attention_layernorm.weight", 1, c.HiddenSize);
-            Add(g + "ffn_gate.weight", hf + "mlp.gate_proj.weight", c.IntermediateSize, c.HiddenSize);
-            Add(g + "ffn_up.weight", hf + "mlp.up_proj.weight", c.IntermediateSize, c.HiddenSize);
-            Add(g + "ffn_down.weight", hf + "mlp.down_proj.weight", c.HiddenSize, c.IntermediateSize);
+            float[] data = Read(slot.Name);
+            int heads = slot.Kind switch { TensorKind.AttnQ => c.NumHeads, TensorKind.AttnK => c.NumKvHeads, _ => 0 };
+            if (heads > 0) data = ToInterleavedRope(data, heads, slot.Rows / heads, slot.Cols);
+            (long rows, long cols) = slot.Cols == 1 ? (1L, slot.Rows) : (slot.Rows, slot.Cols);
+            tensors.Add((GgufName(slot), rows, cols, data));
         }
 
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
@@ -105,6 +90,23 @@ internal static class GgufWriter
             Pad(w);
         }
     }
+
+    private static string GgufName(TensorSlot slot) => slot.Kind switch
+    {
+        TensorKind.TokenEmbedding => "token_embd.weight",
+        TensorKind.OutputNorm => "output_norm.weight",
+        TensorKind.Output => "output.weight",
+        TensorKind.AttnNorm => $"blk.{slot.Layer}.attn_norm.weight",
+        TensorKind.AttnQ => $"blk.{slot.Layer}.attn_q.weight",
+        TensorKind.AttnK => $"blk.{slot.Layer}.attn_k.weight",
+        TensorKind.AttnV => $"blk.{slot.Layer}.attn_v.weight",
+        TensorKind.AttnOutput => $"blk.{slot.Layer}.attn_output.weight",
+        TensorKind.FfnNorm => $"blk.{slot.Layer}.ffn_norm.weight",
+        TensorKind.FfnGate => $"blk.{slot.Layer}.ffn_gate.weight",
+        TensorKind.FfnUp => $"blk.{slot.Layer}.ffn_up.weight",
+        TensorKind.FfnDown => $"blk.{slot.Layer}.ffn_down.weight",
+        _ => throw new LookaheadException($"{slot.Name}: q/k/v biases (Qwen2) have no llama GGUF tensor"),
+    };
 
     // HF (rotate-half) row order back to Meta's interleaved order, per head: Meta row 2i is HF row i and
     // Meta row 2i + 1 is HF row half + i.

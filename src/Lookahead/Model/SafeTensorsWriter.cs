@@ -1,4 +1,4 @@
-using System.Text;
+using System.Buffers.Binary;
 using System.Text.Json;
 
 namespace Lookahead.Model;
@@ -21,39 +21,50 @@ public sealed class SafeTensorsWriter
     /// <summary>Writes the file, replacing any existing one only once it is complete.</summary>
     public void Write(string path)
     {
+        byte[] header = Header(_tensors.Select(t => (t.Name, t.Dtype, t.Shape)));
+        string temporary = path + ".partial";
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        {
+            file.Write(header);
+            foreach (var tensor in _tensors) file.Write(tensor.Data);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// The bytes before the tensor data: the 8-byte header length, then the JSON header (padded with spaces
+    /// to a multiple of 8) describing the tensors laid out back to back in the order given.
+    /// </summary>
+    internal static byte[] Header(IEnumerable<(string Name, TensorDtype Dtype, long[] Shape)> tensors)
+    {
         using var headerStream = new MemoryStream();
         using (var json = new Utf8JsonWriter(headerStream))
         {
             json.WriteStartObject();
             long offset = 0;
-            foreach (var tensor in _tensors)
+            foreach ((string name, TensorDtype dtype, long[] shape) in tensors)
             {
-                json.WriteStartObject(tensor.Name);
-                json.WriteString("dtype", DtypeName(tensor.Dtype));
+                long bytes = shape.Aggregate(1L, (p, d) => p * d) * SafeTensorsFile.ElementSize(dtype);
+                json.WriteStartObject(name);
+                json.WriteString("dtype", DtypeName(dtype));
                 json.WriteStartArray("shape");
-                foreach (long dim in tensor.Shape) json.WriteNumberValue(dim);
+                foreach (long dim in shape) json.WriteNumberValue(dim);
                 json.WriteEndArray();
                 json.WriteStartArray("data_offsets");
                 json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + tensor.Data.Length);
+                json.WriteNumberValue(offset + bytes);
                 json.WriteEndArray();
                 json.WriteEndObject();
-                offset += tensor.Data.Length;
+                offset += bytes;
             }
             json.WriteEndObject();
         }
-        byte[] header = headerStream.ToArray();
-        int padding = (8 - header.Length % 8) % 8;
-
-        string temporary = path + ".partial";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-        {
-            file.Write(BitConverter.GetBytes((ulong)(header.Length + padding)));
-            file.Write(header);
-            file.Write(Encoding.ASCII.GetBytes(new string(' ', padding)));
-            foreach (var tensor in _tensors) file.Write(tensor.Data);
-        }
-        File.Move(temporary, path, overwrite: true);
+        int padding = (int)((8 - headerStream.Length % 8) % 8);
+        for (int i = 0; i < padding; i++) headerStream.WriteByte((byte)' ');
+        var result = new byte[8 + headerStream.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(result, (ulong)headerStream.Length);
+        headerStream.ToArray().CopyTo(result, 8);
+        return result;
     }
 
     /// <summary>The dtype's name in safetensors headers.</summary>

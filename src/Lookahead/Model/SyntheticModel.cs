@@ -1,3 +1,4 @@
+using Lookahead.Interop;
 using System.Buffers.Binary;
 using System.Text.Json;
 
@@ -5,7 +6,28 @@ namespace Lookahead.Model;
 
 /// <summary>Hyper-parameters of a real model shape, for synthetic (random-weight) model folders.</summary>
 public sealed record SyntheticShape(string Name, int VocabSize, int HiddenSize, int IntermediateSize, int NumLayers,
-    int NumHeads, int NumKvHeads, int MaxPositionEmbeddings, double RopeTheta, bool TieWordEmbeddings);
+    int NumHeads, int NumKvHeads, int MaxPositionEmbeddings, double RopeTheta, bool TieWordEmbeddings)
+{
+    internal ModelConfig ToConfig() => new()
+    {
+        Architecture = "LlamaForCausalLM",
+        VocabSize = VocabSize,
+        HiddenSize = HiddenSize,
+        IntermediateSize = IntermediateSize,
+        NumLayers = NumLayers,
+        NumHeads = NumHeads,
+        NumKvHeads = NumKvHeads,
+        HeadDim = HiddenSize / NumHeads,
+        MaxPositionEmbeddings = MaxPositionEmbeddings,
+        RmsNormEps = 1e-5f,
+        RopeTheta = (float)RopeTheta,
+        RopeScaling = new RopeScaling(RopeScalingKind.None, 1, 1, 1, 0),
+        TieWordEmbeddings = TieWordEmbeddings,
+        QkvBias = false,
+        BosTokenId = 1,
+        EosTokenIds = [2],
+    };
+}
 
 /// <summary>
 /// Writes complete Hugging Face model folders of real shapes with seeded random weights. Speed does not
@@ -82,66 +104,31 @@ public static class SyntheticModel
         WriteAtomically(Path.Combine(folder, "config.json"), Config(shape, dtype));
     }
 
-    private static List<(string Name, long[] Shape, float Center, float Scale)> Tensors(SyntheticShape s)
-    {
-        int headDim = s.HiddenSize / s.NumHeads;
-        long q = (long)s.NumHeads * headDim, kv = (long)s.NumKvHeads * headDim;
-        var list = new List<(string, long[], float, float)> { ("model.embed_tokens.weight", [s.VocabSize, s.HiddenSize], 0, 0.5f) };
-        for (int l = 0; l < s.NumLayers; l++)
-        {
-            string p = $"model.layers.{l}.";
-            list.Add((p + "input_layernorm.weight", [s.HiddenSize], 1, 0.1f));
-            list.Add((p + "self_attn.q_proj.weight", [q, s.HiddenSize], 0, 0.02f));
-            list.Add((p + "self_attn.k_proj.weight", [kv, s.HiddenSize], 0, 0.02f));
-            list.Add((p + "self_attn.v_proj.weight", [kv, s.HiddenSize], 0, 0.02f));
-            list.Add((p + "self_attn.o_proj.weight", [s.HiddenSize, q], 0, 0.02f));
-            list.Add((p + "post_attention_layernorm.weight", [s.HiddenSize], 1, 0.1f));
-            list.Add((p + "mlp.gate_proj.weight", [s.IntermediateSize, s.HiddenSize], 0, 0.02f));
-            list.Add((p + "mlp.up_proj.weight", [s.IntermediateSize, s.HiddenSize], 0, 0.02f));
-            list.Add((p + "mlp.down_proj.weight", [s.HiddenSize, s.IntermediateSize], 0, 0.02f));
-        }
-        list.Add(("model.norm.weight", [s.HiddenSize], 1, 0.1f));
-        if (!s.TieWordEmbeddings) list.Add(("lm_head.weight", [s.VocabSize, s.HiddenSize], 0, 0.02f));
-        return list;
-    }
+    // The tensors the loader expects for this shape (TensorMap), with random values around 1 for norm
+    // weights and around 0 otherwise.
+    private static List<(string Name, long[] Shape, float Center, float Scale)> Tensors(SyntheticShape s) =>
+        TensorMap.Slots(s.ToConfig()).Select(slot => (
+            slot.Name,
+            slot.Cols == 1 ? new[] { slot.Rows } : new[] { slot.Rows, slot.Cols },
+            slot.Kind is TensorKind.AttnNorm or TensorKind.FfnNorm or TensorKind.OutputNorm ? 1f : 0f,
+            slot.Kind switch
+            {
+                TensorKind.AttnNorm or TensorKind.FfnNorm or TensorKind.OutputNorm => 0.1f,
+                TensorKind.TokenEmbedding => 0.5f,
+                _ => 0.02f,
+            })).ToList();
 
     private static void WriteShard(string path, List<(string Name, long[] Shape, float Center, float Scale)> tensors,
         TensorDtype dtype, int seed, List<(string Name, long[] Shape, float Center, float Scale)> all, Action<long> advanced)
     {
         int elementSize = SafeTensorsFile.ElementSize(dtype);
-        using var header = new MemoryStream();
-        using (var json = new Utf8JsonWriter(header))
-        {
-            json.WriteStartObject();
-            long offset = 0;
-            foreach (var t in tensors)
-            {
-                long bytes = t.Shape.Aggregate(1L, (a, b) => a * b) * elementSize;
-                json.WriteStartObject(t.Name);
-                json.WriteString("dtype", SafeTensorsWriter.DtypeName(dtype));
-                json.WriteStartArray("shape");
-                foreach (long d in t.Shape) json.WriteNumberValue(d);
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + bytes);
-                json.WriteEndArray();
-                json.WriteEndObject();
-                offset += bytes;
-            }
-            json.WriteEndObject();
-        }
-        int padding = (int)((8 - header.Length % 8) % 8);
+        byte[] header = SafeTensorsWriter.Header(tensors.Select(t => (t.Name, dtype, t.Shape)));
         string temporary = path + ".partial";
         try
         {
             using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)(header.Length + padding));
-                file.Write(length);
-                file.Write(header.GetBuffer().AsSpan(0, (int)header.Length));
-                for (int i = 0; i < padding; i++) file.WriteByte((byte)' ');
+                file.Write(header);
                 var chunk = new byte[ChunkElements * elementSize];
                 foreach (var t in tensors)
                 {
