@@ -148,11 +148,13 @@ int main(int argc, char** argv) {
     const int32_t backend = backend_name == "cpu" ? LK_BACKEND_CPU : LK_BACKEND_CUDA;
 
     lk_model_params p = shape->params;
-    p.max_context = std::max(p.max_context, context + 128);
+    // Room for the prefix, the greedy steps and the largest tree (64 nodes).
+    const int capacity = context + steps + 3 + 64;
+    p.max_context = std::max(p.max_context, capacity);
     lk_model* model = nullptr;
     check(lk_model_init(&p, &model), "lk_model_init");
     const int64_t weight_bytes = set_all_tensors(model, p, dtype);
-    lk_context_params cp{backend, context + 128, 128, 0};
+    lk_context_params cp{backend, capacity, 128, 0};
     lk_context* ctx = nullptr;
     check(lk_context_init(model, &cp, &ctx), "lk_context_init");
     std::printf("%s\n", lk_system_info());

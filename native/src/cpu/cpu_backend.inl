@@ -24,6 +24,9 @@ namespace {
 // Below this many multiply-adds (about 30 microseconds on one core) a job is cheaper inline than
 // split over the pool, whose hand-off and join cost a few microseconds.
 constexpr int64_t kParallelWork = 1 << 19;
+// Attention does several passes (scores, softmax, weighted values) per multiply-add counted, at well
+// below the matrix kernels' rate, so it is worth splitting from a smaller size.
+constexpr int64_t kParallelAttentionWork = 1 << 15;
 // Query rows of one attention block: their score rows stay in L1/L2 while K/V stream past.
 constexpr int kAttentionRows = 16;
 // Committed slots scored per pass over a block's rows: the keys' chunk stays in L1 across the rows.
@@ -80,33 +83,14 @@ public:
             float* values = value_cache_.as<float>() + (int64_t{l} * n_ctx_ + n_past) * kv_dim;
 
             for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-            project(w.q, xb, hidden, n, q_.as<float>(), q_dim);
-            project(w.k, xb, hidden, n, keys, kv_dim);
-            project(w.v, xb, hidden, n, values, kv_dim);
-            if (model_.has_qkv_bias()) {
-                for (int i = 0; i < n; ++i) {
-                    add(q_.as<float>() + i * q_dim, w.q_bias.f32(), q_dim);
-                    add(keys + i * kv_dim, w.k_bias.f32(), kv_dim);
-                    add(values + i * kv_dim, w.v_bias.f32(), kv_dim);
-                }
-            }
-            for (int i = 0; i < n; ++i) {
-                const int64_t pos = n_past + tree.depth(i);
-                for (int h = 0; h < p_.n_heads; ++h) rotate(q_.as<float>() + i * q_dim + h * p_.head_dim, pos);
-                for (int h = 0; h < p_.n_kv_heads; ++h) rotate(keys + i * kv_dim + h * p_.head_dim, pos);
-            }
+            attention_inputs(w, xb, tree, n_past, keys, values);
             store_keys(l, n_past, n);
-
             attention(l, tree, n_past);
-            project(w.o, attn_.as<float>(), q_dim, n, xb, hidden);
-            for (int i = 0; i < n * hidden; ++i) x[i] += xb[i];
+            project(w.o, attn_.as<float>(), q_dim, n, x, hidden, /*accumulate=*/true);
 
             for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-            project(w.gate, xb, hidden, n, gate_.as<float>(), ffn);
-            project(w.up, xb, hidden, n, up_.as<float>(), ffn);
-            for (int i = 0; i < n; ++i) cpu::swiglu(gate_.as<float>() + i * ffn, up_.as<float>() + i * ffn, ffn);
-            project(w.down, gate_.as<float>(), ffn, n, xb, hidden);
-            for (int i = 0; i < n * hidden; ++i) x[i] += xb[i];
+            feed_forward_gate(w, xb, n);
+            project(w.down, gate_.as<float>(), ffn, n, x, hidden, /*accumulate=*/true);
         }
 
         if (logits_mode == LK_LOGITS_NONE) return;
@@ -183,14 +167,64 @@ private:
         cpu::rope_rotate(head, rope_cos_.as<float>() + pos * half, rope_sin_.as<float>() + pos * half, half);
     }
 
-    // y[j] = W x[j] for the n_x input rows.
-    void project(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride) {
-        const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, x, x_stride, y, y_stride, n_x};
-        if (pool_.size() == 1 || w.rows * w.cols * n_x < kParallelWork) {
-            LK_CPU_MATMUL(args, 0, w.rows);
-            return;
-        }
-        pool_.parallel_for(w.rows, 16, [&](int64_t begin, int64_t end) { LK_CPU_MATMUL(args, begin, end); });
+    // y[j] = W x[j] (or y[j] += W x[j]: the residual add, fused) for the n_x input rows.
+    void project(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride, bool accumulate = false) {
+        parallel_rows(w.rows, 16, w.rows * w.cols * n_x, [&](int64_t begin, int64_t end) {
+            matmul_rows(w, x, x_stride, n_x, y, y_stride, accumulate, begin, end);
+        });
+    }
+
+    static void matmul_rows(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride,
+                            bool accumulate, int64_t begin, int64_t end) {
+        const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, x, x_stride, y, y_stride, n_x, accumulate};
+        LK_CPU_MATMUL(args, begin, end);
+    }
+
+    // Runs fn over [0, rows) split at multiples of grain: inline when the job (multiply-adds) is too
+    // small to repay the pool's hand-off.
+    template <typename F>
+    void parallel_rows(int64_t rows, int64_t grain, int64_t work, F&& fn) {
+        if (pool_.size() == 1 || work < kParallelWork) fn(int64_t{0}, rows);
+        else pool_.parallel_for(rows, grain, fn);
+    }
+
+    // Q, K and V in one job over their stacked rows, with bias and RoPE applied by the thread that
+    // produced each head (ranges are cut at head boundaries), so the pool is entered once, not three times.
+    void attention_inputs(const LayerWeights& w, const float* xb, const Tree& tree, int32_t n_past, float* keys, float* values) {
+        const int n = tree.size();
+        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), d = p_.head_dim;
+        const bool bias = model_.has_qkv_bias();
+        float* queries = q_.as<float>();
+        // One stacked segment: rows [offset, offset + rows) are `weights`, written to `out` (row stride `stride`).
+        auto segment = [&](const Tensor& weights, const Tensor& bias_vector, float* out, int64_t stride, int64_t offset,
+                           bool rotate_heads, int64_t begin, int64_t end) {
+            const int64_t lo = std::max(begin, offset) - offset, hi = std::min(end, offset + weights.rows) - offset;
+            if (lo >= hi) return;
+            matmul_rows(weights, xb, hidden, n, out, stride, false, lo, hi);
+            for (int i = 0; i < n; ++i) {
+                float* row = out + i * stride;
+                if (bias) add(row + lo, bias_vector.f32() + lo, hi - lo);
+                if (rotate_heads)
+                    for (int64_t h = lo / d; h < hi / d; ++h) rotate(row + h * d, n_past + tree.depth(i));
+            }
+        };
+        parallel_rows(q_dim + 2 * kv_dim, d, (q_dim + 2 * kv_dim) * hidden * n, [&](int64_t begin, int64_t end) {
+            segment(w.q, w.q_bias, queries, q_dim, 0, true, begin, end);
+            segment(w.k, w.k_bias, keys, kv_dim, q_dim, true, begin, end);
+            segment(w.v, w.v_bias, values, kv_dim, q_dim + kv_dim, false, begin, end);
+        });
+    }
+
+    // gate = silu(W_gate x) * (W_up x), one job: each thread applies SwiGLU to the rows it just computed.
+    void feed_forward_gate(const LayerWeights& w, const float* xb, int n) {
+        const int64_t hidden = p_.hidden_size, ffn = p_.intermediate_size;
+        float* gate = gate_.as<float>();
+        float* up = up_.as<float>();
+        parallel_rows(ffn, 16, 2 * ffn * hidden * n, [&](int64_t begin, int64_t end) {
+            matmul_rows(w.gate, xb, hidden, n, gate, ffn, false, begin, end);
+            matmul_rows(w.up, xb, hidden, n, up, ffn, false, begin, end);
+            for (int i = 0; i < n; ++i) cpu::swiglu(gate + i * ffn + begin, up + i * ffn + begin, static_cast<int>(end - begin));
+        });
     }
 
     // attn[i, head] = softmax over (committed slots + i's ancestors) of q.k / sqrt(d), applied to v.
@@ -247,7 +281,7 @@ private:
         };
 
         const int64_t work = int64_t{n} * p_.n_heads * (n_past + tree.max_depth() + 1) * d;
-        if (pool_.size() == 1 || work < kParallelWork) {
+        if (pool_.size() == 1 || tasks < 2 || work < kParallelAttentionWork) {
             run(0, 0, tasks);
             return;
         }

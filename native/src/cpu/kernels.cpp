@@ -17,7 +17,8 @@ void matmul_scalar_with(const MatmulArgs& a, int64_t row_begin, int64_t row_end,
             const float* x = a.x + j * a.x_stride;
             float sum = 0.0f;
             for (int64_t c = 0; c < a.cols; ++c) sum += load(r * a.cols + c) * x[c];
-            a.y[j * a.y_stride + r] = sum;
+            float& out = a.y[j * a.y_stride + r];
+            out = a.accumulate ? out + sum : sum;
         }
     }
 }

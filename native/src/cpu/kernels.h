@@ -6,8 +6,9 @@
 
 namespace lk::cpu {
 
-// y[j][r] = dot(W[r], x[j]) for rows r in [row_begin, row_end) and the n_x input rows j.
-// W is [rows, cols] in its storage dtype (LK_DTYPE_*); x and y are F32 with the given row strides.
+// y[j][r] = dot(W[r], x[j]) (or y[j][r] += dot(...) when accumulate: a fused residual add) for rows r
+// in [row_begin, row_end) and the n_x input rows j. W is [rows, cols] in its storage dtype
+// (LK_DTYPE_*); x and y are F32 with the given row strides.
 struct MatmulArgs {
     const void* weights;
     int32_t dtype;
@@ -17,6 +18,7 @@ struct MatmulArgs {
     float* y;
     int64_t y_stride;
     int32_t n_x;
+    bool accumulate = false;
 };
 
 using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);

@@ -18,6 +18,14 @@ namespace lk::cpu::tiles {
 // streams past it, so W is read from memory once per call.
 constexpr int64_t kRowChunk = 8;
 constexpr int kInputsPerTile = 4;
+// Rows shorter than this (bytes) are read one at a time, in address order: several interleaved short
+// rows are too many short streams for the hardware prefetcher (measured on Zen 4: a BF16 768-column
+// matrix streams at ~60% of the read bandwidth with 8-row tiles, ~97% row by row).
+constexpr int64_t kLongRowBytes = 4096;
+// How far ahead of its loads a one-row tile prefetches its row.
+constexpr int64_t kPrefetchBytes = 1024;
+
+constexpr int64_t element_bytes(int32_t dtype) { return dtype == LK_DTYPE_F32 ? 4 : 2; }
 
 // RW rows of W against RX rows of x, Isa::kWidth columns per iteration, scalar tail.
 template <typename Isa, typename Load, int RW, int RX>
@@ -28,7 +36,10 @@ void tile(const MatmulArgs& a, int64_t row, int32_t x_row) {
     const float* x[RX];
     for (int j = 0; j < RX; ++j) x[j] = a.x + (x_row + j) * a.x_stride;
     const int64_t vec_cols = a.cols / Isa::kWidth * Isa::kWidth;
+    const char* prefetch_base = static_cast<const char*>(a.weights) + row * a.cols * element_bytes(a.dtype) + kPrefetchBytes;
     for (int64_t c = 0; c < vec_cols; c += Isa::kWidth) {
+        // One row against many inputs runs too slowly for the hardware prefetcher to stay ahead of it.
+        if constexpr (RW == 1 && RX >= 4) __builtin_prefetch(prefetch_base + c * element_bytes(a.dtype));
         typename Isa::Vec xv[RX];
         for (int j = 0; j < RX; ++j) xv[j] = Isa::load(x[j] + c);
         for (int r = 0; r < RW; ++r) {
@@ -40,7 +51,8 @@ void tile(const MatmulArgs& a, int64_t row, int32_t x_row) {
         for (int j = 0; j < RX; ++j) {
             float sum = Isa::sum(acc[r][j]);
             for (int64_t c = vec_cols; c < a.cols; ++c) sum += Load::one(a.weights, (row + r) * a.cols + c) * x[j][c];
-            a.y[(x_row + j) * a.y_stride + row + r] = sum;
+            float& out = a.y[(x_row + j) * a.y_stride + row + r];
+            out = a.accumulate ? out + sum : sum;
         }
     }
 }
@@ -63,13 +75,33 @@ void rows_for_inputs(const MatmulArgs& a, int64_t row, int64_t row_end, int32_t 
     }
 }
 
+// One row at a time against up to Isa::kSequentialInputs inputs: weights are read strictly in order.
+template <typename Isa, typename Load>
+void sequential_rows(const MatmulArgs& a, int64_t row, int64_t row_end, int32_t x_row, int32_t inputs) {
+    for (; row < row_end; ++row) {
+        switch (inputs) {
+            case 1: tile<Isa, Load, 1, 1>(a, row, x_row); break;
+            case 2: tile<Isa, Load, 1, 2>(a, row, x_row); break;
+            case 3: tile<Isa, Load, 1, 3>(a, row, x_row); break;
+            case 4: tile<Isa, Load, 1, 4>(a, row, x_row); break;
+            case 5: tile<Isa, Load, 1, 5>(a, row, x_row); break;
+            case 6: tile<Isa, Load, 1, 6>(a, row, x_row); break;
+            case 7: tile<Isa, Load, 1, 7>(a, row, x_row); break;
+            default: tile<Isa, Load, 1, 8>(a, row, x_row); break;
+        }
+    }
+}
+
 template <typename Isa, typename Load>
 void matmul_with(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    const bool sequential = a.n_x == 1 || a.cols * element_bytes(a.dtype) < kLongRowBytes;
+    const int32_t per_tile = sequential ? Isa::kSequentialInputs : kInputsPerTile;
     for (int64_t chunk = row_begin; chunk < row_end; chunk += kRowChunk) {
         const int64_t chunk_end = chunk + kRowChunk < row_end ? chunk + kRowChunk : row_end;
-        for (int32_t j = 0; j < a.n_x; j += kInputsPerTile) {
-            const int32_t inputs = a.n_x - j < kInputsPerTile ? a.n_x - j : kInputsPerTile;
-            rows_for_inputs<Isa, Load>(a, chunk, chunk_end, j, inputs);
+        for (int32_t j = 0; j < a.n_x; j += per_tile) {
+            const int32_t inputs = a.n_x - j < per_tile ? a.n_x - j : per_tile;
+            if (sequential) sequential_rows<Isa, Load>(a, chunk, chunk_end, j, inputs);
+            else rows_for_inputs<Isa, Load>(a, chunk, chunk_end, j, inputs);
         }
     }
 }
