@@ -12,10 +12,8 @@ namespace {
 struct Avx2 {
     using Vec = __m256;
     static constexpr int kWidth = 8;
-    // Eight accumulators per multi-row tile: 4x2, 2x3 (six), 2x4; one row against up to 4 inputs when
-    // rows are read one at a time (16 registers). A single input always goes row by row.
-    static constexpr int kHeightFor1 = 1, kHeightFor2 = 4, kHeightFor3 = 2, kHeightFor4 = 2;
-    static constexpr int kSequentialInputs = 4;
+    // 16 vector registers: up to 8 accumulators (4 streams x 2 inputs, 2 x 4) beside the inputs.
+    static constexpr int kMaxAccumulators = 8, kWideGroup = 4;
 
     static Vec zero() { return _mm256_setzero_ps(); }
     static Vec load(const float* p) { return _mm256_loadu_ps(p); }

@@ -12,10 +12,8 @@ namespace {
 struct Avx512 {
     using Vec = __m512;
     static constexpr int kWidth = 16;
-    // 32 vector registers: 8 to 16 accumulators per multi-row tile (8x2, 4x3, 4x4); one row against up
-    // to 8 inputs when rows are read one at a time. A single input always goes row by row.
-    static constexpr int kHeightFor1 = 1, kHeightFor2 = 8, kHeightFor3 = 4, kHeightFor4 = 4;
-    static constexpr int kSequentialInputs = 8;
+    // 32 vector registers: up to 16 accumulators (4 streams x 4 inputs, 2 x 8) beside the inputs.
+    static constexpr int kMaxAccumulators = 16, kWideGroup = 8;
 
     static Vec zero() { return _mm512_setzero_ps(); }
     static Vec load(const float* p) { return _mm512_loadu_ps(p); }
