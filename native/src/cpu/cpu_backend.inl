@@ -24,6 +24,9 @@ namespace {
 // Below this many multiply-adds (about 30 microseconds on one core) a job is cheaper inline than
 // split over the pool, whose hand-off and join cost a few microseconds.
 constexpr int64_t kParallelWork = 1 << 19;
+// Matrix jobs are cut into this many pieces per thread, taken dynamically: enough to even out threads
+// that run at different speeds, few enough that every piece is a long sequential read.
+constexpr int64_t kPiecesPerThread = 4;
 // Attention does several passes (scores, softmax, weighted values) per multiply-add counted, at well
 // below the matrix kernels' rate, so it is worth splitting from a smaller size.
 constexpr int64_t kParallelAttentionWork = 1 << 15;
@@ -180,12 +183,18 @@ private:
         LK_CPU_MATMUL(args, begin, end);
     }
 
-    // Runs fn over [0, rows) split at multiples of grain: inline when the job (multiply-adds) is too
-    // small to repay the pool's hand-off.
+    // Runs fn over [0, rows) in pieces whose boundaries are multiples of grain, about kPiecesPerThread
+    // per thread taken dynamically; inline when the job (multiply-adds) is too small to repay the pool's
+    // hand-off.
     template <typename F>
     void parallel_rows(int64_t rows, int64_t grain, int64_t work, F&& fn) {
-        if (pool_.size() == 1 || work < kParallelWork) fn(int64_t{0}, rows);
-        else pool_.parallel_for(rows, grain, fn);
+        if (pool_.size() == 1 || work < kParallelWork) {
+            fn(int64_t{0}, rows);
+            return;
+        }
+        const int64_t pieces = int64_t{pool_.size()} * kPiecesPerThread;
+        const int64_t piece = std::max<int64_t>(1, (rows + pieces * grain - 1) / (pieces * grain)) * grain;
+        pool_.parallel_pieces(rows, piece, fn);
     }
 
     // Q, K and V in one job over their stacked rows, with bias and RoPE applied by the thread that

@@ -44,6 +44,19 @@ public:
         });
     }
 
+    // Splits [0, count) into pieces of `piece` items (the last may be shorter) that the threads take in
+    // order as they become free, so a thread slowed by the memory system or another process does not
+    // hold up the others; runs fn(begin, end) on each piece.
+    template <typename F>
+    void parallel_pieces(int64_t count, int64_t piece, F&& fn) {
+        std::atomic<int64_t> next{0};
+        run([&](int, int) {
+            for (int64_t begin = next.fetch_add(piece, std::memory_order_relaxed); begin < count;
+                 begin = next.fetch_add(piece, std::memory_order_relaxed))
+                fn(begin, begin + piece < count ? begin + piece : count);
+        });
+    }
+
 private:
     template <typename F>
     static void invoke(void* state, int thread, int threads) {
