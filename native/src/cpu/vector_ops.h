@@ -15,6 +15,9 @@
 #include <cstdint>
 
 namespace lk::cpu {
+// Internal linkage: each backend variant compiles these with its own instruction set, and one shared
+// (inline, external) definition would let the linker hand the AVX-512 copy to the portable variant.
+namespace {
 
 constexpr int kLanes = 8;
 
@@ -189,4 +192,5 @@ inline void swiglu(float* gate, const float* up, int n) {
     }
 }
 
+}  // namespace
 }  // namespace lk::cpu
