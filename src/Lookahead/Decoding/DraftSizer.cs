@@ -10,10 +10,14 @@ namespace Lookahead.Decoding;
 /// A node's chance of acceptance is the trie's confidence in it (its n-gram's share among its siblings,
 /// compounded along its branch) times a learned per-level factor c raised to its depth, so deep nodes
 /// lose value fast when drafts fail. c moves towards what steps really accept; while the sizer verifies
-/// the root alone, c creeps back up so that drafts are retried now and then. t(k) is learned from the
-/// steps' own timings per size bucket; an untimed size's cost is extrapolated from the largest timed
-/// size, and sizes beyond twice that are not tried, so large drafts are reached step by step. With no
-/// drafts, or drafts that do not hold, nearly every step verifies the root alone: plain greedy decoding.
+/// the root alone, c creeps back up, and every <see cref="ExploreEvery"/>th declined draft is verified
+/// at two nodes anyway, so that drafts and their cost are retried now and then. t(k) is learned from the
+/// steps' own timings per size bucket, with each sample clipped at 1.5x the estimate (a first sample at
+/// 2x the extrapolated cost): a step slowed by a preempted thread or a pool waking from sleep must not
+/// price a size out for good, since a size that is never chosen is never timed again. An untimed size's
+/// cost is extrapolated from the largest timed size, and sizes beyond twice that are not tried, so large
+/// drafts are reached step by step. With no drafts, or drafts that do not hold, nearly every step
+/// verifies the root alone: plain greedy decoding.
 /// </remarks>
 public sealed class DraftSizer
 {
@@ -25,12 +29,19 @@ public sealed class DraftSizer
     private const double Recovery = 1.03;  // per root-only step that had a draft to offer
     // Until measured, each extra node is assumed to cost this share of a one-node step.
     private const double PriorMarginalCost = 0.1;
+    // A timing sample counts for at most this multiple of the current estimate (the first, of the
+    // extrapolated cost times FirstSampleClip).
+    private const double SampleClip = 1.5;
+    private const double FirstSampleClip = 2.0;
+    /// <summary>Declined drafts in a row after which one is verified at two nodes anyway.</summary>
+    public const int ExploreEvery = 32;
 
     private readonly double[] _seconds = new double[Buckets.Length];
     private readonly bool[] _measured = new bool[Buckets.Length];
     private double _factor = InitialFactor;
     private double _predicted;
     private bool _declinedDraft;
+    private int _declinedInARow;
 
     /// <summary>The learned per-level acceptance factor c (0.02..1).</summary>
     public double Calibration => _factor;
@@ -67,6 +78,12 @@ public sealed class DraftSizer
                 bestExpected = expected;
             }
         }
+        if (best == 1 && ++_declinedInARow >= ExploreEvery && draft.Count >= Buckets[1] && limit >= Buckets[1])
+        {
+            best = Buckets[1];
+            bestExpected = confidence[1] * _factor;
+        }
+        if (best > 1) _declinedInARow = 0;
         draft.Truncate(best);
         _predicted = bestExpected;
         _declinedDraft = best == 1;
@@ -79,7 +96,8 @@ public sealed class DraftSizer
         int b = Array.IndexOf(Buckets, size);
         if (b >= 0)
         {
-            _seconds[b] = _measured[b] ? (1 - Smoothing) * _seconds[b] + Smoothing * seconds : seconds;
+            if (_measured[b]) _seconds[b] = (1 - Smoothing) * _seconds[b] + Smoothing * Math.Min(seconds, SampleClip * _seconds[b]);
+            else _seconds[b] = b == 0 ? seconds : Math.Min(seconds, FirstSampleClip * Cost(b));
             _measured[b] = true;
         }
         if (_predicted > 0)

@@ -1,0 +1,56 @@
+using Lookahead.Decoding;
+using Lookahead.Drafting;
+
+namespace Lookahead.Tests;
+
+/// <summary>The adaptive sizer fed scripted timings and outcomes (no clocks involved).</summary>
+public class DraftSizerTests
+{
+    private const double OneNode = 50e-6, TwoNodes = 60e-6;
+
+    private static DraftTree Offer(DraftTree draft, float confidence)
+    {
+        draft.Reset(1);
+        draft.Add(2, 0, confidence);
+        return draft;
+    }
+
+    [Test]
+    public void ASlowStepDoesNotPriceADraftSizeOutForGood()
+    {
+        var sizer = new DraftSizer();
+        var draft = new DraftTree(8);
+        Assert.That(sizer.Choose(Offer(draft, 0.9f)), Is.EqualTo(1), "a plain step is timed first");
+        sizer.Observe(1, OneNode, 0);
+        Assert.That(sizer.Choose(Offer(draft, 0.9f)), Is.EqualTo(2), "a confident draft is worth a second node");
+        sizer.Observe(2, 100 * TwoNodes, 1);  // a preempted thread or a pool waking from sleep
+
+        // Two-node steps really cost 1.2x a plain one and their drafts hold: the sizer must come back to them.
+        int twoNodeSteps = 0;
+        for (int step = 0; step < 4 * DraftSizer.ExploreEvery; step++)
+        {
+            int size = sizer.Choose(Offer(draft, 0.9f));
+            sizer.Observe(size, size == 1 ? OneNode : TwoNodes, size - 1);
+            if (step >= 3 * DraftSizer.ExploreEvery && size == 2) twoNodeSteps++;
+        }
+        Assert.That(twoNodeSteps, Is.EqualTo(DraftSizer.ExploreEvery), "once re-timed, every confident draft is verified");
+    }
+
+    [Test]
+    public void DeclinedDraftsAreStillTriedNowAndThen()
+    {
+        var sizer = new DraftSizer();
+        var draft = new DraftTree(8);
+        sizer.Choose(Offer(draft, 0.05f));
+        sizer.Observe(1, OneNode, 0);
+        int tried = 0;
+        for (int step = 0; step < 10 * DraftSizer.ExploreEvery; step++)
+        {
+            // Drafts never hold and two nodes cost twice one: declining is right, but not forever.
+            int size = sizer.Choose(Offer(draft, 0.05f));
+            sizer.Observe(size, size * OneNode, 0);
+            if (size > 1) tried++;
+        }
+        Assert.That(tried, Is.InRange(1, 10 * DraftSizer.ExploreEvery / (DraftSizer.ExploreEvery - 1)));
+    }
+}
