@@ -78,14 +78,20 @@ void tile_inputs(const MatmulArgs& a, int64_t row, int64_t stride, int32_t x_row
     }
 }
 
-// Rows [begin, end) split into RW streams; all inputs, in groups of at most `group`, are applied to
-// each tile's rows while they are in L1. Rows left over by the split go one at a time.
+// Rows [begin, end) split into RW streams, walked kBlockPositions rows per stream at a time; every
+// group of at most `group` inputs is applied to a block's rows while they are in L1, so a long batch
+// (prefill) is read once per block rather than once per row. Rows left over by the split go one at a time.
+constexpr int64_t kBlockPositions = 8;
+
 template <typename Isa, typename Load, int RW>
 void streams(const MatmulArgs& a, int64_t begin, int64_t end, int32_t group) {
     const int64_t length = (end - begin) / RW;
-    for (int64_t i = 0; i < length; ++i)
+    for (int64_t i0 = 0; i0 < length; i0 += kBlockPositions) {
+        const int64_t i1 = i0 + kBlockPositions < length ? i0 + kBlockPositions : length;
         for (int32_t j = 0; j < a.n_x; j += group)
-            tile_inputs<Isa, Load, RW>(a, begin + i, length, j, a.n_x - j < group ? a.n_x - j : group);
+            for (int64_t i = i0; i < i1; ++i)
+                tile_inputs<Isa, Load, RW>(a, begin + i, length, j, a.n_x - j < group ? a.n_x - j : group);
+    }
     for (int64_t row = begin + RW * length; row < end; ++row)
         for (int32_t j = 0; j < a.n_x; j += group)
             tile_inputs<Isa, Load, 1>(a, row, 1, j, a.n_x - j < group ? a.n_x - j : group);
