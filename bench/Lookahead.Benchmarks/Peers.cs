@@ -40,6 +40,11 @@ internal static class Peers
         using var generator = new Generator(context);
         var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] };
         generator.Generate(prompt, greedy with { MaxTokens = 16 });  // warm-up
+        // Warms the lookahead path's code (JIT) on another generator and another prompt, so the timed
+        // run below starts with an empty trie and an untrained sizer but compiled code, like a server's
+        // first request after start-up.
+        using (var warmup = new Generator(context))
+            warmup.Generate(prompt.Select(id => id + 1).ToArray(), greedy with { Mode = DecodingMode.Lookahead, MaxTokens = 64 });
         GenerationResult ours = generator.Generate(prompt, greedy);
         GenerationResult lookahead = generator.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
 
