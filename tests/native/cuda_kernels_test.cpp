@@ -17,8 +17,10 @@
 #include "common/tree.h"
 #include "cpu/kernels.h"
 #include "cpu/vector_ops.h"
+#include "cuda/attention.cuh"
 #include "cuda/elementwise.cuh"
 #include "cuda/matmul.cuh"
+#include "cuda/rope.cuh"
 #include "cuda/verify.cuh"
 #include "test_model.h"
 
@@ -206,6 +208,140 @@ TEST(CudaKernels, ArgmaxVerificationAndCompactionMatchTheHostLogic) {
                     ASSERT_EQ(k2[to], keys[from]);
                     ASSERT_EQ(v2[to], values[from]);
                 }
+    }
+}
+
+// RoPE fused with the cache write, alone: HF rotate-half with the float angle position * inv_freq (as
+// HF computes it), keys and values written to the batch's cache slots and nowhere else.
+TEST(CudaKernels, RopeAndStoreRotateHalfAndWriteOnlyTheBatchSlots) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(21);
+    struct Case {
+        int heads, kv_heads, head_dim;
+        double theta;
+        int32_t n_past;
+    };
+    for (const Case& c : {Case{4, 4, 8, 10000.0, 0}, Case{8, 2, 64, 10000.0, 37}, Case{4, 1, 128, 500000.0, 3990}}) {
+        const int n = 6, half = c.head_dim / 2, slots = c.n_past + n + 3;
+        const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
+        std::vector<float> inv_freq(half);
+        for (int i = 0; i < half; ++i) inv_freq[i] = static_cast<float>(1.0 / std::pow(c.theta, 2.0 * i / c.head_dim));
+        std::vector<int32_t> positions(n);
+        for (int i = 0; i < n; ++i) positions[i] = c.n_past + std::uniform_int_distribution<int>(0, 3)(rng);  // tree depths
+        std::vector<float> q = random_floats(rng, n * q_dim), k = random_floats(rng, n * kv_dim), v = random_floats(rng, n * kv_dim);
+        Device<float> dq(q), dk(k), dv(v), dfreq(inv_freq), dkeys(std::vector<float>(slots * kv_dim, kPoison)),
+            dvalues(std::vector<float>(slots * kv_dim, kPoison));
+        Device<int32_t> dpos(positions);
+        lk::cuda::rope_and_store(dq.data, dk.data, dv.data, dpos.data, dfreq.data, n, c.heads, c.kv_heads, c.head_dim, c.n_past,
+                                 dkeys.data, dvalues.data);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+        // Rotated copy of n rows of `heads` heads, in double from the float angles.
+        auto rotated = [&](const std::vector<float>& x, int heads) {
+            std::vector<double> out(x.size());
+            for (int node = 0; node < n; ++node)
+                for (int h = 0; h < heads; ++h)
+                    for (int i = 0; i < half; ++i) {
+                        const int64_t lo = (int64_t{node} * heads + h) * c.head_dim + i;
+                        const double angle = static_cast<float>(positions[node]) * inv_freq[i];
+                        out[lo] = x[lo] * std::cos(angle) - x[lo + half] * std::sin(angle);
+                        out[lo + half] = x[lo + half] * std::cos(angle) + x[lo] * std::sin(angle);
+                    }
+            return out;
+        };
+        const std::string what = "rope head_dim " + std::to_string(c.head_dim) + " n_past " + std::to_string(c.n_past);
+        expect_close(dq.read(), rotated(q, c.heads), what + " queries");
+        if (HasFatalFailure()) return;
+        const std::vector<float> keys = dkeys.read(), values = dvalues.read();
+        const std::vector<double> want_keys = rotated(k, c.kv_heads);
+        for (int64_t slot = 0; slot < slots; ++slot) {
+            for (int64_t i = 0; i < kv_dim; ++i) {
+                const int64_t at = slot * kv_dim + i, node = slot - c.n_past;
+                if (node < 0 || node >= n) {
+                    ASSERT_TRUE(std::isnan(keys[at]) && std::isnan(values[at])) << what << ": wrote slot " << slot;
+                    continue;
+                }
+                ASSERT_NEAR(keys[at], want_keys[node * kv_dim + i], 1e-5 + 1e-5 * std::fabs(want_keys[node * kv_dim + i]))
+                    << what << " key slot " << slot << " element " << i;
+                ASSERT_EQ(values[at], v[node * kv_dim + i]) << what << " value slot " << slot << " element " << i;
+            }
+        }
+    }
+}
+
+// Tree attention alone, against a double softmax over each node's visible positions (the committed
+// prefix and the node's ancestors with itself), with contexts spanning one to ten position chunks,
+// GQA 1/4/8, head dims 8 to 256, chains and random trees; scratch and output poisoned.
+TEST(CudaKernels, TreeAttentionMatchesASoftmaxOverEachNodesVisiblePositions) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(33);
+    struct Case {
+        int heads, kv_heads, head_dim;
+        int32_t n_ctx, n_past;
+        bool chain;
+    };
+    for (const Case& c : {Case{4, 4, 8, 512, 0, false}, Case{8, 2, 64, 5000, 1, false}, Case{8, 8, 64, 5000, 700, true},
+                          Case{8, 1, 128, 5000, 4000, false}, Case{2, 2, 256, 1024, 300, false}}) {
+        const int n = 9, slots = c.n_past + n;
+        const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
+        std::vector<int32_t> tokens(n, 1), parents(n, -1);
+        for (int i = 1; i < n; ++i) parents[i] = c.chain ? i - 1 : std::uniform_int_distribution<int>(0, i - 1)(rng);
+        lk::Tree tree;
+        tree.assign(lk_batch{tokens.data(), c.chain ? nullptr : parents.data(), n, LK_LOGITS_ALL}, 4, 64);
+
+        std::vector<int32_t> depths(n), offsets(n), ancestors;
+        for (int i = 0; i < n; ++i) {
+            depths[i] = tree.depth(i);
+            offsets[i] = static_cast<int32_t>(ancestors.size());
+            ancestors.insert(ancestors.end(), tree.visible(i), tree.visible(i) + tree.visible_count(i));
+        }
+        // Peaked scores (queries up to +-4), so that one wrongly included or missed position shows.
+        std::vector<float> q = random_floats(rng, n * q_dim, -4.0f, 4.0f), keys = random_floats(rng, slots * kv_dim),
+                           values = random_floats(rng, slots * kv_dim);
+        const lk::cuda::AttentionPlan plan = lk::cuda::plan_attention(c.n_ctx);
+        lk::cuda::attention_prepare(plan, c.head_dim);
+        Device<float> dq(q), dkeys(keys), dvalues(values), dout(std::vector<float>(n * q_dim, kPoison)),
+            dscratch(std::vector<float>(lk::cuda::attention_scratch_floats(plan, n, c.heads, c.head_dim), kPoison));
+        Device<int32_t> ddepths(depths), doffsets(offsets), dancestors(ancestors);
+        const lk::cuda::TreeView view{ddepths.data, doffsets.data, c.chain ? nullptr : dancestors.data, n, tree.max_depth()};
+        lk::cuda::tree_attention(dq.data, dkeys.data, dvalues.data, c.n_past, view, c.heads, c.kv_heads, c.head_dim, plan,
+                                 dscratch.data, dout.data);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+        std::vector<double> want(n * q_dim), bound(n * q_dim);
+        const int group = c.heads / c.kv_heads;
+        for (int node = 0; node < n; ++node) {
+            std::vector<int64_t> visible;
+            for (int64_t p = 0; p < c.n_past; ++p) visible.push_back(p);
+            for (int j = 0; j < tree.visible_count(node); ++j) visible.push_back(c.n_past + tree.visible(node)[j]);
+            for (int h = 0; h < c.heads; ++h) {
+                const float* qh = q.data() + (int64_t{node} * c.heads + h) * c.head_dim;
+                const int64_t kv_offset = int64_t{h / group} * c.head_dim;
+                std::vector<double> score(visible.size());
+                double top = -1e300, total = 0;
+                for (size_t s = 0; s < visible.size(); ++s) {
+                    double dot = 0;
+                    for (int t = 0; t < c.head_dim; ++t) dot += double(qh[t]) * keys[visible[s] * kv_dim + kv_offset + t];
+                    score[s] = dot / std::sqrt(double(c.head_dim));
+                    top = std::max(top, score[s]);
+                }
+                for (double& e : score) total += (e = std::exp(e - top));
+                for (int t = 0; t < c.head_dim; ++t) {
+                    double sum = 0;
+                    for (size_t s = 0; s < visible.size(); ++s) sum += score[s] * values[visible[s] * kv_dim + kv_offset + t];
+                    const int64_t at = (int64_t{node} * c.heads + h) * c.head_dim + t;
+                    want[at] = sum / total;
+                    // fp32 sums: the output's over the visible positions and each score's over head_dim
+                    // terms of size up to 4 (worst cases, linear in the term counts).
+                    bound[at] = 1e-5 + 2.0 * static_cast<double>(visible.size()) * 0x1p-24 + 4.0 * c.head_dim * 0x1p-24;
+                }
+            }
+        }
+        expect_close(dout.read(), want,
+                     "attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " head_dim " +
+                         std::to_string(c.head_dim) + " n_past " + std::to_string(c.n_past) + (c.chain ? " chain" : " tree"),
+                     &bound);
+        if (HasFatalFailure()) return;
     }
 }
 
