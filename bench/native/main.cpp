@@ -1,7 +1,8 @@
 // lookahead_native_bench: a model of a real shape with random weights, built in memory (no files), and
 // timed through the C API on either backend: greedy step time against the weight-streaming floor, the
-// forward-cost curve t(k)/t(1) for draft trees of k nodes, and the memory bandwidth the floor comes from
-// (device copy on CUDA, a multi-threaded read on the CPU).
+// forward-cost curve t(k)/t(1) for draft trees of k nodes, per-stage times (lk_context_set_profiling)
+// at 1 and 8 nodes, and the memory bandwidth the floor comes from (device copy on CUDA, a multi-threaded
+// read on the CPU).
 //
 //   lookahead_native_bench --shape llama2-7b --dtype bf16 --backend cuda --context 1024 [--json FILE]
 #include <algorithm>
@@ -213,22 +214,52 @@ int main(int argc, char** argv) {
     check(lk_context_truncate(ctx, context), "truncate");
     const double greedy_ms = median(step_ms);
 
+    // One draft tree of k random nodes (parents among the previous four nodes) at the prefix, rewound after.
+    auto tree_step = [&](const std::vector<int32_t>& tokens, const std::vector<int32_t>& parents) {
+        std::vector<int32_t> out(tokens.size());
+        lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};
+        const auto start = Clock::now();
+        check(lk_context_decode_greedy(ctx, &tree, out.data(), tree.n_tokens, &produced), "tree step");
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        check(lk_context_truncate(ctx, context), "truncate");
+        return ms;
+    };
+    auto random_tree = [&](int k) {
+        std::pair<std::vector<int32_t>, std::vector<int32_t>> tree{std::vector<int32_t>(k), std::vector<int32_t>(k)};
+        for (int i = 0; i < k; ++i) {
+            tree.first[i] = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+            tree.second[i] = i == 0 ? -1 : std::uniform_int_distribution<int>(std::max(0, i - 4), i - 1)(rng);
+        }
+        return tree;
+    };
+
     std::vector<std::pair<int, double>> curve;
     for (int k : {1, 2, 4, 8, 16, 32, 64}) {
-        std::vector<int32_t> tokens(k), parents(k), out(k);
-        for (int i = 0; i < k; ++i) {
-            tokens[i] = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
-            parents[i] = i == 0 ? -1 : std::uniform_int_distribution<int>(std::max(0, i - 4), i - 1)(rng);
-        }
+        const auto [tokens, parents] = random_tree(k);
         std::vector<double> times;
         for (int r = 0; r < 15; ++r) {
-            lk_batch tree{tokens.data(), parents.data(), k, LK_LOGITS_NONE};
-            const auto start = Clock::now();
-            check(lk_context_decode_greedy(ctx, &tree, out.data(), k, &produced), "tree step");
-            if (r >= 3) times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-            check(lk_context_truncate(ctx, context), "truncate");
+            const double ms = tree_step(tokens, parents);
+            if (r >= 3) times.push_back(ms);
         }
         curve.emplace_back(k, median(times));
+    }
+
+    // Per-stage times per step at k = 1 and 8, from separate profiled steps (on CUDA profiling waits for
+    // the device at every stage boundary, so these steps are not the timed ones above).
+    constexpr int kProfiledSteps = 10;
+    std::vector<std::pair<int, std::vector<lk_stage_time>>> stage_times;
+    for (int k : {1, 8}) {
+        const auto [tokens, parents] = random_tree(k);
+        tree_step(tokens, parents);
+        check(lk_context_set_profiling(ctx, 1), "lk_context_set_profiling");
+        for (int r = 0; r < kProfiledSteps; ++r) tree_step(tokens, parents);
+        int32_t count = 0;
+        check(lk_context_get_profile(ctx, nullptr, 0, &count), "lk_context_get_profile");
+        std::vector<lk_stage_time> stages(count);
+        check(lk_context_get_profile(ctx, stages.data(), count, &count), "lk_context_get_profile");
+        check(lk_context_set_profiling(ctx, 0), "lk_context_set_profiling");
+        for (lk_stage_time& stage : stages) stage.milliseconds /= kProfiledSteps;
+        stage_times.emplace_back(k, std::move(stages));
     }
 
     // The floor: streaming the weights once at the memory's measured speed (device copy on CUDA,
@@ -252,6 +283,11 @@ int main(int argc, char** argv) {
     std::printf("forward cost:");
     for (auto& [k, ms] : curve) std::printf(" t(%d)=%.3fms(%.2fx)", k, ms, ms / curve[0].second);
     std::printf("\n");
+    for (const auto& [k, stages] : stage_times) {
+        std::printf("stages at k=%d, ms per step:", k);
+        for (const lk_stage_time& stage : stages) std::printf(" %s %.3f", stage.name, stage.milliseconds);
+        std::printf("\n");
+    }
 
     if (!json_path.empty()) {
         std::ofstream json(json_path);
@@ -260,6 +296,13 @@ int main(int argc, char** argv) {
              << ",\"floor_ms\":" << floor_ms << ",\"greedy_ms\":" << greedy_ms << ",\"forward_cost\":[";
         for (size_t i = 0; i < curve.size(); ++i)
             json << (i ? "," : "") << "{\"k\":" << curve[i].first << ",\"ms\":" << curve[i].second << "}";
+        json << "],\"stages\":[";
+        for (size_t i = 0; i < stage_times.size(); ++i) {
+            json << (i ? "," : "") << "{\"k\":" << stage_times[i].first << ",\"ms_per_step\":{";
+            for (size_t j = 0; j < stage_times[i].second.size(); ++j)
+                json << (j ? "," : "") << "\"" << stage_times[i].second[j].name << "\":" << stage_times[i].second[j].milliseconds;
+            json << "}}";
+        }
         json << "]}\n";
     }
     lk_context_free(ctx);

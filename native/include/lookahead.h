@@ -195,6 +195,28 @@ LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
 LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens,
                                           int32_t capacity, int32_t* out_count);
 
+/* ---- profiling ---- */
+
+/* Accumulated wall time of one stage of the context's steps. */
+typedef struct lk_stage_time {
+    const char* name;    /* static string: "embed", "attention_inputs", "attention", "attention_output",
+                            "feed_forward", "feed_forward_down", "output", "verify", "compact" */
+    int64_t calls;
+    double milliseconds; /* total over the calls */
+} lk_stage_time;
+
+/*
+ * Starts (enabled != 0) or stops per-stage timing, clearing the totals. Off by default. While on, the
+ * CUDA backend waits for the device at every stage boundary (so each stage's time is its GPU work plus
+ * launch overhead) and steps run slower; use Nsight for kernel-exact times.
+ */
+LK_API lk_status lk_context_set_profiling(lk_context* context, int32_t enabled);
+
+/* Copies up to capacity stage totals (in the order listed above) and sets *out_count to the number of
+   stages; out_stages may be NULL when capacity is 0. */
+LK_API lk_status lk_context_get_profile(const lk_context* context, lk_stage_time* out_stages, int32_t capacity,
+                                       int32_t* out_count);
+
 #ifdef __cplusplus
 }
 #endif

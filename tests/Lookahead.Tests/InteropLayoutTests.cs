@@ -31,6 +31,14 @@ public class InteropLayoutTests
     }
 
     [Test]
+    public void StageTime()
+    {
+        Assert.That(Marshal.SizeOf<LkStageTime>(), Is.EqualTo(LkStageTime.NativeSize).And.EqualTo(24));
+        Assert.That(Offset<LkStageTime>(nameof(LkStageTime.Calls)), Is.EqualTo(8));
+        Assert.That(Offset<LkStageTime>(nameof(LkStageTime.Milliseconds)), Is.EqualTo(16));
+    }
+
+    [Test]
     public void Batch()
     {
         Assert.That(Marshal.SizeOf<LkBatch>(), Is.EqualTo(LkBatch.NativeSize).And.EqualTo(24));

@@ -180,6 +180,64 @@ TEST(Api, CallOrderAndCapacityAreEnforced) {
     EXPECT_EQ(info.n_past, count);
 }
 
+// Greedy over a draft tree from a fixed prefix; returns the emitted tokens.
+std::vector<int32_t> draft_step(lk_context* ctx) {
+    std::vector<int32_t> prefix{1, 5, 9, 2, 7}, tokens{3, 8, 4, 6}, parents{-1, 0, 0, 1}, out(4);
+    EXPECT_EQ(lk_context_truncate(ctx, 0), LK_OK);
+    lk_batch chain{prefix.data(), nullptr, 5, LK_LOGITS_NONE};
+    EXPECT_EQ(lk_context_eval(ctx, &chain), LK_OK) << lk_last_error();
+    EXPECT_EQ(lk_context_commit(ctx, nullptr, 5), LK_OK) << lk_last_error();
+    lk_batch tree{tokens.data(), parents.data(), 4, LK_LOGITS_NONE};
+    int32_t count = 0;
+    EXPECT_EQ(lk_context_decode_greedy(ctx, &tree, out.data(), 4, &count), LK_OK) << lk_last_error();
+    out.resize(count);
+    return out;
+}
+
+TEST(Api, ProfilingTimesEveryStageWithoutChangingResults) {
+    lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    ContextPtr plain = context_for(model.get(), 32, 8), profiled = context_for(model.get(), 32, 8);
+    int32_t count = -1;
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), nullptr, 0, &count), LK_OK) << lk_last_error();
+    ASSERT_EQ(count, 9);
+
+    ASSERT_EQ(lk_context_set_profiling(profiled.get(), 1), LK_OK);
+    EXPECT_EQ(draft_step(profiled.get()), draft_step(plain.get()));
+    std::vector<lk_stage_time> stages(count);
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), count, &count), LK_OK) << lk_last_error();
+    const char* names[] = {"embed", "attention_inputs", "attention", "attention_output", "feed_forward",
+                           "feed_forward_down", "output", "verify", "compact"};
+    for (int i = 0; i < count; ++i) {
+        EXPECT_STREQ(stages[i].name, names[i]);
+        EXPECT_GT(stages[i].calls, 0) << names[i];
+        EXPECT_GE(stages[i].milliseconds, 0.0) << names[i];
+        EXPECT_LT(stages[i].milliseconds, 60e3) << names[i];
+    }
+    // Two forward passes (the prefix and the tree), one per layer and stage inside them.
+    EXPECT_EQ(stages[0].calls, 2);
+    EXPECT_EQ(stages[2].calls, 2 * p.n_layers);
+    EXPECT_EQ(stages[6].calls, 1) << "the prefix kept no logits";
+    EXPECT_EQ(stages[7].calls, 1);
+
+    // A short copy writes only what fits; turning profiling off clears the totals.
+    std::vector<lk_stage_time> few(4, lk_stage_time{nullptr, -5, -5.0});
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), few.data(), 3, &count), LK_OK);
+    EXPECT_EQ(count, 9);
+    EXPECT_STREQ(few[2].name, "attention");
+    EXPECT_EQ(few[3].calls, -5);
+    ASSERT_EQ(lk_context_set_profiling(profiled.get(), 0), LK_OK);
+    draft_step(profiled.get());
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), count, &count), LK_OK);
+    for (const lk_stage_time& stage : stages) EXPECT_EQ(stage.calls, 0) << stage.name;
+
+    EXPECT_EQ(lk_context_get_profile(profiled.get(), stages.data(), count, nullptr), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_context_get_profile(profiled.get(), nullptr, 2, &count), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("out_stages"));
+    EXPECT_EQ(lk_context_get_profile(profiled.get(), stages.data(), -1, &count), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(lk_context_set_profiling(nullptr, 1), LK_ERR_INVALID_ARGUMENT);
+}
+
 TEST(Api, CudaRequestFailsCleanlyWithoutCuda) {
     ModelPtr model = complete_model(lk_test::small_params());
     lk_context_params cp{LK_BACKEND_CUDA, 0, 0, 1};

@@ -266,6 +266,36 @@ TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {
     }
 }
 
+// Stage timing on the device (with a synchronization per stage) covers every stage and leaves the
+// tokens as they are.
+TEST(Cuda, ProfilingReportsEveryStageAndKeepsTheTokens) {
+    REQUIRE_CUDA();
+    const Shape shape = shapes()[1];
+    ModelPtr model = make_model(shape, 17);
+    ContextPtr plain = make_context(model.get(), LK_BACKEND_CUDA), profiled = make_context(model.get(), LK_BACKEND_CUDA);
+    ASSERT_EQ(lk_context_set_profiling(profiled.get(), 1), LK_OK) << lk_last_error();
+    std::vector<int32_t> prefix{1, 5, 9, 2, 7}, tokens{3, 8, 4, 6}, parents{-1, 0, 0, 1};
+    std::vector<int32_t> out[2];
+    int i = 0;
+    for (lk_context* ctx : {plain.get(), profiled.get()}) {
+        prefill(ctx, prefix);
+        lk_batch tree{tokens.data(), parents.data(), 4, LK_LOGITS_NONE};
+        int32_t count = 0;
+        out[i].resize(4);
+        ASSERT_EQ(lk_context_decode_greedy(ctx, &tree, out[i].data(), 4, &count), LK_OK) << lk_last_error();
+        out[i++].resize(count);
+    }
+    EXPECT_EQ(out[0], out[1]);
+    std::vector<lk_stage_time> stages(16);
+    int32_t count = 0;
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), 16, &count), LK_OK) << lk_last_error();
+    ASSERT_EQ(count, 9);
+    for (int s = 0; s < count; ++s) {
+        EXPECT_GT(stages[s].calls, 0) << stages[s].name;
+        EXPECT_GT(stages[s].milliseconds, 0.0) << stages[s].name;
+    }
+}
+
 TEST(Cuda, ReportsTheDeviceInSystemInfo) {
     REQUIRE_CUDA();
     EXPECT_NE(std::string(lk_system_info()).find("device"), std::string::npos) << lk_system_info();

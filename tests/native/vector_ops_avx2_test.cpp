@@ -23,16 +23,21 @@ TEST(VectorOpsAvx2, VectorScoresEqualSingleSlotScoresBitForBit) {
     std::mt19937 rng(17);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     for (int d : {8, 13, 64}) {
-        const int64_t stride = 131;
-        std::vector<float> keys(d * stride), q(d), row(stride);
-        for (float& v : keys) v = dist(rng);
+        const int slots = 131;
+        // Blocked keys (whole blocks allocated), filled through the layout's own indexing and checked
+        // against a plain [slot][dim] copy.
+        const int64_t blocked = (slots + lk::cpu::kKeyBlock - 1) / lk::cpu::kKeyBlock * lk::cpu::kKeyBlock * d;
+        std::vector<float> plain(slots * d), keys(blocked), q(d), row(slots);
+        for (float& v : plain) v = dist(rng);
         for (float& v : q) v = dist(rng);
-        for (auto [begin, end] : {std::pair{0, 131}, std::pair{5, 100}, std::pair{17, 29}, std::pair{3, 4}}) {
-            lk::cpu::scores_against_columns(q.data(), keys.data(), stride, d, begin, end, row.data());
+        for (int s = 0; s < slots; ++s)
+            for (int t = 0; t < d; ++t) keys[lk::cpu::key_offset(d, s, t)] = plain[s * d + t];
+        for (auto [begin, end] : {std::pair{0, 131}, std::pair{5, 100}, std::pair{17, 29}, std::pair{3, 4}, std::pair{8, 40}}) {
+            lk::cpu::scores_against_columns(q.data(), keys.data(), d, begin, end, row.data());
             for (int s = begin; s < end; ++s) {
-                ASSERT_EQ(row[s], lk::cpu::key_score(q.data(), keys.data(), stride, d, s)) << "d " << d << " slot " << s;
+                ASSERT_EQ(row[s], lk::cpu::key_score(q.data(), keys.data(), d, s)) << "d " << d << " slot " << s;
                 double want = 0;
-                for (int t = 0; t < d; ++t) want += double(q[t]) * keys[t * stride + s];
+                for (int t = 0; t < d; ++t) want += double(q[t]) * plain[s * d + t];
                 ASSERT_NEAR(row[s], want, 1e-5 * d);
             }
         }

@@ -24,6 +24,7 @@ static_assert(sizeof(lk_model_params) == 48, "lk_model_params layout is part of 
 static_assert(sizeof(lk_context_params) == 16, "lk_context_params layout is part of the ABI");
 static_assert(sizeof(lk_context_info) == 24, "lk_context_info layout is part of the ABI");
 static_assert(sizeof(lk_batch) == 24, "lk_batch layout is part of the ABI");
+static_assert(sizeof(lk_stage_time) == 24, "lk_stage_time layout is part of the ABI");
 
 namespace lk {
 
@@ -179,6 +180,23 @@ lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, in
         require_handle(out_count, "out_count");
         *out_count = 0;
         *out_count = context->decode_greedy(*tree, out_tokens, capacity);
+    });
+}
+
+lk_status lk_context_set_profiling(lk_context* context, int32_t enabled) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->set_profiling(enabled != 0);
+    });
+}
+
+lk_status lk_context_get_profile(const lk_context* context, lk_stage_time* out_stages, int32_t capacity, int32_t* out_count) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_count, "out_count");
+        lk::require(capacity >= 0, "capacity must not be negative");
+        if (capacity > 0) require_handle(out_stages, "out_stages");
+        *out_count = context->profile(out_stages, capacity);
     });
 }
 

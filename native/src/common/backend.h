@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "model.h"
+#include "stage_profile.h"
 #include "tree.h"
 
 namespace lk {
@@ -29,6 +30,13 @@ public:
 
     // Moves the K/V of pending slots n_past + path[j] to n_past + j, for j in [0, n).
     virtual void compact(int32_t n_past, const int32_t* path, int32_t n) = 0;
+
+    // Per-stage timing of the calls above (lk_context_set_profiling).
+    StageProfile& profile() { return profile_; }
+    const StageProfile& profile() const { return profile_; }
+
+protected:
+    StageProfile profile_;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);

@@ -5,8 +5,9 @@
 // the includer defines LK_CPU_VARIANT (a namespace name) and LK_CPU_MATMUL (the matrix kernel), and the
 // compiler flags of that translation unit decide how the element-wise loops are vectorized.
 //
-// Keys are cached transposed, [layer][kv head][dim][slot], so a query's scores against all committed
-// positions are a contiguous multiply-add over slots, vectorized without horizontal sums.
+// The K/V cache is kept per head so that attention reads long contiguous runs: keys in blocks of 16
+// slots, [layer][kv head][slot block][dim][16] (a query's scores against a block are a multiply-add over
+// 16 slots, vectorized without horizontal sums), values as [layer][kv head][slot][dim].
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -40,10 +41,12 @@ public:
     CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
         : model_(model), p_(model.params), n_ctx_(n_ctx), pool_(n_threads) {
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
-        const int64_t cache_floats = int64_t{p_.n_layers} * n_ctx * kv_dim;
+        head_slots_ = (int64_t{n_ctx} + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock;
+        const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
         key_cache_ = AlignedBuffer(cache_floats * sizeof(float));
         value_cache_ = AlignedBuffer(cache_floats * sizeof(float));
         k_ = floats(n_batch * kv_dim);
+        v_ = floats(n_batch * kv_dim);
         x_ = floats(n_batch * hidden);
         xb_ = floats(n_batch * hidden);
         q_ = floats(n_batch * q_dim);
@@ -73,30 +76,45 @@ public:
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
         const int n = tree.size();
-        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim();
+        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim();
         const int64_t ffn = p_.intermediate_size;
         float* x = x_.as<float>();
         float* xb = xb_.as<float>();
 
-        for (int i = 0; i < n; ++i) embed(tree.token(i), x + i * hidden);
+        {
+            StageProfile::Scope stage(profile_, Stage::kEmbed);
+            for (int i = 0; i < n; ++i) embed(tree.token(i), x + i * hidden);
+        }
 
         for (int l = 0; l < p_.n_layers; ++l) {
             const LayerWeights& w = model_.layers[l];
-            float* keys = k_.as<float>();
-            float* values = value_cache_.as<float>() + (int64_t{l} * n_ctx_ + n_past) * kv_dim;
-
-            for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-            attention_inputs(w, xb, tree, n_past, keys, values);
-            store_keys(l, n_past, n);
-            attention(l, tree, n_past);
-            project(w.o, attn_.as<float>(), q_dim, n, x, hidden, /*accumulate=*/true);
-
-            for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-            feed_forward_gate(w, xb, n);
-            project(w.down, gate_.as<float>(), ffn, n, x, hidden, /*accumulate=*/true);
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
+                for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
+                attention_inputs(w, xb, tree, n_past, k_.as<float>(), v_.as<float>());
+                store_kv(l, n_past, n);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttention);
+                attention(l, tree, n_past);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
+                project(w.o, attn_.as<float>(), q_dim, n, x, hidden, /*accumulate=*/true);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kFeedForward);
+                for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
+                feed_forward_gate(w, xb, n);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
+                project(w.down, gate_.as<float>(), ffn, n, x, hidden, /*accumulate=*/true);
+            }
         }
 
         if (logits_mode == LK_LOGITS_NONE) return;
+        StageProfile::Scope stage(profile_, Stage::kOutput);
         const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
         for (int i = first; i < n; ++i) cpu::rms_norm(x + i * hidden, model_.output_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
         project(model_.output_weights(), xb + first * hidden, hidden, n - first,
@@ -106,6 +124,7 @@ public:
     const float* logits(int32_t node) override { return logits_.as<float>() + int64_t{node} * p_.vocab_size; }
 
     int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
+        StageProfile::Scope stage(profile_, Stage::kVerify);
         for (int i = 0; i < tree.size(); ++i) argmax_[i] = cpu::argmax(logits(i), p_.vocab_size);
         const int32_t length = tree.greedy_path(argmax_.data(), path);
         *bonus = argmax_[path[length - 1]];
@@ -113,16 +132,19 @@ public:
     }
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override {
-        const int64_t kv_dim = model_.kv_dim(), d = p_.head_dim;
+        StageProfile::Scope stage(profile_, Stage::kCompact);
+        const int d = p_.head_dim;
         // path[j] >= j and increasing, so copying in order never overwrites a slot still to be read.
         for (int l = 0; l < p_.n_layers; ++l) {
-            float* values = value_cache_.as<float>() + (int64_t{l} * n_ctx_ + n_past) * kv_dim;
-            for (int j = 0; j < n; ++j) {
-                if (path[j] != j) std::memcpy(values + j * kv_dim, values + path[j] * kv_dim, kv_dim * sizeof(float));
-            }
-            for (int64_t row = 0; row < p_.n_kv_heads * d; ++row) {
-                float* keys = key_column(l, 0) + row * n_ctx_ + n_past;
-                for (int j = 0; j < n; ++j) keys[j] = keys[path[j]];
+            for (int h = 0; h < p_.n_kv_heads; ++h) {
+                float* keys = head_keys(l, h);
+                float* values = head_values(l, h);
+                for (int j = 0; j < n; ++j) {
+                    if (path[j] == j) continue;
+                    const int64_t to = n_past + j, from = n_past + path[j];
+                    for (int t = 0; t < d; ++t) keys[key_index(to, t)] = keys[key_index(from, t)];
+                    std::memcpy(values + to * d, values + from * d, d * sizeof(float));
+                }
             }
         }
     }
@@ -130,19 +152,26 @@ public:
 private:
     static AlignedBuffer floats(int64_t count) { return AlignedBuffer(count * sizeof(float)); }
 
-    // Start of layer l's transposed keys for one KV head: element (dim t, slot s) is at [t * n_ctx + s].
-    float* key_column(int layer, int kv_head) {
-        return key_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * p_.head_dim * n_ctx_;
+    // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file).
+    float* head_keys(int layer, int kv_head) {
+        return key_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim;
     }
+    float* head_values(int layer, int kv_head) {
+        return value_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim;
+    }
+    int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
 
-    // Scatters the batch's rotated keys (k_, one row per node) into the transposed cache.
-    void store_keys(int layer, int32_t n_past, int n) {
+    // Scatters the batch's rotated keys and its values (k_, v_: one row per node) into the cache.
+    void store_kv(int layer, int32_t n_past, int n) {
         const int d = p_.head_dim;
+        const int64_t kv_dim = model_.kv_dim();
         for (int h = 0; h < p_.n_kv_heads; ++h) {
-            float* column = key_column(layer, h);
-            for (int t = 0; t < d; ++t) {
-                float* slots = column + int64_t{t} * n_ctx_ + n_past;
-                for (int i = 0; i < n; ++i) slots[i] = k_.as<float>()[int64_t{i} * model_.kv_dim() + h * d + t];
+            float* keys = head_keys(layer, h);
+            float* values = head_values(layer, h);
+            for (int i = 0; i < n; ++i) {
+                const float* k = k_.as<float>() + i * kv_dim + h * d;
+                for (int t = 0; t < d; ++t) keys[key_index(n_past + i, t)] = k[t];
+                std::memcpy(values + (int64_t{n_past} + i) * d, v_.as<float>() + i * kv_dim + h * d, d * sizeof(float));
             }
         }
     }
@@ -243,8 +272,7 @@ private:
     void attention(int layer, const Tree& tree, int32_t n_past) {
         const int n = tree.size(), d = p_.head_dim;
         const int group = p_.n_heads / p_.n_kv_heads;
-        const int64_t q_dim = model_.q_dim(), kv_dim = model_.kv_dim();
-        const float* values = value_cache_.as<float>() + int64_t{layer} * n_ctx_ * kv_dim;
+        const int64_t q_dim = model_.q_dim();
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
         const int rows = n * group;
         const int64_t blocks = (rows + kAttentionRows - 1) / kAttentionRows;
@@ -253,8 +281,8 @@ private:
         auto run = [&](int thread, int64_t begin, int64_t end) {
             float* scores = scores_.as<float>() + int64_t{thread} * kAttentionRows * score_stride_;
             for (int64_t task = begin; task < end; ++task) {
-                const int64_t kv_offset = task / blocks * d;
-                const float* keys = key_column(layer, static_cast<int>(task / blocks));
+                const float* keys = head_keys(layer, static_cast<int>(task / blocks));
+                const float* values = head_values(layer, static_cast<int>(task / blocks));
                 const int head_base = static_cast<int>(task / blocks) * group;
                 const int r0 = static_cast<int>(task % blocks) * kAttentionRows;
                 const int r1 = std::min(rows, r0 + kAttentionRows);
@@ -270,21 +298,21 @@ private:
                 for (int s0 = 0; s0 < n_past; s0 += kScoreChunk) {
                     const int s1 = std::min<int>(n_past, s0 + kScoreChunk);
                     for (int r = r0; r < r1; ++r)
-                        cpu::scores_against_columns(queries[r - r0], keys, n_ctx_, d, s0, s1, scores + (r - r0) * score_stride_);
+                        cpu::scores_against_columns(queries[r - r0], keys, d, s0, s1, scores + (r - r0) * score_stride_);
                 }
                 for (int r = r0; r < r1; ++r) {
                     float* row = scores + (r - r0) * score_stride_;
                     const int32_t* visible = tree.visible(r / group);
                     const int count = tree.visible_count(r / group);
                     // The same sums, in the same order, for the node's pending ancestors (and itself).
-                    for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, n_ctx_, d, n_past + visible[j]);
+                    for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, d, n_past + visible[j]);
                     const int total = n_past + count;
                     for (int s = 0; s < total; ++s) row[s] *= scale;
                     const float max_score = cpu::max_value(row, total);
                     for (int s = 0; s < total; ++s) row[s] = cpu::exp_nonpositive(row[s] - max_score);
                     const float inv_total = 1.0f / cpu::sum(row, total);
                     for (int s = 0; s < total; ++s) row[s] *= inv_total;
-                    cpu::weighted_values(row, n_past, visible, total, values + kv_offset, kv_dim, d, outputs[r - r0]);
+                    cpu::weighted_values(row, n_past, visible, total, values, d, d, outputs[r - r0]);
                 }
             }
         };
@@ -303,9 +331,10 @@ private:
     const lk_model_params& p_;
     const int32_t n_ctx_;
     ThreadPool pool_;
-    AlignedBuffer key_cache_;    // [layer][kv head][dim][slot]
-    AlignedBuffer value_cache_;  // [layer][slot][kv_dim]
-    AlignedBuffer k_;            // the batch's new keys, [node][kv_dim], before they are scattered
+    int64_t head_slots_ = 0;     // cache slots per head: n_ctx rounded up to whole key blocks
+    AlignedBuffer key_cache_;    // [layer][kv head][slot block][dim][kKeyBlock]
+    AlignedBuffer value_cache_;  // [layer][kv head][slot][dim]
+    AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]

@@ -6,7 +6,7 @@
 // auto-vectorizer picks, which could depend on pointer alignment and so on a node's place in a batch.
 #pragma once
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -20,6 +20,36 @@ namespace lk::cpu {
 namespace {
 
 constexpr int kLanes = 8;
+
+// The widest float vector this translation unit is compiled for. Loops written with it do per element
+// exactly what their scalar tails do (separate multiply and add), so the width never changes a result.
+#if defined(__AVX512F__)
+#define LK_HAVE_SIMD 1
+struct Simd {
+    using V = __m512;
+    static constexpr int kWidth = 16;
+    static constexpr int kValueSlices = 4;  // vectors of one value row summed per pass (16 accumulators)
+    static V zero() { return _mm512_setzero_ps(); }
+    static V set1(float x) { return _mm512_set1_ps(x); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+};
+#elif defined(__AVX2__)
+#define LK_HAVE_SIMD 1
+struct Simd {
+    using V = __m256;
+    static constexpr int kWidth = 8;
+    static constexpr int kValueSlices = 2;  // 8 accumulators of 16 registers
+    static V zero() { return _mm256_setzero_ps(); }
+    static V set1(float x) { return _mm256_set1_ps(x); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+};
+#endif
 
 // Combines eight lane sums in a fixed tree order.
 inline float combine_lanes(const float* lane) {
@@ -65,48 +95,103 @@ inline void axpy(float a, const float* x, float* y, int n) {
     for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-// row[s] = sum over t of q[t] * keys[t * stride + s], for s in [begin, end): scores of one query against
-// transposed keys. Eight slots are accumulated in registers across all dimensions; every score is
-// summed in dimension order starting from 0, exactly like key_score below.
-inline void scores_against_columns(const float* q, const float* keys, int64_t stride, int d, int begin, int end,
-                                   float* row) {
-    int s = begin;
-#if defined(__AVX2__)
-    // Explicit separate multiply and add (no FMA): each lane computes exactly what the scalar tail does.
-    for (; s + 2 * kLanes <= end; s += 2 * kLanes) {
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int t = 0; t < d; ++t) {
-            const __m256 qt = _mm256_set1_ps(q[t]);
-            const float* k = keys + t * stride + s;
-            acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(qt, _mm256_loadu_ps(k)));
-            acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(qt, _mm256_loadu_ps(k + kLanes)));
-        }
-        _mm256_storeu_ps(row + s, acc0);
-        _mm256_storeu_ps(row + s + kLanes, acc1);
+// Keys are cached in blocks of kKeyBlock slots, [block][dim][slot in block]: the keys a query is scored
+// against in one pass over a block are one contiguous run of memory (long sequential reads).
+constexpr int kKeyBlock = 16;
+
+// Offset of key element (slot, dim t) in one head's blocked keys.
+inline int64_t key_offset(int d, int64_t slot, int t) {
+    return (slot / kKeyBlock) * kKeyBlock * d + int64_t{t} * kKeyBlock + slot % kKeyBlock;
+}
+inline const float* key_at(const float* keys, int d, int64_t slot, int t) { return keys + key_offset(d, slot, t); }
+
+// The score of one query against the key in `slot` of one head's blocked keys: sum over t of
+// q[t] * k[t], in dimension order, each product rounded before it is added.
+inline float key_score(const float* q, const float* keys, int d, int64_t slot) {
+    float acc = 0.0f;
+    for (int t = 0; t < d; ++t) acc += q[t] * *key_at(keys, d, slot, t);
+    return acc;
+}
+
+#if defined(LK_HAVE_SIMD)
+// Key blocks scored together: independent running sums hide the add latency, and the blocks, consecutive
+// in memory, are one sequential read.
+constexpr int kBlocksPerPass = 4;
+
+// row[s .. s + B * kKeyBlock) for the B blocks starting at slot s (a block start), each slot summed
+// exactly as key_score does.
+template <int B>
+inline void score_blocks(const float* q, const float* keys, int d, int s, float* row) {
+    constexpr int kPer = kKeyBlock / Simd::kWidth;
+    static_assert(kPer * Simd::kWidth == kKeyBlock);
+    typename Simd::V acc[B][kPer];
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < kPer; ++h) acc[b][h] = Simd::zero();
+    const float* first = keys + int64_t{s} * d;
+    for (int t = 0; t < d; ++t) {
+        const typename Simd::V qt = Simd::set1(q[t]);
+        for (int b = 0; b < B; ++b)
+            for (int h = 0; h < kPer; ++h)
+                acc[b][h] = Simd::add(acc[b][h], Simd::mul(qt, Simd::load(first + (int64_t{b} * d + t) * kKeyBlock + h * Simd::kWidth)));
     }
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < kPer; ++h) Simd::store(row + s + b * kKeyBlock + h * Simd::kWidth, acc[b][h]);
+}
 #endif
-    for (; s + kLanes <= end; s += kLanes) {
+
+// row[s] = key_score(q, keys, d, s) for s in [begin, end), whole blocks of slots at a time: every lane
+// does exactly key_score's arithmetic, so a key scores the same whether it is scored here (committed)
+// or alone (a pending draft node).
+inline void scores_against_columns(const float* q, const float* keys, int d, int begin, int end, float* row) {
+    int s = begin;
+    for (; s < end && s % kLanes != 0; ++s) row[s] = key_score(q, keys, d, s);
+    auto eight = [&](int at) {  // at % kLanes == 0: the eight slots share a block
         float acc[kLanes] = {};
         for (int t = 0; t < d; ++t) {
             const float qt = q[t];
-            const float* k = keys + t * stride + s;
+            const float* k = key_at(keys, d, at, t);
             for (int l = 0; l < kLanes; ++l) acc[l] += qt * k[l];
         }
-        for (int l = 0; l < kLanes; ++l) row[s + l] = acc[l];
+        for (int l = 0; l < kLanes; ++l) row[at + l] = acc[l];
+    };
+    if (s % kKeyBlock != 0 && s + kLanes <= end) {
+        eight(s);
+        s += kLanes;
     }
-    for (; s < end; ++s) {
-        float acc = 0.0f;
-        for (int t = 0; t < d; ++t) acc += q[t] * keys[t * stride + s];
-        row[s] = acc;
-    }
+#if defined(LK_HAVE_SIMD)
+    for (; s + kBlocksPerPass * kKeyBlock <= end; s += kBlocksPerPass * kKeyBlock) score_blocks<kBlocksPerPass>(q, keys, d, s, row);
+    for (; s + kKeyBlock <= end; s += kKeyBlock) score_blocks<1>(q, keys, d, s, row);
+#endif
+    for (; s + kLanes <= end; s += kLanes) eight(s);
+    for (; s < end; ++s) row[s] = key_score(q, keys, d, s);
 }
 
-// The score of one query against the key in column `slot` of transposed keys.
-inline float key_score(const float* q, const float* keys, int64_t stride, int d, int64_t slot) {
-    float acc = 0.0f;
-    for (int t = 0; t < d; ++t) acc += q[t] * keys[t * stride + slot];
-    return acc;
+#if defined(LK_HAVE_SIMD)
+// Elements [i, i + W * Simd::kWidth) of weighted_values' output in one pass over the value rows.
+template <int W>
+inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
+                                  int64_t stride, int i, float* out) {
+    typename Simd::V acc[4][W];
+    for (int g = 0; g < 4; ++g)
+        for (int k = 0; k < W; ++k) acc[g][k] = Simd::zero();
+    auto add_row = [&](int group, int p, const float* v) {
+        const typename Simd::V w = Simd::set1(weight[p]);
+        for (int k = 0; k < W; ++k) acc[group][k] = Simd::add(acc[group][k], Simd::mul(w, Simd::load(v + i + k * Simd::kWidth)));
+    };
+    int p = 0;
+    for (; p + 4 <= n_past; p += 4) {  // the committed run starts at position 0, so p % 4 == 0 here
+        add_row(0, p, values + p * stride);
+        add_row(1, p + 1, values + (p + 1) * stride);
+        add_row(2, p + 2, values + (p + 2) * stride);
+        add_row(3, p + 3, values + (p + 3) * stride);
+    }
+    for (; p < n_past; ++p) add_row(p & 3, p, values + p * stride);
+    const float* pending = values + int64_t{n_past} * stride;
+    for (; p < total; ++p) add_row(p & 3, p, pending + visible[p - n_past] * stride);
+    for (int k = 0; k < W; ++k)
+        Simd::store(out + i + k * Simd::kWidth, Simd::add(Simd::add(acc[0][k], acc[1][k]), Simd::add(acc[2][k], acc[3][k])));
 }
+#endif
 
 // Attention output of one query: out[i] = sum over positions p in [0, total) of weight[p] * v_p[i], where
 // v_p is row p of `values` for committed positions (p < n_past) and row n_past + visible[p - n_past] for
@@ -114,27 +199,14 @@ inline float key_score(const float* q, const float* keys, int64_t stride, int d,
 // the choice depends only on the position, a node's output is the same in any batch (batch invariance).
 inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
                             int64_t stride, int d, float* out) {
-    const float* pending = values + int64_t{n_past} * stride;
     int i = 0;
-#if defined(__AVX2__)
-    for (; i + kLanes <= d; i += kLanes) {
-        // acc[k] sums the positions p with p % 4 == k; the committed run is unrolled by four (it starts
-        // at position 0), the pending positions are few and take the indexed path.
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        auto term = [&](int p, const float* v) { return _mm256_mul_ps(_mm256_set1_ps(weight[p]), _mm256_loadu_ps(v + i)); };
-        int p = 0;
-        for (; p + 4 <= n_past; p += 4) {
-            acc0 = _mm256_add_ps(acc0, term(p, values + p * stride));
-            acc1 = _mm256_add_ps(acc1, term(p + 1, values + (p + 1) * stride));
-            acc2 = _mm256_add_ps(acc2, term(p + 2, values + (p + 2) * stride));
-            acc3 = _mm256_add_ps(acc3, term(p + 3, values + (p + 3) * stride));
-        }
-        __m256 acc[4] = {acc0, acc1, acc2, acc3};
-        for (; p < n_past; ++p) acc[p & 3] = _mm256_add_ps(acc[p & 3], term(p, values + p * stride));
-        for (; p < total; ++p) acc[p & 3] = _mm256_add_ps(acc[p & 3], term(p, pending + visible[p - n_past] * stride));
-        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    }
+#if defined(LK_HAVE_SIMD)
+    constexpr int kWide = Simd::kValueSlices * Simd::kWidth;
+    for (; i + kWide <= d; i += kWide)
+        weighted_value_slices<Simd::kValueSlices>(weight, n_past, visible, total, values, stride, i, out);
+    for (; i + Simd::kWidth <= d; i += Simd::kWidth) weighted_value_slices<1>(weight, n_past, visible, total, values, stride, i, out);
 #endif
+    const float* pending = values + int64_t{n_past} * stride;
     for (; i < d; ++i) {
         float acc[4] = {};
         for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * values[p * stride + i];

@@ -59,6 +59,8 @@ class CudaBackend final : public Backend {
 public:
     CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch) : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch) {
         cuda::check(cudaSetDevice(0), "cudaSetDevice");
+        // Stage timing waits for the device at each boundary (errors surface at the next checked call).
+        profile_.set_barrier([] { (void)cudaDeviceSynchronize(); });
         if (p_.head_dim > cuda::attention_max_head_dim())
             fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
                                          std::to_string(cuda::attention_max_head_dim()));
@@ -110,30 +112,49 @@ public:
         const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), ffn = p_.intermediate_size;
         const cuda::TreeView view = upload_tree(tree, n_past);
         const DeviceTensor& embedding = token_embedding_;
-        cuda::embed(embedding.get(), embedding.dtype, tokens(), n, p_.hidden_size, x_.get());
+        {
+            StageProfile::Scope stage(profile_, Stage::kEmbed);
+            cuda::embed(embedding.get(), embedding.dtype, tokens(), n, p_.hidden_size, x_.get());
+        }
 
         for (int l = 0; l < p_.n_layers; ++l) {
             const DeviceLayer& w = layers_[l];
             float* keys = key_cache_.get() + l * layer_stride_;
             float* values = value_cache_.get() + l * layer_stride_;
-            cuda::rms_norm(x_.get(), w.attn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-            project(w.q, xb_.get(), hidden, n, q_.get(), q_dim, w.q_bias);
-            project(w.k, xb_.get(), hidden, n, k_.get(), kv_dim, w.k_bias);
-            project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
-            cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
-                                 p_.head_dim, n_past, keys, values);
-            cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, plan_,
-                                 attention_scratch_.get(), attn_.get());
-            project(w.o, attn_.get(), q_dim, n, xb_.get(), hidden, {});
-            cuda::add(x_.get(), xb_.get(), n * hidden);
-            cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-            project(w.gate, xb_.get(), hidden, n, gate_.get(), ffn, {});
-            project(w.up, xb_.get(), hidden, n, up_.get(), ffn, {});
-            cuda::swiglu(gate_.get(), up_.get(), n * ffn);
-            project(w.down, gate_.get(), ffn, n, xb_.get(), hidden, {});
-            cuda::add(x_.get(), xb_.get(), n * hidden);
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
+                cuda::rms_norm(x_.get(), w.attn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
+                project(w.q, xb_.get(), hidden, n, q_.get(), q_dim, w.q_bias);
+                project(w.k, xb_.get(), hidden, n, k_.get(), kv_dim, w.k_bias);
+                project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
+                cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
+                                     p_.head_dim, n_past, keys, values);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttention);
+                cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, plan_,
+                                     attention_scratch_.get(), attn_.get());
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
+                project(w.o, attn_.get(), q_dim, n, xb_.get(), hidden, {});
+                cuda::add(x_.get(), xb_.get(), n * hidden);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kFeedForward);
+                cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
+                project(w.gate, xb_.get(), hidden, n, gate_.get(), ffn, {});
+                project(w.up, xb_.get(), hidden, n, up_.get(), ffn, {});
+                cuda::swiglu(gate_.get(), up_.get(), n * ffn);
+            }
+            {
+                StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
+                project(w.down, gate_.get(), ffn, n, xb_.get(), hidden, {});
+                cuda::add(x_.get(), xb_.get(), n * hidden);
+            }
         }
         if (logits_mode == LK_LOGITS_NONE) return;
+        StageProfile::Scope stage(profile_, Stage::kOutput);
         const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
         cuda::rms_norm(x_.get(), output_norm_.f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
         const DeviceTensor& head = (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_;
@@ -149,6 +170,7 @@ public:
 
     int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
         NvtxRange range("lk verify");
+        StageProfile::Scope stage(profile_, Stage::kVerify);
         const int n = tree.size();
         cuda::argmax_rows(logits_.get(), n, p_.vocab_size, argmax());
         cuda::greedy_path(tokens(), parents(), argmax(), n, scratch(), result());
@@ -162,6 +184,7 @@ public:
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override {
         NvtxRange range("lk compact");
+        StageProfile::Scope stage(profile_, Stage::kCompact);
         cuda::check(cudaMemcpy(scratch(), path, n * sizeof(int32_t), cudaMemcpyHostToDevice), "path upload");
         cuda::compact(key_cache_.get(), value_cache_.get(), p_.n_layers, layer_stride_, model_.kv_dim(), n_past, scratch(), n);
     }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices.Marshalling;
 using Lookahead.Interop;
 
 namespace Lookahead.Decoding;
@@ -22,6 +23,7 @@ public enum LogitsMode
 public sealed unsafe class InferenceContext : IDisposable
 {
     private readonly ContextHandle _handle;
+    private bool _profiling;
 
     internal InferenceContext(LanguageModel model, ContextHandle handle)
     {
@@ -110,6 +112,32 @@ public sealed unsafe class InferenceContext : IDisposable
                 NativeMethods.lk_context_decode_greedy(_handle, tree, outputPointer, output.Length, out int count));
             return count;
         }
+    }
+
+    /// <summary>
+    /// Per-stage timing of this context's forward passes, verification and compaction (off by default;
+    /// setting it clears the totals). On CUDA it waits for the device at every stage boundary, so steps
+    /// run slower while it is on.
+    /// </summary>
+    public bool Profiling
+    {
+        get => _profiling;
+        set
+        {
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_set_profiling(_handle, value ? 1 : 0));
+            _profiling = value;
+        }
+    }
+
+    /// <summary>The stage totals since profiling was last switched (all zero while it is off).</summary>
+    public IReadOnlyList<StageTime> GetProfile()
+    {
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_profile(_handle, null, 0, out int count));
+        var stages = new LkStageTime[count];
+        fixed (LkStageTime* pointer = stages)
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_profile(_handle, pointer, count, out count));
+        return stages.Select(s => new StageTime(Utf8StringMarshaller.ConvertToManaged(s.Name) ?? "", s.Calls,
+            TimeSpan.FromMilliseconds(s.Milliseconds))).ToArray();
     }
 
     /// <inheritdoc />

@@ -54,4 +54,10 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(LibraryName)]
     public static partial int lk_context_decode_greedy(ContextHandle context, in LkBatch tree, int* outTokens, int capacity, out int outCount);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_set_profiling(ContextHandle context, int enabled);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_get_profile(ContextHandle context, LkStageTime* outStages, int capacity, out int outCount);
 }

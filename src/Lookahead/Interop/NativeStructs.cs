@@ -49,6 +49,16 @@ internal struct LkContextInfo
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LkStageTime
+{
+    public byte* Name;  // static UTF-8 string owned by the library
+    public long Calls;
+    public double Milliseconds;
+
+    public const int NativeSize = 24;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal unsafe struct LkBatch
 {
     public int* Tokens;
