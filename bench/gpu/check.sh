@@ -42,7 +42,7 @@ run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --g
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
-grep -E "^(shape|device copy|greedy step|forward cost)" "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+grep -E "^(shape|device copy|greedy step|forward cost|stages at)" "$LOG" | sed 's/^/    /' >> "$SUMMARY"
 # Per-kernel times of about one greedy step at tinyllama shape (after the prefill's launches).
 run ncu-kernels timeout 300 ncu --clock-control none --launch-skip 2400 --launch-count 300 --print-summary per-kernel \
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
