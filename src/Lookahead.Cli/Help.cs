@@ -41,11 +41,14 @@ internal static class Help
           --threads N          CPU threads (default: all cores)
           --context N          KV cache length in tokens (default: the model's, at most 4096)
           --json               print one JSON object instead of streaming text
+          --profile            time every stage of the native steps (prefill and decoding; on CUDA
+                               each stage waits for the device, so decoding runs slower)
 
-        Without --json the text streams as it is produced, followed by one line of statistics.
-        With --json the object holds mode, backend, model, prompt_tokens, generated_tokens, token_ids,
-        text, steps, seconds (decode phase), tokens_per_second, drafted_tokens, accepted_tokens,
-        mean_tokens_per_step, prefill_seconds, prefill_tokens_per_second, finish_reason, threads, drafts.
+        Without --json the text streams as it is produced, followed by one line of statistics (and one
+        of stage times with --profile). With --json the object holds mode, backend, model, prompt_tokens,
+        generated_tokens, token_ids, text, steps, seconds (decode phase), tokens_per_second,
+        drafted_tokens, accepted_tokens, mean_tokens_per_step, prefill_seconds, prefill_tokens_per_second,
+        finish_reason, threads, drafts, and with --profile stages (name, calls, ms).
 
         """;
 

@@ -21,24 +21,11 @@ namespace {
 
 constexpr int kLanes = 8;
 
-// The widest float vector this translation unit is compiled for. Loops written with it do per element
-// exactly what their scalar tails do (separate multiply and add), so the width never changes a result.
-#if defined(__AVX512F__)
-#define LK_HAVE_SIMD 1
-struct Simd {
-    using V = __m512;
-    static constexpr int kWidth = 16;
-    static constexpr int kValueSlices = 4;  // vectors of one value row summed per pass (16 accumulators)
-    static V zero() { return _mm512_setzero_ps(); }
-    static V set1(float x) { return _mm512_set1_ps(x); }
-    static V load(const float* p) { return _mm512_loadu_ps(p); }
-    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-};
-#elif defined(__AVX2__)
-#define LK_HAVE_SIMD 1
-struct Simd {
+// Float vectors of this translation unit's instruction set; Simd is the widest. Loops written with them
+// do per element exactly what their scalar tails do (separate multiply and add), so the width never
+// changes a result.
+#if defined(__AVX2__)
+struct Simd8 {
     using V = __m256;
     static constexpr int kWidth = 8;
     static constexpr int kValueSlices = 2;  // 8 accumulators of 16 registers
@@ -49,6 +36,24 @@ struct Simd {
     static V add(V a, V b) { return _mm256_add_ps(a, b); }
     static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
 };
+#endif
+#if defined(__AVX512F__)
+#define LK_HAVE_SIMD 1
+struct Simd16 {
+    using V = __m512;
+    static constexpr int kWidth = 16;
+    static constexpr int kValueSlices = 4;  // vectors of one value row summed per pass (16 accumulators)
+    static V zero() { return _mm512_setzero_ps(); }
+    static V set1(float x) { return _mm512_set1_ps(x); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+};
+using Simd = Simd16;
+#elif defined(__AVX2__)
+#define LK_HAVE_SIMD 1
+using Simd = Simd8;
 #endif
 
 // Combines eight lane sums in a fixed tree order.
@@ -167,16 +172,16 @@ inline void scores_against_columns(const float* q, const float* keys, int d, int
 }
 
 #if defined(LK_HAVE_SIMD)
-// Elements [i, i + W * Simd::kWidth) of weighted_values' output in one pass over the value rows.
-template <int W>
+// Elements [i, i + W * S::kWidth) of weighted_values' output in one pass over the value rows.
+template <typename S, int W>
 inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
                                   int64_t stride, int i, float* out) {
-    typename Simd::V acc[4][W];
+    typename S::V acc[4][W];
     for (int g = 0; g < 4; ++g)
-        for (int k = 0; k < W; ++k) acc[g][k] = Simd::zero();
+        for (int k = 0; k < W; ++k) acc[g][k] = S::zero();
     auto add_row = [&](int group, int p, const float* v) {
-        const typename Simd::V w = Simd::set1(weight[p]);
-        for (int k = 0; k < W; ++k) acc[group][k] = Simd::add(acc[group][k], Simd::mul(w, Simd::load(v + i + k * Simd::kWidth)));
+        const typename S::V w = S::set1(weight[p]);
+        for (int k = 0; k < W; ++k) acc[group][k] = S::add(acc[group][k], S::mul(w, S::load(v + i + k * S::kWidth)));
     };
     int p = 0;
     for (; p + 4 <= n_past; p += 4) {  // the committed run starts at position 0, so p % 4 == 0 here
@@ -189,7 +194,7 @@ inline void weighted_value_slices(const float* weight, int n_past, const int32_t
     const float* pending = values + int64_t{n_past} * stride;
     for (; p < total; ++p) add_row(p & 3, p, pending + visible[p - n_past] * stride);
     for (int k = 0; k < W; ++k)
-        Simd::store(out + i + k * Simd::kWidth, Simd::add(Simd::add(acc[0][k], acc[1][k]), Simd::add(acc[2][k], acc[3][k])));
+        S::store(out + i + k * S::kWidth, S::add(S::add(acc[0][k], acc[1][k]), S::add(acc[2][k], acc[3][k])));
 }
 #endif
 
@@ -203,8 +208,14 @@ inline void weighted_values(const float* weight, int n_past, const int32_t* visi
 #if defined(LK_HAVE_SIMD)
     constexpr int kWide = Simd::kValueSlices * Simd::kWidth;
     for (; i + kWide <= d; i += kWide)
-        weighted_value_slices<Simd::kValueSlices>(weight, n_past, visible, total, values, stride, i, out);
-    for (; i + Simd::kWidth <= d; i += Simd::kWidth) weighted_value_slices<1>(weight, n_past, visible, total, values, stride, i, out);
+        weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, values, stride, i, out);
+    for (; i + Simd::kWidth <= d; i += Simd::kWidth)
+        weighted_value_slices<Simd, 1>(weight, n_past, visible, total, values, stride, i, out);
+#endif
+#if defined(__AVX512F__)
+    // Heads narrower than a 16-float vector (or their last 8 floats) in 8-float vectors.
+    for (; i + Simd8::kWidth <= d; i += Simd8::kWidth)
+        weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, values, stride, i, out);
 #endif
     const float* pending = values + int64_t{n_past} * stride;
     for (; i < d; ++i) {

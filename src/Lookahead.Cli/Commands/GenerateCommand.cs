@@ -14,7 +14,7 @@ internal static class GenerateCommand
         "model", "prompt", "prompt-file", "prompt-ids", "max-tokens",
         .. ModelArguments.ContextValueOptions, .. DecodingArguments.ValueOptions,
     ];
-    private static readonly HashSet<string> Flags = ["json"];
+    private static readonly HashSet<string> Flags = ["json", "profile"];
 
     public static int Run(IReadOnlyList<string> args)
     {
@@ -28,7 +28,7 @@ internal static class GenerateCommand
             Drafts = DecodingArguments.Drafts(reader),
         };
         ContextOptions contextOptions = ModelArguments.Context(reader);
-        bool json = reader.Has("json");
+        bool json = reader.Has("json"), profile = reader.Has("profile");
         string folder = ModelArguments.Resolve(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
@@ -37,6 +37,8 @@ internal static class GenerateCommand
         using TokenTrie trie = DecodingArguments.CreateTrie(reader, model, options.Drafts);
         var generator = new Generator(context, trie);
         DecodingArguments.WarmUp(reader, model, generator, options);
+        // After the warm-up, so that only this prompt's prefill and decoding are timed.
+        context.Profiling = profile;
 
         GenerationResult result;
         if (json)
@@ -44,7 +46,7 @@ internal static class GenerateCommand
             result = generator.Generate(prompt, options);
             string? text = model.Tokenizer is { } tokenizer ? DecodeContinuation(tokenizer, prompt, result.Tokens) : null;
             DecodingArguments.SaveTrie(reader, trie);
-            WriteJson(model, context, options, prompt, result, text);
+            WriteJson(model, context, options, prompt, result, text, profile ? context.GetProfile() : null);
             return 0;
         }
 
@@ -65,9 +67,15 @@ internal static class GenerateCommand
         if (stream is not null) output.Write(stream.Flush());
         output.WriteLine();
         output.WriteLine(StatisticsLine(options, context, result));
+        if (profile) output.WriteLine(ProfileLine(context.GetProfile()));
         DecodingArguments.SaveTrie(reader, trie);
         return 0;
     }
+
+    // Stages in the order the library lists them, with total milliseconds and calls.
+    private static string ProfileLine(IReadOnlyList<StageTime> stages) =>
+        "[profile, ms (calls) | " + string.Join(" | ", stages.Select(s =>
+            string.Create(CultureInfo.InvariantCulture, $"{s.Name} {s.Total.TotalMilliseconds:F3} ({s.Calls})"))) + "]";
 
     private static int[] ReadPrompt(ArgumentReader reader, LanguageModel model)
     {
@@ -121,7 +129,7 @@ internal static class GenerateCommand
     };
 
     private static void WriteJson(LanguageModel model, InferenceContext context, GenerationOptions options, int[] prompt,
-        GenerationResult result, string? text)
+        GenerationResult result, string? text, IReadOnlyList<StageTime>? stages)
     {
         GenerationStats s = result.Stats;
         using Stream stdout = Console.OpenStandardOutput();
@@ -161,6 +169,19 @@ internal static class GenerateCommand
                 json.WriteString("draft_mode", options.Drafts.Mode.ToString().ToLowerInvariant());
                 json.WriteString("freq", options.Drafts.Frequency.ToString().ToLowerInvariant());
                 json.WriteEndObject();
+            }
+            if (stages is not null)
+            {
+                json.WriteStartArray("stages");
+                foreach (StageTime stage in stages)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("name", stage.Name);
+                    json.WriteNumber("calls", stage.Calls);
+                    json.WriteNumber("ms", stage.Total.TotalMilliseconds);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
             }
             json.WriteEndObject();
         }
