@@ -28,6 +28,27 @@ public class CliTests
     }
 
     [Test]
+    public void ProfileReportsEveryStageInTextAndJson()
+    {
+        CliRunner.Result json = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--json", "--profile"]);
+        CliRunner.Result text = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--profile"]);
+        Assert.That(json.ExitCode, Is.Zero, json.Stderr);
+        Assert.That(text.ExitCode, Is.Zero, text.Stderr);
+        using JsonDocument document = JsonDocument.Parse(json.Stdout);
+        JsonElement[] stages = document.RootElement.GetProperty("stages").EnumerateArray().ToArray();
+        Assert.That(stages.Select(s => s.GetProperty("name").GetString()), Is.EqualTo(new[]
+        {
+            "embed", "attention_inputs", "attention", "attention_output", "feed_forward", "feed_forward_down", "output",
+            "verify", "compact",
+        }));
+        Assert.That(stages.Select(s => s.GetProperty("calls").GetInt64()), Is.All.Positive);
+        string last = text.Stdout.TrimEnd('\n').Split('\n')[^1];
+        Assert.That(last, Does.StartWith("[profile, ms (calls) | embed ").And.Contain("| verify "));
+        Assert.That(CliRunner.TokenIds(json.Stdout), Is.EqualTo(CliRunner.TokenIds(
+            CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--json"]).Stdout)));
+    }
+
+    [Test]
     public void LookaheadAndGreedyPrintTheSameTokens()
     {
         CliRunner.Result lookahead = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "100", "--json", "--decoding-length", "8"]);
