@@ -304,15 +304,20 @@ private:
                     float* row = scores + (r - r0) * score_stride_;
                     const int32_t* visible = tree.visible(r / group);
                     const int count = tree.visible_count(r / group);
-                    // The same sums, in the same order, for the node's pending ancestors (and itself).
-                    for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, d, n_past + visible[j]);
+                    // The same sums, in the same order, for the node's pending ancestors (and itself). In a
+                    // chain (prefill) they are the consecutive slots n_past .. n_past + count - 1, so the
+                    // vector path scores them, and their values are read as if committed.
+                    const bool chain = tree.is_chain();
+                    if (chain) cpu::scores_against_columns(queries[r - r0], keys, d, n_past, n_past + count, row);
+                    else
+                        for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, d, n_past + visible[j]);
                     const int total = n_past + count;
                     for (int s = 0; s < total; ++s) row[s] *= scale;
                     const float max_score = cpu::max_value(row, total);
                     for (int s = 0; s < total; ++s) row[s] = cpu::exp_nonpositive(row[s] - max_score);
                     const float inv_total = 1.0f / cpu::sum(row, total);
                     for (int s = 0; s < total; ++s) row[s] *= inv_total;
-                    cpu::weighted_values(row, n_past, visible, total, values, d, d, outputs[r - r0]);
+                    cpu::weighted_values(row, chain ? total : n_past, visible, total, values, d, d, outputs[r - r0]);
                 }
             }
         };
