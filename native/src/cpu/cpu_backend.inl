@@ -39,7 +39,7 @@ constexpr int kScoreChunk = 256;
 class CpuBackend final : public Backend {
 public:
     CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
-        : model_(model), p_(model.params), n_ctx_(n_ctx), pool_(n_threads) {
+        : model_(model), p_(model.params), pool_(n_threads) {
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
         head_slots_ = (int64_t{n_ctx} + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock;
         const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
@@ -334,7 +334,6 @@ private:
 
     const Model& model_;
     const lk_model_params& p_;
-    const int32_t n_ctx_;
     ThreadPool pool_;
     int64_t head_slots_ = 0;     // cache slots per head: n_ctx rounded up to whole key blocks
     AlignedBuffer key_cache_;    // [layer][kv head][slot block][dim][kKeyBlock]

@@ -1,5 +1,9 @@
 #include "kernels.h"
 
+#if defined(LK_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -26,7 +30,10 @@ void matmul_scalar_with(const MatmulArgs& a, int64_t row_begin, int64_t row_end,
 bool cpu_has_avx2_fma_f16c() {
 #if defined(LK_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    // F16C through CPUID (leaf 1, ECX): clang's __builtin_cpu_supports does not know "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
     return false;
 #endif

@@ -26,7 +26,9 @@ namespace lk::cpu::tiles {
 // about equal, 3 KiB best).
 constexpr int64_t kPrefetchBytes = 3072;
 
+namespace {  // internal linkage: each instruction-set file compiles its own copy
 constexpr int64_t element_bytes(int32_t dtype) { return dtype == LK_DTYPE_F32 ? 4 : 2; }
+}  // namespace
 
 // Rows row, row + stride, ..., row + (RW - 1) stride of W against inputs x_row .. x_row + RX - 1,
 // Isa::kWidth columns per iteration, scalar tail.
@@ -71,10 +73,11 @@ void tile_inputs(const MatmulArgs& a, int64_t row, int64_t stride, int32_t x_row
         case 2: tile<Isa, Load, RW, 2>(a, row, stride, x_row); break;
         case 3: tile<Isa, Load, RW, 3>(a, row, stride, x_row); break;
         case 4: tile<Isa, Load, RW, 4>(a, row, stride, x_row); break;
-        case 5: if constexpr (RW * 5 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 5>(a, row, stride, x_row); break;
-        case 6: if constexpr (RW * 6 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 6>(a, row, stride, x_row); break;
-        case 7: if constexpr (RW * 7 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 7>(a, row, stride, x_row); break;
-        default: if constexpr (RW * 8 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 8>(a, row, stride, x_row); break;
+        case 5: if constexpr (RW * 5 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 5>(a, row, stride, x_row); else __builtin_unreachable(); break;
+        case 6: if constexpr (RW * 6 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 6>(a, row, stride, x_row); else __builtin_unreachable(); break;
+        case 7: if constexpr (RW * 7 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 7>(a, row, stride, x_row); else __builtin_unreachable(); break;
+        case 8: if constexpr (RW * 8 <= Isa::kMaxAccumulators) tile<Isa, Load, RW, 8>(a, row, stride, x_row); else __builtin_unreachable(); break;
+        default: __builtin_unreachable();
     }
 }
 
@@ -102,6 +105,8 @@ void streams(const MatmulArgs& a, int64_t begin, int64_t end, int32_t group) {
 // streams (enough independent accumulators); many take two streams of up to Isa::kWideGroup inputs.
 template <typename Isa, typename Load>
 void matmul_with(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    // The groups below stay within tile_inputs' cases (1..8 inputs, RW * inputs <= kMaxAccumulators).
+    static_assert(Isa::kWideGroup <= 8 && 2 * Isa::kWideGroup <= Isa::kMaxAccumulators && Isa::kMaxAccumulators / 4 <= 8);
     if (a.n_x == 1) streams<Isa, Load, 1>(a, row_begin, row_end, 1);
     else if (a.n_x * 4 <= Isa::kMaxAccumulators) streams<Isa, Load, 4>(a, row_begin, row_end, a.n_x);
     else streams<Isa, Load, 2>(a, row_begin, row_end, Isa::kWideGroup);
