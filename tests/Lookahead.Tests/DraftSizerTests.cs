@@ -53,4 +53,32 @@ public class DraftSizerTests
         }
         Assert.That(tried, Is.InRange(1, 10 * DraftSizer.ExploreEvery / (DraftSizer.ExploreEvery - 1)));
     }
+
+    [Test]
+    public void DraftsAreBuiltOnlyAsLargeAsRecentChoicesNeed()
+    {
+        var sizer = new DraftSizer();
+        var draft = new DraftTree(64);
+        DraftTree Chain(int nodes)
+        {
+            draft.Reset(1);
+            for (int i = 1; i < nodes; i++) draft.Add(2, i - 1, MathF.Pow(0.95f, i));
+            return draft;
+        }
+        // Every node is accepted and extra nodes are nearly free: sizes grow step by step.
+        for (int step = 0; step < 40; step++)
+        {
+            int size = sizer.Choose(Chain(Math.Min(16, sizer.Limit)));
+            sizer.Observe(size, OneNode * (1 + 0.02 * (size - 1)), size - 1);
+        }
+        Assert.That(sizer.Limit, Is.GreaterThanOrEqualTo(16));
+
+        // Then only two-node drafts are offered: after two periods the limit comes back down.
+        for (int step = 0; step < 2 * DraftSizer.RecentSteps; step++)
+        {
+            int size = sizer.Choose(Chain(2));
+            sizer.Observe(size, size == 1 ? OneNode : TwoNodes, size - 1);
+        }
+        Assert.That(sizer.Limit, Is.EqualTo(4));
+    }
 }

@@ -15,8 +15,9 @@ namespace Lookahead.Decoding;
 /// steps' own timings per size bucket, with each sample clipped at 1.5x the estimate (a first sample at
 /// 2x the extrapolated cost): a step slowed by a preempted thread or a pool waking from sleep must not
 /// price a size out for good, since a size that is never chosen is never timed again. An untimed size's
-/// cost is extrapolated from the largest timed size, and sizes beyond twice that are not tried, so large
-/// drafts are reached step by step. With no drafts, or drafts that do not hold, nearly every step
+/// cost is extrapolated from the largest timed size, and sizes beyond twice that (or beyond twice the
+/// largest size chosen lately) are not built, so large drafts are reached step by step and small
+/// choices keep draft building cheap. With no drafts, or drafts that do not hold, nearly every step
 /// verifies the root alone: plain greedy decoding.
 /// </remarks>
 public sealed class DraftSizer
@@ -42,13 +43,20 @@ public sealed class DraftSizer
     private double _predicted;
     private bool _declinedDraft;
     private int _declinedInARow;
+    // Largest size chosen in the current and in the previous period of RecentSteps steps.
+    private int _periodLargest = 1, _lastPeriodLargest = 1, _periodSteps;
 
     /// <summary>The learned per-level acceptance factor c (0.02..1).</summary>
     public double Calibration => _factor;
 
-    /// <summary>The largest draft the next Choose may keep: twice the largest size timed so far (one node
-    /// until a plain step has been timed). Building larger drafts would be wasted work.</summary>
-    public int Limit => _measured[0] ? 2 * LargestTimed() : 1;
+    /// <summary>The largest draft the next Choose may keep: twice the largest size chosen in the last
+    /// <see cref="RecentSteps"/> to <see cref="RecentSteps"/> x 2 steps (at least 2), and never more than
+    /// twice the largest size timed so far; one node until a plain step has been timed. Building larger
+    /// drafts would be wasted work; sizes still grow step by step while larger ones keep paying.</summary>
+    public int Limit => _measured[0] ? Math.Min(2 * LargestTimed(), 2 * Math.Max(2, Math.Max(_periodLargest, _lastPeriodLargest))) : 1;
+
+    /// <summary>Steps per period of the recent-size window behind <see cref="Limit"/>.</summary>
+    public const int RecentSteps = 64;
 
     /// <summary>Truncates the draft to the best size and returns that size.</summary>
     public int Choose(DraftTree draft)
@@ -84,6 +92,13 @@ public sealed class DraftSizer
             bestExpected = confidence[1] * _factor;
         }
         if (best > 1) _declinedInARow = 0;
+        _periodLargest = Math.Max(_periodLargest, best);
+        if (++_periodSteps == RecentSteps)
+        {
+            _lastPeriodLargest = _periodLargest;
+            _periodLargest = 1;
+            _periodSteps = 0;
+        }
         draft.Truncate(best);
         _predicted = bestExpected;
         _declinedDraft = best == 1;
