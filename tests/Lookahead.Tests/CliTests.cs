@@ -182,6 +182,12 @@ public class CliTests
                     Assert.That(run.TryGetProperty(field, out _), Is.True, $"run lacks '{field}'");
             Assert.That(root.GetProperty("forward_cost").EnumerateArray().Select(c => c.GetProperty("k").GetInt32()), Is.EqualTo(new[] { 1, 2, 4, 8, 16, 32, 64 }));
             Assert.That(File.ReadAllText(Path.Combine(directory, "report.md")), Does.Contain("| lookahead | 4 |"));
+
+            // Without greedy in the table there is no speedup to show: a dash, not a bare "x".
+            CliRunner.Result lookaheadOnly = CliRunner.Run(["bench", "--prompts", prompts, "--max-tokens", "8", "--modes", "lookahead", "--decoding-length", "2"]);
+            Assert.That(lookaheadOnly.ExitCode, Is.Zero, lookaheadOnly.Stderr);
+            string allRow = lookaheadOnly.Stdout.Split('\n').Single(l => l.Contains(" all "));
+            Assert.That(allRow.TrimEnd(), Does.EndWith(" -"));
             foreach (string plot in new[] { "speed.png", "tokens_per_step.png", "forward_cost.png" })
             {
                 byte[] png = File.ReadAllBytes(Path.Combine(directory, plot));

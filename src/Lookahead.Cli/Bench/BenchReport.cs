@@ -57,7 +57,9 @@ internal sealed record BenchReport(
             row.Totals.TokensPerSecond.ToString("F1", CultureInfo.InvariantCulture),
             row.Totals.MeanTokensPerStep.ToString("F2", CultureInfo.InvariantCulture),
             row.Totals.DraftedTokens > 0 ? $"{row.Totals.AcceptedTokens}/{row.Totals.DraftedTokens}" : "-",
-            Speedup(row.Result, row.Category == "all" ? null : row.Category)?.ToString("F2", CultureInfo.InvariantCulture) + "x" ?? "-",
+            Speedup(row.Result, row.Category == "all" ? null : row.Category) is double speedup
+                ? speedup.ToString("F2", CultureInfo.InvariantCulture) + "x"
+                : "-",
         }).ToList();
         if (markdown)
         {

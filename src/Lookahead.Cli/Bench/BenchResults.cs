@@ -29,11 +29,7 @@ internal sealed class RunTotals
 }
 
 /// <summary>One timed configuration: greedy, or lookahead at one decoding length; overall and per category.</summary>
-internal sealed record ModeResult(string Mode, string? DecodingLength, RunTotals Overall, SortedDictionary<string, RunTotals> ByCategory)
-{
-    /// <summary>Generated ids per prompt (kept while the bench compares outputs).</summary>
-    public Dictionary<PromptLine, int[]>? Outputs { get; init; }
-}
+internal sealed record ModeResult(string Mode, string? DecodingLength, RunTotals Overall, SortedDictionary<string, RunTotals> ByCategory);
 
 /// <summary>Time of one fused step over a k-node draft tree.</summary>
 internal sealed record ForwardCost(int Nodes, double Milliseconds);

@@ -49,38 +49,66 @@ internal static class BenchCommand
                         (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
         progress.Start(totalWork);
 
-        // Greedy outputs are the reference for every lookahead run, so greedy always runs.
-        var greedyOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens };
-        var results = new List<ModeResult>();
-        using var greedyGenerator = new Generator(context);
-        ModeResult greedy = Timed("greedy", null, test, greedyGenerator, greedyOptions, null, progress, modes.Contains("greedy"));
-        if (modes.Contains("greedy")) results.Add(greedy);
-        Dictionary<PromptLine, int[]> expected = greedy.Outputs!;
-
-        if (modes.Contains("lookahead"))
+        // Greedy outputs are the reference for every lookahead run, so greedy always runs. Each lookahead
+        // length has its own trie, filled by the warm-up prompts first (untimed). The timed prompts are
+        // then interleaved: each prompt runs in every mode before the next, so a machine that slows down
+        // or speeds up during the benchmark affects all modes alike.
+        var runs = new List<TimedRun>();
+        try
         {
-            foreach (string length in lengths)
+            runs.Add(new TimedRun("greedy", null, new Generator(context),
+                new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens }, owned: null));
+            if (modes.Contains("lookahead"))
             {
-                DraftOptions lengthDrafts = DecodingArguments.WithLength(drafts, length);
-                var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts };
-                using var trie = new TokenTrie(Generator.DefaultTrieOptions(model, lengthDrafts.BranchLength));
-                using var generator = new Generator(context, trie);
-                foreach ((PromptLine line, int[] ids) in warmup)
+                foreach (string length in lengths)
                 {
-                    progress.Advance($"warm-up, decoding length {length}");
-                    generator.Generate(ids, options);
+                    DraftOptions lengthDrafts = DecodingArguments.WithLength(drafts, length);
+                    var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts };
+                    var trie = new TokenTrie(Generator.DefaultTrieOptions(model, lengthDrafts.BranchLength));
+                    var run = new TimedRun("lookahead", length, new Generator(context, trie), options, trie);
+                    runs.Add(run);
+                    foreach ((PromptLine line, int[] ids) in warmup)
+                    {
+                        progress.Advance($"warm-up, decoding length {length}");
+                        run.Generator.Generate(ids, options);
+                    }
                 }
-                results.Add(Timed("lookahead", length, test, generator, options, expected, progress, true));
+            }
+            foreach ((PromptLine line, int[] ids) in test)
+            {
+                int[]? reference = null;
+                foreach (TimedRun run in runs)
+                {
+                    bool shown = run.Length is not null || modes.Contains("greedy");
+                    if (shown) progress.Advance(run.Length is null ? run.Mode : $"{run.Mode}, decoding length {run.Length}");
+                    int[] tokens = run.Generate(line, ids);
+                    if (reference is null)
+                    {
+                        reference = tokens;
+                    }
+                    else if (!tokens.AsSpan().SequenceEqual(reference))
+                    {
+                        int at = tokens.Zip(reference).TakeWhile(p => p.First == p.Second).Count();
+                        throw new LookaheadException(
+                            $"LOSSLESS CHECK FAILED: {run.Mode} (decoding length {run.Length}) differs from greedy for prompt " +
+                            $"{line.Id ?? $"on line {line.Line}"} at generated token {at}");
+                    }
+                }
             }
         }
+        finally
+        {
+            foreach (TimedRun run in runs) run.Dispose();
+        }
         progress.Finish();
+        List<ModeResult> results = runs.Where(r => r.Length is not null || modes.Contains("greedy")).Select(r => r.Result()).ToList();
 
         int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
         // Host memory bounds the CPU backend only; the CUDA floor comes from bench/native's device copy.
         double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
         var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
-            warmup.Count, test.Count, costContext, results.Select(r => r with { Outputs = null }).ToList(), costs, bandwidth,
+            warmup.Count, test.Count, costContext, results, costs, bandwidth,
             model.WeightBytesPerToken);
         Console.Out.Write(report.Table(markdown: false));
         Console.Out.WriteLine(report.ForwardCostLine());
@@ -97,29 +125,33 @@ internal static class BenchCommand
         return 0;
     }
 
-    private static ModeResult Timed(string mode, string? length, List<(PromptLine Line, int[] Ids)> test, Generator generator,
-        GenerationOptions options, Dictionary<PromptLine, int[]>? expected, ProgressBar progress, bool showProgress)
+    // One mode (and decoding length) of the benchmark: its generator and the totals of its timed prompts.
+    private sealed class TimedRun(string mode, string? length, Generator generator, GenerationOptions options, TokenTrie? owned)
+        : IDisposable
     {
-        var overall = new RunTotals();
-        var byCategory = new SortedDictionary<string, RunTotals>(StringComparer.Ordinal);
-        var outputs = new Dictionary<PromptLine, int[]>();
-        foreach ((PromptLine line, int[] ids) in test)
+        private readonly RunTotals _overall = new();
+        private readonly SortedDictionary<string, RunTotals> _byCategory = new(StringComparer.Ordinal);
+
+        public string Mode => mode;
+        public string? Length => length;
+        public Generator Generator => generator;
+
+        public int[] Generate(PromptLine line, int[] ids)
         {
-            if (showProgress) progress.Advance(length is null ? mode : $"{mode}, decoding length {length}");
             GenerationResult result = generator.Generate(ids, options);
-            if (expected is not null && !result.Tokens.AsSpan().SequenceEqual(expected[line]))
-            {
-                int at = result.Tokens.Zip(expected[line]).TakeWhile(p => p.First == p.Second).Count();
-                throw new LookaheadException(
-                    $"LOSSLESS CHECK FAILED: {mode} (decoding length {length}) differs from greedy for prompt " +
-                    $"{line.Id ?? $"on line {line.Line}"} at generated token {at}");
-            }
-            outputs[line] = result.Tokens;
-            overall.Add(result.Stats);
+            _overall.Add(result.Stats);
             string category = line.Category ?? "uncategorized";
-            if (!byCategory.TryGetValue(category, out RunTotals? totals)) byCategory[category] = totals = new RunTotals();
+            if (!_byCategory.TryGetValue(category, out RunTotals? totals)) _byCategory[category] = totals = new RunTotals();
             totals.Add(result.Stats);
+            return result.Tokens;
         }
-        return new ModeResult(mode, length, overall, byCategory) { Outputs = outputs };
+
+        public ModeResult Result() => new(mode, length, _overall, _byCategory);
+
+        public void Dispose()
+        {
+            generator.Dispose();
+            owned?.Dispose();
+        }
     }
 }
