@@ -67,7 +67,8 @@ internal static class Help
           --forward-cost-context N  committed tokens for the t(k) probe (default 256)
 
         Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
-        prompts are timed. Any lookahead output that differs from greedy fails the run (exit 1).
+        prompts are timed, each in every mode before the next (so drift in machine speed hits all modes
+        alike). Any lookahead output that differs from greedy fails the run (exit 1).
 
         """;
 
