@@ -33,7 +33,8 @@ constexpr int64_t kPiecesPerThread = 4;
 constexpr int64_t kParallelAttentionWork = 1 << 15;
 // Query rows of one attention block: their score rows stay in L1/L2 while K/V stream past.
 constexpr int kAttentionRows = 16;
-// Committed slots scored per pass over a block's rows: the keys' chunk stays in L1 across the rows.
+// Committed slots scored per pass over a block's rows: the keys' chunk (256 x head_dim floats) stays in
+// L1/L2 across the rows.
 constexpr int kScoreChunk = 256;
 
 class CpuBackend final : public Backend {
@@ -152,13 +153,11 @@ public:
 private:
     static AlignedBuffer floats(int64_t count) { return AlignedBuffer(count * sizeof(float)); }
 
-    // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file).
-    float* head_keys(int layer, int kv_head) {
-        return key_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim;
-    }
-    float* head_values(int layer, int kv_head) {
-        return value_cache_.as<float>() + (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim;
-    }
+    // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file): both
+    // caches give every head the same number of floats.
+    int64_t head_offset(int layer, int kv_head) const { return (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim; }
+    float* head_keys(int layer, int kv_head) { return key_cache_.as<float>() + head_offset(layer, kv_head); }
+    float* head_values(int layer, int kv_head) { return value_cache_.as<float>() + head_offset(layer, kv_head); }
     int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
 
     // Scatters the batch's rotated keys and its values (k_, v_: one row per node) into the cache.
@@ -274,6 +273,7 @@ private:
         const int group = p_.n_heads / p_.n_kv_heads;
         const int64_t q_dim = model_.q_dim();
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        const bool chain = tree.is_chain();
         const int rows = n * group;
         const int64_t blocks = (rows + kAttentionRows - 1) / kAttentionRows;
         const int64_t tasks = int64_t{p_.n_kv_heads} * blocks;
@@ -307,7 +307,6 @@ private:
                     // The same sums, in the same order, for the node's pending ancestors (and itself). In a
                     // chain (prefill) they are the consecutive slots n_past .. n_past + count - 1, so the
                     // vector path scores them, and their values are read as if committed.
-                    const bool chain = tree.is_chain();
                     if (chain) cpu::scores_against_columns(queries[r - r0], keys, d, n_past, n_past + count, row);
                     else
                         for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, d, n_past + visible[j]);
@@ -317,7 +316,7 @@ private:
                     for (int s = 0; s < total; ++s) row[s] = cpu::exp_nonpositive(row[s] - max_score);
                     const float inv_total = 1.0f / cpu::sum(row, total);
                     for (int s = 0; s < total; ++s) row[s] *= inv_total;
-                    cpu::weighted_values(row, chain ? total : n_past, visible, total, values, d, d, outputs[r - r0]);
+                    cpu::weighted_values(row, chain ? total : n_past, visible, total, values, d, outputs[r - r0]);
                 }
             }
         };

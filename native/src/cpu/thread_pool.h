@@ -31,19 +31,6 @@ public:
         dispatch();
     }
 
-    // Splits [0, count) into one contiguous range per thread, boundaries multiples of grain, and
-    // runs fn(begin, end) on each non-empty range.
-    template <typename F>
-    void parallel_for(int64_t count, int64_t grain, F&& fn) {
-        run([&](int thread, int threads) {
-            int64_t blocks = (count + grain - 1) / grain;
-            int64_t begin = blocks * thread / threads * grain;
-            int64_t end = blocks * (thread + 1) / threads * grain;
-            if (end > count) end = count;
-            if (begin < end) fn(begin, end);
-        });
-    }
-
     // Splits [0, count) into pieces of `piece` items (the last may be shorter) that the threads take in
     // order as they become free, so a thread slowed by the memory system or another process does not
     // hold up the others; runs fn(begin, end) on each piece.

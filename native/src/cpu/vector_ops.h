@@ -175,7 +175,7 @@ inline void scores_against_columns(const float* q, const float* keys, int d, int
 // Elements [i, i + W * S::kWidth) of weighted_values' output in one pass over the value rows.
 template <typename S, int W>
 inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
-                                  int64_t stride, int i, float* out) {
+                                  int d, int i, float* out) {
     typename S::V acc[4][W];
     for (int g = 0; g < 4; ++g)
         for (int k = 0; k < W; ++k) acc[g][k] = S::zero();
@@ -185,43 +185,43 @@ inline void weighted_value_slices(const float* weight, int n_past, const int32_t
     };
     int p = 0;
     for (; p + 4 <= n_past; p += 4) {  // the committed run starts at position 0, so p % 4 == 0 here
-        add_row(0, p, values + p * stride);
-        add_row(1, p + 1, values + (p + 1) * stride);
-        add_row(2, p + 2, values + (p + 2) * stride);
-        add_row(3, p + 3, values + (p + 3) * stride);
+        add_row(0, p, values + p * d);
+        add_row(1, p + 1, values + (p + 1) * d);
+        add_row(2, p + 2, values + (p + 2) * d);
+        add_row(3, p + 3, values + (p + 3) * d);
     }
-    for (; p < n_past; ++p) add_row(p & 3, p, values + p * stride);
-    const float* pending = values + int64_t{n_past} * stride;
-    for (; p < total; ++p) add_row(p & 3, p, pending + visible[p - n_past] * stride);
+    for (; p < n_past; ++p) add_row(p & 3, p, values + p * d);
+    const float* pending = values + int64_t{n_past} * d;
+    for (; p < total; ++p) add_row(p & 3, p, pending + visible[p - n_past] * d);
     for (int k = 0; k < W; ++k)
         S::store(out + i + k * S::kWidth, S::add(S::add(acc[0][k], acc[1][k]), S::add(acc[2][k], acc[3][k])));
 }
 #endif
 
 // Attention output of one query: out[i] = sum over positions p in [0, total) of weight[p] * v_p[i], where
-// v_p is row p of `values` for committed positions (p < n_past) and row n_past + visible[p - n_past] for
-// the query's pending ancestors. Four running sums, chosen by position mod 4, hide the add latency; as
+// v_p is row p of one head's values (rows of d floats) for committed positions (p < n_past) and row
+// n_past + visible[p - n_past] for the query's pending ancestors. Four running sums, chosen by position mod 4, hide the add latency; as
 // the choice depends only on the position, a node's output is the same in any batch (batch invariance).
-inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
-                            int64_t stride, int d, float* out) {
+inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const float* values, int d,
+                            float* out) {
     int i = 0;
 #if defined(LK_HAVE_SIMD)
     constexpr int kWide = Simd::kValueSlices * Simd::kWidth;
     for (; i + kWide <= d; i += kWide)
-        weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, values, stride, i, out);
+        weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, values, d, i, out);
     for (; i + Simd::kWidth <= d; i += Simd::kWidth)
-        weighted_value_slices<Simd, 1>(weight, n_past, visible, total, values, stride, i, out);
+        weighted_value_slices<Simd, 1>(weight, n_past, visible, total, values, d, i, out);
 #endif
 #if defined(__AVX512F__)
     // Heads narrower than a 16-float vector (or their last 8 floats) in 8-float vectors.
     for (; i + Simd8::kWidth <= d; i += Simd8::kWidth)
-        weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, values, stride, i, out);
+        weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, values, d, i, out);
 #endif
-    const float* pending = values + int64_t{n_past} * stride;
+    const float* pending = values + int64_t{n_past} * d;
     for (; i < d; ++i) {
         float acc[4] = {};
-        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * values[p * stride + i];
-        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * pending[visible[p - n_past] * stride + i];
+        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * values[p * d + i];
+        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * pending[visible[p - n_past] * d + i];
         out[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }

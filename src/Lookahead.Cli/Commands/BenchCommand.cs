@@ -54,6 +54,7 @@ internal static class BenchCommand
         // then interleaved: each prompt runs in every mode before the next, so a machine that slows down
         // or speeds up during the benchmark affects all modes alike.
         var runs = new List<TimedRun>();
+        bool Reported(TimedRun run) => run.Length is not null || modes.Contains("greedy");
         try
         {
             runs.Add(new TimedRun("greedy", null, new Generator(context),
@@ -79,8 +80,7 @@ internal static class BenchCommand
                 int[]? reference = null;
                 foreach (TimedRun run in runs)
                 {
-                    bool shown = run.Length is not null || modes.Contains("greedy");
-                    if (shown) progress.Advance(run.Length is null ? run.Mode : $"{run.Mode}, decoding length {run.Length}");
+                    if (Reported(run)) progress.Advance(run.Length is null ? run.Mode : $"{run.Mode}, decoding length {run.Length}");
                     int[] tokens = run.Generate(line, ids);
                     if (reference is null)
                     {
@@ -101,7 +101,7 @@ internal static class BenchCommand
             foreach (TimedRun run in runs) run.Dispose();
         }
         progress.Finish();
-        List<ModeResult> results = runs.Where(r => r.Length is not null || modes.Contains("greedy")).Select(r => r.Result()).ToList();
+        List<ModeResult> results = runs.Where(Reported).Select(r => r.Result()).ToList();
 
         int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);

@@ -38,7 +38,7 @@ internal static class GenerateCommand
         var generator = new Generator(context, trie);
         DecodingArguments.WarmUp(reader, model, generator, options);
         // After the warm-up, so that only this prompt's prefill and decoding are timed.
-        context.Profiling = profile;
+        if (profile) context.Profiling = true;
 
         GenerationResult result;
         if (json)
