@@ -12,7 +12,7 @@ namespace Lookahead.Tests;
 [Category("Gpu")]
 public class GpuTests
 {
-    // Both backends see the same weights; only the order of float sums differs.
+    // Both backends see the same weights; only the order of float sums differs (BF16: see LogitsAssert).
     private const double Tolerance = 2e-4;
 
     [SetUp]
@@ -39,7 +39,7 @@ public class GpuTests
         {
             cpu.CopyLogits(i, want);
             gpu.CopyLogits(i, got);
-            LogitsAssert.Close(got, want.Select(v => (double)v).ToArray(), $"{spec} position {i}", Tolerance, Tolerance);
+            LogitsAssert.Close(got, want.Select(v => (double)v).ToArray(), $"{spec} position {i}", spec.Dtype, Tolerance, Tolerance);
         }
     }
 

@@ -8,6 +8,20 @@ public static class LogitsAssert
     public const double Atol = 1e-4;
     public const double Rtol = 1e-4;
 
+    // BF16 weights multiply inputs rounded to BF16. Where two computations' float inputs differ by one ulp
+    // next to a rounding boundary (about one input in 4,000), the rounded inputs differ by a whole BF16
+    // step (up to 2^-7 relative). One such step in the output head's input moves every logit by
+    // |w| |x| 2^-7, up to about 1e-2 for these test models' weights (9e-3 seen).
+    public const double Bf16Tolerance = 2e-2;
+
+    /// <summary>Close with the bound for the model's weight dtype: Bf16Tolerance for BF16, else atol/rtol.</summary>
+    public static void Close(ReadOnlySpan<float> got, double[] want, string what, Lookahead.Model.TensorDtype weights,
+        double atol = Atol, double rtol = Rtol)
+    {
+        bool bf16 = weights == Lookahead.Model.TensorDtype.BF16;
+        Close(got, want, what, bf16 ? Bf16Tolerance : atol, bf16 ? Bf16Tolerance : rtol);
+    }
+
     public static void Close(ReadOnlySpan<float> got, double[] want, string what, double atol = Atol, double rtol = Rtol)
     {
         Assert.That(got.Length, Is.EqualTo(want.Length), $"{what}: length");

@@ -55,7 +55,7 @@ public class TreeVerificationTests
             double[] want = [];
             foreach (int token in prefix.Concat(PathTokens(tokens, parents, node))) want = reference.Forward(token);
             context.CopyLogits(node, logits);
-            LogitsAssert.Close(logits, want, $"{spec} tree node {node}");
+            LogitsAssert.Close(logits, want, $"{spec} tree node {node}", spec.Dtype);
         }
     }
 

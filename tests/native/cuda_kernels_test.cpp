@@ -84,6 +84,10 @@ TEST(CudaKernels, MatmulMatchesDoubleLoopsForEveryDtypeSizeAndBatch) {
                     }
                     std::vector<float> x = random_floats(rng, static_cast<size_t>(n_x) * cols);
                     std::vector<float> bias = random_floats(rng, rows);
+                    // BF16 weights multiply inputs rounded to BF16 (the kernel rounds them itself).
+                    std::vector<float> x_seen = x;
+                    if (dtype == LK_DTYPE_BF16)
+                        for (float& v : x_seen) v = lk::bf16_to_float(lk_test::float_to_bf16(v));
                     std::vector<uint8_t> bytes(dtype == LK_DTYPE_F32 ? w.size() * 4 : packed.size() * 2);
                     std::memcpy(bytes.data(), dtype == LK_DTYPE_F32 ? static_cast<const void*>(w.data()) : packed.data(), bytes.size());
                     Device<uint8_t> dw(bytes);
@@ -96,7 +100,7 @@ TEST(CudaKernels, MatmulMatchesDoubleLoopsForEveryDtypeSizeAndBatch) {
                         for (int64_t r = 0; r < rows; ++r) {
                             double sum = bias[r], magnitude = std::fabs(bias[r]);
                             for (int64_t c = 0; c < cols; ++c) {
-                                const double term = double(w[r * cols + c]) * x[j * cols + c];
+                                const double term = double(w[r * cols + c]) * x_seen[j * cols + c];
                                 sum += term;
                                 magnitude += std::fabs(term);
                             }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -37,12 +38,27 @@ Packed pack(const std::vector<float>& values, int32_t dtype) {
     return p;
 }
 
+// BF16 weights take inputs rounded to BF16 (MatmulArgs): rounds x in place and returns the packed
+// bits (empty for other dtypes).
+std::vector<uint16_t> round_inputs(std::vector<float>& x, int32_t dtype) {
+    if (dtype != LK_DTYPE_BF16) return {};
+    std::vector<uint16_t> packed(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+        packed[i] = lk_test::float_to_bf16(x[i]);
+        x[i] = lk::bf16_to_float(packed[i]);
+    }
+    return packed;
+}
+
+const uint16_t* packed_or_null(const std::vector<uint16_t>& packed) { return packed.empty() ? nullptr : packed.data(); }
+
 std::vector<MatmulKernel> kernels() {
     std::vector<MatmulKernel> all{lk::cpu::matmul_scalar};
 #if defined(LK_HAVE_AVX2_KERNELS)
     const std::string best = lk::cpu::best_matmul_kernel_name();
     if (best != "scalar") all.push_back(lk::cpu::matmul_avx2);
-    if (best == "avx512") all.push_back(lk::cpu::matmul_avx512);
+    if (best == "avx512" || best == "avx512-bf16") all.push_back(lk::cpu::matmul_avx512);
+    if (best == "avx512-bf16") all.push_back(lk::cpu::matmul_avx512_bf16);
 #endif
     return all;
 }
@@ -61,10 +77,11 @@ TEST(Matmul, MatchesDoubleReferenceForOddShapesAndAllDtypes) {
                         std::vector<float> w(rows * cols), x(n_x * (cols + 3));
                         for (float& v : w) v = dist(rng);
                         for (float& v : x) v = dist(rng);
+                        const std::vector<uint16_t> x_bf16 = round_inputs(x, dtype);
                         Packed pw = pack(w, dtype);
                         const int64_t y_stride = rows + 2;
                         std::vector<float> y(n_x * y_stride, poison);
-                        MatmulArgs args{pw.data(dtype), dtype, cols, x.data(), cols + 3, y.data(), y_stride, n_x};
+                        MatmulArgs args{pw.data(dtype), dtype, cols, x.data(), cols + 3, y.data(), y_stride, n_x, false, packed_or_null(x_bf16)};
                         // Two calls over split row ranges, as the thread pool issues them.
                         kernel(args, 0, rows / 2);
                         kernel(args, rows / 2, rows);
@@ -97,14 +114,18 @@ TEST(Matmul, EachInputRowGivesBitIdenticalResultsAloneAndInABatch) {
                 std::vector<float> w(rows * cols), x(12 * cols);
                 for (float& v : w) v = dist(rng);
                 for (float& v : x) v = dist(rng);
+                const std::vector<uint16_t> x_bf16 = round_inputs(x, dtype);
+                const uint16_t* packed = packed_or_null(x_bf16);
                 Packed pw = pack(w, dtype);
                 for (int32_t n_x : {2, 5, 8, 12}) {
                     std::vector<float> batch(n_x * rows);
-                    kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data(), cols, batch.data(), rows, n_x}, 0, 16);
-                    kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data(), cols, batch.data(), rows, n_x}, 16, rows);
+                    kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data(), cols, batch.data(), rows, n_x, false, packed}, 0, 16);
+                    kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data(), cols, batch.data(), rows, n_x, false, packed}, 16, rows);
                     for (int32_t j = 0; j < n_x; ++j) {
                         std::vector<float> alone(rows);
-                        kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data() + j * cols, cols, alone.data(), rows, 1}, 0, rows);
+                        kernel(MatmulArgs{pw.data(dtype), dtype, cols, x.data() + j * cols, cols, alone.data(), rows, 1, false,
+                                          packed ? packed + j * cols : nullptr},
+                               0, rows);
                         for (int64_t r = 0; r < rows; ++r)
                             ASSERT_EQ(batch[j * rows + r], alone[r]) << "dtype " << dtype << " cols " << cols << " n_x " << n_x << " row " << r;
                     }
@@ -136,7 +157,35 @@ TEST(Matmul, AccumulateAddsTheProductToTheOutput) {
 
 TEST(Matmul, BestKernelIsReported) {
     const std::string name = lk::cpu::best_matmul_kernel_name();
-    EXPECT_TRUE(name == "avx512" || name == "avx2" || name == "scalar") << name;
+    EXPECT_TRUE(name == "avx512-bf16" || name == "avx512" || name == "avx2" || name == "scalar") << name;
+}
+
+// The backend's vectorizable rounding against the scalar one in half.h and the test's own, over every
+// exponent (normals, subnormals, ties, overflow to infinity) and NaNs.
+TEST(Bf16, RoundingToNearestEvenMatchesTheScalarConversions) {
+    std::mt19937 rng(16);
+    std::vector<float> x(1 << 16);
+    for (size_t i = 0; i < x.size(); ++i) {
+        uint32_t bits = rng();
+        if (i % 4 == 0) bits = (bits & 0xFFFF0000u) | 0x8000u;  // exact ties
+        if (i % 97 == 0) bits = 0x7F7FFFFFu;                   // rounds up to infinity
+        std::memcpy(&x[i], &bits, sizeof bits);
+    }
+    std::vector<float> rounded(x.size());
+    std::vector<uint16_t> packed(x.size());
+    lk::cpu::round_to_bf16(x.data(), static_cast<int64_t>(x.size()), rounded.data(), packed.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(packed[i], lk::float_to_bf16(x[i])) << "element " << i;
+        if (std::isnan(x[i])) {
+            ASSERT_TRUE(std::isnan(rounded[i])) << "NaN became " << rounded[i];
+        } else {
+            ASSERT_EQ(packed[i], lk_test::float_to_bf16(x[i])) << "element " << i;
+            ASSERT_EQ(rounded[i], lk::bf16_to_float(packed[i])) << "element " << i;
+        }
+    }
+    EXPECT_EQ(lk::float_to_bf16(0x1.0101p0f), 0x3F81);  // above the tie: up
+    EXPECT_EQ(lk::float_to_bf16(0x1.01p0f), 0x3F80);     // tie, even below: down
+    EXPECT_EQ(lk::float_to_bf16(0x1.03p0f), 0x3F82);     // tie, odd below: up
 }
 
 TEST(HalfConversion, MatchesKnownValues) {

@@ -18,8 +18,9 @@ std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
 #if defined(LK_HAVE_AVX2_KERNELS)
-    if (cpu::best_matmul_kernel() == cpu::matmul_avx512) return avx512::make_cpu_backend(model, n_ctx, n_batch, n_threads);
-    if (cpu::best_matmul_kernel() == cpu::matmul_avx2) return avx2::make_cpu_backend(model, n_ctx, n_batch, n_threads);
+    const cpu::MatmulKernel best = cpu::best_matmul_kernel();
+    if (best == cpu::matmul_avx512 || best == cpu::matmul_avx512_bf16) return avx512::make_cpu_backend(model, n_ctx, n_batch, n_threads);
+    if (best == cpu::matmul_avx2) return avx2::make_cpu_backend(model, n_ctx, n_batch, n_threads);
 #endif
     return generic::make_cpu_backend(model, n_ctx, n_batch, n_threads);
 }

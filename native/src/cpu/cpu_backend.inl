@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "../common/backend.h"
@@ -55,6 +56,9 @@ public:
         gate_ = floats(n_batch * int64_t{p_.intermediate_size});
         up_ = floats(n_batch * int64_t{p_.intermediate_size});
         logits_ = floats(n_batch * int64_t{p_.vocab_size});
+        const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
+        rounded_ = floats(n_batch * widest_input);
+        packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
         score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
         scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
         argmax_.resize(n_batch);
@@ -92,7 +96,8 @@ public:
             {
                 StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
                 for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-                attention_inputs(w, xb, tree, n_past, k_.as<float>(), v_.as<float>());
+                attention_inputs(w, inputs(xb, hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), tree, n_past,
+                                 k_.as<float>(), v_.as<float>());
                 store_kv(l, n_past, n);
             }
             {
@@ -101,16 +106,16 @@ public:
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
-                project(w.o, attn_.as<float>(), q_dim, n, x, hidden, /*accumulate=*/true);
+                project(w.o, inputs(attn_.as<float>(), q_dim, n, q_dim, any_bf16({&w.o})), n, x, hidden, /*accumulate=*/true);
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kFeedForward);
                 for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-                feed_forward_gate(w, xb, n);
+                feed_forward_gate(w, inputs(xb, hidden, n, hidden, any_bf16({&w.gate, &w.up})), n);
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
-                project(w.down, gate_.as<float>(), ffn, n, x, hidden, /*accumulate=*/true);
+                project(w.down, inputs(gate_.as<float>(), ffn, n, ffn, any_bf16({&w.down})), n, x, hidden, /*accumulate=*/true);
             }
         }
 
@@ -118,7 +123,8 @@ public:
         StageProfile::Scope stage(profile_, Stage::kOutput);
         const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
         for (int i = first; i < n; ++i) cpu::rms_norm(x + i * hidden, model_.output_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-        project(model_.output_weights(), xb + first * hidden, hidden, n - first,
+        const Tensor& head = model_.output_weights();
+        project(head, inputs(xb + first * hidden, hidden, n - first, hidden, any_bf16({&head})), n - first,
                 logits_.as<float>() + int64_t{first} * p_.vocab_size, p_.vocab_size);
     }
 
@@ -198,16 +204,43 @@ private:
         cpu::rope_rotate(head, rope_cos_.as<float>() + pos * half, rope_sin_.as<float>() + pos * half, half);
     }
 
+    // One batch of matrix inputs: n rows of `cols` floats at x (row stride `stride`) and, when a BF16
+    // weight reads them, the same rows rounded to BF16 (see cpu::MatmulArgs), as floats and packed.
+    struct Inputs {
+        const float* x;
+        int64_t stride;
+        const float* rounded = nullptr;  // rows of cols
+        const uint16_t* packed = nullptr;
+    };
+
+    static bool any_bf16(std::initializer_list<const Tensor*> weights) {
+        return std::any_of(weights.begin(), weights.end(), [](const Tensor* w) { return w->dtype == LK_DTYPE_BF16; });
+    }
+
+    // The rounding is a few operations per input element, next to a whole weight row per element in the
+    // product; prefill's batches round over the pool.
+    Inputs inputs(const float* x, int64_t stride, int n, int64_t cols, bool bf16) {
+        if (!bf16) return {x, stride};
+        float* rounded = rounded_.as<float>();
+        uint16_t* packed = packed_.as<uint16_t>();
+        parallel_rows(n, 1, n * cols / 8, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) cpu::round_to_bf16(x + i * stride, cols, rounded + i * cols, packed + i * cols);
+        });
+        return {x, stride, rounded, packed};
+    }
+
     // y[j] = W x[j] (or y[j] += W x[j]: the residual add, fused) for the n_x input rows.
-    void project(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride, bool accumulate = false) {
+    void project(const Tensor& w, const Inputs& x, int n_x, float* y, int64_t y_stride, bool accumulate = false) {
         parallel_rows(w.rows, 16, w.rows * w.cols * n_x, [&](int64_t begin, int64_t end) {
-            matmul_rows(w, x, x_stride, n_x, y, y_stride, accumulate, begin, end);
+            matmul_rows(w, x, n_x, y, y_stride, accumulate, begin, end);
         });
     }
 
-    static void matmul_rows(const Tensor& w, const float* x, int64_t x_stride, int n_x, float* y, int64_t y_stride,
-                            bool accumulate, int64_t begin, int64_t end) {
-        const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, x, x_stride, y, y_stride, n_x, accumulate};
+    static void matmul_rows(const Tensor& w, const Inputs& x, int n_x, float* y, int64_t y_stride, bool accumulate,
+                            int64_t begin, int64_t end) {
+        const bool bf16 = w.dtype == LK_DTYPE_BF16;
+        const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, bf16 ? x.rounded : x.x, bf16 ? w.cols : x.stride,
+                                   y, y_stride, n_x, accumulate, bf16 ? x.packed : nullptr};
         LK_CPU_MATMUL(args, begin, end);
     }
 
@@ -227,7 +260,7 @@ private:
 
     // Q, K and V in one job over their stacked rows, with bias and RoPE applied by the thread that
     // produced each head (ranges are cut at head boundaries), so the pool is entered once, not three times.
-    void attention_inputs(const LayerWeights& w, const float* xb, const Tree& tree, int32_t n_past, float* keys, float* values) {
+    void attention_inputs(const LayerWeights& w, const Inputs& xb, const Tree& tree, int32_t n_past, float* keys, float* values) {
         const int n = tree.size();
         const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), d = p_.head_dim;
         const bool bias = model_.has_qkv_bias();
@@ -237,7 +270,7 @@ private:
                            bool rotate_heads, int64_t begin, int64_t end) {
             const int64_t lo = std::max(begin, offset) - offset, hi = std::min(end, offset + weights.rows) - offset;
             if (lo >= hi) return;
-            matmul_rows(weights, xb, hidden, n, out, stride, false, lo, hi);
+            matmul_rows(weights, xb, n, out, stride, false, lo, hi);
             for (int i = 0; i < n; ++i) {
                 float* row = out + i * stride;
                 if (bias) add(row + lo, bias_vector.f32() + lo, hi - lo);
@@ -253,13 +286,13 @@ private:
     }
 
     // gate = silu(W_gate x) * (W_up x), one job: each thread applies SwiGLU to the rows it just computed.
-    void feed_forward_gate(const LayerWeights& w, const float* xb, int n) {
+    void feed_forward_gate(const LayerWeights& w, const Inputs& xb, int n) {
         const int64_t hidden = p_.hidden_size, ffn = p_.intermediate_size;
         float* gate = gate_.as<float>();
         float* up = up_.as<float>();
         parallel_rows(ffn, 16, 2 * ffn * hidden * n, [&](int64_t begin, int64_t end) {
-            matmul_rows(w.gate, xb, hidden, n, gate, ffn, false, begin, end);
-            matmul_rows(w.up, xb, hidden, n, up, ffn, false, begin, end);
+            matmul_rows(w.gate, xb, n, gate, ffn, false, begin, end);
+            matmul_rows(w.up, xb, n, up, ffn, false, begin, end);
             for (int i = 0; i < n; ++i) cpu::swiglu(gate + i * ffn + begin, up + i * ffn + begin, static_cast<int>(end - begin));
         });
     }
@@ -339,6 +372,7 @@ private:
     AlignedBuffer value_cache_;  // [layer][kv head][slot][dim]
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
+    AlignedBuffer rounded_, packed_;  // matrix inputs rounded to BF16 for BF16 weights (Inputs)
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
     std::vector<int32_t> argmax_;

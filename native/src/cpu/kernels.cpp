@@ -49,12 +49,25 @@ bool cpu_has_avx512() {
 #endif
 }
 
-// LK_CPU_KERNEL caps the instruction set: "scalar", "avx2", or unset for the best available.
+// AVX512_BF16: CPUID leaf 7, sub-leaf 1, EAX bit 5 (read directly: not every compiler's
+// __builtin_cpu_supports knows it).
+bool cpu_has_avx512_bf16() {
+#if defined(LK_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return cpu_has_avx512() && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+#else
+    return false;
+#endif
+}
+
+// LK_CPU_KERNEL caps the instruction set: "scalar", "avx2", "avx512" (without the BF16 dot product),
+// or unset for the best available.
 int kernel_cap() {
     const char* value = std::getenv("LK_CPU_KERNEL");
     if (value && std::strcmp(value, "scalar") == 0) return 0;
     if (value && std::strcmp(value, "avx2") == 0) return 1;
-    return 2;
+    if (value && std::strcmp(value, "avx512") == 0) return 2;
+    return 3;
 }
 
 }  // namespace
@@ -83,6 +96,7 @@ MatmulKernel best_matmul_kernel() {
 #if defined(LK_HAVE_AVX2_KERNELS)
     static const MatmulKernel best = [] {
         const int cap = kernel_cap();
+        if (cap >= 3 && cpu_has_avx512_bf16()) return matmul_avx512_bf16;
         if (cap >= 2 && cpu_has_avx512()) return matmul_avx512;
         if (cap >= 1 && cpu_has_avx2_fma_f16c()) return matmul_avx2;
         return matmul_scalar;
@@ -95,6 +109,7 @@ MatmulKernel best_matmul_kernel() {
 
 const char* best_matmul_kernel_name() {
 #if defined(LK_HAVE_AVX2_KERNELS)
+    if (best_matmul_kernel() == matmul_avx512_bf16) return "avx512-bf16";
     if (best_matmul_kernel() == matmul_avx512) return "avx512";
     if (best_matmul_kernel() == matmul_avx2) return "avx2";
 #endif

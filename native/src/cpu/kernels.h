@@ -9,6 +9,10 @@ namespace lk::cpu {
 // y[j][r] = dot(W[r], x[j]) (or y[j][r] += dot(...) when accumulate: a fused residual add) for rows r
 // in [row_begin, row_end) and the n_x input rows j. W is [rows, cols] in its storage dtype
 // (LK_DTYPE_*); x and y are F32 with the given row strides.
+//
+// BF16 weights multiply activations rounded to BF16 (as PyTorch and llama.cpp compute them): the caller
+// passes x already rounded (so every product is exact in F32) and, in x_bf16, the same rows packed as
+// BF16 with the same stride, which the BF16 dot-product kernel reads. Sums are F32 on every path.
 struct MatmulArgs {
     const void* weights;
     int32_t dtype;
@@ -19,6 +23,7 @@ struct MatmulArgs {
     int64_t y_stride;
     int32_t n_x;
     bool accumulate = false;
+    const uint16_t* x_bf16 = nullptr;
 };
 
 using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
@@ -27,12 +32,15 @@ void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #if defined(LK_HAVE_AVX2_KERNELS)
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// matmul_avx512 with AVX512_BF16's VDPBF16PS for BF16 weights (two multiply-adds per lane and
+// instruction: twice the FMA path's rate where several inputs make the product compute-bound).
+void matmul_avx512_bf16(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #endif
 
-// The fastest matrix kernel this CPU runs; LK_CPU_KERNEL=avx2 or =scalar caps the choice (for
+// The fastest matrix kernel this CPU runs; LK_CPU_KERNEL=avx512, =avx2 or =scalar caps the choice (for
 // comparisons and tests).
 MatmulKernel best_matmul_kernel();
-// Name of the kernel best_matmul_kernel() returns: "avx512", "avx2" or "scalar".
+// Name of the kernel best_matmul_kernel() returns: "avx512-bf16", "avx512", "avx2" or "scalar".
 const char* best_matmul_kernel_name();
 
 // Index of the largest value; ties go to the lowest index. NaN never wins.

@@ -1,5 +1,6 @@
-// AVX-512 (F, BW, VL) matrix kernel: the shared tiles with 16-float registers. Compiled with AVX-512
-// enabled; it only runs after best_matmul_kernel() has checked the CPU supports it.
+// AVX-512 (F, BW, VL) matrix kernels: the shared tiles with 16-float registers, and for BF16 weights
+// a variant on AVX512_BF16's dot-product instruction. Compiled with those instruction sets enabled;
+// each kernel runs only after best_matmul_kernel() has checked the CPU supports it.
 #include <immintrin.h>
 
 #include "../common/half.h"
@@ -39,8 +40,31 @@ struct Avx512 {
     };
 };
 
+// VDPBF16PS: lane i adds w[2i+1] x[2i+1], then w[2i] x[2i] (each product exact in F32, each add
+// rounded to nearest even; denormal inputs and results read as zero), 32 columns per instruction
+// against the caller's BF16-packed inputs.
+struct Bf16DotStep {
+    using Acc = __m512;
+    using Input = __m512bh;
+    using Weights = __m512bh;
+    static constexpr int kColumns = 32;
+    static Input input(const MatmulArgs& a, int32_t x_row, int64_t c) {
+        return reinterpret_cast<__m512bh>(_mm512_loadu_si512(a.x_bf16 + x_row * a.x_stride + c));
+    }
+    static Weights weights(const void* w, int64_t i) {
+        return reinterpret_cast<__m512bh>(_mm512_loadu_si512(static_cast<const uint16_t*>(w) + i));
+    }
+    static Acc madd(Weights w, Input x, Acc acc) { return _mm512_dpbf16_ps(acc, w, x); }
+    static float one(const void* w, int64_t i) { return Avx512::LoadBF16::one(w, i); }
+};
+
 }  // namespace
 
 void matmul_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end) { tiles::matmul<Avx512>(a, row_begin, row_end); }
+
+void matmul_avx512_bf16(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    if (a.dtype == LK_DTYPE_BF16 && a.x_bf16 != nullptr) tiles::matmul_with<Avx512, Bf16DotStep>(a, row_begin, row_end);
+    else tiles::matmul<Avx512>(a, row_begin, row_end);
+}
 
 }  // namespace lk::cpu

@@ -275,5 +275,17 @@ inline void swiglu(float* gate, const float* up, int n) {
     }
 }
 
+// Rounds x to BF16 (nearest even, as float_to_bf16 in half.h; written branch-free so it vectorizes):
+// `rounded` gets the values as floats, `packed` their BF16 bits.
+inline void round_to_bf16(const float* x, int64_t n, float* rounded, uint16_t* packed) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint32_t bits = std::bit_cast<uint32_t>(x[i]);
+        const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+        const uint32_t high = (nan ? bits | 0x00400000u : bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+        rounded[i] = std::bit_cast<float>(high);
+        packed[i] = static_cast<uint16_t>(high >> 16);
+    }
+}
+
 }  // namespace
 }  // namespace lk::cpu

@@ -19,6 +19,16 @@ __device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64
     return __bfloat162float(static_cast<const __nv_bfloat16*>(w)[i]);
 }
 
+// BF16 weights multiply activations rounded to BF16, as on the CPU (see cpu/kernels.h): products exact
+// in fp32, fp32 sums.
+__device__ __forceinline__ float input_value(float x, int32_t dtype) {
+    return dtype == LK_DTYPE_BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
+}
+
+__device__ __forceinline__ float4 input_values(float4 x, int32_t dtype) {
+    return make_float4(input_value(x.x, dtype), input_value(x.y, dtype), input_value(x.z, dtype), input_value(x.w, dtype));
+}
+
 // Eight consecutive weights starting at element i (16-byte aligned for half types, two loads for f32).
 __device__ __forceinline__ void load_weights8(const void* w, int32_t dtype, int64_t i, float out[8]) {
     if (dtype == LK_DTYPE_F32) {
@@ -71,8 +81,8 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
                     for (int j = 0; j < kInputsPerPass; ++j) {
                         if (j >= count) break;
                         const float* xr = x + (j0 + j) * x_stride + c;
-                        const float4 a = *reinterpret_cast<const float4*>(xr);
-                        const float4 b = *reinterpret_cast<const float4*>(xr + 4);
+                        const float4 a = input_values(*reinterpret_cast<const float4*>(xr), dtype);
+                        const float4 b = input_values(*reinterpret_cast<const float4*>(xr + 4), dtype);
                         float s = acc[j];
                         s = fmaf(wv[u][0], a.x, s); s = fmaf(wv[u][1], a.y, s); s = fmaf(wv[u][2], a.z, s); s = fmaf(wv[u][3], a.w, s);
                         s = fmaf(wv[u][4], b.x, s); s = fmaf(wv[u][5], b.y, s); s = fmaf(wv[u][6], b.z, s); s = fmaf(wv[u][7], b.w, s);
@@ -86,7 +96,7 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
 #pragma unroll
                 for (int j = 0; j < kInputsPerPass; ++j) {
                     if (j >= count) break;
-                    acc[j] = fmaf(wv, x[(j0 + j) * x_stride + c], acc[j]);
+                    acc[j] = fmaf(wv, input_value(x[(j0 + j) * x_stride + c], dtype), acc[j]);
                 }
             }
         }

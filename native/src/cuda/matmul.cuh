@@ -1,4 +1,5 @@
-// y[j][r] = dot(W[r], x[j]) on the device, for k = 1..n_batch input rows, W in F32/F16/BF16.
+// y[j][r] = dot(W[r], x[j]) on the device, for k = 1..n_batch input rows, W in F32/F16/BF16 (BF16
+// weights multiply x rounded to BF16, as the CPU backend does).
 #pragma once
 
 #include <cstdint>

@@ -107,7 +107,7 @@ public sealed class RandomModel : IDisposable
 
         WriteConfig(folder, spec);
         WriteWeights(folder, spec, tensors);
-        var config = new ReferenceConfig(v, h, f, spec.Layers, spec.Heads, spec.KvHeads, d, 1e-5, 10000);
+        var config = new ReferenceConfig(v, h, f, spec.Layers, spec.Heads, spec.KvHeads, d, 1e-5, 10000, Bf16Inputs: spec.Dtype == TensorDtype.BF16);
         var weights = new ReferenceWeights { Embedding = embedding, OutputNorm = norm, Output = output, Layers = layers };
         return new RandomModel(folder, spec, config, weights);
     }

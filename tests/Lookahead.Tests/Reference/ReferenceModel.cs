@@ -17,9 +17,12 @@ public sealed class ReferenceLayer
     public float[]? QBias, KBias, VBias;
 }
 
-/// <summary>Hyper-parameters the reference needs.</summary>
+/// <summary>
+/// Hyper-parameters the reference needs. Bf16Inputs: the weights are BF16, so every matrix product takes its
+/// input rounded to BF16 first (the library's contract for BF16 weights, as in PyTorch and llama.cpp).
+/// </summary>
 public sealed record ReferenceConfig(int Vocab, int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int HeadDim,
-    double RmsEps, double RopeTheta);
+    double RmsEps, double RopeTheta, bool Bf16Inputs = false);
 
 /// <summary>
 /// The test oracle: an obviously-correct Llama forward pass, one token at a time, double accumulation,
@@ -120,8 +123,10 @@ public sealed class ReferenceModel
         return x.Select((value, i) => value * scale * weight[i]).ToArray();
     }
 
-    private static double[] MatVec(float[] w, double[] x, int rows, int cols, float[]? bias)
+    private double[] MatVec(float[] w, double[] x, int rows, int cols, float[]? bias)
     {
+        // The library holds activations as floats; BF16 weights see them rounded once more, to BF16.
+        if (_c.Bf16Inputs) x = x.Select(value => (double)Bf16.Round((float)value)).ToArray();
         var y = new double[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -189,5 +194,17 @@ public sealed class ReferenceModel
             Layers = layers,
         };
         return new ReferenceModel(rc, weights);
+    }
+}
+
+/// <summary>Round to nearest even to BF16 (written here, independent of the library's conversions).</summary>
+public static class Bf16
+{
+    public static float Round(float value)
+    {
+        if (float.IsNaN(value)) return value;
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        uint lsb = (bits >> 16) & 1;
+        return BitConverter.UInt32BitsToSingle((bits + 0x7FFFu + lsb) & 0xFFFF0000u);
     }
 }
