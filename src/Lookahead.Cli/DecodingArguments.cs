@@ -82,14 +82,12 @@ internal static class DecodingArguments
     public static void WarmUp(ArgumentReader reader, LanguageModel model, Generator generator, GenerationOptions options)
     {
         if (reader.String("warmup") is not { } path) return;
-        if (model.Tokenizer is null)
-            throw new LookaheadException($"--warmup needs a tokenizer to encode its prompts; the model folder has {model.TokenizerStatus}");
         List<PromptLine> prompts = PromptFile.Read(path);
         GenerationOptions warmup = options with { Mode = DecodingMode.Lookahead };
         for (int i = 0; i < prompts.Count; i++)
         {
             Console.Error.Write($"\rwarm-up: {i + 1}/{prompts.Count}");
-            generator.Generate(model.Tokenizer.Encode(prompts[i].Prompt), warmup);
+            generator.Generate(prompts[i].Tokens(model), warmup);
         }
         if (prompts.Count > 0) Console.Error.WriteLine();
     }

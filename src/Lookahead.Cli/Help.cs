@@ -36,7 +36,8 @@ internal static class Help
           --draft-mode D       hierarchical | parallel | single (default hierarchical)
           --freq F             mix | input | output: which n-gram counts rank drafts (default mix)
           --trie FILE          load the n-gram trie from FILE if it exists; save it there at exit
-          --warmup FILE        JSONL with a "prompt" per line: generate each first to fill the trie
+          --warmup FILE        JSONL with a "prompt" (or "prompt_ids") per line: generate each first
+                               to fill the trie
           --backend B          cpu | cuda | auto (default auto: CUDA when available, else CPU)
           --threads N          CPU threads (default: all cores)
           --context N          KV cache length in tokens (default: the model's, at most 4096)
@@ -56,7 +57,8 @@ internal static class Help
         usage: lookahead bench [options]
 
           --model DIR            model folder; default: the bundled stories260K
-          --prompts FILE         JSONL: "prompt", optional "id", "split" (warmup|test), "category";
+          --prompts FILE         JSONL: "prompt" (or "prompt_ids": token ids, for folders without a
+                                 tokenizer), optional "id", "split" (warmup|test), "category";
                                  default: the bundled data/stories.jsonl
           --max-tokens N         tokens per prompt (default 256)
           --modes LIST           greedy,lookahead (default both; greedy always runs as the reference)

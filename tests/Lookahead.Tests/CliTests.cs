@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Lookahead.Tests.Fixtures;
 
 namespace Lookahead.Tests;
 
@@ -197,6 +198,37 @@ public class CliTests
         finally
         {
             Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
+    public void BenchTakesPromptIdsForFoldersWithoutATokenizerAndNamesBadLines()
+    {
+        using RandomModel fixture = RandomModel.Create(new RandomModelSpec("bench-ids", Vocab: 60, Seed: 21));
+        string prompts = Path.Combine(fixture.Folder, "prompts.jsonl");
+        string[] Bench(params string[] lines)
+        {
+            File.WriteAllLines(prompts, lines);
+            return ["bench", "--model", fixture.Folder, "--prompts", prompts, "--max-tokens", "12", "--decoding-length", "auto,4"];
+        }
+
+        CliRunner.Result ids = CliRunner.Run(Bench("""{"prompt_ids":[1,5,9,5,9],"split":"warmup"}""", """{"prompt_ids":[1,5,9],"category":"c"}"""));
+        Assert.That(ids.ExitCode, Is.Zero, ids.Stderr);
+        Assert.That(ids.Stdout, Does.Contain("lookahead"));
+
+        (string Line, string Message)[] bad =
+        [
+            ("""{"prompt":"Once upon a time"}""", "give \"prompt_ids\" instead"),
+            ("""{"prompt_ids":[1,60]}""", "token id 60 is outside the model's vocabulary (size 60)"),
+            ("""{"prompt_ids":[]}""", "must be a non-empty array"),
+            ("""{"prompt_ids":[1,-2]}""", "holds -2, not a token id"),
+            ("""{"id":"no prompt"}""", "expected a \"prompt\" string or a \"prompt_ids\" array"),
+        ];
+        foreach ((string line, string message) in bad)
+        {
+            CliRunner.Result result = CliRunner.Run(Bench("""{"prompt_ids":[1,2]}""", line));
+            Assert.That(result.ExitCode, Is.EqualTo(1), line);
+            Assert.That(result.Stderr, Does.Contain("prompts.jsonl line 2").And.Contain(message), line);
         }
     }
 

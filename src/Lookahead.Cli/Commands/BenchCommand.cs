@@ -36,11 +36,9 @@ internal static class BenchCommand
         string folder = ModelArguments.Resolve(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
-        if (model.Tokenizer is null)
-            throw new LookaheadException($"bench needs a tokenizer to encode prompts; the model folder has {model.TokenizerStatus}");
         List<PromptLine> prompts = PromptFile.Read(promptsPath);
-        List<(PromptLine Line, int[] Ids)> warmup = prompts.Where(p => p.Split == "warmup").Select(p => (p, model.Tokenizer.Encode(p.Prompt))).ToList();
-        List<(PromptLine Line, int[] Ids)> test = prompts.Where(p => p.Split != "warmup").Select(p => (p, model.Tokenizer.Encode(p.Prompt))).ToList();
+        List<(PromptLine Line, int[] Ids)> warmup = prompts.Where(p => p.Split == "warmup").Select(p => (p, p.Tokens(model))).ToList();
+        List<(PromptLine Line, int[] Ids)> test = prompts.Where(p => p.Split != "warmup").Select(p => (p, p.Tokens(model))).ToList();
         if (test.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
 
         using InferenceContext context = model.CreateContext(contextOptions);
