@@ -36,22 +36,40 @@ public class DraftSizerTests
         Assert.That(twoNodeSteps, Is.EqualTo(DraftSizer.ExploreEvery), "once re-timed, every confident draft is verified");
     }
 
-    [Test]
-    public void DeclinedDraftsAreStillTriedNowAndThen()
+    // Offers a two-node draft every step for `steps` steps after a timed plain step; drafts never hold and
+    // a step of `size` nodes takes seconds(size). Returns how many steps verified the draft.
+    private static int DraftStepsWhenNothingHolds(int steps, float confidence, Func<int, double> seconds)
     {
         var sizer = new DraftSizer();
         var draft = new DraftTree(8);
-        sizer.Choose(Offer(draft, 0.05f));
-        sizer.Observe(1, OneNode, 0);
+        sizer.Choose(Offer(draft, confidence));
+        sizer.Observe(1, seconds(1), 0);
         int tried = 0;
-        for (int step = 0; step < 10 * DraftSizer.ExploreEvery; step++)
+        for (int step = 0; step < steps; step++)
         {
-            // Drafts never hold and two nodes cost twice one: declining is right, but not forever.
-            int size = sizer.Choose(Offer(draft, 0.05f));
-            sizer.Observe(size, size * OneNode, 0);
+            int size = sizer.Choose(Offer(draft, confidence));
+            sizer.Observe(size, seconds(size), 0);
             if (size > 1) tried++;
         }
+        return tried;
+    }
+
+    [Test]
+    public void DeclinedDraftsAreStillTriedNowAndThen()
+    {
+        // Two nodes cost twice one: declining is right, but not forever.
+        int tried = DraftStepsWhenNothingHolds(10 * DraftSizer.ExploreEvery, 0.05f, size => size * OneNode);
         Assert.That(tried, Is.InRange(1, 10 * DraftSizer.ExploreEvery / (DraftSizer.ExploreEvery - 1)));
+    }
+
+    [Test]
+    public void DraftsThatNeverHoldAreNotVerifiedBecauseTheyTimedCheap()
+    {
+        // Two-node steps time 10% cheaper than plain ones (noise, or a kernel that suits two inputs): the
+        // cheap timing alone must not keep drafts that never hold coming.
+        const int steps = 20 * DraftSizer.ExploreEvery;
+        int tried = DraftStepsWhenNothingHolds(steps, 0.3f, size => size == 1 ? OneNode : 0.9 * OneNode);
+        Assert.That(tried, Is.LessThan(steps / 10), "drafts that never hold stay occasional");
     }
 
     [Test]

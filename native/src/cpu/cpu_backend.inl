@@ -26,6 +26,9 @@ namespace {
 // Below this many multiply-adds (about 30 microseconds on one core) a job is cheaper inline than
 // split over the pool, whose hand-off and join cost a few microseconds.
 constexpr int64_t kParallelWork = 1 << 19;
+// ... nor below this many weight bytes (with few inputs a product is a weight stream: 256 KiB is about
+// 10 microseconds on one core). Above either, the pool splits the job.
+constexpr int64_t kParallelBytes = 1 << 18;
 // Matrix jobs are cut into this many pieces per thread, taken dynamically: enough to even out threads
 // that run at different speeds, few enough that every piece is a long sequential read.
 constexpr int64_t kPiecesPerThread = 4;
@@ -223,7 +226,7 @@ private:
         if (!bf16) return {x, stride};
         float* rounded = rounded_.as<float>();
         uint16_t* packed = packed_.as<uint16_t>();
-        parallel_rows(n, 1, n * cols / 8, [&](int64_t begin, int64_t end) {
+        parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
             for (int64_t i = begin; i < end; ++i) cpu::round_to_bf16(x + i * stride, cols, rounded + i * cols, packed + i * cols);
         });
         return {x, stride, rounded, packed};
@@ -231,7 +234,7 @@ private:
 
     // y[j] = W x[j] (or y[j] += W x[j]: the residual add, fused) for the n_x input rows.
     void project(const Tensor& w, const Inputs& x, int n_x, float* y, int64_t y_stride, bool accumulate = false) {
-        parallel_rows(w.rows, 16, w.rows * w.cols * n_x, [&](int64_t begin, int64_t end) {
+        parallel_rows(w.rows, 16, w.rows * w.cols * n_x, w.data.size(), [&](int64_t begin, int64_t end) {
             matmul_rows(w, x, n_x, y, y_stride, accumulate, begin, end);
         });
     }
@@ -245,11 +248,11 @@ private:
     }
 
     // Runs fn over [0, rows) in pieces whose boundaries are multiples of grain, about kPiecesPerThread
-    // per thread taken dynamically; inline when the job (multiply-adds) is too small to repay the pool's
-    // hand-off.
+    // per thread taken dynamically; inline when the job (multiply-adds and weight bytes streamed) is too
+    // small to repay the pool's hand-off.
     template <typename F>
-    void parallel_rows(int64_t rows, int64_t grain, int64_t work, F&& fn) {
-        if (pool_.size() == 1 || work < kParallelWork) {
+    void parallel_rows(int64_t rows, int64_t grain, int64_t work, int64_t weight_bytes, F&& fn) {
+        if (pool_.size() == 1 || (work < kParallelWork && weight_bytes < kParallelBytes)) {
             fn(int64_t{0}, rows);
             return;
         }
@@ -278,7 +281,8 @@ private:
                     for (int64_t h = lo / d; h < hi / d; ++h) rotate(row + h * d, n_past + tree.depth(i));
             }
         };
-        parallel_rows(q_dim + 2 * kv_dim, d, (q_dim + 2 * kv_dim) * hidden * n, [&](int64_t begin, int64_t end) {
+        parallel_rows(q_dim + 2 * kv_dim, d, (q_dim + 2 * kv_dim) * hidden * n, w.q.data.size() + w.k.data.size() + w.v.data.size(),
+                      [&](int64_t begin, int64_t end) {
             segment(w.q, w.q_bias, queries, q_dim, 0, true, begin, end);
             segment(w.k, w.k_bias, keys, kv_dim, q_dim, true, begin, end);
             segment(w.v, w.v_bias, values, kv_dim, q_dim + kv_dim, false, begin, end);
@@ -290,7 +294,7 @@ private:
         const int64_t hidden = p_.hidden_size, ffn = p_.intermediate_size;
         float* gate = gate_.as<float>();
         float* up = up_.as<float>();
-        parallel_rows(ffn, 16, 2 * ffn * hidden * n, [&](int64_t begin, int64_t end) {
+        parallel_rows(ffn, 16, 2 * ffn * hidden * n, w.gate.data.size() + w.up.data.size(), [&](int64_t begin, int64_t end) {
             matmul_rows(w.gate, xb, n, gate, ffn, false, begin, end);
             matmul_rows(w.up, xb, n, up, ffn, false, begin, end);
             for (int i = 0; i < n; ++i) cpu::swiglu(gate + i * ffn + begin, up + i * ffn + begin, static_cast<int>(end - begin));

@@ -17,8 +17,8 @@ namespace Lookahead.Decoding;
 /// price a size out for good, since a size that is never chosen is never timed again. An untimed size's
 /// cost is extrapolated from the largest timed size, and sizes beyond twice that (or beyond twice the
 /// largest size chosen lately) are not built, so large drafts are reached step by step and small
-/// choices keep draft building cheap. With no drafts, or drafts that do not hold, nearly every step
-/// verifies the root alone: plain greedy decoding.
+/// choices keep draft building cheap. No size is priced below a plain step. With no drafts, or drafts
+/// that do not hold, nearly every step verifies the root alone: plain greedy decoding.
 /// </remarks>
 public sealed class DraftSizer
 {
@@ -78,7 +78,10 @@ public sealed class DraftSizer
         for (int b = 1; b < Buckets.Length && Buckets[b] <= draft.Count && Buckets[b] <= limit; b++)
         {
             for (; next < Buckets[b]; next++) expected += confidence[next] * Math.Pow(_factor, depths[next]);
-            double rate = (1 + expected) / Cost(b);
+            // Never priced below a plain step: a size that timed cheaper (noise, or a kernel that happens to
+            // suit two inputs) must still earn its place with expected acceptances, so drafts that do not
+            // hold cannot make steps slower than greedy ones on a lucky estimate.
+            double rate = (1 + expected) / Math.Max(Cost(b), _seconds[0]);
             if (rate > bestRate * 1.01)  // a larger draft must pay at least 1% more
             {
                 bestRate = rate;
