@@ -3,7 +3,8 @@
 # no network). Run from the repository root with the googletest source carried in .gpu/googletest:
 #   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
-# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes;
+# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes (7b
+# also with LK_CUDA_MATMUL=simt);
 # per-kernel times from Nsight Compute; lookahead vs greedy through the managed CLI (if published into
 # .gpu/cli); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
 set -uo pipefail
@@ -42,7 +43,10 @@ run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --g
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
-grep -E "^(shape|device copy|greedy step|forward cost|stages at)" "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+# The same with BF16 products on the CUDA-core kernel instead of the tensor cores, for comparison.
+run bench-llama2-7b-simt env LK_CUDA_MATMUL=simt "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
+  --json "$RESULTS/bench-llama2-7b-simt.json"
+grep -E "^(==> bench|shape|device copy|greedy step|forward cost|stages at)" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
 # Per-kernel times of about one greedy step at tinyllama shape (after the prefill's launches).
 run ncu-kernels timeout 300 ncu --clock-control none --launch-skip 2400 --launch-count 300 --print-summary per-kernel \
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \

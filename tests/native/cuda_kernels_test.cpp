@@ -1,7 +1,8 @@
 // Each CUDA kernel family against a CPU reference on random inputs (never zeros), odd sizes, with the
 // outputs poisoned (NaN) before each run so that unwritten elements fail. Built only with LK_CUDA;
 // skipped where no device exists. Tolerances: fp32 sums 1e-5 relative (+1e-5 absolute); the same weight
-// values on both sides, so BF16/F16 weights need no wider bound.
+// values on both sides, so BF16/F16 weights need no wider bound (BF16 weights' inputs are rounded to BF16
+// in the references too).
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -20,6 +21,7 @@
 #include "cuda/attention.cuh"
 #include "cuda/elementwise.cuh"
 #include "cuda/matmul.cuh"
+#include "cuda/matmul_mma.cuh"
 #include "cuda/rope.cuh"
 #include "cuda/verify.cuh"
 #include "test_model.h"
@@ -68,48 +70,123 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
     }
 }
 
+// The device matrix kernels: the CUDA-core one for every dtype, the tensor-core one for BF16 weights.
+struct MatmulKernel {
+    const char* name;
+    bool tensor_cores;
+};
+const MatmulKernel kMatmulKernels[] = {{"simt", false}, {"mma", true}};
+
+// Runs one kernel on device buffers (with the scratch the tensor-core kernel asks for).
+void run_matmul(const MatmulKernel& kernel, const void* w, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
+                int n_x, float* y, int64_t y_stride, const float* bias) {
+    if (!kernel.tensor_cores) {
+        lk::cuda::matmul_simt(w, dtype, rows, cols, x, x_stride, n_x, y, y_stride, bias);
+        return;
+    }
+    const int64_t floats = lk::cuda::matmul_bf16_mma_scratch_floats(rows, cols, n_x);
+    Device<float> scratch(std::vector<float>(static_cast<size_t>(std::max<int64_t>(floats, 1)), kPoison));
+    lk::cuda::matmul_bf16_mma(static_cast<const uint16_t*>(w), rows, cols, x, x_stride, n_x, y, y_stride, bias, scratch.data);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+// Random weights of `dtype`: the device bytes, and in `w` the values they hold.
+std::vector<uint8_t> weight_bytes(std::vector<float>& w, int32_t dtype) {
+    std::vector<uint8_t> bytes(dtype == LK_DTYPE_F32 ? w.size() * 4 : w.size() * 2);
+    if (dtype == LK_DTYPE_F32) {
+        std::memcpy(bytes.data(), w.data(), bytes.size());
+        return bytes;
+    }
+    std::vector<uint16_t> packed(w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+        packed[i] = dtype == LK_DTYPE_F16 ? lk_test::float_to_f16(w[i]) : lk_test::float_to_bf16(w[i]);
+        w[i] = dtype == LK_DTYPE_F16 ? lk::f16_to_float(packed[i]) : lk::bf16_to_float(packed[i]);
+    }
+    std::memcpy(bytes.data(), packed.data(), bytes.size());
+    return bytes;
+}
+
 TEST(CudaKernels, MatmulMatchesDoubleLoopsForEveryDtypeSizeAndBatch) {
     REQUIRE_CUDA();
     std::mt19937 rng(3);
-    for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) {
-        for (int64_t rows : {1, 7, 33, 130}) {
-            for (int64_t cols : {1, 7, 8, 33, 256, 264}) {
-                for (int n_x : {1, 2, 7, 9, 64}) {
-                    std::vector<float> w = random_floats(rng, rows * cols);
-                    std::vector<uint16_t> packed(w.size());
-                    for (size_t i = 0; i < w.size(); ++i) {
-                        packed[i] = dtype == LK_DTYPE_F16 ? lk_test::float_to_f16(w[i]) : lk_test::float_to_bf16(w[i]);
-                        if (dtype == LK_DTYPE_F16) w[i] = lk::f16_to_float(packed[i]);
-                        if (dtype == LK_DTYPE_BF16) w[i] = lk::bf16_to_float(packed[i]);
-                    }
-                    std::vector<float> x = random_floats(rng, static_cast<size_t>(n_x) * cols);
-                    std::vector<float> bias = random_floats(rng, rows);
-                    // BF16 weights multiply inputs rounded to BF16 (the kernel rounds them itself).
-                    std::vector<float> x_seen = x;
-                    if (dtype == LK_DTYPE_BF16)
-                        for (float& v : x_seen) v = lk::bf16_to_float(lk_test::float_to_bf16(v));
-                    std::vector<uint8_t> bytes(dtype == LK_DTYPE_F32 ? w.size() * 4 : packed.size() * 2);
-                    std::memcpy(bytes.data(), dtype == LK_DTYPE_F32 ? static_cast<const void*>(w.data()) : packed.data(), bytes.size());
-                    Device<uint8_t> dw(bytes);
-                    Device<float> dx(x), db(bias), dy(std::vector<float>(static_cast<size_t>(n_x) * rows, kPoison));
-                    lk::cuda::matmul(dw.data, dtype, rows, cols, dx.data, cols, n_x, dy.data, rows, db.data);
-                    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-                    // fp32 summation error bound: about (cols + 1) * 2^-24 * sum |terms| (times 2 for margin).
-                    std::vector<double> want(static_cast<size_t>(n_x) * rows), bound(want.size());
-                    for (int j = 0; j < n_x; ++j)
-                        for (int64_t r = 0; r < rows; ++r) {
-                            double sum = bias[r], magnitude = std::fabs(bias[r]);
-                            for (int64_t c = 0; c < cols; ++c) {
-                                const double term = double(w[r * cols + c]) * x_seen[j * cols + c];
-                                sum += term;
-                                magnitude += std::fabs(term);
+    for (const MatmulKernel& kernel : kMatmulKernels) {
+        for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) {
+            if (kernel.tensor_cores && dtype != LK_DTYPE_BF16) continue;
+            // 4100 rows are few enough row tiles that the tensor-core kernel splits the columns.
+            for (int64_t rows : {1, 7, 33, 130, 4100}) {
+                for (int64_t cols : {1, 7, 8, 33, 256, 264, 1000}) {
+                    for (int n_x : {1, 2, 7, 9, 64, 65, 130}) {
+                        if (rows * cols * n_x > (int64_t{1} << 27)) continue;  // keeps the double loops quick
+                        std::vector<float> w = random_floats(rng, rows * cols);
+                        const std::vector<uint8_t> bytes = weight_bytes(w, dtype);
+                        std::vector<float> x = random_floats(rng, static_cast<size_t>(n_x) * cols);
+                        std::vector<float> bias = random_floats(rng, rows);
+                        // BF16 weights multiply inputs rounded to BF16 (the kernels round them themselves).
+                        std::vector<float> x_seen = x;
+                        if (dtype == LK_DTYPE_BF16)
+                            for (float& v : x_seen) v = lk::bf16_to_float(lk_test::float_to_bf16(v));
+                        Device<uint8_t> dw(bytes);
+                        Device<float> dx(x), db(bias), dy(std::vector<float>(static_cast<size_t>(n_x) * rows, kPoison));
+                        run_matmul(kernel, dw.data, dtype, rows, cols, dx.data, cols, n_x, dy.data, rows, db.data);
+                        if (HasFatalFailure()) return;
+                        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+                        // fp32 summation error bound: about (cols + 1) * 2^-24 * sum |terms|, times 2 for margin;
+                        // times 8 on the tensor cores, which may truncate rather than round when they add the
+                        // products of one k-step (Fasi et al., "Numerical behavior of NVIDIA tensor cores", 2021).
+                        const double margin = kernel.tensor_cores ? 8.0 : 2.0;
+                        std::vector<double> want(static_cast<size_t>(n_x) * rows), bound(want.size());
+                        for (int j = 0; j < n_x; ++j)
+                            for (int64_t r = 0; r < rows; ++r) {
+                                double sum = bias[r], magnitude = std::fabs(bias[r]);
+                                for (int64_t c = 0; c < cols; ++c) {
+                                    const double term = double(w[r * cols + c]) * x_seen[j * cols + c];
+                                    sum += term;
+                                    magnitude += std::fabs(term);
+                                }
+                                want[j * rows + r] = sum;
+                                bound[j * rows + r] = margin * (cols + 1) * 0x1p-24 * magnitude + 1e-7;
                             }
-                            want[j * rows + r] = sum;
-                            bound[j * rows + r] = 2.0 * (cols + 1) * 0x1p-24 * magnitude + 1e-7;
-                        }
-                    expect_close(dy.read(), want, "matmul dtype " + std::to_string(dtype) + " " + std::to_string(rows) + "x" +
-                                                      std::to_string(cols) + " n_x " + std::to_string(n_x), &bound);
+                        expect_close(dy.read(), want,
+                                     std::string(kernel.name) + " matmul dtype " + std::to_string(dtype) + " " + std::to_string(rows) +
+                                         "x" + std::to_string(cols) + " n_x " + std::to_string(n_x),
+                                     &bound);
+                        if (HasFatalFailure()) return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The lossless guarantee on the device: an input row's outputs are bit for bit the same alone and in a
+// batch of any size, for both kernels (including column-split tensor-core runs and inputs past 64).
+TEST(CudaKernels, MatmulGivesEachInputRowTheSameBitsAloneAndInABatch) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(8);
+    for (const MatmulKernel& kernel : kMatmulKernels) {
+        for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) {
+            if (kernel.tensor_cores && dtype != LK_DTYPE_BF16) continue;
+            for (int64_t rows : {37, 4100}) {
+                for (int64_t cols : {72, 777, 2048}) {
+                    std::vector<float> w = random_floats(rng, rows * cols);
+                    Device<uint8_t> dw(weight_bytes(w, dtype));
+                    const int batch = 130;
+                    std::vector<float> x = random_floats(rng, static_cast<size_t>(batch) * cols);
+                    Device<float> dx(x);
+                    Device<float> all(std::vector<float>(static_cast<size_t>(batch) * rows, kPoison));
+                    run_matmul(kernel, dw.data, dtype, rows, cols, dx.data, cols, batch, all.data, rows, nullptr);
                     if (HasFatalFailure()) return;
+                    const std::vector<float> together = all.read();
+                    for (int j : {0, 1, 63, 64, 129}) {
+                        Device<float> one(std::vector<float>(static_cast<size_t>(rows), kPoison));
+                        run_matmul(kernel, dw.data, dtype, rows, cols, dx.data + static_cast<int64_t>(j) * cols, cols, 1, one.data, rows, nullptr);
+                        if (HasFatalFailure()) return;
+                        const std::vector<float> alone = one.read();
+                        for (int64_t r = 0; r < rows; ++r)
+                            ASSERT_EQ(std::memcmp(&alone[r], &together[static_cast<size_t>(j) * rows + r], sizeof(float)), 0)
+                                << kernel.name << " dtype " << dtype << " " << rows << "x" << cols << " input " << j << " row " << r
+                                << ": " << alone[r] << " alone, " << together[static_cast<size_t>(j) * rows + r] << " in the batch";
+                    }
                 }
             }
         }

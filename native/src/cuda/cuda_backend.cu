@@ -93,6 +93,12 @@ public:
         gate_ = cuda::DeviceBuffer<float>(n_batch * ffn);
         up_ = cuda::DeviceBuffer<float>(n_batch * ffn);
         logits_ = cuda::DeviceBuffer<float>(n_batch * int64_t{p_.vocab_size});
+        int64_t scratch = 0;
+        auto need = [&](const DeviceTensor& w) { scratch = std::max(scratch, cuda::matmul_scratch_floats(w.dtype, w.rows, w.cols, n_batch)); };
+        for (const DeviceLayer& w : layers_)
+            for (const DeviceTensor* t : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) need(*t);
+        need(output_head());
+        matmul_scratch_ = cuda::DeviceBuffer<float>(std::max<int64_t>(scratch, 1));
         // Per-batch integers: tokens, parents, positions, depths, ancestor offsets, argmax, path scratch,
         // result, then the flat ancestor lists (at most n_batch * n_batch).
         ints_ = cuda::DeviceBuffer<int32_t>(10 * int64_t{n_batch} + 4 + int64_t{n_batch} * n_batch);
@@ -157,9 +163,9 @@ public:
         StageProfile::Scope stage(profile_, Stage::kOutput);
         const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
         cuda::rms_norm(x_.get(), output_norm_.f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
-        const DeviceTensor& head = (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_;
+        const DeviceTensor& head = output_head();
         cuda::matmul(head.get(), head.dtype, head.rows, head.cols, xb_.get() + first * hidden, hidden, n - first,
-                     logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr);
+                     logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr, matmul_scratch_.get());
     }
 
     const float* logits(int32_t node) override {
@@ -228,8 +234,11 @@ private:
 
     void project(const DeviceTensor& w, const float* x, int64_t x_stride, int n, float* y, int64_t y_stride,
                  const DeviceTensor& bias) {
-        cuda::matmul(w.get(), w.dtype, w.rows, w.cols, x, x_stride, n, y, y_stride, bias.rows ? bias.f32() : nullptr);
+        cuda::matmul(w.get(), w.dtype, w.rows, w.cols, x, x_stride, n, y, y_stride, bias.rows ? bias.f32() : nullptr,
+                     matmul_scratch_.get());
     }
+
+    const DeviceTensor& output_head() const { return (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_; }
 
     const Model& model_;
     const lk_model_params& p_;
@@ -239,6 +248,7 @@ private:
     std::vector<DeviceLayer> layers_;
     cuda::AttentionPlan plan_{};
     cuda::DeviceBuffer<float> attention_scratch_;
+    cuda::DeviceBuffer<float> matmul_scratch_;  // split-K partial sums of the BF16 tensor-core matmul
     cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
     cuda::DeviceBuffer<int32_t> ints_;
     std::vector<int32_t> host_ints_;

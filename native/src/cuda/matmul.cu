@@ -1,10 +1,14 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda_check.h"
 #include "warp_reduce.cuh"
 #include "lookahead.h"
 #include "matmul.cuh"
+#include "matmul_mma.cuh"
 
 namespace lk::cuda {
 namespace {
@@ -109,10 +113,31 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
     }
 }
 
+// LK_CUDA_MATMUL=simt sends BF16 weights to the CUDA-core kernel too.
+bool bf16_on_tensor_cores() {
+    static const bool mma = [] {
+        const char* choice = std::getenv("LK_CUDA_MATMUL");
+        return !(choice && std::strcmp(choice, "simt") == 0);
+    }();
+    return mma;
+}
+
 }  // namespace
 
 void matmul(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
-            float* y, int64_t y_stride, const float* bias) {
+            float* y, int64_t y_stride, const float* bias, float* scratch) {
+    if (dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores())
+        matmul_bf16_mma(static_cast<const uint16_t*>(weights), rows, cols, x, x_stride, n_x, y, y_stride, bias, scratch);
+    else
+        matmul_simt(weights, dtype, rows, cols, x, x_stride, n_x, y, y_stride, bias);
+}
+
+int64_t matmul_scratch_floats(int32_t dtype, int64_t rows, int64_t cols, int n_x) {
+    return dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores() ? matmul_bf16_mma_scratch_floats(rows, cols, n_x) : 0;
+}
+
+void matmul_simt(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
+                 float* y, int64_t y_stride, const float* bias) {
     const dim3 grid(static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
     const dim3 block(kWarpsPerBlock * 32);
     // The vector path needs whole 16-byte groups in every weight and input row; the choice depends on the
