@@ -29,9 +29,6 @@ constexpr int64_t kParallelWork = 1 << 19;
 // ... nor below this many weight bytes (with few inputs a product is a weight stream: 256 KiB is about
 // 10 microseconds on one core). Above either, the pool splits the job.
 constexpr int64_t kParallelBytes = 1 << 18;
-// Matrix jobs are cut into this many pieces per thread, taken dynamically: enough to even out threads
-// that run at different speeds, few enough that every piece is a long sequential read.
-constexpr int64_t kPiecesPerThread = 4;
 // Attention does several passes (scores, softmax, weighted values) per multiply-add counted, at well
 // below the matrix kernels' rate, so it is worth splitting from a smaller size.
 constexpr int64_t kParallelAttentionWork = 1 << 15;
@@ -247,18 +244,16 @@ private:
         LK_CPU_MATMUL(args, begin, end);
     }
 
-    // Runs fn over [0, rows) in pieces whose boundaries are multiples of grain, about kPiecesPerThread
-    // per thread taken dynamically; inline when the job (multiply-adds and weight bytes streamed) is too
-    // small to repay the pool's hand-off.
+    // Runs fn over [0, rows) in shrinking pieces whose boundaries are multiples of grain, taken
+    // dynamically (ThreadPool::parallel_pieces); inline when the job (multiply-adds and weight bytes
+    // streamed) is too small to repay the pool's hand-off.
     template <typename F>
     void parallel_rows(int64_t rows, int64_t grain, int64_t work, int64_t weight_bytes, F&& fn) {
         if (pool_.size() == 1 || (work < kParallelWork && weight_bytes < kParallelBytes)) {
             fn(int64_t{0}, rows);
             return;
         }
-        const int64_t pieces = int64_t{pool_.size()} * kPiecesPerThread;
-        const int64_t piece = std::max<int64_t>(1, (rows + pieces * grain - 1) / (pieces * grain)) * grain;
-        pool_.parallel_pieces(rows, piece, fn);
+        pool_.parallel_pieces(rows, grain, fn);
     }
 
     // Q, K and V in one job over their stacked rows, with bias and RoPE applied by the thread that

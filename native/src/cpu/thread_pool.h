@@ -3,6 +3,7 @@
 // small jobs back to back) and then sleep on a futex-backed atomic wait.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -31,16 +32,25 @@ public:
         dispatch();
     }
 
-    // Splits [0, count) into pieces of `piece` items (the last may be shorter) that the threads take in
-    // order as they become free, so a thread slowed by the memory system or another process does not
-    // hold up the others; runs fn(begin, end) on each piece.
+    // Splits [0, count) into pieces that the threads take in order as they become free, so a thread
+    // slowed by the memory system or another process does not hold up the others: each piece is
+    // 1 / (2 x threads) of what is left (rounded up to a multiple of `grain`, at least `grain`), so early
+    // pieces are long sequential reads and the last ones short, which keeps the wait at the end short.
+    // Runs fn(begin, end) on each piece.
     template <typename F>
-    void parallel_pieces(int64_t count, int64_t piece, F&& fn) {
+    void parallel_pieces(int64_t count, int64_t grain, F&& fn) {
         std::atomic<int64_t> next{0};
+        const int64_t share = 2 * int64_t{n_threads_};
         run([&](int, int) {
-            for (int64_t begin = next.fetch_add(piece, std::memory_order_relaxed); begin < count;
-                 begin = next.fetch_add(piece, std::memory_order_relaxed))
-                fn(begin, begin + piece < count ? begin + piece : count);
+            int64_t begin = next.load(std::memory_order_relaxed);
+            while (begin < count) {
+                const int64_t want = ((count - begin) / share + grain - 1) / grain * grain;
+                const int64_t end = std::min(count, begin + std::max(grain, want));
+                if (next.compare_exchange_weak(begin, end, std::memory_order_relaxed)) {
+                    fn(begin, end);
+                    begin = next.load(std::memory_order_relaxed);
+                }
+            }
         });
     }
 
