@@ -3,8 +3,8 @@
 # no network). Run from the repository root with the googletest source carried in .gpu/googletest:
 #   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
-# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b and llama2-7b shapes (7b
-# also with LK_CUDA_MATMUL=simt);
+# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b (also with
+# LK_CUDA_GRAPHS=1) and llama2-7b shapes (also with LK_CUDA_MATMUL=simt);
 # per-kernel times from Nsight Compute; lookahead vs greedy through the managed CLI (if published into
 # .gpu/cli); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
 set -uo pipefail
@@ -42,6 +42,9 @@ run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
+# With CUDA graphs (one launch per forward pass instead of a few hundred).
+run bench-tinyllama-graphs env LK_CUDA_GRAPHS=1 "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 \
+  --json "$RESULTS/bench-tinyllama-graphs.json"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
 # The same with BF16 products on the CUDA-core kernel instead of the tensor cores, for comparison.
 run bench-llama2-7b-simt env LK_CUDA_MATMUL=simt "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
@@ -59,7 +62,9 @@ if [ -x "$ROOT/.gpu/cli/Lookahead.Cli" ]; then
   export LOOKAHEAD_NATIVE_LIBRARY="$BUILD/native/liblookahead.so"
   run dotnet-bench-cuda "$ROOT/.gpu/cli/Lookahead.Cli" bench --backend cuda --decoding-length 8,16,64 --max-tokens 128 \
     --out "$RESULTS/dotnet-bench"
-  grep -E "^ *(greedy|lookahead) .* all " "$LOG" | sed 's/^/    /' >> "$SUMMARY"
+  run dotnet-bench-cuda-graphs env LK_CUDA_GRAPHS=1 "$ROOT/.gpu/cli/Lookahead.Cli" bench --backend cuda --decoding-length 8 \
+    --max-tokens 128 --out "$RESULTS/dotnet-bench-graphs"
+  grep -E "^(==> dotnet| *(greedy|lookahead) .* all )" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
 fi
 run hf-baseline env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"

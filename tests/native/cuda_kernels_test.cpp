@@ -302,7 +302,10 @@ TEST(CudaKernels, RopeAndStoreRotateHalfAndWriteOnlyTheBatchSlots) {
         double theta;
         int32_t n_past;
     };
-    for (const Case& c : {Case{4, 4, 8, 10000.0, 0}, Case{8, 2, 64, 10000.0, 37}, Case{4, 1, 128, 500000.0, 3990}}) {
+    const Case cases[] = {Case{4, 4, 8, 10000.0, 0}, Case{8, 2, 64, 10000.0, 37}, Case{4, 1, 128, 500000.0, 3990}};
+    for (const Case& c : cases) {
+        // The middle case reads n_past from device memory (as CUDA graphs do), with a wrong host value.
+        const bool from_device = &c == &cases[1];
         const int n = 6, half = c.head_dim / 2, slots = c.n_past + n + 3;
         const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
         std::vector<float> inv_freq(half);
@@ -312,9 +315,9 @@ TEST(CudaKernels, RopeAndStoreRotateHalfAndWriteOnlyTheBatchSlots) {
         std::vector<float> q = random_floats(rng, n * q_dim), k = random_floats(rng, n * kv_dim), v = random_floats(rng, n * kv_dim);
         Device<float> dq(q), dk(k), dv(v), dfreq(inv_freq), dkeys(std::vector<float>(slots * kv_dim, kPoison)),
             dvalues(std::vector<float>(slots * kv_dim, kPoison));
-        Device<int32_t> dpos(positions);
-        lk::cuda::rope_and_store(dq.data, dk.data, dv.data, dpos.data, dfreq.data, n, c.heads, c.kv_heads, c.head_dim, c.n_past,
-                                 dkeys.data, dvalues.data);
+        Device<int32_t> dpos(positions), dpast(std::vector<int32_t>{c.n_past});
+        lk::cuda::rope_and_store(dq.data, dk.data, dv.data, dpos.data, dfreq.data, n, c.heads, c.kv_heads, c.head_dim,
+                                 from_device ? 0 : c.n_past, from_device ? dpast.data : nullptr, dkeys.data, dvalues.data);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
         // Rotated copy of n rows of `heads` heads, in double from the float angles.
@@ -385,9 +388,18 @@ TEST(CudaKernels, TreeAttentionMatchesASoftmaxOverEachNodesVisiblePositions) {
             dscratch(std::vector<float>(lk::cuda::attention_scratch_floats(plan, n, c.heads, c.head_dim), kPoison));
         Device<int32_t> ddepths(depths), doffsets(offsets), dancestors(ancestors);
         const lk::cuda::TreeView view{ddepths.data, doffsets.data, c.chain ? nullptr : dancestors.data, n, tree.max_depth()};
-        lk::cuda::tree_attention(dq.data, dkeys.data, dvalues.data, c.n_past, view, c.heads, c.kv_heads, c.head_dim, plan,
-                                 dscratch.data, dout.data);
+        lk::cuda::tree_attention(dq.data, dkeys.data, dvalues.data, c.n_past, nullptr, view, c.heads, c.kv_heads, c.head_dim,
+                                 plan, dscratch.data, dout.data);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        // The same launch reading n_past from device memory (as CUDA graphs do) gives the same bits.
+        Device<int32_t> dpast(std::vector<int32_t>{c.n_past});
+        Device<float> dout_device(std::vector<float>(n * q_dim, kPoison));
+        lk::cuda::tree_attention(dq.data, dkeys.data, dvalues.data, c.n_past, dpast.data, view, c.heads, c.kv_heads, c.head_dim,
+                                 plan, dscratch.data, dout_device.data);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const std::vector<float> host_result = dout.read(), device_result = dout_device.read();
+        ASSERT_EQ(std::memcmp(host_result.data(), device_result.data(), host_result.size() * sizeof(float)), 0)
+            << "n_past from device memory changed the result";
 
         std::vector<double> want(n * q_dim), bound(n * q_dim);
         const int group = c.heads / c.kv_heads;

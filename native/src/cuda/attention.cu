@@ -29,9 +29,11 @@ struct Visible {
 // chunk's max and sum go through a fixed tree; warp w accumulates its positions' values in increasing
 // order and the warps' partial outputs are added in warp order. Writes [max, sum, unnormalized output].
 __global__ void __launch_bounds__(kThreads) attention_chunk_kernel(
-    const float* __restrict__ q, const float* __restrict__ keys, const float* __restrict__ values, int32_t n_past,
-    TreeView tree, int n_heads, int group, int head_dim, float scale, AttentionPlan plan, float* __restrict__ scratch) {
+    const float* __restrict__ q, const float* __restrict__ keys, const float* __restrict__ values, int32_t host_n_past,
+    const int32_t* __restrict__ device_n_past, TreeView tree, int n_heads, int group, int head_dim, float scale,
+    AttentionPlan plan, float* __restrict__ scratch) {
     extern __shared__ float shared[];
+    const int32_t n_past = device_n_past ? *device_n_past : host_n_past;
     const int node = blockIdx.x / n_heads, head = blockIdx.x % n_heads, chunk = blockIdx.y;
     const int total = n_past + tree.depths[node] + 1;
     const int begin = chunk * plan.chunk;
@@ -123,8 +125,10 @@ __global__ void __launch_bounds__(kThreads) attention_chunk_kernel(
 }
 
 // One block per (node, head): merges the node's chunks in chunk order.
-__global__ void attention_merge_kernel(int32_t n_past, TreeView tree, int n_heads, int head_dim, AttentionPlan plan,
-                                       const float* __restrict__ scratch, float* __restrict__ out) {
+__global__ void attention_merge_kernel(int32_t host_n_past, const int32_t* __restrict__ device_n_past, TreeView tree,
+                                       int n_heads, int head_dim, AttentionPlan plan, const float* __restrict__ scratch,
+                                       float* __restrict__ out) {
+    const int32_t n_past = device_n_past ? *device_n_past : host_n_past;
     const int node = blockIdx.x / n_heads;
     const int chunks = (n_past + tree.depths[node] + 1 + plan.chunk - 1) / plan.chunk;
     const float* records = scratch + static_cast<int64_t>(blockIdx.x) * plan.max_chunks * (head_dim + 2);
@@ -166,16 +170,21 @@ size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int 
     return static_cast<size_t>(n_batch) * n_heads * plan.max_chunks * (head_dim + 2);
 }
 
-void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past, const TreeView& tree,
-                    int n_heads, int n_kv_heads, int head_dim, const AttentionPlan& plan, float* scratch, float* out) {
+int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_depth) {
+    return (n_past + max_depth + 1 + plan.chunk - 1) / plan.chunk;
+}
+
+void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past,
+                    const int32_t* device_n_past, const TreeView& tree, int n_heads, int n_kv_heads, int head_dim,
+                    const AttentionPlan& plan, float* scratch, float* out) {
     const size_t shared = shared_bytes(head_dim, plan.chunk);
-    const int chunks = (n_past + tree.max_depth + 1 + plan.chunk - 1) / plan.chunk;
+    const int chunks = attention_chunks(plan, n_past, tree.max_depth);
     const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
     const dim3 grid(static_cast<unsigned>(tree.n * n_heads), static_cast<unsigned>(chunks));
-    attention_chunk_kernel<<<grid, kThreads, shared>>>(q, key_cache, value_cache, n_past, tree, n_heads,
+    attention_chunk_kernel<<<grid, kThreads, shared>>>(q, key_cache, value_cache, n_past, device_n_past, tree, n_heads,
                                                         n_heads / n_kv_heads, head_dim, scale, plan, scratch);
     check_launch("attention_chunk");
-    attention_merge_kernel<<<tree.n * n_heads, 128>>>(n_past, tree, n_heads, head_dim, plan, scratch, out);
+    attention_merge_kernel<<<tree.n * n_heads, 128>>>(n_past, device_n_past, tree, n_heads, head_dim, plan, scratch, out);
     check_launch("attention_merge");
 }
 

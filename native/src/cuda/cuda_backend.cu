@@ -1,6 +1,7 @@
 // The CUDA backend: the same forward pass as the CPU backend, one kernel family per stage, every stage
 // computing each node independently of the rest of the batch so lookahead stays lossless on the GPU.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -55,9 +56,31 @@ struct DeviceLayer {
     DeviceTensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, ffn_norm, gate, up, down;
 };
 
+// CUDA graphs (LK_CUDA_GRAPHS=1): the forward pass of each (nodes, chain or tree, attention chunks,
+// logits mode) is captured once and then replayed as one launch; everything that changes from step to
+// step (tokens, positions, the tree, n_past) is in device memory that the kernels read. Written without a
+// GPU at hand and not yet run on one, so off by default.
+struct GraphKey {
+    int n;
+    bool chain;
+    int chunks;
+    int32_t logits_mode;
+    bool operator==(const GraphKey& o) const {
+        return n == o.n && chain == o.chain && chunks == o.chunks && logits_mode == o.logits_mode;
+    }
+};
+// Instantiated graphs kept at most (each holds a few hundred kernel nodes); beyond, the cache starts over.
+constexpr size_t kMaxGraphs = 256;
+
+bool graphs_requested() {
+    const char* value = std::getenv("LK_CUDA_GRAPHS");
+    return value && std::strcmp(value, "1") == 0;
+}
+
 class CudaBackend final : public Backend {
 public:
-    CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch) : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch) {
+    CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch)
+        : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch), graphs_(graphs_requested()) {
         cuda::check(cudaSetDevice(0), "cudaSetDevice");
         // Stage timing waits for the device at each boundary (errors surface at the next checked call).
         profile_.set_barrier([] { (void)cudaDeviceSynchronize(); });
@@ -99,8 +122,8 @@ public:
             for (const DeviceTensor* t : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) need(*t);
         need(output_head());
         matmul_scratch_ = cuda::DeviceBuffer<float>(std::max<int64_t>(scratch, 1));
-        // Per-batch integers: tokens, parents, positions, depths, ancestor offsets, argmax, path scratch,
-        // result, then the flat ancestor lists (at most n_batch * n_batch).
+        // Per-batch integers: tokens, parents, positions, depths, ancestor offsets, n_past, argmax, path
+        // scratch, result, then the flat ancestor lists (at most n_batch * n_batch).
         ints_ = cuda::DeviceBuffer<int32_t>(10 * int64_t{n_batch} + 4 + int64_t{n_batch} * n_batch);
         host_ints_.resize(ints_.size());
         // Poison the activations: a stage that fails to write its output shows up as NaN in the tests.
@@ -109,14 +132,29 @@ public:
         host_logits_.resize(p_.vocab_size);
     }
 
+    ~CudaBackend() override { clear_graphs(); }
+
     int32_t kind() const override { return LK_BACKEND_CUDA; }
     int32_t threads() const override { return 1; }
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
         NvtxRange range("lk forward");
-        const int n = tree.size();
-        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), ffn = p_.intermediate_size;
         const cuda::TreeView view = upload_tree(tree, n_past);
+        // Stage timing synchronizes inside the pass, which a graph cannot; profiled passes launch directly.
+        if (graphs_ && !profile_.enabled()) {
+            const GraphKey key{view.n, tree.is_chain(), cuda::attention_chunks(plan_, n_past, view.max_depth), logits_mode};
+            cuda::check(cudaGraphLaunch(graph_for(key, view, n_past), cudaStreamPerThread), "cudaGraphLaunch");
+            return;
+        }
+        encode_forward(view, n_past, nullptr, logits_mode);
+    }
+
+private:
+    // Issues the forward pass's kernels, directly or into a graph being captured. device_n_past: where the
+    // kernels read n_past (graphs), or null to pass it by value.
+    void encode_forward(const cuda::TreeView& view, int32_t n_past, const int32_t* device_n_past, int32_t logits_mode) {
+        const int n = view.n;
+        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), ffn = p_.intermediate_size;
         const DeviceTensor& embedding = token_embedding_;
         {
             StageProfile::Scope stage(profile_, Stage::kEmbed);
@@ -134,12 +172,12 @@ public:
                 project(w.k, xb_.get(), hidden, n, k_.get(), kv_dim, w.k_bias);
                 project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
                 cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
-                                     p_.head_dim, n_past, keys, values);
+                                     p_.head_dim, n_past, device_n_past, keys, values);
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kAttention);
-                cuda::tree_attention(q_.get(), keys, values, n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, plan_,
-                                     attention_scratch_.get(), attn_.get());
+                cuda::tree_attention(q_.get(), keys, values, n_past, device_n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim,
+                                     plan_, attention_scratch_.get(), attn_.get());
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
@@ -168,6 +206,37 @@ public:
                      logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr, matmul_scratch_.get());
     }
 
+    // The instantiated graph of this key, captured on first use.
+    cudaGraphExec_t graph_for(const GraphKey& key, const cuda::TreeView& view, int32_t n_past) {
+        for (const CachedGraph& cached : graphs_cache_)
+            if (cached.key == key) return cached.exec;
+        if (graphs_cache_.size() >= kMaxGraphs) clear_graphs();
+        NvtxRange range("lk graph capture");
+        const cudaStream_t stream = cudaStreamPerThread;  // kernels launch there (--default-stream per-thread)
+        cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        cudaGraph_t graph = nullptr;
+        try {
+            encode_forward(view, n_past, device_n_past(), key.logits_mode);
+        } catch (...) {
+            (void)cudaStreamEndCapture(stream, &graph);
+            if (graph) (void)cudaGraphDestroy(graph);
+            throw;
+        }
+        cuda::check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t status = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+        (void)cudaGraphDestroy(graph);
+        cuda::check(status, "cudaGraphInstantiate");
+        graphs_cache_.push_back({key, exec});
+        return exec;
+    }
+
+    void clear_graphs() {
+        for (const CachedGraph& cached : graphs_cache_) (void)cudaGraphExecDestroy(cached.exec);
+        graphs_cache_.clear();
+    }
+
+public:
     const float* logits(int32_t node) override {
         cuda::check(cudaMemcpy(host_logits_.data(), logits_.get() + int64_t{node} * p_.vocab_size,
                                p_.vocab_size * sizeof(float), cudaMemcpyDeviceToHost), "logits download");
@@ -201,12 +270,13 @@ private:
     int32_t* positions() const { return ints_.get() + 2 * int64_t{n_batch_}; }
     int32_t* depths() const { return ints_.get() + 3 * int64_t{n_batch_}; }
     int32_t* offsets() const { return ints_.get() + 4 * int64_t{n_batch_}; }
-    int32_t* argmax() const { return ints_.get() + 5 * int64_t{n_batch_}; }
-    int32_t* scratch() const { return ints_.get() + 6 * int64_t{n_batch_}; }  // 2 * n_batch
-    int32_t* result() const { return ints_.get() + 8 * int64_t{n_batch_}; }   // n_batch + 2 ... overlaps ancestors' start
+    int32_t* device_n_past() const { return ints_.get() + 5 * int64_t{n_batch_}; }
+    int32_t* argmax() const { return ints_.get() + 5 * int64_t{n_batch_} + 1; }
+    int32_t* scratch() const { return ints_.get() + 6 * int64_t{n_batch_} + 1; }  // 2 * n_batch
+    int32_t* result() const { return ints_.get() + 8 * int64_t{n_batch_} + 1; }   // n_batch + 2
     int32_t* ancestors() const { return ints_.get() + 9 * int64_t{n_batch_} + 4; }
 
-    // One host-to-device copy of the batch's integers; trees also send their ancestor lists.
+    // One host-to-device copy of the batch's integers and n_past; trees also send their ancestor lists.
     cuda::TreeView upload_tree(const Tree& tree, int32_t n_past) {
         const int n = tree.size();
         int32_t* h = host_ints_.data();
@@ -225,7 +295,8 @@ private:
                 flat += tree.visible_count(i);
             }
         }
-        cuda::check(cudaMemcpy(ints_.get(), h, 5 * int64_t{n_batch_} * sizeof(int32_t), cudaMemcpyHostToDevice), "batch upload");
+        h[5 * n_batch_] = n_past;
+        cuda::check(cudaMemcpy(ints_.get(), h, (5 * int64_t{n_batch_} + 1) * sizeof(int32_t), cudaMemcpyHostToDevice), "batch upload");
         if (flat > 0)
             cuda::check(cudaMemcpy(ancestors(), h + 9 * int64_t{n_batch_} + 4, flat * sizeof(int32_t), cudaMemcpyHostToDevice),
                         "ancestor upload");
@@ -251,6 +322,12 @@ private:
     cuda::DeviceBuffer<float> matmul_scratch_;  // split-K partial sums of the BF16 tensor-core matmul
     cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
     cuda::DeviceBuffer<int32_t> ints_;
+    const bool graphs_;
+    struct CachedGraph {
+        GraphKey key;
+        cudaGraphExec_t exec;
+    };
+    std::vector<CachedGraph> graphs_cache_;  // a few dozen keys in practice: a linear search is enough
     std::vector<int32_t> host_ints_;
     std::vector<float> host_logits_;
 };
