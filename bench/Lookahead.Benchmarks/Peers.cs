@@ -9,9 +9,11 @@ namespace Lookahead.Benchmarks;
 
 /// <summary>
 /// Our greedy decoding against llama.cpp's (CPU backend, through LLamaSharp) on the same weights, prompt
-/// and thread count, in one run; with lookahead on our side too, and whether the greedy ids agree.
+/// and thread count, in one run; with lookahead on our side too, and whether the greedy ids agree. The
+/// greedy runs alternate (ours, llama.cpp, ours, ...) for --rounds rounds, so a change in the machine's
+/// memory speed during the run hits both; the medians and the median of the per-round ratios are reported.
 ///   dotnet run -c Release --project bench/Lookahead.Benchmarks -- peers [--model DIR] [--f16] [--threads N]
-///       [--tokens N] [--prompt-ids 1,2,3]
+///       [--tokens N] [--rounds N] [--prompt-ids 1,2,3]
 /// </summary>
 internal static class Peers
 {
@@ -19,7 +21,7 @@ internal static class Peers
     {
         string folder = Path.Combine(AppContext.BaseDirectory, "models", "stories260K");
         bool f16 = false;
-        int threads = Environment.ProcessorCount, tokens = 256;
+        int threads = Environment.ProcessorCount, tokens = 256, rounds = 3;
         int[] prompt = [1, 403, 407, 261, 378];  // "Once upon a time" in the bundled tokenizer
         for (int i = 0; i < args.Length; i++)
         {
@@ -30,6 +32,7 @@ internal static class Peers
                 case "--f16": f16 = true; break;
                 case "--threads": threads = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--tokens": tokens = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--rounds": rounds = Math.Max(1, int.Parse(Value(), CultureInfo.InvariantCulture)); break;
                 case "--prompt-ids": prompt = Value().Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
@@ -45,19 +48,33 @@ internal static class Peers
         // first request after start-up.
         using (var warmup = new Generator(context))
             warmup.Generate(prompt.Select(id => id + 1).ToArray(), greedy with { Mode = DecodingMode.Lookahead, MaxTokens = 64 });
-        GenerationResult ours = generator.Generate(prompt, greedy);
         GenerationResult lookahead = generator.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
 
         string gguf = Path.Combine(Path.GetTempPath(), $"lookahead-peers-{Guid.NewGuid():N}.gguf");
         try
         {
             GgufWriter.Write(model, gguf, f16);
-            (int[] ids, double tokensPerSecond) = LlamaCppGreedy(gguf, prompt, tokens, threads);
-            int agree = ours.Tokens.Zip(ids).TakeWhile(p => p.First == p.Second).Count();
-            Console.WriteLine($"model {model.Folder} ({(f16 ? "F16" : "F32")} GGUF export), {threads} threads, {tokens} tokens after a {prompt.Length}-token prompt");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"llama.cpp greedy:      {tokensPerSecond,10:F1} tokens/s"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead greedy:      {ours.Stats.TokensPerSecond,10:F1} tokens/s ({ours.Stats.TokensPerSecond / tokensPerSecond:F2}x llama.cpp)"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead (auto):      {lookahead.Stats.TokensPerSecond,10:F1} tokens/s ({lookahead.Stats.TokensPerSecond / tokensPerSecond:F2}x llama.cpp, same ids: {lookahead.Tokens.SequenceEqual(ours.Tokens)})"));
+            using var llama = new LlamaCpp(gguf, prompt.Length + tokens + 8, threads);
+            llama.Greedy(prompt, 16);  // warm-up
+            var ourSpeeds = new List<double>();
+            var theirSpeeds = new List<double>();
+            int[] ourIds = [], theirIds = [];
+            for (int round = 0; round < rounds; round++)
+            {
+                GenerationResult ours = generator.Generate(prompt, greedy);
+                (theirIds, double speed) = llama.Greedy(prompt, tokens);
+                ourIds = ours.Tokens;
+                ourSpeeds.Add(ours.Stats.TokensPerSecond);
+                theirSpeeds.Add(speed);
+            }
+            double ourMedian = Median(ourSpeeds), theirMedian = Median(theirSpeeds);
+            double ratio = Median(ourSpeeds.Zip(theirSpeeds, (a, b) => a / b).ToList());
+            int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
+            string Runs(List<double> speeds) => string.Join(", ", speeds.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)));
+            Console.WriteLine($"model {model.Folder} ({(f16 ? "F16" : "F32")} GGUF export), {threads} threads, {tokens} tokens after a {prompt.Length}-token prompt, {rounds} alternating rounds");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"llama.cpp greedy:      {theirMedian,10:F1} tokens/s (median; runs {Runs(theirSpeeds)})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead greedy:      {ourMedian,10:F1} tokens/s (median; runs {Runs(ourSpeeds)}); per-round ratio median {ratio:F2}x llama.cpp"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead (auto):      {lookahead.Stats.TokensPerSecond,10:F1} tokens/s ({lookahead.Stats.TokensPerSecond / theirMedian:F2}x llama.cpp's median, same ids: {lookahead.Tokens.SequenceEqual(ourIds)})"));
             Console.WriteLine($"greedy ids agree with llama.cpp: {agree} of {tokens}{(agree < tokens ? $" (first difference at token {agree})" : "")}");
             return 0;
         }
@@ -67,39 +84,58 @@ internal static class Peers
         }
     }
 
-    private static (int[] Ids, double TokensPerSecond) LlamaCppGreedy(string path, int[] prompt, int tokens, int threads)
+    private static double Median(List<double> values)
     {
-        // llama.cpp logs every load step; keep only warnings and errors.
-        if (!NativeLibraryConfig.LLama.LibraryHasLoaded)
-            NativeLibraryConfig.All.WithLogCallback((level, message) =>
+        List<double> sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    // llama.cpp's CPU backend with the GGUF loaded once; each greedy run gets a fresh context.
+    private sealed class LlamaCpp : IDisposable
+    {
+        private readonly ModelParams _parameters;
+        private readonly LLamaWeights _weights;
+
+        public LlamaCpp(string path, int contextSize, int threads)
+        {
+            // llama.cpp logs every load step; keep only warnings and errors.
+            if (!NativeLibraryConfig.LLama.LibraryHasLoaded)
+                NativeLibraryConfig.All.WithLogCallback((level, message) =>
+                {
+                    if (level is LLamaLogLevel.Warning or LLamaLogLevel.Error) Console.Error.Write(message);
+                });
+            _parameters = new ModelParams(path)
             {
-                if (level is LLamaLogLevel.Warning or LLamaLogLevel.Error) Console.Error.Write(message);
-            });
-        var parameters = new ModelParams(path)
-        {
-            ContextSize = (uint)(prompt.Length + tokens + 8),
-            BatchSize = 512,
-            Threads = threads,
-            BatchThreads = threads,
-            GpuLayerCount = 0,
-        };
-        using LLamaWeights weights = LLamaWeights.LoadFromFile(parameters);
-        using LLamaContext context = weights.CreateContext(parameters);
-        var batch = new LLamaBatch();
-        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
-        context.Decode(batch);
-        var ids = new int[tokens];
-        long start = Stopwatch.GetTimestamp();
-        for (int n = 0; n < tokens; n++)
-        {
-            Span<float> logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
-            int best = 0;
-            for (int v = 1; v < logits.Length; v++) if (logits[v] > logits[best]) best = v;
-            ids[n] = best;
-            batch.Clear();
-            batch.Add(best, prompt.Length + n, LLamaSeqId.Zero, true);
-            context.Decode(batch);
+                ContextSize = (uint)contextSize,
+                BatchSize = 512,
+                Threads = threads,
+                BatchThreads = threads,
+                GpuLayerCount = 0,
+            };
+            _weights = LLamaWeights.LoadFromFile(_parameters);
         }
-        return (ids, tokens / Stopwatch.GetElapsedTime(start).TotalSeconds);
+
+        public (int[] Ids, double TokensPerSecond) Greedy(int[] prompt, int tokens)
+        {
+            using LLamaContext context = _weights.CreateContext(_parameters);
+            var batch = new LLamaBatch();
+            for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+            context.Decode(batch);
+            var ids = new int[tokens];
+            long start = Stopwatch.GetTimestamp();
+            for (int n = 0; n < tokens; n++)
+            {
+                Span<float> logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+                int best = 0;
+                for (int v = 1; v < logits.Length; v++) if (logits[v] > logits[best]) best = v;
+                ids[n] = best;
+                batch.Clear();
+                batch.Add(best, prompt.Length + n, LLamaSeqId.Zero, true);
+                context.Decode(batch);
+            }
+            return (ids, tokens / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        }
+
+        public void Dispose() => _weights.Dispose();
     }
 }
