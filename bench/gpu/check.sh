@@ -40,6 +40,9 @@ TESTS="$BUILD/tests/native/lookahead_native_tests"
 run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId:Cuda.ReportsTheDeviceInSystemInfo'
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
+# The tensor-core kernel (with column slices and batches past 64 inputs) and the CUDA graph path.
+run memcheck-mma-graphs timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='CudaKernels.MatmulGivesEachInputRowTheSameBitsAloneAndInABatch:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 # With CUDA graphs (one launch per forward pass instead of a few hundred).

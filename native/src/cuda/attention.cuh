@@ -39,7 +39,7 @@ int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_dept
 // out[node][head] = softmax(q . k / sqrt(d)) v over the node's visible positions. key_cache / value_cache
 // are the layer's [slot][kv_dim] caches. The launch covers attention_chunks(plan, n_past, tree.max_depth)
 // chunks; with device_n_past (device memory) the kernels read the committed length from there, so a
-// captured CUDA graph serves every step that needs no more chunks than it was captured with.
+// captured CUDA graph serves every step that needs the chunk count it was captured with.
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past,
                     const int32_t* device_n_past, const TreeView& tree, int n_heads, int n_kv_heads, int head_dim,
                     const AttentionPlan& plan, float* scratch, float* out);

@@ -56,19 +56,19 @@ struct DeviceLayer {
     DeviceTensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, ffn_norm, gate, up, down;
 };
 
-// CUDA graphs (LK_CUDA_GRAPHS=1): the forward pass of each (nodes, chain or tree, attention chunks,
-// logits mode) is captured once and then replayed as one launch; everything that changes from step to
-// step (tokens, positions, the tree, n_past) is in device memory that the kernels read. Written without a
-// GPU at hand and not yet run on one, so off by default.
+// CUDA graphs (LK_CUDA_GRAPHS=1): the forward pass of each decoding-step shape (nodes, chain or tree,
+// attention chunks) is captured once and then replayed as one launch; everything that changes from step
+// to step (tokens, positions, the tree, n_past) is in device memory that the kernels read. Only steps that
+// keep every node's logits (decode_greedy's) and have at most kMaxGraphNodes nodes are graphed: prefill
+// chunks of one-off lengths would each cost a capture for one replay. Written without a GPU at hand and
+// not yet run on one, so off by default.
 struct GraphKey {
     int n;
     bool chain;
     int chunks;
-    int32_t logits_mode;
-    bool operator==(const GraphKey& o) const {
-        return n == o.n && chain == o.chain && chunks == o.chunks && logits_mode == o.logits_mode;
-    }
+    bool operator==(const GraphKey& o) const { return n == o.n && chain == o.chain && chunks == o.chunks; }
 };
+constexpr int kMaxGraphNodes = 64;
 // Instantiated graphs kept at most (each holds a few hundred kernel nodes); beyond, the cache starts over.
 constexpr size_t kMaxGraphs = 256;
 
@@ -141,12 +141,13 @@ public:
         NvtxRange range("lk forward");
         const cuda::TreeView view = upload_tree(tree, n_past);
         // Stage timing synchronizes inside the pass, which a graph cannot; profiled passes launch directly.
-        if (graphs_ && !profile_.enabled()) {
-            const GraphKey key{view.n, tree.is_chain(), cuda::attention_chunks(plan_, n_past, view.max_depth), logits_mode};
+        if (graphs_ && !profile_.enabled() && logits_mode == LK_LOGITS_ALL && view.n <= kMaxGraphNodes) {
+            const GraphKey key{view.n, tree.is_chain(), cuda::attention_chunks(plan_, n_past, view.max_depth)};
             cuda::check(cudaGraphLaunch(graph_for(key, view, n_past), cudaStreamPerThread), "cudaGraphLaunch");
-            return;
+        } else {
+            encode_forward(view, n_past, nullptr, logits_mode);
         }
-        encode_forward(view, n_past, nullptr, logits_mode);
+        finish_on_this_thread();
     }
 
 private:
@@ -216,7 +217,7 @@ private:
         cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
         cudaGraph_t graph = nullptr;
         try {
-            encode_forward(view, n_past, device_n_past(), key.logits_mode);
+            encode_forward(view, n_past, device_n_past(), LK_LOGITS_ALL);
         } catch (...) {
             (void)cudaStreamEndCapture(stream, &graph);
             if (graph) (void)cudaGraphDestroy(graph);
@@ -230,6 +231,11 @@ private:
         graphs_cache_.push_back({key, exec});
         return exec;
     }
+
+    // Kernels go to the calling thread's default stream (--default-stream per-thread, which graphs can
+    // capture). A context may be driven from different threads one call after another (an async host),
+    // and another thread's stream is not ordered after this one: every call leaves no work queued.
+    static void finish_on_this_thread() { cuda::check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize"); }
 
     void clear_graphs() {
         for (const CachedGraph& cached : graphs_cache_) (void)cudaGraphExecDestroy(cached.exec);
@@ -262,6 +268,7 @@ public:
         StageProfile::Scope stage(profile_, Stage::kCompact);
         cuda::check(cudaMemcpy(scratch(), path, n * sizeof(int32_t), cudaMemcpyHostToDevice), "path upload");
         cuda::compact(key_cache_.get(), value_cache_.get(), p_.n_layers, layer_stride_, model_.kv_dim(), n_past, scratch(), n);
+        finish_on_this_thread();
     }
 
 private:

@@ -173,20 +173,22 @@ __global__ void add_slices_kernel(const float* __restrict__ partial, int n_slice
 }  // namespace
 
 int64_t matmul_bf16_mma_scratch_floats(int64_t rows, int64_t cols, int n_x) {
+    if (rows <= 0 || cols <= 0 || n_x <= 0) return 0;
     const int s = slices(rows, cols);
     return s > 1 ? int64_t{s} * n_x * rows : 0;
 }
 
 void matmul_bf16_mma(const uint16_t* weights, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
                      float* y, int64_t y_stride, const float* bias, float* scratch) {
-    if (n_x <= 0 || rows <= 0) return;
+    if (n_x <= 0 || rows <= 0 || cols <= 0) return;
     const int n_slices = slices(rows, cols);
     const int64_t tiles = (rows + kRowsPerWarp - 1) / kRowsPerWarp;
     const dim3 grid(static_cast<unsigned>((tiles + kWarpsPerBlock - 1) / kWarpsPerBlock), static_cast<unsigned>(n_slices),
                     static_cast<unsigned>((n_x + kInputsPerPass - 1) / kInputsPerPass));
     const dim3 block(kWarpsPerBlock * 32);
-    // The choice depends on the matrix and the input buffer, never on n_x.
-    const bool vectorized = cols % 8 == 0 && x_stride % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    // The choice depends on the matrix and the input buffer, never on n_x (and both paths give the same bits).
+    const bool vectorized = cols % 8 == 0 && x_stride % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(weights) % 16 == 0;
     if (vectorized) mma_kernel<true><<<grid, block>>>(weights, rows, cols, x, x_stride, n_x, n_slices, y, y_stride, bias, scratch);
     else mma_kernel<false><<<grid, block>>>(weights, rows, cols, x, x_stride, n_x, n_slices, y, y_stride, bias, scratch);
     check_launch("matmul_bf16_mma");
