@@ -104,36 +104,6 @@ double median(std::vector<double> values) {
     return values[values.size() / 2];
 }
 
-// Memory read bandwidth with `threads` threads: each sums its share of a 1 GiB buffer of random bytes
-// (random, so no page deduplication can serve it from one physical page); best of five passes.
-double host_read_gbps(int threads) {
-    const int64_t words = int64_t{1} << 27;
-    std::vector<uint8_t> buffer;
-    fill(buffer, words * 2, LK_DTYPE_F32, 1.0f, 99);
-    const uint64_t* data = reinterpret_cast<const uint64_t*>(buffer.data());
-    double best = 0;
-    std::vector<uint64_t> sums(threads);
-    for (int pass = 0; pass < 5; ++pass) {
-        const auto start = Clock::now();
-        std::vector<std::thread> workers;
-        for (int t = 0; t < threads; ++t) {
-            workers.emplace_back([&, t] {
-                uint64_t a = 0, b = 0, c = 0, d = 0;
-                for (int64_t i = words * t / threads; i + 4 <= words * (t + 1) / threads; i += 4) {
-                    a += data[i];
-                    b += data[i + 1];
-                    c += data[i + 2];
-                    d += data[i + 3];
-                }
-                sums[t] = a ^ b ^ c ^ d;
-            });
-        }
-        for (std::thread& worker : workers) worker.join();
-        best = std::max(best, words * 8.0 / std::chrono::duration<double>(Clock::now() - start).count() / 1e9);
-    }
-    return best;
-}
-
 #if defined(LK_HAVE_CUDA)
 // Device-to-device copy of 1 GiB, counting bytes read plus bytes written.
 double device_copy_gbps() {
@@ -270,7 +240,7 @@ int main(int argc, char** argv) {
 #endif
     lk_context_info info{};
     check(lk_context_get_info(ctx, &info), "lk_context_get_info");
-    if (info.backend == LK_BACKEND_CPU) read_gbps = host_read_gbps(info.n_threads);
+    if (info.backend == LK_BACKEND_CPU) check(lk_measure_read_bandwidth(info.n_threads, &read_gbps), "lk_measure_read_bandwidth");
     const double floor_gbps = copy_gbps > 0 ? copy_gbps : read_gbps;
     const double floor_ms = floor_gbps > 0 ? weight_bytes / (floor_gbps * 1e9) * 1e3 : 0;
     std::printf("shape %s, %s weights (%.2f GB streamed per step), backend %s, context %d\n", shape->name, dtype_name.c_str(),

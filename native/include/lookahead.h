@@ -146,6 +146,11 @@ LK_API const char* lk_system_info(void);
 /* 1 if contexts can be created on the backend here, else 0. */
 LK_API int32_t lk_backend_available(int32_t backend);
 
+/* This machine's memory read bandwidth in GB/s (10^9 bytes/s): n_threads threads (>= 1) stream a 1 GiB
+   buffer allocated like the weights (huge pages where Linux gives them); best of five passes, about a
+   second. The floor a CPU greedy step is held against: its weight bytes divided by this rate. */
+LK_API lk_status lk_measure_read_bandwidth(int32_t n_threads, double* out_gbps);
+
 /* ---- model ---- */
 
 /* Creates an empty model; every required tensor must then be set before a context is created. */

@@ -50,6 +50,17 @@ TEST(Api, NullArgumentsAreErrors) {
     lk_context_free(nullptr);
 }
 
+TEST(Api, MeasuresReadBandwidthAndRejectsBadArguments) {
+    double gbps = -1;
+    EXPECT_EQ(lk_measure_read_bandwidth(1, nullptr), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("out_gbps is NULL"));
+    EXPECT_EQ(lk_measure_read_bandwidth(0, &gbps), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("n_threads"));
+    EXPECT_EQ(gbps, -1);
+    ASSERT_EQ(lk_measure_read_bandwidth(2, &gbps), LK_OK) << lk_last_error();
+    EXPECT_GT(gbps, 0.1);  // a sanity bound only: tests never judge speed
+}
+
 TEST(Api, RejectsInconsistentModelParameters) {
     lk_model* model = nullptr;
     lk_model_params p = lk_test::small_params();

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "common/aligned_buffer.h"
 #include "common/half.h"
 #include "cpu/kernels.h"
 #include "cpu/vector_ops.h"
@@ -242,6 +243,25 @@ TEST(VectorOps, ArgmaxBreaksTiesToLowestIndexAndSkipsNaN) {
     EXPECT_EQ(lk::cpu::argmax(single.data(), 1), 0);
     std::vector<float> negative{-3.0f, -1.0f, -1.0f, -2.0f};
     EXPECT_EQ(lk::cpu::argmax(negative.data(), 4), 1);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(AlignedBuffer, SmallBuffersAreCacheLineAlignedAndLargeOnesStartOnA2MiBBoundary) {
+    for (size_t bytes : {size_t{1}, size_t{100}, size_t{4096}, (size_t{1} << 21) - 1}) {
+        lk::AlignedBuffer buffer(bytes);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % lk::AlignedBuffer::kAlignment, 0u) << bytes;
+        EXPECT_EQ(buffer.size(), bytes);
+        std::memset(buffer.data(), 0x5A, bytes);  // the whole size is usable
+    }
+    for (size_t bytes : {size_t{1} << 21, (size_t{3} << 20) + 7}) {
+        lk::AlignedBuffer buffer(bytes);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % lk::AlignedBuffer::kHugePage, 0u) << bytes;
+        std::memset(buffer.data(), 0x5A, bytes);
+    }
+    EXPECT_EQ(lk::AlignedBuffer(0).data(), nullptr);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../cpu/kernels.h"
+#include "../cpu/memory_bandwidth.h"
 #include "../cpu/thread_pool.h"
 #include "context.h"
 #include "error.h"
@@ -93,6 +94,14 @@ int32_t lk_backend_available(int32_t backend) {
     if (backend == LK_BACKEND_CUDA) return lk::cuda_device_count(nullptr) > 0 ? 1 : 0;
 #endif
     return 0;
+}
+
+lk_status lk_measure_read_bandwidth(int32_t n_threads, double* out_gbps) {
+    return guarded([&] {
+        require_handle(out_gbps, "out_gbps");
+        lk::require(n_threads >= 1 && n_threads <= 1024, "n_threads must be between 1 and 1024");
+        *out_gbps = lk::cpu::measure_read_bandwidth(n_threads);
+    });
 }
 
 lk_status lk_model_init(const lk_model_params* params, lk_model** out_model) {

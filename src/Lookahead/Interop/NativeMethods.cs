@@ -20,6 +20,9 @@ internal static unsafe partial class NativeMethods
     public static partial int lk_backend_available(int backend);
 
     [LibraryImport(LibraryName)]
+    public static partial int lk_measure_read_bandwidth(int nThreads, out double gbps);
+
+    [LibraryImport(LibraryName)]
     public static partial int lk_model_init(in LkModelParams parameters, out ModelHandle model);
 
     [LibraryImport(LibraryName)]
