@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU device check, in one call on the GPU machine (nvcc, cmake, PyTorch + transformers; no dotnet,
-# no network). Run from the repository root with the googletest source carried in .gpu/googletest:
+# no network). Run from the repository root with the googletest source carried in .gpu/googletest (and
+# optionally a CLI publish in .gpu/cli), both made by bench/gpu/prepare.sh on the development machine:
 #   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
 # memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b (also with
