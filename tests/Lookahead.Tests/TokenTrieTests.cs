@@ -181,6 +181,78 @@ public class TokenTrieTests
         }
     }
 
+    // The hierarchical draft written as its definition, without the builder's heap: from the matched
+    // node, repeatedly take the best frontier node (highest count, then lowest trie index) until the draft
+    // is full; a child's confidence is its share of its siblings' counts times its parent's. Longest
+    // suffix first; a shorter match replaces the draft only when strictly larger.
+    private static List<(int Token, int Parent, float Confidence)> OracleDraft(TokenTrie trie, int[] context, DraftOptions o, int limit)
+    {
+        var best = new List<(int, int, float)> { (context[^1], -1, 1f) };
+        for (int length = Math.Min(o.MaxQueryLength, context.Length); length >= 1; length--)
+        {
+            int match = trie.Find(context[^length..]);
+            if (match < 0) continue;
+            var draft = new List<(int Token, int Parent, float Confidence)> { (context[^1], -1, 1f) };
+            var depths = new List<int> { 0 };
+            var frontier = new List<(int Node, int Parent, float Confidence)>();
+            void Offer(int node, int parent, float confidence)
+            {
+                long total = 0;
+                for (int c = trie.FirstChild(node); c >= 0; c = trie.NextSibling(c)) total += trie.Frequency(c, o.Frequency);
+                for (int c = trie.FirstChild(node); c >= 0; c = trie.NextSibling(c))
+                    if (trie.Frequency(c, o.Frequency) > 0) frontier.Add((c, parent, confidence * trie.Frequency(c, o.Frequency) / total));
+            }
+            Offer(match, 0, 1f);
+            while (frontier.Count > 0 && draft.Count < limit)
+            {
+                (int Node, int Parent, float Confidence) next = frontier
+                    .OrderByDescending(f => trie.Frequency(f.Node, o.Frequency)).ThenBy(f => f.Node).First();
+                frontier.Remove(next);
+                draft.Add((trie.TokenOf(next.Node), next.Parent, next.Confidence));
+                depths.Add(depths[next.Parent] + 1);
+                if (depths[^1] < o.BranchLength) Offer(next.Node, draft.Count - 1, next.Confidence);
+            }
+            if (draft.Count > best.Count) best = draft;
+            if (best.Count == limit) break;
+        }
+        return best;
+    }
+
+    [Test]
+    public void HierarchicalDraftsEqualTheirDefinitionOnSkewedTries()
+    {
+        var random = new Random(11);
+        using var trie = new TokenTrie(new TrieOptions { WindowLength = 8 });
+        // Skewed counts (small ids common), so roots have many children with many ties.
+        int Next() => (int)(40 * Math.Pow(random.NextDouble(), 3));
+        for (int i = 0; i < 60; i++) trie.AddOutputCorpus(Enumerable.Range(0, 80).Select(_ => Next()).ToArray());
+        trie.BeginRequest(Enumerable.Range(0, 50).Select(_ => Next()).ToArray());
+        foreach (FrequencySource source in Enum.GetValues<FrequencySource>())
+        foreach (int decodingLength in new[] { 2, 3, 16, 64 })
+        foreach (int branchLength in new[] { 1, 4, 12 })
+        foreach (int queryLength in new[] { 1, 2, 3 })
+        {
+            var options = new DraftOptions { DecodingLength = decodingLength, BranchLength = branchLength, MaxQueryLength = queryLength, Frequency = source };
+            var builder = new DraftBuilder(options);
+            var draft = new DraftTree(decodingLength);
+            for (int trial = 0; trial < 10; trial++)
+            {
+                int[] context = Enumerable.Range(0, 4).Select(_ => Next()).ToArray();
+                int limit = trial % 3 == 0 ? Math.Max(1, decodingLength / 2) : decodingLength;
+                builder.Build(trie, context, draft, limit);
+                List<(int Token, int Parent, float Confidence)> want = OracleDraft(trie, context, options, limit);
+                string what = $"{source} dl {decodingLength} bl {branchLength} ql {queryLength} limit {limit} context [{string.Join(",", context)}]";
+                Assert.That(draft.Count, Is.EqualTo(want.Count), what);
+                for (int i = 1; i < want.Count; i++)
+                {
+                    Assert.That((draft.Tokens[i], draft.Parents[i]), Is.EqualTo((want[i].Token, want[i].Parent)), $"{what}: node {i}");
+                    Assert.That(draft.Confidence[i], Is.EqualTo(want[i].Confidence), $"{what}: node {i} confidence");
+                }
+            }
+        }
+        trie.EndRequest();
+    }
+
     [Test]
     public void LongerMatchWinsUnlessTheShorterDraftIsLarger()
     {

@@ -13,6 +13,7 @@ public sealed class DraftBuilder
     private readonly DraftTree _candidate;
     private readonly DraftTree _selection;  // parallel mode: the hierarchical selection its branches come from
     private readonly bool[] _hasChild;
+    private readonly long[] _topKeys;  // PushChildren's best children so far, keys descending
     private long[] _heapKeys = new long[256];
     private int[] _heapParents = new int[256];
     private float[] _heapConfidence = new float[256];
@@ -27,6 +28,7 @@ public sealed class DraftBuilder
         _candidate = new DraftTree(options.DecodingLength);
         _selection = new DraftTree(options.DecodingLength);
         _hasChild = new bool[options.DecodingLength];
+        _topKeys = new long[options.DecodingLength];
     }
 
     /// <summary>The limits this builder applies.</summary>
@@ -82,12 +84,12 @@ public sealed class DraftBuilder
     private void ExpandBestFirst(TokenTrie trie, int node, DraftTree tree)
     {
         _heapCount = 0;
-        PushChildren(trie, node, 0, 1);
+        PushChildren(trie, node, 0, 1, _limit - tree.Count);
         while (_heapCount > 0 && tree.Count < _limit)
         {
             (int trieNode, int parent, float confidence) = Pop();
             int index = tree.Add(trie.TokenOf(trieNode), parent, confidence);
-            if (tree.Depths[index] < _options.BranchLength) PushChildren(trie, trieNode, index, confidence);
+            if (tree.Depths[index] < _options.BranchLength) PushChildren(trie, trieNode, index, confidence, _limit - tree.Count);
         }
     }
 
@@ -110,19 +112,28 @@ public sealed class DraftBuilder
         }
     }
 
-    // Pushes the children with a positive score; each child's confidence is its share of its siblings'
-    // scores times the parent's confidence.
-    private void PushChildren(TokenTrie trie, int node, int draftParent, float parentConfidence)
+    // Pushes the best `budget` children with a positive score (a child ranked below them can never be
+    // taken: its better siblings, all in the heap with it, would fill the remaining budget first); each
+    // child's confidence is its share of all its siblings' scores times the parent's confidence. One pass
+    // over the children: common tokens have hundreds, of which a draft uses a handful.
+    private void PushChildren(TokenTrie trie, int node, int draftParent, float parentConfidence, int budget)
     {
+        if (budget <= 0) return;
         long total = 0;
-        for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
-            total += trie.Frequency(child, _options.Frequency);
-        if (total == 0) return;
+        int kept = 0;
         for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
         {
             int score = trie.Frequency(child, _options.Frequency);
-            if (score > 0) Push(((long)score << 32) | (uint)(int.MaxValue - child), draftParent, parentConfidence * score / total);
+            total += score;
+            if (score <= 0) continue;
+            long key = ((long)score << 32) | (uint)(int.MaxValue - child);
+            if (kept == budget && key <= _topKeys[kept - 1]) continue;
+            int at = kept < budget ? kept++ : kept - 1;
+            for (; at > 0 && _topKeys[at - 1] < key; at--) _topKeys[at] = _topKeys[at - 1];
+            _topKeys[at] = key;
         }
+        for (int i = 0; i < kept; i++)
+            Push(_topKeys[i], draftParent, parentConfidence * (int)(_topKeys[i] >> 32) / total);
     }
 
     // Max-heap on (score, lower trie index first).
