@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 1
+#define LK_ABI_VERSION 2  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth */
 
 typedef int32_t lk_status;
 #define LK_OK 0

@@ -217,4 +217,41 @@ TEST(Forward, TruncateThenReplayGivesTheSameLogits) {
     expect_identical(logits_of(ctx.get(), 2, p.vocab_size), first, "after truncate");
 }
 
+// BF16 weights multiply their inputs rounded to BF16, and F32 weights the unrounded ones, exactly. The
+// model passes its input through unchanged (zero attention-output and down projections, so both
+// residual adds add 0): every final-norm output is 1 / sqrt(1 + eps) * (1 + 3 * 2^-9) = 1.0058543...,
+// which rounds to BF16 1.0078125, and a head of ones sums `hidden` of them.
+TEST(Forward, Bf16WeightsMultiplyInputsRoundedToBf16) {
+    const lk_model_params p = lk_test::small_params(24, 4, 2);
+    for (int32_t head_dtype : {LK_DTYPE_BF16, LK_DTYPE_F32}) {
+        ModelPtr model = make_model(p, LK_DTYPE_BF16, 41);
+        auto constant = [&](int32_t kind, int32_t layer, int32_t dtype, int64_t rows, int64_t cols, float value) {
+            std::vector<float> f32(rows * cols, value);
+            std::vector<uint16_t> bf16(rows * cols, lk_test::float_to_bf16(value));
+            const void* data = dtype == LK_DTYPE_F32 ? static_cast<const void*>(f32.data()) : bf16.data();
+            ASSERT_EQ(lk_model_set_tensor(model.get(), kind, layer, dtype, rows, cols, data), LK_OK) << lk_last_error();
+        };
+        const int64_t h = p.hidden_size, q = int64_t{p.n_heads} * p.head_dim;
+        constant(LK_TENSOR_TOKEN_EMBEDDING, 0, LK_DTYPE_BF16, p.vocab_size, h, 1.0f);
+        for (int l = 0; l < p.n_layers; ++l) {
+            constant(LK_TENSOR_ATTN_OUTPUT, l, LK_DTYPE_BF16, h, q, 0.0f);
+            constant(LK_TENSOR_FFN_DOWN, l, LK_DTYPE_BF16, h, p.intermediate_size, 0.0f);
+        }
+        constant(LK_TENSOR_OUTPUT_NORM, 0, LK_DTYPE_F32, h, 1, 1.0f + 3.0f / 512.0f);
+        constant(LK_TENSOR_OUTPUT, 0, head_dtype, p.vocab_size, h, 1.0f);
+        ContextPtr ctx = make_context(model.get(), 2);
+        int32_t token = 5;
+        lk_batch one{&token, nullptr, 1, LK_LOGITS_ALL};
+        ASSERT_EQ(lk_context_eval(ctx.get(), &one), LK_OK) << lk_last_error();
+        const std::vector<float> logits = logits_of(ctx.get(), 0, p.vocab_size);
+        const float normed = 1.0f / std::sqrt(1.0f + p.rms_norm_eps) * (1.0f + 3.0f / 512.0f);
+        for (int32_t v = 0; v < p.vocab_size; ++v) {
+            if (head_dtype == LK_DTYPE_BF16)
+                ASSERT_EQ(logits[v], 24 * 1.0078125f) << "logit " << v << ": the BF16 head's inputs were not rounded to BF16";
+            else
+                ASSERT_NEAR(logits[v], 24 * normed, 1e-4) << "logit " << v << ": the F32 head must read the unrounded inputs";
+        }
+    }
+}
+
 }  // namespace

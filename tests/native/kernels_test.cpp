@@ -1,15 +1,18 @@
 // CPU kernels against plain double-precision loops written here.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/aligned_buffer.h"
 #include "common/half.h"
 #include "cpu/kernels.h"
+#include "cpu/thread_pool.h"
 #include "cpu/vector_ops.h"
 #include "test_model.h"
 
@@ -156,6 +159,30 @@ TEST(Matmul, AccumulateAddsTheProductToTheOutput) {
     }
 }
 
+#if defined(LK_HAVE_AVX2_KERNELS)
+// The BF16 dot-product kernel reads the packed inputs (x_bf16), not the floats: with the packed copy zeroed,
+// only the scalar tail (columns past the last 32-column step, read as floats) contributes.
+TEST(Matmul, Bf16DotProductKernelReadsThePackedInputs) {
+    if (std::string(lk::cpu::best_matmul_kernel_name()) != "avx512-bf16") GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+    std::mt19937 rng(77);
+    std::uniform_real_distribution<float> dist(0.5f, 1.0f);
+    const int64_t rows = 9, cols = 64 + 5;
+    std::vector<float> w(rows * cols), x(cols);
+    for (float& v : w) v = dist(rng);
+    for (float& v : x) v = dist(rng);
+    round_inputs(x, LK_DTYPE_BF16);
+    const Packed pw = pack(w, LK_DTYPE_BF16);
+    const std::vector<uint16_t> zeros(cols, 0);
+    std::vector<float> y(rows);
+    lk::cpu::matmul_avx512_bf16(MatmulArgs{pw.data(LK_DTYPE_BF16), LK_DTYPE_BF16, cols, x.data(), cols, y.data(), rows, 1, false, zeros.data()}, 0, rows);
+    for (int64_t r = 0; r < rows; ++r) {
+        double tail = 0;
+        for (int64_t c = 64; c < cols; ++c) tail += double(pw.exact[r * cols + c]) * x[c];
+        ASSERT_NEAR(y[r], tail, 1e-5) << "row " << r;
+    }
+}
+#endif
+
 TEST(Matmul, BestKernelIsReported) {
     const std::string name = lk::cpu::best_matmul_kernel_name();
     EXPECT_TRUE(name == "avx512-bf16" || name == "avx512" || name == "avx2" || name == "scalar") << name;
@@ -262,6 +289,31 @@ TEST(AlignedBuffer, SmallBuffersAreCacheLineAlignedAndLargeOnesStartOnA2MiBBound
         std::memset(buffer.data(), 0x5A, bytes);
     }
     EXPECT_EQ(lk::AlignedBuffer(0).data(), nullptr);
+}
+
+}  // namespace
+
+namespace {
+
+// Every index in exactly one piece, pieces cut at multiples of the grain (or at the end), whatever the
+// thread count.
+TEST(ThreadPool, PiecesCoverTheRangeOnceOnGrainBoundaries) {
+    for (int threads : {1, 2, 3, 5}) {
+        lk::ThreadPool pool(threads);
+        for (int64_t count : {0, 1, 7, 16, 100, 1037}) {
+            for (int64_t grain : {1, 4, 16}) {
+                std::vector<std::atomic<int>> covered(static_cast<size_t>(count));
+                std::atomic<bool> aligned{true};
+                pool.parallel_pieces(count, grain, [&](int64_t begin, int64_t end) {
+                    if (begin % grain != 0 || (end != count && end % grain != 0) || begin >= end) aligned = false;
+                    for (int64_t i = begin; i < end; ++i) covered[static_cast<size_t>(i)].fetch_add(1);
+                });
+                EXPECT_TRUE(aligned) << threads << " threads, count " << count << ", grain " << grain;
+                for (int64_t i = 0; i < count; ++i)
+                    ASSERT_EQ(covered[static_cast<size_t>(i)].load(), 1) << threads << " threads, count " << count << ", grain " << grain << ", index " << i;
+            }
+        }
+    }
 }
 
 }  // namespace

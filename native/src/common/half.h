@@ -13,8 +13,8 @@ inline float bf16_to_float(uint16_t value) {
     return result;
 }
 
-// Round to nearest even (as PyTorch and the CPUs' BF16 conversion instructions do); NaN stays a quiet
-// NaN, infinities and overflow give infinity.
+// Round to nearest even (as PyTorch does; subnormals are rounded, not flushed); NaN stays a quiet NaN,
+// infinities and overflow give infinity.
 inline uint16_t float_to_bf16(float value) {
     uint32_t bits;
     std::memcpy(&bits, &value, sizeof bits);

@@ -56,9 +56,11 @@ public:
         gate_ = floats(n_batch * int64_t{p_.intermediate_size});
         up_ = floats(n_batch * int64_t{p_.intermediate_size});
         logits_ = floats(n_batch * int64_t{p_.vocab_size});
-        const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
-        rounded_ = floats(n_batch * widest_input);
-        packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
+        if (has_bf16_matrices(model)) {
+            const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
+            rounded_ = floats(n_batch * widest_input);
+            packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
+        }
         score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
         scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
         argmax_.resize(n_batch);
@@ -215,6 +217,14 @@ private:
 
     static bool any_bf16(std::initializer_list<const Tensor*> weights) {
         return std::any_of(weights.begin(), weights.end(), [](const Tensor* w) { return w->dtype == LK_DTYPE_BF16; });
+    }
+
+    // Whether any matrix is BF16: only then are the rounded-input buffers allocated.
+    static bool has_bf16_matrices(const Model& model) {
+        if (model.output_weights().dtype == LK_DTYPE_BF16) return true;
+        return std::any_of(model.layers.begin(), model.layers.end(), [](const LayerWeights& w) {
+            return any_bf16({&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down});
+        });
     }
 
     // The rounding is a few operations per input element, next to a whole weight row per element in the
