@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "test_model.h"
@@ -173,28 +174,31 @@ TEST(Forward, GreedyStepsOverDraftTreesReproducePlainGreedy) {
 TEST(Forward, ChunkedPrefillAndThreadCountDoNotChangeLogits) {
     lk_model_params p = lk_test::small_params(128, 8, 4, 2, 300);
     p.head_dim = 16;
-    ModelPtr model = make_model(p, LK_DTYPE_F32, 3);
-    std::vector<int32_t> tokens(40);
-    std::mt19937 rng(8);
-    for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+    for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_BF16}) {
+        const std::string name = dtype == LK_DTYPE_F32 ? "f32 " : "bf16 ";
+        ModelPtr model = make_model(p, dtype, 3);
+        std::vector<int32_t> tokens(40);
+        std::mt19937 rng(8);
+        for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
 
-    ContextPtr whole = make_context(model.get(), 1);
-    lk_batch all{tokens.data(), nullptr, 40, LK_LOGITS_ALL};
-    ASSERT_EQ(lk_context_eval(whole.get(), &all), LK_OK) << lk_last_error();
+        ContextPtr whole = make_context(model.get(), 1);
+        lk_batch all{tokens.data(), nullptr, 40, LK_LOGITS_ALL};
+        ASSERT_EQ(lk_context_eval(whole.get(), &all), LK_OK) << lk_last_error();
 
-    ContextPtr threaded = make_context(model.get(), 2);
-    ASSERT_EQ(lk_context_eval(threaded.get(), &all), LK_OK) << lk_last_error();
+        ContextPtr threaded = make_context(model.get(), 2);
+        ASSERT_EQ(lk_context_eval(threaded.get(), &all), LK_OK) << lk_last_error();
 
-    ContextPtr chunked = make_context(model.get(), 2, 16);
-    prefill(chunked.get(), std::vector<int32_t>(tokens.begin(), tokens.begin() + 16));
-    prefill(chunked.get(), std::vector<int32_t>(tokens.begin() + 16, tokens.begin() + 32));
-    lk_batch rest{tokens.data() + 32, nullptr, 8, LK_LOGITS_ALL};
-    ASSERT_EQ(lk_context_eval(chunked.get(), &rest), LK_OK) << lk_last_error();
+        ContextPtr chunked = make_context(model.get(), 2, 16);
+        prefill(chunked.get(), std::vector<int32_t>(tokens.begin(), tokens.begin() + 16));
+        prefill(chunked.get(), std::vector<int32_t>(tokens.begin() + 16, tokens.begin() + 32));
+        lk_batch rest{tokens.data() + 32, nullptr, 8, LK_LOGITS_ALL};
+        ASSERT_EQ(lk_context_eval(chunked.get(), &rest), LK_OK) << lk_last_error();
 
-    for (int i = 0; i < 40; ++i) {
-        const std::vector<float> want = logits_of(whole.get(), i, p.vocab_size);
-        expect_identical(logits_of(threaded.get(), i, p.vocab_size), want, "two threads, node " + std::to_string(i));
-        if (i >= 32) expect_identical(logits_of(chunked.get(), i - 32, p.vocab_size), want, "chunked, node " + std::to_string(i));
+        for (int i = 0; i < 40; ++i) {
+            const std::vector<float> want = logits_of(whole.get(), i, p.vocab_size);
+            expect_identical(logits_of(threaded.get(), i, p.vocab_size), want, name + "two threads, node " + std::to_string(i));
+            if (i >= 32) expect_identical(logits_of(chunked.get(), i - 32, p.vocab_size), want, name + "chunked, node " + std::to_string(i));
+        }
     }
 }
 
