@@ -13,15 +13,6 @@ inline float bf16_to_float(uint16_t value) {
     return result;
 }
 
-// Round to nearest even (as PyTorch does; subnormals are rounded, not flushed); NaN stays a quiet NaN,
-// infinities and overflow give infinity.
-inline uint16_t float_to_bf16(float value) {
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x0040u);
-    return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
 inline float f16_to_float(uint16_t value) {
     uint32_t sign = static_cast<uint32_t>(value & 0x8000u) << 16;
     uint32_t exponent = (value >> 10) & 0x1Fu;

@@ -275,8 +275,9 @@ inline void swiglu(float* gate, const float* up, int n) {
     }
 }
 
-// Rounds x to BF16 (nearest even, as float_to_bf16 in half.h; written branch-free so it vectorizes):
-// `rounded` gets the values as floats, `packed` their BF16 bits.
+// Rounds x to BF16 (nearest even, as PyTorch does; subnormals are rounded, not flushed; NaN stays a
+// quiet NaN; overflow gives infinity), branch-free so it vectorizes: `rounded` gets the values as floats,
+// `packed` their BF16 bits.
 inline void round_to_bf16(const float* x, int64_t n, float* rounded, uint16_t* packed) {
     for (int64_t i = 0; i < n; ++i) {
         const uint32_t bits = std::bit_cast<uint32_t>(x[i]);
