@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # The GPU device check, in one call on the GPU machine (nvcc, cmake, PyTorch + transformers; no dotnet,
 # no network). Run from the repository root with the googletest source carried in .gpu/googletest (and
-# optionally a CLI publish in .gpu/cli), both made by bench/gpu/prepare.sh on the development machine:
-#   bash bench/gpu/check.sh            (results in $OUT, else ./gpu-results)
+# optionally the test runner, CLI and .NET runtime in .gpu/*.tar.xz), made by bench/gpu/prepare.sh here:
+#   bash bench/gpu/check.sh            (results in $OUT, else in ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
-# memcheck and racecheck on small cases; the native benchmark at tinyllama-1.1b (also with
-# LK_CUDA_GRAPHS=1) and llama2-7b shapes (also with LK_CUDA_MATMUL=simt);
-# per-kernel times from Nsight Compute; lookahead vs greedy through the managed CLI (if published into
-# .gpu/cli); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
+# memcheck and racecheck on small cases; the native benchmark at llama2-7b (also without CUDA graphs),
+# tinyllama-1.1b and stories260K shapes; per-kernel times from Nsight Compute at llama2-7b (for
+# PROFILE.md); the NUnit `Gpu` category and lookahead vs greedy through the managed CLI on both backends
+# (if packed into .gpu); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-RESULTS="${OUT:-$ROOT/gpu-results}"
-mkdir -p "$RESULTS"
-LOG="$RESULTS/check.log"
-SUMMARY="$RESULTS/check.md"
+# The device tool returns at most 8 files from $OUT: there the results are packed into results.tar.gz at exit,
+# and check.md and check.log are written there as the steps go, so a run cut short still returns them;
+# elsewhere everything stays in ./gpu-results.
+if [ -n "${OUT:-}" ]; then
+  RESULTS=/tmp/lk-gpu-results
+  LOG="$OUT/check.log"
+  SUMMARY="$OUT/check.md"
+  trap 'cp "$SUMMARY" "$LOG" "$RESULTS/" 2>/dev/null; tar -C "$(dirname "$RESULTS")" -czf "$OUT/results.tar.gz" "$(basename "$RESULTS")"' EXIT
+else
+  RESULTS="$ROOT/gpu-results"
+  LOG="$RESULTS/check.log"
+  SUMMARY="$RESULTS/check.md"
+fi
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 BUILD="$ROOT/build/gpu"
 : > "$LOG"
 status() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
@@ -38,38 +48,50 @@ run build cmake --build "$BUILD" --parallel 16
 run native-tests bash -c "cd '$BUILD' && ctest --output-on-failure --parallel 4 --timeout 300"
 grep -E "tests passed|tests failed|Failed|\*\*\*" "$LOG" | tail -12 | sed 's/^/    /' >> "$SUMMARY"
 TESTS="$BUILD/tests/native/lookahead_native_tests"
+# The backend tests again with direct launches, so that a graph failure can be told from a kernel failure.
+run native-tests-direct env LK_CUDA_GRAPHS=0 "$TESTS" --gtest_filter='Cuda.*' --gtest_brief=1
 run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId:Cuda.ReportsTheDeviceInSystemInfo'
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
-# The tensor-core kernel (with column slices and batches past 64 inputs) and the CUDA graph path.
-run memcheck-mma-graphs timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.MatmulGivesEachInputRowTheSameBitsAloneAndInABatch:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
+# The tensor-core kernel's shared-memory staging and split-column sums, and the CUDA graph path.
+run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly'
+run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
 BENCH="$BUILD/bench/native/lookahead_native_bench"
-run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
-# With CUDA graphs (one launch per forward pass instead of a few hundred).
-run bench-tinyllama-graphs env LK_CUDA_GRAPHS=1 "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 \
-  --json "$RESULTS/bench-tinyllama-graphs.json"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
-# The same with BF16 products on the CUDA-core kernel instead of the tensor cores, for comparison.
-run bench-llama2-7b-simt env LK_CUDA_MATMUL=simt "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
-  --json "$RESULTS/bench-llama2-7b-simt.json"
+# The same without CUDA graphs (a few hundred launches per step instead of one).
+run bench-llama2-7b-direct env LK_CUDA_GRAPHS=0 "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
+  --json "$RESULTS/bench-llama2-7b-direct.json"
+run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
+# Host overhead of a small model's step (the device time is measured with CUDA events).
+run bench-stories260K "$BENCH" --shape stories260K --dtype f32 --backend cuda --context 256 --json "$RESULTS/bench-stories260K.json"
 grep -E "^(==> bench|shape|device copy|greedy step|forward cost|stages at)" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
-# Per-kernel times of about one greedy step at tinyllama shape (after the prefill's launches).
-run ncu-kernels timeout 300 ncu --clock-control none --launch-skip 2400 --launch-count 300 --print-summary per-kernel \
-  --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
-  "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --steps 4
-sed -n '/==PROF==/,$p' "$LOG" | grep -E "^\s+[a-z_]+.*\(|gpu__time_duration|dram__throughput" | head -60 > "$RESULTS/ncu-kernels.txt"
-# End to end through the managed layer, when a self-contained CLI was published into .gpu/cli beforehand
-# (dotnet publish src/Lookahead.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -o .gpu/cli):
-# lookahead vs greedy on the CUDA backend over the bundled prompts; any differing output fails the step.
-if [ -x "$ROOT/.gpu/cli/Lookahead.Cli" ]; then
+# The managed layer (the NUnit suite as its own executable, and the CLI), when bench/gpu/prepare.sh packed
+# it with a .NET runtime into .gpu: the `Gpu` NUnit category, then lookahead vs greedy on the CUDA backend
+# over the bundled prompts (any differing output fails the step).
+if [ -f "$ROOT/.gpu/app.tar.xz" ] && [ -f "$ROOT/.gpu/dotnet.tar.xz" ]; then
+  mkdir -p /tmp/lk-dotnet /tmp/lk-app-root
+  tar -C /tmp/lk-dotnet -xJf "$ROOT/.gpu/dotnet.tar.xz" && tar -C /tmp/lk-app-root -xJf "$ROOT/.gpu/app.tar.xz"
+  export DOTNET_ROOT=/tmp/lk-dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
   export LOOKAHEAD_NATIVE_LIBRARY="$BUILD/native/liblookahead.so"
-  run dotnet-bench-cuda "$ROOT/.gpu/cli/Lookahead.Cli" bench --backend cuda --decoding-length 8,16,64 --max-tokens 128 \
+  APP=/tmp/lk-app-root/app
+  run nunit-gpu timeout 120 "$APP/Lookahead.Tests" --filter "TestCategory=Gpu" --no-progress
+  grep -E "^(failed|skipped) |total:|failed:|succeeded:|skipped:" "$LOG" | tail -8 | sed 's/^/    /' >> "$SUMMARY"
+  CLI=("$DOTNET_ROOT/dotnet" "$APP/Lookahead.Cli.dll")
+  run dotnet-bench-cuda timeout 150 "${CLI[@]}" bench --backend cuda --decoding-length auto,8,16,64 --max-tokens 128 \
     --out "$RESULTS/dotnet-bench"
-  run dotnet-bench-cuda-graphs env LK_CUDA_GRAPHS=1 "$ROOT/.gpu/cli/Lookahead.Cli" bench --backend cuda --decoding-length 8 \
-    --max-tokens 128 --out "$RESULTS/dotnet-bench-graphs"
-  grep -E "^(==> dotnet| *(greedy|lookahead) .* all )" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
+  run dotnet-bench-cuda-device-time timeout 120 "${CLI[@]}" bench --backend cuda --decoding-length auto,8 --max-tokens 128 \
+    --device-time --out "$RESULTS/dotnet-bench-device-time"
+  run dotnet-bench-cpu timeout 150 "${CLI[@]}" bench --backend cpu --decoding-length auto,8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-cpu"
+  grep -E "^(==> dotnet| *(greedy|lookahead) .* all |host overhead)" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
 fi
-run hf-baseline env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
+# Per-kernel times and limits at llama2-7b shape for PROFILE.md: one greedy step and one 64-node tree step
+# (the bench brackets them with cudaProfilerStart/Stop), launched directly so that each kernel is seen.
+run ncu-7b timeout 180 env LK_CUDA_GRAPHS=0 ncu --clock-control none --profile-from-start off --print-summary per-kernel \
+  --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4
+sed -n '/==> ncu-7b/,$p' "$LOG" | sed -n '/==PROF==/,$p' | grep -E "^\s+[a-zA-Z_].*\(|gpu__time|dram__|sm__" | head -120 > "$RESULTS/ncu-7b.txt"
+run hf-baseline timeout 120 env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"
 echo "summary: $SUMMARY"

@@ -17,15 +17,27 @@
 #include <vector>
 
 #if defined(LK_HAVE_CUDA)
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #endif
 
 #include "lookahead.h"
 #include "shapes.h"
 
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Brackets the steps that Nsight Compute profiles when it runs with --profile-from-start off: one greedy
+// step and one 64-node tree step (no-ops without a profiler, and without CUDA).
+void profiled_region(bool begin) {
+#if defined(LK_HAVE_CUDA)
+    (void)(begin ? cudaProfilerStart() : cudaProfilerStop());
+#else
+    (void)begin;
+#endif
+}
 
 [[noreturn]] void die(const std::string& message) {
     std::fprintf(stderr, "error: %s\n", message.c_str());
@@ -177,12 +189,35 @@ int main(int argc, char** argv) {
     std::vector<double> step_ms;
     for (int s = 0; s < steps + 3; ++s) {
         lk_batch one{&token, nullptr, 1, LK_LOGITS_NONE};
+        if (s == 3) profiled_region(true);
         const auto start = Clock::now();
         check(lk_context_decode_greedy(ctx, &one, &token, 1, &produced), "greedy step");
         if (s >= 3) step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        if (s == 3) profiled_region(false);
     }
     check(lk_context_truncate(ctx, context), "truncate");
     const double greedy_ms = median(step_ms);
+
+    // The same greedy steps with the device's time measured (LK_PROFILE_DEVICE, CUDA only): the step's wall
+    // time minus its device time is the host's overhead per step.
+    double device_ms = 0, timed_wall_ms = 0;
+    check(lk_context_set_profiling(ctx, LK_PROFILE_DEVICE), "lk_context_set_profiling");
+    const auto timed_start = Clock::now();
+    for (int s = 0; s < steps; ++s) {
+        lk_batch one{&token, nullptr, 1, LK_LOGITS_NONE};
+        check(lk_context_decode_greedy(ctx, &one, &token, 1, &produced), "greedy step");
+    }
+    timed_wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - timed_start).count() / steps;
+    {
+        int32_t count = 0;
+        check(lk_context_get_profile(ctx, nullptr, 0, &count), "lk_context_get_profile");
+        std::vector<lk_stage_time> stages(count);
+        check(lk_context_get_profile(ctx, stages.data(), count, &count), "lk_context_get_profile");
+        for (const lk_stage_time& stage : stages)
+            if (std::strcmp(stage.name, "device") == 0 && stage.calls > 0) device_ms = stage.milliseconds / steps;
+    }
+    check(lk_context_set_profiling(ctx, LK_PROFILE_OFF), "lk_context_set_profiling");
+    check(lk_context_truncate(ctx, context), "truncate");
 
     // One draft tree of k random nodes (parents among the previous four nodes) at the prefix, rewound after.
     auto tree_step = [&](const std::vector<int32_t>& tokens, const std::vector<int32_t>& parents) {
@@ -208,7 +243,10 @@ int main(int argc, char** argv) {
         const auto [tokens, parents] = random_tree(k);
         std::vector<double> times;
         for (int r = 0; r < 15; ++r) {
+            const bool profiled = k == 64 && r == 3;
+            if (profiled) profiled_region(true);
             const double ms = tree_step(tokens, parents);
+            if (profiled) profiled_region(false);
             if (r >= 3) times.push_back(ms);
         }
         curve.emplace_back(k, median(times));
@@ -221,13 +259,14 @@ int main(int argc, char** argv) {
     for (int k : {1, 8}) {
         const auto [tokens, parents] = random_tree(k);
         tree_step(tokens, parents);
-        check(lk_context_set_profiling(ctx, 1), "lk_context_set_profiling");
+        check(lk_context_set_profiling(ctx, LK_PROFILE_STAGES), "lk_context_set_profiling");
         for (int r = 0; r < kProfiledSteps; ++r) tree_step(tokens, parents);
         int32_t count = 0;
         check(lk_context_get_profile(ctx, nullptr, 0, &count), "lk_context_get_profile");
         std::vector<lk_stage_time> stages(count);
         check(lk_context_get_profile(ctx, stages.data(), count, &count), "lk_context_get_profile");
-        check(lk_context_set_profiling(ctx, 0), "lk_context_set_profiling");
+        check(lk_context_set_profiling(ctx, LK_PROFILE_OFF), "lk_context_set_profiling");
+        stages.erase(std::remove_if(stages.begin(), stages.end(), [](const lk_stage_time& s) { return s.calls == 0; }), stages.end());
         for (lk_stage_time& stage : stages) stage.milliseconds /= kProfiledSteps;
         stage_times.emplace_back(k, std::move(stages));
     }
@@ -250,6 +289,9 @@ int main(int argc, char** argv) {
         std::printf("memory read bandwidth (%d threads): %.1f GB/s; weight-streaming floor %.3f ms/token\n", info.n_threads, read_gbps, floor_ms);
     std::printf("greedy step: %.3f ms (%.1f tokens/s)%s\n", greedy_ms, 1000.0 / greedy_ms,
                 floor_ms > 0 ? (" = " + std::to_string(static_cast<int>(100 * floor_ms / greedy_ms)) + "% of the floor's speed").c_str() : "");
+    if (device_ms > 0)
+        std::printf("greedy step with device timing: %.3f ms wall, %.3f ms on the device, host overhead %.1f us per step\n",
+                    timed_wall_ms, device_ms, (timed_wall_ms - device_ms) * 1e3);
     std::printf("forward cost:");
     for (auto& [k, ms] : curve) std::printf(" t(%d)=%.3fms(%.2fx)", k, ms, ms / curve[0].second);
     std::printf("\n");
@@ -263,7 +305,8 @@ int main(int argc, char** argv) {
         std::ofstream json(json_path);
         json << "{\"shape\":\"" << shape->name << "\",\"dtype\":\"" << dtype_name << "\",\"backend\":\"" << backend_name
              << "\",\"context\":" << context << ",\"weight_bytes\":" << weight_bytes << ",\"copy_gbps\":" << copy_gbps
-             << ",\"floor_ms\":" << floor_ms << ",\"greedy_ms\":" << greedy_ms << ",\"forward_cost\":[";
+             << ",\"floor_ms\":" << floor_ms << ",\"greedy_ms\":" << greedy_ms << ",\"timed_greedy_ms\":" << timed_wall_ms
+             << ",\"device_ms\":" << device_ms << ",\"forward_cost\":[";
         for (size_t i = 0; i < curve.size(); ++i)
             json << (i ? "," : "") << "{\"k\":" << curve[i].first << ",\"ms\":" << curve[i].second << "}";
         json << "],\"stages\":[";

@@ -31,6 +31,7 @@ inline lk_model_params shape_params(int vocab, int hidden, int ffn, int layers, 
 
 inline const NamedShape* find_shape(const std::string& name) {
     static const NamedShape shapes[] = {
+        {"stories260K", shape_params(512, 64, 172, 5, 8, 4, 512, 10000.0f)},
         {"stories15M", shape_params(32000, 288, 768, 6, 6, 6, 256, 10000.0f)},
         {"stories110M", shape_params(32000, 768, 2048, 12, 12, 12, 1024, 10000.0f)},
         {"tinyllama-1.1b", shape_params(32000, 2048, 5632, 22, 32, 4, 2048, 10000.0f)},

@@ -38,7 +38,8 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 2  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth */
+#define LK_ABI_VERSION 3  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+                             3: profiling modes (LK_PROFILE_*) and the "device" stage */
 
 typedef int32_t lk_status;
 #define LK_OK 0
@@ -202,20 +203,28 @@ LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* t
 
 /* ---- profiling ---- */
 
-/* Accumulated wall time of one stage of the context's steps. */
+/* Accumulated time of one stage of the context's steps. */
 typedef struct lk_stage_time {
     const char* name;    /* static string: "embed", "attention_inputs", "attention", "attention_output",
-                            "feed_forward", "feed_forward_down", "output", "verify", "compact" */
+                            "feed_forward", "feed_forward_down", "output", "verify", "compact" (wall time,
+                            LK_PROFILE_STAGES), then "device" (LK_PROFILE_DEVICE) */
     int64_t calls;
     double milliseconds; /* total over the calls */
 } lk_stage_time;
 
-/*
- * Starts (enabled != 0) or stops per-stage timing, clearing the totals. Off by default. While on, the
- * CUDA backend waits for the device at every stage boundary (so each stage's time is its GPU work plus
- * launch overhead) and steps run slower; use Nsight for kernel-exact times.
- */
-LK_API lk_status lk_context_set_profiling(lk_context* context, int32_t enabled);
+#define LK_PROFILE_OFF 0
+/* Wall time per stage. The CUDA backend waits for the device at every stage boundary (so each stage's
+   time is its GPU work plus launch overhead), launches directly instead of through CUDA graphs, and steps
+   run slower; use Nsight for kernel-exact times. */
+#define LK_PROFILE_STAGES 1
+/* Device time only: on the CUDA backend, the GPU time of each forward pass, verification and compaction
+   (CUDA events around the call's device work, host-to-device copies before it and the result's copy back
+   not included), summed in the "device" stage; steps otherwise run as usual, graphs included. The
+   step's wall time minus this is its host overhead. Counts nothing on the CPU backend. */
+#define LK_PROFILE_DEVICE 2
+
+/* Sets the profiling mode (LK_PROFILE_*; off by default), clearing the totals. */
+LK_API lk_status lk_context_set_profiling(lk_context* context, int32_t mode);
 
 /* Copies up to capacity stage totals (in the order listed above) and sets *out_count to the number of
    stages; out_stages may be NULL when capacity is 0. */

@@ -67,6 +67,8 @@ internal static class Help
           --out DIR              also write report.json and report.md there
           --threads N, --backend B, --context N                              as for generate
           --forward-cost-context N  committed tokens for the t(k) probe (default 256)
+          --device-time          CUDA: measure the GPU's time of every step (events around each native
+                                 call) and report the host overhead per step (decode time minus GPU time)
 
         Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
         prompts are timed, each in every mode before the next (so drift in machine speed hits all modes

@@ -72,4 +72,25 @@ public class GpuTests
             Assert.That(generator.Generate(prompt, lookahead).Tokens, Is.EqualTo(expected), line);
         }
     }
+
+    // Device time on CUDA: counted for every call, no more than the steps took, tokens unchanged.
+    [Test]
+    public void DeviceTimeMeasuresTheGpuShareOfTheSteps()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext gpu = model.CreateContext(new ContextOptions { Backend = Backend.Cuda });
+        using var generator = new Generator(gpu);
+        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 64, StopTokens = [] };
+        int[] prompt = model.Tokenizer!.Encode("Once upon a time, there was a little girl named Lily.");
+        int[] plain = generator.Generate(prompt, options).Tokens;
+
+        gpu.Profiling = ProfilingMode.Device;
+        GenerationResult timed = generator.Generate(prompt, options);
+
+        Assert.That(timed.Tokens, Is.EqualTo(plain));
+        Assert.That(timed.Stats.DeviceSeconds, Is.GreaterThan(0));
+        Assert.That(timed.Stats.DeviceSeconds, Is.LessThanOrEqualTo(timed.Stats.ForwardSeconds));
+        StageTime device = gpu.GetProfile().Single(s => s.Name == "device");
+        Assert.That(device.Calls, Is.GreaterThanOrEqualTo(2 * timed.Stats.Steps), "a forward pass and a verification per step at least");
+    }
 }

@@ -211,15 +211,17 @@ TEST(Api, ProfilingTimesEveryStageWithoutChangingResults) {
     ContextPtr plain = context_for(model.get(), 32, 8), profiled = context_for(model.get(), 32, 8);
     int32_t count = -1;
     ASSERT_EQ(lk_context_get_profile(profiled.get(), nullptr, 0, &count), LK_OK) << lk_last_error();
-    ASSERT_EQ(count, 9);
+    ASSERT_EQ(count, 10);
 
-    ASSERT_EQ(lk_context_set_profiling(profiled.get(), 1), LK_OK);
+    ASSERT_EQ(lk_context_set_profiling(profiled.get(), LK_PROFILE_STAGES), LK_OK);
     EXPECT_EQ(draft_step(profiled.get()), draft_step(plain.get()));
     std::vector<lk_stage_time> stages(count);
     ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), count, &count), LK_OK) << lk_last_error();
     const char* names[] = {"embed", "attention_inputs", "attention", "attention_output", "feed_forward",
-                           "feed_forward_down", "output", "verify", "compact"};
-    for (int i = 0; i < count; ++i) {
+                           "feed_forward_down", "output", "verify", "compact", "device"};
+    EXPECT_STREQ(stages[9].name, "device");
+    EXPECT_EQ(stages[9].calls, 0) << "device time is a mode of its own";
+    for (int i = 0; i < 9; ++i) {
         EXPECT_STREQ(stages[i].name, names[i]);
         EXPECT_GT(stages[i].calls, 0) << names[i];
         EXPECT_GE(stages[i].milliseconds, 0.0) << names[i];
@@ -234,7 +236,7 @@ TEST(Api, ProfilingTimesEveryStageWithoutChangingResults) {
     // A short copy writes only what fits; turning profiling off clears the totals.
     std::vector<lk_stage_time> few(4, lk_stage_time{nullptr, -5, -5.0});
     ASSERT_EQ(lk_context_get_profile(profiled.get(), few.data(), 3, &count), LK_OK);
-    EXPECT_EQ(count, 9);
+    EXPECT_EQ(count, 10);
     EXPECT_STREQ(few[2].name, "attention");
     EXPECT_EQ(few[3].calls, -5);
     ASSERT_EQ(lk_context_set_profiling(profiled.get(), 0), LK_OK);
@@ -247,6 +249,14 @@ TEST(Api, ProfilingTimesEveryStageWithoutChangingResults) {
     EXPECT_TRUE(error_mentions("out_stages"));
     EXPECT_EQ(lk_context_get_profile(profiled.get(), stages.data(), -1, &count), LK_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(lk_context_set_profiling(nullptr, 1), LK_ERR_INVALID_ARGUMENT);
+
+    // Device time counts nothing on the CPU backend and leaves the stages alone; unknown modes are refused.
+    ASSERT_EQ(lk_context_set_profiling(profiled.get(), LK_PROFILE_DEVICE), LK_OK);
+    EXPECT_EQ(draft_step(profiled.get()), draft_step(plain.get()));
+    ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), count, &count), LK_OK);
+    for (const lk_stage_time& stage : stages) EXPECT_EQ(stage.calls, 0) << stage.name;
+    EXPECT_EQ(lk_context_set_profiling(profiled.get(), 3), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("profiling mode"));
 }
 
 TEST(Api, CudaRequestFailsCleanlyWithoutCuda) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -132,6 +133,42 @@ TEST(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
                 }
             }
         }
+    }
+}
+
+// Layers whose matrices differ in dtype (BF16 q and gate, F16 k and up, F32 v): stacked products of
+// mixed dtypes go out one matrix at a time, each read as its own dtype.
+TEST(Cuda, MixedDtypeLayersMatchTheCpuBackend) {
+    REQUIRE_CUDA();
+    const Shape shape = shapes()[1];  // BF16
+    const lk_model_params& p = shape.params;
+    ModelPtr model = make_model(shape, 23);
+    std::mt19937 rng(29);
+    const int64_t h = p.hidden_size, kv = int64_t{p.n_kv_heads} * p.head_dim, f = p.intermediate_size;
+    auto replace = [&](int32_t kind, int layer, int32_t dtype, int64_t rows, int64_t cols) {
+        std::uniform_real_distribution<float> dist(-0.08f, 0.08f);
+        std::vector<float> values(rows * cols);
+        for (float& v : values) v = dist(rng);
+        std::vector<uint16_t> packed(values.size());
+        for (size_t i = 0; i < values.size(); ++i) packed[i] = lk_test::float_to_f16(values[i]);
+        const void* data = dtype == LK_DTYPE_F32 ? static_cast<const void*>(values.data()) : packed.data();
+        ASSERT_EQ(lk_model_set_tensor(model.get(), kind, layer, dtype, rows, cols, data), LK_OK) << lk_last_error();
+    };
+    for (int l = 0; l < p.n_layers; ++l) {
+        replace(LK_TENSOR_ATTN_K, l, LK_DTYPE_F16, kv, h);
+        replace(LK_TENSOR_ATTN_V, l, LK_DTYPE_F32, kv, h);
+        replace(LK_TENSOR_FFN_UP, l, LK_DTYPE_F16, f, h);
+        if (HasFatalFailure()) return;
+    }
+    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU), gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    std::vector<int32_t> tokens(40);
+    for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+    lk_batch chain{tokens.data(), nullptr, static_cast<int32_t>(tokens.size()), LK_LOGITS_ALL};
+    ASSERT_EQ(lk_context_eval(cpu.get(), &chain), LK_OK) << lk_last_error();
+    ASSERT_EQ(lk_context_eval(gpu.get(), &chain), LK_OK) << lk_last_error();
+    for (int node = 0; node < chain.n_tokens; ++node) {
+        expect_same_logits(cpu.get(), gpu.get(), node, p.vocab_size, shape.tolerance(), "mixed dtypes node " + std::to_string(node));
+        if (HasFatalFailure()) return;
     }
 }
 
@@ -272,38 +309,67 @@ TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {
     }
 }
 
-// Stage timing on the device (with a synchronization per stage) covers every stage and leaves the
-// tokens as they are.
-TEST(Cuda, ProfilingReportsEveryStageAndKeepsTheTokens) {
-    REQUIRE_CUDA();
-    const Shape shape = shapes()[1];
-    ModelPtr model = make_model(shape, 17);
+// A prefix and one draft-tree step on two CUDA contexts, one of them profiled in `mode`: expects the same
+// tokens from both and returns the profiled context's stage totals and the host time of its calls.
+struct ProfiledStep {
+    std::vector<lk_stage_time> stages;
+    double host_ms = 0;
+};
+ProfiledStep profiled_draft_step(int32_t mode) {
+    ProfiledStep result;
+    ModelPtr model = make_model(shapes()[1], 17);
     ContextPtr plain = make_context(model.get(), LK_BACKEND_CUDA), profiled = make_context(model.get(), LK_BACKEND_CUDA);
-    ASSERT_EQ(lk_context_set_profiling(profiled.get(), 1), LK_OK) << lk_last_error();
+    EXPECT_EQ(lk_context_set_profiling(profiled.get(), mode), LK_OK) << lk_last_error();
     std::vector<int32_t> prefix{1, 5, 9, 2, 7}, tokens{3, 8, 4, 6}, parents{-1, 0, 0, 1};
     std::vector<int32_t> out[2];
     int i = 0;
     for (lk_context* ctx : {plain.get(), profiled.get()}) {
+        const auto start = std::chrono::steady_clock::now();
         prefill(ctx, prefix);
         lk_batch tree{tokens.data(), parents.data(), 4, LK_LOGITS_NONE};
         int32_t count = 0;
         out[i].resize(4);
-        ASSERT_EQ(lk_context_decode_greedy(ctx, &tree, out[i].data(), 4, &count), LK_OK) << lk_last_error();
+        EXPECT_EQ(lk_context_decode_greedy(ctx, &tree, out[i].data(), 4, &count), LK_OK) << lk_last_error();
         out[i++].resize(count);
+        result.host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     }
     EXPECT_EQ(out[0], out[1]);
-    std::vector<lk_stage_time> stages(16);
+    result.stages.resize(16);
     int32_t count = 0;
-    ASSERT_EQ(lk_context_get_profile(profiled.get(), stages.data(), 16, &count), LK_OK) << lk_last_error();
-    ASSERT_EQ(count, 9);
-    for (int s = 0; s < count; ++s) {
-        EXPECT_GT(stages[s].calls, 0) << stages[s].name;
-        EXPECT_GT(stages[s].milliseconds, 0.0) << stages[s].name;
-    }
+    EXPECT_EQ(lk_context_get_profile(profiled.get(), result.stages.data(), 16, &count), LK_OK) << lk_last_error();
+    result.stages.resize(count);
+    return result;
 }
 
-// CUDA graphs (LK_CUDA_GRAPHS=1) replay what the direct launches compute, bit for bit: the same steps on
-// two contexts, across the attention's 256-position chunk boundary, trees and chains of 1 to 64 nodes,
+// Stage timing on the device (with a synchronization per stage) covers every stage and leaves the
+// tokens as they are.
+TEST(Cuda, ProfilingReportsEveryStageAndKeepsTheTokens) {
+    REQUIRE_CUDA();
+    const ProfiledStep step = profiled_draft_step(LK_PROFILE_STAGES);
+    ASSERT_EQ(step.stages.size(), 10u);
+    for (int s = 0; s < 9; ++s) {
+        EXPECT_GT(step.stages[s].calls, 0) << step.stages[s].name;
+        EXPECT_GT(step.stages[s].milliseconds, 0.0) << step.stages[s].name;
+    }
+    EXPECT_EQ(step.stages[9].calls, 0) << "device time is a mode of its own";
+}
+
+// Device time (CUDA events around each call's device work): one entry per forward pass, verification
+// and compaction, graphs and tokens as usual, and no more GPU time than the calls took on the host.
+TEST(Cuda, DeviceTimeCountsEveryCallAndKeepsTheTokens) {
+    REQUIRE_CUDA();
+    const ProfiledStep step = profiled_draft_step(LK_PROFILE_DEVICE);
+    ASSERT_EQ(step.stages.size(), 10u);
+    for (int s = 0; s < 9; ++s) EXPECT_EQ(step.stages[s].calls, 0) << step.stages[s].name;
+    EXPECT_STREQ(step.stages[9].name, "device");
+    // The prefix's forward pass and compaction (its commit); the tree's forward pass, verification and compaction.
+    EXPECT_EQ(step.stages[9].calls, 5);
+    EXPECT_GT(step.stages[9].milliseconds, 0.0);
+    EXPECT_LE(step.stages[9].milliseconds, step.host_ms);
+}
+
+// CUDA graphs (the default) replay what the direct launches (LK_CUDA_GRAPHS=0) compute, bit for bit: the same steps on
+// two contexts, across attention chunk boundaries, trees and chains of 1 to 64 nodes,
 // every node's logits compared exactly, then the fused greedy step (verify + compact) on both.
 TEST(Cuda, GraphsReplayTheDirectLaunchesBitForBit) {
     REQUIRE_CUDA();
@@ -311,10 +377,10 @@ TEST(Cuda, GraphsReplayTheDirectLaunchesBitForBit) {
     for (const Shape& shape : shapes()) {
         const int32_t vocab = shape.params.vocab_size;
         ModelPtr model = make_model(shape, 43);
+        setenv("LK_CUDA_GRAPHS", "0", 1);  // read when a context is created
         ContextPtr direct = make_context(model.get(), LK_BACKEND_CUDA);
-        setenv("LK_CUDA_GRAPHS", "1", 1);  // read when a context is created
-        ContextPtr graphs = make_context(model.get(), LK_BACKEND_CUDA);
         unsetenv("LK_CUDA_GRAPHS");
+        ContextPtr graphs = make_context(model.get(), LK_BACKEND_CUDA);
         std::vector<int32_t> prefix(240);
         for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, vocab - 1)(rng);
         prefill(direct.get(), prefix);

@@ -192,10 +192,13 @@ lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, in
     });
 }
 
-lk_status lk_context_set_profiling(lk_context* context, int32_t enabled) {
+lk_status lk_context_set_profiling(lk_context* context, int32_t mode) {
     return guarded([&] {
         require_handle(context, "context");
-        context->set_profiling(enabled != 0);
+        lk::require(mode == LK_PROFILE_OFF || mode == LK_PROFILE_STAGES || mode == LK_PROFILE_DEVICE,
+                    "profiling mode must be LK_PROFILE_OFF (0), LK_PROFILE_STAGES (1) or LK_PROFILE_DEVICE (2), got " +
+                        std::to_string(mode));
+        context->set_profiling(mode);
     });
 }
 

@@ -24,7 +24,7 @@ public:
     void commit(const int32_t* nodes, int32_t n_nodes);
     void truncate(int32_t n_past);
     int32_t decode_greedy(const lk_batch& tree, int32_t* out_tokens, int32_t capacity);
-    void set_profiling(bool enabled) { backend_->profile().set_enabled(enabled); }
+    void set_profiling(int32_t mode) { backend_->profile().set_mode(mode); }
     int32_t profile(lk_stage_time* out, int32_t capacity) const { return backend_->profile().copy(out, capacity); }
 
 private:

@@ -4,7 +4,7 @@ namespace lk {
 namespace {
 
 constexpr const char* kStageNames[] = {"embed",        "attention_inputs",  "attention", "attention_output", "feed_forward",
-                                       "feed_forward_down", "output", "verify",    "compact"};
+                                       "feed_forward_down", "output", "verify",    "compact",          "device"};
 static_assert(sizeof(kStageNames) / sizeof(kStageNames[0]) == static_cast<int>(Stage::kCount));
 
 }  // namespace

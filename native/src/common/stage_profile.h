@@ -1,6 +1,7 @@
-// Per-stage wall time of a context's steps, measured only while profiling is on
-// (lk_context_set_profiling). A backend whose work is asynchronous supplies a barrier that waits for it,
-// called at every stage boundary so each stage is charged for its own work.
+// Per-stage wall time of a context's steps (LK_PROFILE_STAGES), or the device time of its calls
+// (LK_PROFILE_DEVICE, which a backend with a device measures itself and adds). For stage times, a backend
+// whose work is asynchronous supplies a barrier that waits for it, called at every stage boundary so each
+// stage is charged for its own work.
 #pragma once
 
 #include <array>
@@ -21,6 +22,7 @@ enum class Stage : int {
     kOutput,            // final RMSNorm and the output head
     kVerify,            // argmax per node and the accepted path
     kCompact,           // moving the accepted nodes' K/V into place
+    kDevice,            // device time of whole calls (LK_PROFILE_DEVICE only)
     kCount,
 };
 
@@ -30,11 +32,19 @@ public:
     using Clock = std::chrono::steady_clock;
 
     void set_barrier(Barrier barrier) { barrier_ = barrier; }
-    void set_enabled(bool enabled) {
-        enabled_ = enabled;
+    void set_mode(int32_t mode) {
+        mode_ = mode;
         totals_ = {};
     }
-    bool enabled() const { return enabled_; }
+    // Stage timing (with its barriers) is on.
+    bool enabled() const { return mode_ == LK_PROFILE_STAGES; }
+    // The backend should time its device work and add it with add_device_time.
+    bool device_timing() const { return mode_ == LK_PROFILE_DEVICE; }
+    void add_device_time(double seconds) {
+        Total& total = totals_[static_cast<int>(Stage::kDevice)];
+        total.calls += 1;
+        total.seconds += seconds;
+    }
 
     // Copies up to capacity totals; returns the number of stages.
     int32_t copy(lk_stage_time* out, int32_t capacity) const;
@@ -42,7 +52,7 @@ public:
     // Times one stage from construction to destruction (nothing at all while profiling is off).
     class Scope {
     public:
-        Scope(StageProfile& profile, Stage stage) : profile_(profile.enabled_ ? &profile : nullptr), stage_(stage) {
+        Scope(StageProfile& profile, Stage stage) : profile_(profile.enabled() ? &profile : nullptr), stage_(stage) {
             if (!profile_) return;
             profile_->wait();
             start_ = Clock::now();
@@ -72,7 +82,7 @@ private:
         if (barrier_) barrier_();
     }
 
-    bool enabled_ = false;
+    int32_t mode_ = LK_PROFILE_OFF;
     Barrier barrier_ = nullptr;
     std::array<Total, static_cast<int>(Stage::kCount)> totals_{};
 };

@@ -145,6 +145,11 @@ __global__ void attention_merge_kernel(int32_t host_n_past, const int32_t* __res
     }
 }
 
+// Chunks (blocks per node and head) the deepest node of a tree needs after n_past committed positions.
+int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_depth) {
+    return (n_past + max_depth + 1 + plan.chunk - 1) / plan.chunk;
+}
+
 size_t shared_bytes(int head_dim, int chunk) {
     return (static_cast<size_t>(kWarps) * head_dim + kThreads + static_cast<size_t>(chunk)) * sizeof(float);
 }
@@ -152,8 +157,9 @@ size_t shared_bytes(int head_dim, int chunk) {
 }  // namespace
 
 AttentionPlan plan_attention(int32_t n_ctx) {
-    // At most 16 chunks, of at least 256 positions (a multiple of 256).
-    const int32_t chunk = std::max<int32_t>(256, (n_ctx / 16 + 255) / 256 * 256);
+    // At most 32 chunks, of at least 64 positions (a multiple of 64): enough blocks for a decoding step of
+    // one node to spread over the GPU (32 heads x 17 chunks at 1k positions), a bounded scratch.
+    const int32_t chunk = std::max<int32_t>(64, ((n_ctx + 31) / 32 + 63) / 64 * 64);
     return AttentionPlan{chunk, (n_ctx + chunk - 1) / chunk};
 }
 
@@ -170,15 +176,13 @@ size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int 
     return static_cast<size_t>(n_batch) * n_heads * plan.max_chunks * (head_dim + 2);
 }
 
-int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_depth) {
-    return (n_past + max_depth + 1 + plan.chunk - 1) / plan.chunk;
-}
 
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past,
                     const int32_t* device_n_past, const TreeView& tree, int n_heads, int n_kv_heads, int head_dim,
                     const AttentionPlan& plan, float* scratch, float* out) {
     const size_t shared = shared_bytes(head_dim, plan.chunk);
-    const int chunks = attention_chunks(plan, n_past, tree.max_depth);
+    // Read from device memory (a graph), n_past may be anything up to the context: every chunk is launched.
+    const int chunks = device_n_past ? plan.max_chunks : attention_chunks(plan, n_past, tree.max_depth);
     const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
     const dim3 grid(static_cast<unsigned>(tree.n * n_heads), static_cast<unsigned>(chunks));
     attention_chunk_kernel<<<grid, kThreads, shared>>>(q, key_cache, value_cache, n_past, device_n_past, tree, n_heads,

@@ -33,13 +33,11 @@ void attention_prepare(const AttentionPlan& plan, int head_dim);
 // Floats of scratch the kernels need for a batch of n_batch nodes.
 size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int n_heads, int head_dim);
 
-// Chunks (blocks per node and head) the deepest node of a tree needs after n_past committed positions.
-int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_depth);
-
 // out[node][head] = softmax(q . k / sqrt(d)) v over the node's visible positions. key_cache / value_cache
-// are the layer's [slot][kv_dim] caches. The launch covers attention_chunks(plan, n_past, tree.max_depth)
-// chunks; with device_n_past (device memory) the kernels read the committed length from there, so a
-// captured CUDA graph serves every step that needs the chunk count it was captured with.
+// are the layer's [slot][kv_dim] caches. The launch covers the chunks that the deepest node's positions
+// reach; with device_n_past (device memory) the kernels read the committed length from there and the
+// launch covers all plan.max_chunks chunks (those past the node's positions return at once), so one
+// captured CUDA graph serves every n_past.
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past,
                     const int32_t* device_n_past, const TreeView& tree, int n_heads, int n_kv_heads, int head_dim,
                     const AttentionPlan& plan, float* scratch, float* out);

@@ -56,25 +56,22 @@ struct DeviceLayer {
     DeviceTensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, ffn_norm, gate, up, down;
 };
 
-// CUDA graphs (LK_CUDA_GRAPHS=1): the forward pass of each decoding-step shape (nodes, chain or tree,
-// attention chunks) is captured once and then replayed as one launch; everything that changes from step
-// to step (tokens, positions, the tree, n_past) is in device memory that the kernels read. Only steps that
-// keep every node's logits (decode_greedy's) and have at most kMaxGraphNodes nodes are graphed: prefill
-// chunks of one-off lengths would each cost a capture for one replay. Written without a GPU at hand and
-// not yet run on one, so off by default.
+// CUDA graphs (on unless LK_CUDA_GRAPHS=0): the forward pass of each decoding-step shape (nodes, chain or
+// tree) is captured once and then replayed as one launch; everything that changes from step to step
+// (tokens, positions, the tree, n_past) is in device memory that the kernels read, and the attention
+// launches cover the whole context (chunks past n_past return at once). Only
+// steps that keep every node's logits (decode_greedy's) and have at most kMaxGraphNodes nodes are graphed:
+// prefill chunks of one-off lengths would each cost a capture for one replay.
 struct GraphKey {
     int n;
     bool chain;
-    int chunks;
-    bool operator==(const GraphKey& o) const { return n == o.n && chain == o.chain && chunks == o.chunks; }
+    bool operator==(const GraphKey& o) const { return n == o.n && chain == o.chain; }
 };
-constexpr int kMaxGraphNodes = 64;
-// Instantiated graphs kept at most (each holds a few hundred kernel nodes); beyond, the cache starts over.
-constexpr size_t kMaxGraphs = 256;
+constexpr int kMaxGraphNodes = 64;  // so at most 128 graphs per context
 
 bool graphs_requested() {
     const char* value = std::getenv("LK_CUDA_GRAPHS");
-    return value && std::strcmp(value, "1") == 0;
+    return !(value && std::strcmp(value, "0") == 0);
 }
 
 class CudaBackend final : public Backend {
@@ -116,12 +113,27 @@ public:
         gate_ = cuda::DeviceBuffer<float>(n_batch * ffn);
         up_ = cuda::DeviceBuffer<float>(n_batch * ffn);
         logits_ = cuda::DeviceBuffer<float>(n_batch * int64_t{p_.vocab_size});
-        int64_t scratch = 0;
-        auto need = [&](const DeviceTensor& w) { scratch = std::max(scratch, cuda::matmul_scratch_floats(w.dtype, w.rows, w.cols, n_batch)); };
-        for (const DeviceLayer& w : layers_)
-            for (const DeviceTensor* t : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) need(*t);
-        need(output_head());
-        matmul_scratch_ = cuda::DeviceBuffer<float>(std::max<int64_t>(scratch, 1));
+        // Scratch for the largest product of a batch: the layers' stacked q/k/v and gate/up, o, down, the head.
+        cuda::MmaScratchSize scratch;
+        for (int l = 0; l < p_.n_layers; ++l) {
+            for (const Product& product : {attention_inputs(l, nullptr), attention_output(l, nullptr), feed_forward(l, nullptr),
+                                           feed_forward_down(l, nullptr)}) {
+                for (int first = 0; first < product.n_parts; first += product.launch_size) {
+                    const cuda::MmaScratchSize need = cuda::matmul_scratch(product.parts + first, product.launch_size,
+                                                                           product.dtypes[first], product.cols, n_batch);
+                    scratch.floats = std::max(scratch.floats, need.floats);
+                    scratch.counters = std::max(scratch.counters, need.counters);
+                }
+            }
+        }
+        const DeviceTensor& head = output_head();
+        const cuda::MatmulPart head_part{head.get(), head.rows, nullptr, 0, nullptr};
+        const cuda::MmaScratchSize head_need = cuda::matmul_scratch(&head_part, 1, head.dtype, head.cols, n_batch);
+        scratch.floats = std::max(scratch.floats, head_need.floats);
+        scratch.counters = std::max(scratch.counters, head_need.counters);
+        matmul_partial_ = cuda::DeviceBuffer<float>(std::max<int64_t>(scratch.floats, 1));
+        matmul_counters_ = cuda::DeviceBuffer<int>(std::max<int64_t>(scratch.counters, 1));
+        cuda::check(cudaMemset(matmul_counters_.get(), 0, matmul_counters_.size() * sizeof(int)), "cudaMemset");
         // Per-batch integers: tokens, parents, positions, depths, ancestor offsets, n_past, argmax, path
         // scratch, result, then the flat ancestor lists (at most n_batch * n_batch).
         ints_ = cuda::DeviceBuffer<int32_t>(10 * int64_t{n_batch} + 4 + int64_t{n_batch} * n_batch);
@@ -130,9 +142,16 @@ public:
         for (cuda::DeviceBuffer<float>* buffer : {&x_, &xb_, &q_, &k_, &v_, &attn_, &gate_, &up_, &logits_})
             cuda::check(cudaMemset(buffer->get(), 0xFF, buffer->size() * sizeof(float)), "cudaMemset");
         host_logits_.resize(p_.vocab_size);
+        cuda::check(cudaEventCreate(&work_start_), "cudaEventCreate");
+        cuda::check(cudaEventCreate(&work_stop_), "cudaEventCreate");
+        finish_on_this_thread();  // the memsets above, before another thread's first call
     }
 
-    ~CudaBackend() override { clear_graphs(); }
+    ~CudaBackend() override {
+        clear_graphs();
+        (void)cudaEventDestroy(work_start_);
+        (void)cudaEventDestroy(work_stop_);
+    }
 
     int32_t kind() const override { return LK_BACKEND_CUDA; }
     int32_t threads() const override { return 1; }
@@ -142,12 +161,16 @@ public:
         const cuda::TreeView view = upload_tree(tree, n_past);
         // Stage timing synchronizes inside the pass, which a graph cannot; profiled passes launch directly.
         if (graphs_ && !profile_.enabled() && logits_mode == LK_LOGITS_ALL && view.n <= kMaxGraphNodes) {
-            const GraphKey key{view.n, tree.is_chain(), cuda::attention_chunks(plan_, n_past, view.max_depth)};
-            cuda::check(cudaGraphLaunch(graph_for(key, view, n_past), cudaStreamPerThread), "cudaGraphLaunch");
+            const cudaGraphExec_t graph = graph_for(GraphKey{view.n, tree.is_chain()}, view, n_past);
+            mark_work_start();  // after a capture, which is host work
+            cuda::check(cudaGraphLaunch(graph, cudaStreamPerThread), "cudaGraphLaunch");
         } else {
+            mark_work_start();
             encode_forward(view, n_past, nullptr, logits_mode);
         }
+        mark_work_stop();
         finish_on_this_thread();
+        add_work_time();
     }
 
 private:
@@ -155,7 +178,7 @@ private:
     // kernels read n_past (graphs), or null to pass it by value.
     void encode_forward(const cuda::TreeView& view, int32_t n_past, const int32_t* device_n_past, int32_t logits_mode) {
         const int n = view.n;
-        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), ffn = p_.intermediate_size;
+        const int64_t hidden = p_.hidden_size, ffn = p_.intermediate_size;
         const DeviceTensor& embedding = token_embedding_;
         {
             StageProfile::Scope stage(profile_, Stage::kEmbed);
@@ -169,9 +192,7 @@ private:
             {
                 StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
                 cuda::rms_norm(x_.get(), w.attn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-                project(w.q, xb_.get(), hidden, n, q_.get(), q_dim, w.q_bias);
-                project(w.k, xb_.get(), hidden, n, k_.get(), kv_dim, w.k_bias);
-                project(w.v, xb_.get(), hidden, n, v_.get(), kv_dim, w.v_bias);
+                run(attention_inputs(l, xb_.get()), n);
                 cuda::rope_and_store(q_.get(), k_.get(), v_.get(), positions(), inv_freq_.get(), n, p_.n_heads, p_.n_kv_heads,
                                      p_.head_dim, n_past, device_n_past, keys, values);
             }
@@ -182,20 +203,17 @@ private:
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
-                project(w.o, attn_.get(), q_dim, n, xb_.get(), hidden, {});
-                cuda::add(x_.get(), xb_.get(), n * hidden);
+                run(attention_output(l, attn_.get()), n);  // adds to the residual stream x
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kFeedForward);
                 cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-                project(w.gate, xb_.get(), hidden, n, gate_.get(), ffn, {});
-                project(w.up, xb_.get(), hidden, n, up_.get(), ffn, {});
+                run(feed_forward(l, xb_.get()), n);
                 cuda::swiglu(gate_.get(), up_.get(), n * ffn);
             }
             {
                 StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
-                project(w.down, gate_.get(), ffn, n, xb_.get(), hidden, {});
-                cuda::add(x_.get(), xb_.get(), n * hidden);
+                run(feed_forward_down(l, gate_.get()), n);  // adds to the residual stream x
             }
         }
         if (logits_mode == LK_LOGITS_NONE) return;
@@ -203,15 +221,14 @@ private:
         const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
         cuda::rms_norm(x_.get(), output_norm_.f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
         const DeviceTensor& head = output_head();
-        cuda::matmul(head.get(), head.dtype, head.rows, head.cols, xb_.get() + first * hidden, hidden, n - first,
-                     logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr, matmul_scratch_.get());
+        const cuda::MatmulPart part{head.get(), head.rows, logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr};
+        cuda::matmul(&part, 1, head.dtype, head.cols, xb_.get() + first * hidden, hidden, n - first, false, matmul_scratch());
     }
 
     // The instantiated graph of this key, captured on first use.
     cudaGraphExec_t graph_for(const GraphKey& key, const cuda::TreeView& view, int32_t n_past) {
         for (const CachedGraph& cached : graphs_cache_)
             if (cached.key == key) return cached.exec;
-        if (graphs_cache_.size() >= kMaxGraphs) clear_graphs();
         NvtxRange range("lk graph capture");
         const cudaStream_t stream = cudaStreamPerThread;  // kernels launch there (--default-stream per-thread)
         cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -237,6 +254,22 @@ private:
     // and another thread's stream is not ordered after this one: every call leaves no work queued.
     static void finish_on_this_thread() { cuda::check(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize"); }
 
+    // Device time (LK_PROFILE_DEVICE): events on the stream around a call's device work, read once the
+    // call has waited for the device.
+    void mark_work_start() {
+        if (profile_.device_timing()) cuda::check(cudaEventRecord(work_start_, cudaStreamPerThread), "cudaEventRecord");
+    }
+    void mark_work_stop() {
+        if (profile_.device_timing()) cuda::check(cudaEventRecord(work_stop_, cudaStreamPerThread), "cudaEventRecord");
+    }
+    void add_work_time() {
+        if (!profile_.device_timing()) return;
+        cuda::check(cudaEventSynchronize(work_stop_), "cudaEventSynchronize");
+        float ms = 0;
+        cuda::check(cudaEventElapsedTime(&ms, work_start_, work_stop_), "cudaEventElapsedTime");
+        profile_.add_device_time(ms * 1e-3);
+    }
+
     void clear_graphs() {
         for (const CachedGraph& cached : graphs_cache_) (void)cudaGraphExecDestroy(cached.exec);
         graphs_cache_.clear();
@@ -253,10 +286,13 @@ public:
         NvtxRange range("lk verify");
         StageProfile::Scope stage(profile_, Stage::kVerify);
         const int n = tree.size();
+        mark_work_start();
         cuda::argmax_rows(logits_.get(), n, p_.vocab_size, argmax());
         cuda::greedy_path(tokens(), parents(), argmax(), n, scratch(), result());
+        mark_work_stop();
         // Only the path and the bonus token come back: length, n path entries at most, bonus.
         cuda::check(cudaMemcpy(host_ints_.data(), result(), (n + 2) * sizeof(int32_t), cudaMemcpyDeviceToHost), "verify download");
+        add_work_time();
         const int32_t length = host_ints_[0];
         std::memcpy(path, host_ints_.data() + 1, length * sizeof(int32_t));
         *bonus = host_ints_[1 + length];
@@ -267,8 +303,11 @@ public:
         NvtxRange range("lk compact");
         StageProfile::Scope stage(profile_, Stage::kCompact);
         cuda::check(cudaMemcpy(scratch(), path, n * sizeof(int32_t), cudaMemcpyHostToDevice), "path upload");
+        mark_work_start();
         cuda::compact(key_cache_.get(), value_cache_.get(), p_.n_layers, layer_stride_, model_.kv_dim(), n_past, scratch(), n);
+        mark_work_stop();
         finish_on_this_thread();
+        add_work_time();
     }
 
 private:
@@ -310,11 +349,60 @@ private:
         return cuda::TreeView{depths(), offsets(), tree.is_chain() ? nullptr : ancestors(), n, tree.max_depth()};
     }
 
-    void project(const DeviceTensor& w, const float* x, int64_t x_stride, int n, float* y, int64_t y_stride,
-                 const DeviceTensor& bias) {
-        cuda::matmul(w.get(), w.dtype, w.rows, w.cols, x, x_stride, n, y, y_stride, bias.rows ? bias.f32() : nullptr,
-                     matmul_scratch_.get());
+    // The products of a layer, as parts that share their inputs: launch_size parts go out in one launch
+    // (all of them when their dtypes agree, else one each).
+    struct Product {
+        cuda::MatmulPart parts[cuda::kMaxMatmulParts];
+        int32_t dtypes[cuda::kMaxMatmulParts] = {};
+        int n_parts = 0;
+        int launch_size = 1;
+        int64_t cols = 0;
+        const float* x = nullptr;
+        bool accumulate = false;
+    };
+    static Product product(std::initializer_list<std::pair<const DeviceTensor*, cuda::MatmulPart>> parts, const float* x,
+                           bool accumulate) {
+        Product result;
+        result.x = x;
+        result.accumulate = accumulate;
+        bool same_dtype = true;
+        for (const auto& [tensor, part] : parts) {
+            if (result.n_parts == 0) result.cols = tensor->cols;
+            same_dtype = same_dtype && tensor->dtype == parts.begin()->first->dtype;
+            result.dtypes[result.n_parts] = tensor->dtype;
+            result.parts[result.n_parts++] = part;
+        }
+        result.launch_size = same_dtype ? result.n_parts : 1;
+        return result;
     }
+    static const float* bias_of(const DeviceTensor& bias) { return bias.rows ? bias.f32() : nullptr; }
+    Product attention_inputs(int l, const float* x) const {
+        const DeviceLayer& w = layers_[l];
+        return product({{&w.q, {w.q.get(), w.q.rows, q_.get(), model_.q_dim(), bias_of(w.q_bias)}},
+                        {&w.k, {w.k.get(), w.k.rows, k_.get(), model_.kv_dim(), bias_of(w.k_bias)}},
+                        {&w.v, {w.v.get(), w.v.rows, v_.get(), model_.kv_dim(), bias_of(w.v_bias)}}},
+                       x, false);
+    }
+    Product attention_output(int l, const float* x) const {
+        const DeviceLayer& w = layers_[l];
+        return product({{&w.o, {w.o.get(), w.o.rows, x_.get(), p_.hidden_size, nullptr}}}, x, true);
+    }
+    Product feed_forward(int l, const float* x) const {
+        const DeviceLayer& w = layers_[l];
+        return product({{&w.gate, {w.gate.get(), w.gate.rows, gate_.get(), p_.intermediate_size, nullptr}},
+                        {&w.up, {w.up.get(), w.up.rows, up_.get(), p_.intermediate_size, nullptr}}},
+                       x, false);
+    }
+    Product feed_forward_down(int l, const float* x) const {
+        const DeviceLayer& w = layers_[l];
+        return product({{&w.down, {w.down.get(), w.down.rows, x_.get(), p_.hidden_size, nullptr}}}, x, true);
+    }
+    void run(const Product& product, int n) {
+        for (int first = 0; first < product.n_parts; first += product.launch_size)
+            cuda::matmul(product.parts + first, product.launch_size, product.dtypes[first], product.cols, product.x, product.cols,
+                         n, product.accumulate, matmul_scratch());
+    }
+    cuda::MmaScratch matmul_scratch() const { return {matmul_partial_.get(), matmul_counters_.get()}; }
 
     const DeviceTensor& output_head() const { return (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_; }
 
@@ -326,10 +414,12 @@ private:
     std::vector<DeviceLayer> layers_;
     cuda::AttentionPlan plan_{};
     cuda::DeviceBuffer<float> attention_scratch_;
-    cuda::DeviceBuffer<float> matmul_scratch_;  // split-K partial sums of the BF16 tensor-core matmul
+    cuda::DeviceBuffer<float> matmul_partial_;   // split-K partial sums of the BF16 tensor-core matmul
+    cuda::DeviceBuffer<int> matmul_counters_;    // its per-row-block slice counters (zero between launches)
     cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
     cuda::DeviceBuffer<int32_t> ints_;
     const bool graphs_;
+    cudaEvent_t work_start_ = nullptr, work_stop_ = nullptr;
     struct CachedGraph {
         GraphKey key;
         cudaGraphExec_t exec;

@@ -60,7 +60,7 @@ __device__ __forceinline__ void load_weights8(const void* w, int32_t dtype, int6
 template <bool Vectorized>
 __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t rows, int64_t cols,
                               const float* __restrict__ x, int64_t x_stride, int n_x, float* __restrict__ y,
-                              int64_t y_stride, const float* __restrict__ bias) {
+                              int64_t y_stride, const float* __restrict__ bias, bool accumulate) {
     const int lane = threadIdx.x & 31;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
     if (row >= rows) return;
@@ -108,7 +108,11 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
         for (int j = 0; j < kInputsPerPass; ++j) {
             if (j >= count) break;
             const float total = warp_sum(acc[j]);
-            if (lane == 0) y[(j0 + j) * y_stride + row] = bias ? total + bias[row] : total;
+            if (lane == 0) {
+                const float value = bias ? total + bias[row] : total;
+                float* out = y + (j0 + j) * y_stride + row;
+                *out = accumulate ? *out + value : value;
+            }
         }
     }
 }
@@ -124,29 +128,33 @@ bool bf16_on_tensor_cores() {
 
 }  // namespace
 
-void matmul(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
-            float* y, int64_t y_stride, const float* bias, float* scratch) {
-    if (dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores())
-        matmul_bf16_mma(static_cast<const uint16_t*>(weights), rows, cols, x, x_stride, n_x, y, y_stride, bias, scratch);
-    else
-        matmul_simt(weights, dtype, rows, cols, x, x_stride, n_x, y, y_stride, bias);
+void matmul(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,
+            bool accumulate, const MmaScratch& scratch) {
+    if (dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores()) {
+        matmul_bf16_mma(parts, n_parts, cols, x, x_stride, n_x, accumulate, scratch);
+        return;
+    }
+    for (int p = 0; p < n_parts; ++p) matmul_simt(parts[p], dtype, cols, x, x_stride, n_x, accumulate);
 }
 
-int64_t matmul_scratch_floats(int32_t dtype, int64_t rows, int64_t cols, int n_x) {
-    return dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores() ? matmul_bf16_mma_scratch_floats(rows, cols, n_x) : 0;
+MmaScratchSize matmul_scratch(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, int n_x) {
+    return dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores() ? matmul_bf16_mma_scratch(parts, n_parts, cols, n_x) : MmaScratchSize{};
 }
 
-void matmul_simt(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
-                 float* y, int64_t y_stride, const float* bias) {
-    const dim3 grid(static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
+void matmul_simt(const MatmulPart& part, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,
+                 bool accumulate) {
+    if (n_x <= 0 || part.rows <= 0) return;
+    const dim3 grid(static_cast<unsigned>((part.rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
     const dim3 block(kWarpsPerBlock * 32);
     // The vector path needs whole 16-byte groups in every weight and input row; the choice depends on the
     // matrix alone, never on n_x.
     const bool vectorized = cols % 8 == 0 && x_stride % 4 == 0;
     if (vectorized) {
-        matmul_kernel<true><<<grid, block>>>(weights, dtype, rows, cols, x, x_stride, n_x, y, y_stride, bias);
+        matmul_kernel<true><<<grid, block>>>(part.weights, dtype, part.rows, cols, x, x_stride, n_x, part.y, part.y_stride,
+                                             part.bias, accumulate);
     } else {
-        matmul_kernel<false><<<grid, block>>>(weights, dtype, rows, cols, x, x_stride, n_x, y, y_stride, bias);
+        matmul_kernel<false><<<grid, block>>>(part.weights, dtype, part.rows, cols, x, x_stride, n_x, part.y, part.y_stride,
+                                              part.bias, accumulate);
     }
     check_launch("matmul");
 }

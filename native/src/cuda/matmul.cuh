@@ -4,20 +4,24 @@
 
 #include <cstdint>
 
+#include "matmul_mma.cuh"
+#include "matmul_part.h"
+
 namespace lk::cuda {
 
-// BF16 weights take the tensor-core kernel (matmul_mma.cuh) unless LK_CUDA_MATMUL=simt asks for the
-// CUDA-core kernel below (for comparisons); F32 and F16 weights always take the CUDA-core kernel.
-// scratch: matmul_scratch_floats(...) floats of device memory (may be null when that is 0).
-void matmul(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
-            float* y, int64_t y_stride, const float* bias, float* scratch);
-int64_t matmul_scratch_floats(int32_t dtype, int64_t rows, int64_t cols, int n_x);
+// y = W x (+ bias) for each part, all of `dtype` with `cols` columns; accumulate: y += W x (+ bias).
+// BF16 weights take the tensor-core kernel (matmul_mma.cuh, all parts in one launch) unless
+// LK_CUDA_MATMUL=simt asks for the CUDA-core kernel below (for comparisons); F32 and F16 weights always
+// take the CUDA-core kernel (one launch per part). scratch: at least matmul_scratch(...) of device memory.
+void matmul(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,
+            bool accumulate, const MmaScratch& scratch);
+MmaScratchSize matmul_scratch(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, int n_x);
 
 // The CUDA-core kernel: one warp per output row; lanes stride over the row with 16-byte loads (8
 // half-precision or 4 f32 weights) and keep one partial sum per input row; a fixed shuffle tree combines
 // the lanes. Each output element is computed the same way whatever the number of input rows (batch
 // invariance).
-void matmul_simt(const void* weights, int32_t dtype, int64_t rows, int64_t cols, const float* x, int64_t x_stride, int n_x,
-                 float* y, int64_t y_stride, const float* bias);
+void matmul_simt(const MatmulPart& part, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,
+                 bool accumulate);
 
 }  // namespace lk::cuda

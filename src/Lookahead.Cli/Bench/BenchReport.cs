@@ -74,13 +74,23 @@ internal sealed record BenchReport(
         return text.ToString();
     }
 
+    // Measured only with --device-time (CUDA).
+    private bool DeviceTimed => Results.Any(r => r.Overall.DeviceSeconds > 0);
+
+    public string HostOverheadLine() => !DeviceTimed ? "" :
+        "host overhead per step (decode time not spent on the GPU): " + string.Join(", ", Results.Select(r =>
+            string.Create(CultureInfo.InvariantCulture,
+                $"{r.Mode}{(r.DecodingLength is { } l ? " " + l : "")} {r.Overall.HostSecondsPerStep * 1e6:F1} us " +
+                $"(GPU {r.Overall.DeviceSeconds / Math.Max(1, r.Overall.Steps) * 1e6:F1} us)")));
+
     public string ForwardCostLine() => ForwardCosts.Count == 0 ? "" :
         $"forward cost at context {ForwardCostContext}: " + string.Join(", ", ForwardCosts.Select(c =>
             string.Create(CultureInfo.InvariantCulture, $"t({c.Nodes}) = {c.Milliseconds:F3} ms ({c.Milliseconds / ForwardCosts[0].Milliseconds:F2}x)")));
 
     public string Markdown() =>
         $"# Lookahead benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, at most {MaxTokens} tokens per prompt, " +
-        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n";
+        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n" +
+        (DeviceTimed ? $"\n{HostOverheadLine()}\n" : "");
 
     public void WriteJson(Stream stream)
     {
@@ -149,5 +159,10 @@ internal sealed record BenchReport(
         json.WriteNumber("forward_verify_commit", totals.ForwardSeconds);
         json.WriteNumber("other", Math.Max(0, totals.Seconds - totals.DraftSeconds - totals.ForwardSeconds));
         json.WriteEndObject();
+        if (totals.DeviceSeconds > 0)
+        {
+            json.WriteNumber("device_seconds", totals.DeviceSeconds);
+            json.WriteNumber("host_seconds_per_step", totals.HostSecondsPerStep);
+        }
     }
 }

@@ -11,6 +11,10 @@ internal sealed class RunTotals
     public double Seconds;
     public double DraftSeconds;
     public double ForwardSeconds;
+    public double DeviceSeconds;
+
+    /// <summary>Host time per step: decode seconds not spent on the device (when device time was measured).</summary>
+    public double HostSecondsPerStep => Steps > 0 ? (Seconds - DeviceSeconds) / Steps : 0;
 
     public double TokensPerSecond => Seconds > 0 ? GeneratedTokens / Seconds : 0;
     public double MeanTokensPerStep => Steps > 0 ? (double)GeneratedTokens / Steps : 0;
@@ -25,6 +29,7 @@ internal sealed class RunTotals
         Seconds += stats.DecodeSeconds;
         DraftSeconds += stats.DraftSeconds;
         ForwardSeconds += stats.ForwardSeconds;
+        DeviceSeconds += stats.DeviceSeconds;
     }
 }
 

@@ -21,7 +21,7 @@ internal static class BenchCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string> { "device-time" });
         int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
         string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (string mode in modes)
@@ -42,6 +42,11 @@ internal static class BenchCommand
         if (test.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
 
         using InferenceContext context = model.CreateContext(contextOptions);
+        bool deviceTime = reader.Has("device-time");
+        if (deviceTime && context.Backend != Backend.Cuda)
+            throw new UsageException("--device-time measures the GPU's share of each step and needs the CUDA backend (--backend cuda)");
+        // Events around each native call's device work; the host overhead per step is what remains.
+        if (deviceTime) context.Profiling = ProfilingMode.Device;
         var progress = new ProgressBar(Console.Error);
         int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
                         (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
@@ -99,6 +104,7 @@ internal static class BenchCommand
             foreach (TimedRun run in runs) run.Dispose();
         }
         progress.Finish();
+        if (deviceTime) context.Profiling = ProfilingMode.Off;  // the t(k) probe below times plain steps
         List<ModeResult> results = runs.Where(Reported).Select(r => r.Result()).ToList();
 
         int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
@@ -111,6 +117,7 @@ internal static class BenchCommand
         Console.Out.Write(report.Table(markdown: false));
         Console.Out.WriteLine(report.ForwardCostLine());
         Console.Out.WriteLine(report.BandwidthLine());
+        if (deviceTime) Console.Out.WriteLine(report.HostOverheadLine());
         if (outDirectory is not null)
         {
             Directory.CreateDirectory(outDirectory);

@@ -38,7 +38,7 @@ internal static class GenerateCommand
         var generator = new Generator(context, trie);
         DecodingArguments.WarmUp(reader, model, generator, options);
         // After the warm-up, so that only this prompt's prefill and decoding are timed.
-        if (profile) context.Profiling = true;
+        if (profile) context.Profiling = ProfilingMode.Stages;
 
         GenerationResult result;
         if (json)
@@ -74,7 +74,7 @@ internal static class GenerateCommand
 
     // Stages in the order the library lists them, with total milliseconds and calls.
     private static string ProfileLine(IReadOnlyList<StageTime> stages) =>
-        "[profile, ms (calls) | " + string.Join(" | ", stages.Select(s =>
+        "[profile, ms (calls) | " + string.Join(" | ", stages.Where(s => s.Calls > 0).Select(s =>
             string.Create(CultureInfo.InvariantCulture, $"{s.Name} {s.Total.TotalMilliseconds:F3} ({s.Calls})"))) + "]";
 
     private static int[] ReadPrompt(ArgumentReader reader, LanguageModel model)
@@ -173,7 +173,7 @@ internal static class GenerateCommand
             if (stages is not null)
             {
                 json.WriteStartArray("stages");
-                foreach (StageTime stage in stages)
+                foreach (StageTime stage in stages.Where(s => s.Calls > 0))
                 {
                     json.WriteStartObject();
                     json.WriteString("name", stage.Name);

@@ -59,6 +59,12 @@ public sealed record GenerationStats
     public double DraftSeconds { get; init; }
     /// <summary>Of DecodeSeconds: the native fused step (tree forward, verification, KV compaction).</summary>
     public double ForwardSeconds { get; init; }
+    /// <summary>
+    /// Of ForwardSeconds: the GPU's time on the decoding steps, measured only while the context's
+    /// <see cref="InferenceContext.Profiling"/> is <see cref="ProfilingMode.Device"/> (else 0).
+    /// DecodeSeconds minus this is the host's share of the steps.
+    /// </summary>
+    public double DeviceSeconds { get; init; }
 
     /// <summary>Generated tokens per decode second.</summary>
     public double TokensPerSecond => DecodeSeconds > 0 ? GeneratedTokens / DecodeSeconds : 0;

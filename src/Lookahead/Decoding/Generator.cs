@@ -73,6 +73,8 @@ public sealed class Generator : IDisposable
         if (lookahead) Trie.BeginRequest(prompt);
         try
         {
+            bool deviceTiming = _context.Profiling == ProfilingMode.Device;
+            TimeSpan deviceStart = deviceTiming ? _context.DeviceTime : TimeSpan.Zero;
             long decodeStart = Stopwatch.GetTimestamp();
             while (generated < options.MaxTokens)
             {
@@ -118,6 +120,7 @@ public sealed class Generator : IDisposable
                 }
             }
             double decodeSeconds = Stopwatch.GetElapsedTime(decodeStart).TotalSeconds;
+            double deviceSeconds = deviceTiming ? (_context.DeviceTime - deviceStart).TotalSeconds : 0;
             var stats = new GenerationStats
             {
                 PromptTokens = prompt.Length,
@@ -129,6 +132,7 @@ public sealed class Generator : IDisposable
                 DecodeSeconds = decodeSeconds,
                 DraftSeconds = (double)draftTicks / Stopwatch.Frequency,
                 ForwardSeconds = (double)forwardTicks / Stopwatch.Frequency,
+                DeviceSeconds = deviceSeconds,
             };
             return new GenerationResult(history[prompt.Length..historyLength], finish, stats);
         }

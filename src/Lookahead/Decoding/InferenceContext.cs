@@ -23,7 +23,7 @@ public enum LogitsMode
 public sealed unsafe class InferenceContext : IDisposable
 {
     private readonly ContextHandle _handle;
-    private bool _profiling;
+    private ProfilingMode _profiling;
 
     internal InferenceContext(LanguageModel model, ContextHandle handle)
     {
@@ -115,21 +115,27 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>
-    /// Per-stage timing of this context's forward passes, verification and compaction (off by default;
-    /// setting it clears the totals). On CUDA it waits for the device at every stage boundary, so steps
-    /// run slower while it is on.
+    /// What this context's native calls measure (<see cref="ProfilingMode"/>; off by default). Setting it
+    /// clears the totals.
     /// </summary>
-    public bool Profiling
+    public ProfilingMode Profiling
     {
         get => _profiling;
         set
         {
-            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_set_profiling(_handle, value ? 1 : 0));
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "unknown profiling mode");
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_set_profiling(_handle, (int)value));
             _profiling = value;
         }
     }
 
-    /// <summary>The stage totals since profiling was last switched (all zero while it is off).</summary>
+    /// <summary>
+    /// The GPU time of this context's calls since profiling was last switched (the "device" stage; zero
+    /// unless <see cref="Profiling"/> is <see cref="ProfilingMode.Device"/> on the CUDA backend).
+    /// </summary>
+    public TimeSpan DeviceTime => GetProfile().FirstOrDefault(s => s.Name == "device")?.Total ?? TimeSpan.Zero;
+
+    /// <summary>The stage totals since profiling was last switched, in the library's order (all zero while it is off).</summary>
     public IReadOnlyList<StageTime> GetProfile()
     {
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_profile(_handle, null, 0, out int count));
