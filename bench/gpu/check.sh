@@ -4,7 +4,8 @@
 # optionally the test runner, CLI and .NET runtime in .gpu/*.tar.xz), made by bench/gpu/prepare.sh here:
 #   bash bench/gpu/check.sh            (results in $OUT, else in ./gpu-results)
 # Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
-# memcheck and racecheck on small cases; the native benchmark at llama2-7b (also without CUDA graphs),
+# memcheck and racecheck on small cases; the native benchmark at llama2-7b (also without CUDA graphs, and
+# with the shared-prefix attention kernel),
 # tinyllama-1.1b and stories260K shapes; per-kernel times from Nsight Compute at llama2-7b (for
 # PROFILE.md); the NUnit `Gpu` category and lookahead vs greedy through the managed CLI on both backends
 # (if packed into .gpu); the HF transformers baseline. Writes check.md (summary), check.log (everything) and the JSON results.
@@ -50,12 +51,14 @@ grep -E "tests passed|tests failed|Failed|\*\*\*" "$LOG" | tail -12 | sed 's/^/ 
 TESTS="$BUILD/tests/native/lookahead_native_tests"
 # The backend tests again with direct launches, so that a graph failure can be told from a kernel failure.
 run native-tests-direct env LK_CUDA_GRAPHS=0 "$TESTS" --gtest_filter='Cuda.*' --gtest_brief=1
+# And with the shared-prefix attention kernel (opt-in until it has passed here).
+run native-tests-shared-attention env LK_CUDA_ATTENTION=shared "$TESTS" --gtest_filter='Cuda.*' --gtest_brief=1
 run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId:Cuda.ReportsTheDeviceInSystemInfo'
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
 # The tensor-core kernel's shared-memory staging and split-column sums, and the CUDA graph path.
 run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly'
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionMatchesASoftmaxOverEachNodesVisiblePositions'
 run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
 BENCH="$BUILD/bench/native/lookahead_native_bench"
@@ -63,6 +66,8 @@ run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --j
 # The same without CUDA graphs (a few hundred launches per step instead of one).
 run bench-llama2-7b-direct env LK_CUDA_GRAPHS=0 "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
   --json "$RESULTS/bench-llama2-7b-direct.json"
+run bench-llama2-7b-shared-attention env LK_CUDA_ATTENTION=shared "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
+  --json "$RESULTS/bench-llama2-7b-shared-attention.json"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 # Host overhead of a small model's step (the device time is measured with CUDA events).
 run bench-stories260K "$BENCH" --shape stories260K --dtype f32 --backend cuda --context 256 --json "$RESULTS/bench-stories260K.json"

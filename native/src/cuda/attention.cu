@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cfloat>
+#include <cstdlib>
+#include <cstring>
 
 #include "attention.cuh"
 #include "cuda_check.h"
@@ -150,22 +152,166 @@ int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_dept
     return (n_past + max_depth + 1 + plan.chunk - 1) / plan.chunk;
 }
 
+// The shared-prefix kernel (LK_CUDA_ATTENTION=shared): one block per (head, chunk, group of up to
+// nodes_per_block nodes). Positions whose cache slot is the same for every node of the batch (the
+// committed prefix; for a chain, every position) are staged in shared memory once per block, 64 at a
+// time, and each node's scores and outputs are computed from there; the tree's own positions, which
+// differ per node, are read from the cache. Every per-node result is one thread's sequential loop in
+// position (or dimension) order, the same whatever the thread mapping or the other nodes, and the record
+// layout is the per-node kernel's, so attention_merge_kernel serves both.
+constexpr int kSharedTile = 64;
+constexpr int kMaxPairsPerThread = 32;  // (node, dimension) output sums per thread: nodes_per_block * head_dim <= 8192
+
+__global__ void __launch_bounds__(kThreads) attention_shared_kernel(
+    const float* __restrict__ q, const float* __restrict__ keys, const float* __restrict__ values, int32_t host_n_past,
+    const int32_t* __restrict__ device_n_past, TreeView tree, int n_heads, int group, int head_dim, float scale,
+    AttentionPlan plan, float* __restrict__ scratch) {
+    extern __shared__ float shared[];
+    const int32_t n_past = device_n_past ? *device_n_past : host_n_past;
+    const int head = blockIdx.x, chunk = blockIdx.y, first = blockIdx.z * plan.nodes_per_block;
+    const int nodes = min(plan.nodes_per_block, tree.n - first);
+    const int begin = chunk * plan.chunk;
+    const int64_t kv_dim = static_cast<int64_t>(n_heads / group) * head_dim;
+    const int64_t kv_offset = static_cast<int64_t>(head / group) * head_dim;
+    // Positions below shared_end have slot p for every node that sees them.
+    const int64_t shared_end = tree.ancestors ? n_past : INT32_MAX;
+    int block_end = begin;
+    for (int i = 0; i < nodes; ++i) block_end = max(block_end, min(begin + plan.chunk, n_past + tree.depths[first + i] + 1));
+    if (block_end <= begin) return;  // no node of the group reaches this chunk (the same for every thread)
+
+    const int row = head_dim + 1;  // padded: threads reading one dimension of consecutive positions hit distinct banks
+    float* q_s = shared;                                    // [nodes_per_block][head_dim]
+    float* tile = q_s + plan.nodes_per_block * head_dim;    // [kSharedTile][row]
+    float* scores = tile + kSharedTile * row;               // [nodes_per_block][chunk]
+    float* stats = scores + plan.nodes_per_block * plan.chunk;  // [nodes_per_block][2]: max, sum
+
+    for (int e = threadIdx.x; e < nodes * head_dim; e += blockDim.x)
+        q_s[e] = q[(static_cast<int64_t>(first + e / head_dim) * n_heads + head) * head_dim + e % head_dim];
+
+    // Scores, a tile of positions at a time.
+    for (int t0 = begin; t0 < block_end; t0 += kSharedTile) {
+        const int width = min(kSharedTile, block_end - t0);
+        __syncthreads();  // q_s written; the previous tile read
+        for (int e = threadIdx.x; e < width * head_dim; e += blockDim.x) {
+            const int p = t0 + e / head_dim;
+            if (p < shared_end) tile[(e / head_dim) * row + e % head_dim] = keys[p * kv_dim + kv_offset + e % head_dim];
+        }
+        __syncthreads();
+        for (int e = threadIdx.x; e < nodes * width; e += blockDim.x) {
+            const int i = e / width, p = t0 + e % width, node = first + i;
+            if (p >= n_past + tree.depths[node] + 1) continue;
+            const Visible visible{n_past, tree.ancestors ? tree.ancestors + tree.ancestor_offsets[node] : nullptr};
+            const float* k = p < shared_end ? tile + (p - t0) * row : keys + visible.slot(p) * kv_dim + kv_offset;
+            const float* qi = q_s + i * head_dim;
+            float acc = 0.0f;
+            for (int d = 0; d < head_dim; ++d) acc = fmaf(qi[d], k[d], acc);
+            scores[i * plan.chunk + (p - begin)] = acc * scale;
+        }
+    }
+    __syncthreads();
+
+    // Each node's chunk max, then its weights exp(score - max) and their sum, in position order.
+    for (int i = threadIdx.x; i < nodes; i += blockDim.x) {
+        const int end = min(begin + plan.chunk, n_past + tree.depths[first + i] + 1);
+        float* si = scores + i * plan.chunk;
+        float chunk_max = -FLT_MAX;
+        for (int p = begin; p < end; ++p) chunk_max = fmaxf(chunk_max, si[p - begin]);
+        float sum = 0.0f;
+        for (int p = begin; p < end; ++p) {
+            const float e = expf(si[p - begin] - chunk_max);
+            si[p - begin] = e;
+            sum += e;
+        }
+        stats[2 * i] = chunk_max;
+        stats[2 * i + 1] = sum;
+    }
+
+    // Outputs: thread pairs (node, dimension), values a tile at a time, positions in order.
+    float acc[kMaxPairsPerThread];
+#pragma unroll
+    for (int k = 0; k < kMaxPairsPerThread; ++k) acc[k] = 0.0f;
+    for (int t0 = begin; t0 < block_end; t0 += kSharedTile) {
+        const int width = min(kSharedTile, block_end - t0);
+        __syncthreads();  // weights written; the previous tile read
+        for (int e = threadIdx.x; e < width * head_dim; e += blockDim.x) {
+            const int p = t0 + e / head_dim;
+            if (p < shared_end) tile[(e / head_dim) * row + e % head_dim] = values[p * kv_dim + kv_offset + e % head_dim];
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < kMaxPairsPerThread; ++k) {
+            const int e = threadIdx.x + k * blockDim.x;
+            if (e >= nodes * head_dim) continue;
+            const int i = e / head_dim, d = e % head_dim, node = first + i;
+            const int end = min(t0 + width, n_past + tree.depths[node] + 1);
+            const Visible visible{n_past, tree.ancestors ? tree.ancestors + tree.ancestor_offsets[node] : nullptr};
+            const float* wi = scores + i * plan.chunk - begin;
+            float sum = acc[k];
+            for (int p = t0; p < end; ++p) {
+                const float v = p < shared_end ? tile[(p - t0) * row + d] : values[visible.slot(p) * kv_dim + kv_offset + d];
+                sum = fmaf(wi[p], v, sum);
+            }
+            acc[k] = sum;
+        }
+    }
+
+    // Records [max, sum, unnormalized output] of the nodes that reach this chunk.
+#pragma unroll
+    for (int k = 0; k < kMaxPairsPerThread; ++k) {
+        const int e = threadIdx.x + k * blockDim.x;
+        if (e >= nodes * head_dim) continue;
+        const int i = e / head_dim, d = e % head_dim, node = first + i;
+        if (begin >= n_past + tree.depths[node] + 1) continue;
+        float* record = scratch + ((static_cast<int64_t>(node) * n_heads + head) * plan.max_chunks + chunk) * (head_dim + 2);
+        if (d == 0) {
+            record[0] = stats[2 * i];
+            record[1] = stats[2 * i + 1];
+        }
+        record[2 + d] = acc[k];
+    }
+}
+
+size_t shared_prefix_bytes(int head_dim, const AttentionPlan& plan) {
+    return (static_cast<size_t>(plan.nodes_per_block) * head_dim + static_cast<size_t>(kSharedTile) * (head_dim + 1) +
+            static_cast<size_t>(plan.nodes_per_block) * plan.chunk + 2 * static_cast<size_t>(plan.nodes_per_block)) *
+           sizeof(float);
+}
+
 size_t shared_bytes(int head_dim, int chunk) {
     return (static_cast<size_t>(kWarps) * head_dim + kThreads + static_cast<size_t>(chunk)) * sizeof(float);
 }
 
 }  // namespace
 
-AttentionPlan plan_attention(int32_t n_ctx) {
+AttentionKernel attention_kernel_from_environment() {
+    const char* choice = std::getenv("LK_CUDA_ATTENTION");
+    return choice && std::strcmp(choice, "shared") == 0 ? AttentionKernel::SharedPrefix : AttentionKernel::PerNode;
+}
+
+AttentionPlan plan_attention(int32_t n_ctx, int head_dim, AttentionKernel kernel) {
     // At most 32 chunks, of at least 64 positions (a multiple of 64): enough blocks for a decoding step of
     // one node to spread over the GPU (32 heads x 17 chunks at 1k positions), a bounded scratch.
     const int32_t chunk = std::max<int32_t>(64, ((n_ctx + 31) / 32 + 63) / 64 * 64);
-    return AttentionPlan{chunk, (n_ctx + chunk - 1) / chunk};
+    AttentionPlan plan{chunk, (n_ctx + chunk - 1) / chunk, kernel, 1};
+    if (kernel == AttentionKernel::SharedPrefix) {
+        // As many nodes per block as the per-thread sums allow, fewer while the block's shared memory
+        // would exceed 100 KB (two blocks per SM on sm_90).
+        plan.nodes_per_block = std::max(1, std::min(64, kMaxPairsPerThread * kThreads / std::max(1, head_dim)));
+        while (plan.nodes_per_block > 1 && shared_prefix_bytes(head_dim, plan) > 100 * 1024) plan.nodes_per_block /= 2;
+    }
+    return plan;
 }
 
 int attention_max_head_dim() { return kMaxHeadDim; }
 
 void attention_prepare(const AttentionPlan& plan, int head_dim) {
+    if (plan.kernel == AttentionKernel::SharedPrefix) {
+        const size_t shared = shared_prefix_bytes(head_dim, plan);
+        if (shared > 48 * 1024)
+            check(cudaFuncSetAttribute(attention_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+                  "cudaFuncSetAttribute(attention_shared_kernel)");
+        return;
+    }
     const size_t shared = shared_bytes(head_dim, plan.chunk);
     if (shared > 48 * 1024)
         check(cudaFuncSetAttribute(attention_chunk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
@@ -180,14 +326,21 @@ size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int 
 void tree_attention(const float* q, const float* key_cache, const float* value_cache, int32_t n_past,
                     const int32_t* device_n_past, const TreeView& tree, int n_heads, int n_kv_heads, int head_dim,
                     const AttentionPlan& plan, float* scratch, float* out) {
-    const size_t shared = shared_bytes(head_dim, plan.chunk);
     // Read from device memory (a graph), n_past may be anything up to the context: every chunk is launched.
     const int chunks = device_n_past ? plan.max_chunks : attention_chunks(plan, n_past, tree.max_depth);
     const float scale = 1.0f / sqrtf(static_cast<float>(head_dim));
-    const dim3 grid(static_cast<unsigned>(tree.n * n_heads), static_cast<unsigned>(chunks));
-    attention_chunk_kernel<<<grid, kThreads, shared>>>(q, key_cache, value_cache, n_past, device_n_past, tree, n_heads,
-                                                        n_heads / n_kv_heads, head_dim, scale, plan, scratch);
-    check_launch("attention_chunk");
+    if (plan.kernel == AttentionKernel::SharedPrefix) {
+        const dim3 grid(static_cast<unsigned>(n_heads), static_cast<unsigned>(chunks),
+                        static_cast<unsigned>((tree.n + plan.nodes_per_block - 1) / plan.nodes_per_block));
+        attention_shared_kernel<<<grid, kThreads, shared_prefix_bytes(head_dim, plan)>>>(
+            q, key_cache, value_cache, n_past, device_n_past, tree, n_heads, n_heads / n_kv_heads, head_dim, scale, plan, scratch);
+        check_launch("attention_shared");
+    } else {
+        const dim3 grid(static_cast<unsigned>(tree.n * n_heads), static_cast<unsigned>(chunks));
+        attention_chunk_kernel<<<grid, kThreads, shared_bytes(head_dim, plan.chunk)>>>(
+            q, key_cache, value_cache, n_past, device_n_past, tree, n_heads, n_heads / n_kv_heads, head_dim, scale, plan, scratch);
+        check_launch("attention_chunk");
+    }
     attention_merge_kernel<<<tree.n * n_heads, 128>>>(n_past, device_n_past, tree, n_heads, head_dim, plan, scratch, out);
     check_launch("attention_merge");
 }

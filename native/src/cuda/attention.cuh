@@ -17,12 +17,20 @@ struct TreeView {
 // Positions are split into chunks of a size fixed per context (flash-decoding): one block scores one chunk
 // for one (node, head), a second kernel merges the chunks in order. Chunk boundaries are absolute
 // positions, so a node's result does not depend on the rest of the batch.
+// The per-node kernel (the default) gives each (node, head, chunk) a block; the shared-prefix kernel
+// (LK_CUDA_ATTENTION=shared; not yet run on a GPU) gives each (head, chunk, group of nodes) a block that
+// reads the positions all nodes share once.
+enum class AttentionKernel { PerNode, SharedPrefix };
+AttentionKernel attention_kernel_from_environment();
+
 struct AttentionPlan {
-    int32_t chunk;       // positions per chunk
-    int32_t max_chunks;  // chunks of the longest context
+    int32_t chunk;            // positions per chunk
+    int32_t max_chunks;       // chunks of the longest context
+    AttentionKernel kernel;
+    int32_t nodes_per_block;  // shared-prefix kernel: nodes per block (1 for the per-node kernel)
 };
 
-AttentionPlan plan_attention(int32_t n_ctx);
+AttentionPlan plan_attention(int32_t n_ctx, int head_dim, AttentionKernel kernel);
 
 // Largest head dimension the kernels handle.
 int attention_max_head_dim();

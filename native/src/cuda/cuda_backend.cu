@@ -84,7 +84,7 @@ public:
         if (p_.head_dim > cuda::attention_max_head_dim())
             fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
                                          std::to_string(cuda::attention_max_head_dim()));
-        plan_ = cuda::plan_attention(n_ctx);
+        plan_ = cuda::plan_attention(n_ctx, p_.head_dim, cuda::attention_kernel_from_environment());
         cuda::attention_prepare(plan_, p_.head_dim);
         attention_scratch_ = cuda::DeviceBuffer<float>(cuda::attention_scratch_floats(plan_, n_batch, p_.n_heads, p_.head_dim));
 
