@@ -162,6 +162,16 @@ int attention_chunks(const AttentionPlan& plan, int32_t n_past, int32_t max_dept
 constexpr int kSharedTile = 64;
 constexpr int kMaxPairsPerThread = 32;  // (node, dimension) output sums per thread: nodes_per_block * head_dim <= 8192
 
+// Copies the head's rows of positions t0 .. t0 + width - 1 below shared_end from a layer's cache into tile
+// rows of head_dim + 1 floats (the padding keeps a warp's reads of one dimension on distinct banks).
+__device__ __forceinline__ void stage_shared_positions(const float* __restrict__ cache, int t0, int width, int64_t shared_end,
+                                                       int64_t kv_dim, int64_t kv_offset, int head_dim, float* __restrict__ tile) {
+    for (int e = threadIdx.x; e < width * head_dim; e += blockDim.x) {
+        const int p = t0 + e / head_dim;
+        if (p < shared_end) tile[(e / head_dim) * (head_dim + 1) + e % head_dim] = cache[p * kv_dim + kv_offset + e % head_dim];
+    }
+}
+
 __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
     const float* __restrict__ q, const float* __restrict__ keys, const float* __restrict__ values, int32_t host_n_past,
     const int32_t* __restrict__ device_n_past, TreeView tree, int n_heads, int group, int head_dim, float scale,
@@ -179,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
     for (int i = 0; i < nodes; ++i) block_end = max(block_end, min(begin + plan.chunk, n_past + tree.depths[first + i] + 1));
     if (block_end <= begin) return;  // no node of the group reaches this chunk (the same for every thread)
 
-    const int row = head_dim + 1;  // padded: threads reading one dimension of consecutive positions hit distinct banks
+    const int row = head_dim + 1;  // see stage_shared_positions
     float* q_s = shared;                                    // [nodes_per_block][head_dim]
     float* tile = q_s + plan.nodes_per_block * head_dim;    // [kSharedTile][row]
     float* scores = tile + kSharedTile * row;               // [nodes_per_block][chunk]
@@ -192,10 +202,7 @@ __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
     for (int t0 = begin; t0 < block_end; t0 += kSharedTile) {
         const int width = min(kSharedTile, block_end - t0);
         __syncthreads();  // q_s written; the previous tile read
-        for (int e = threadIdx.x; e < width * head_dim; e += blockDim.x) {
-            const int p = t0 + e / head_dim;
-            if (p < shared_end) tile[(e / head_dim) * row + e % head_dim] = keys[p * kv_dim + kv_offset + e % head_dim];
-        }
+        stage_shared_positions(keys, t0, width, shared_end, kv_dim, kv_offset, head_dim, tile);
         __syncthreads();
         for (int e = threadIdx.x; e < nodes * width; e += blockDim.x) {
             const int i = e / width, p = t0 + e % width, node = first + i;
@@ -233,10 +240,7 @@ __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
     for (int t0 = begin; t0 < block_end; t0 += kSharedTile) {
         const int width = min(kSharedTile, block_end - t0);
         __syncthreads();  // weights written; the previous tile read
-        for (int e = threadIdx.x; e < width * head_dim; e += blockDim.x) {
-            const int p = t0 + e / head_dim;
-            if (p < shared_end) tile[(e / head_dim) * row + e % head_dim] = values[p * kv_dim + kv_offset + e % head_dim];
-        }
+        stage_shared_positions(values, t0, width, shared_end, kv_dim, kv_offset, head_dim, tile);
         __syncthreads();
 #pragma unroll
         for (int k = 0; k < kMaxPairsPerThread; ++k) {
