@@ -67,6 +67,9 @@ internal static class Help
           --out DIR              also write report.json and report.md there
           --threads N, --backend B, --context N                              as for generate
           --forward-cost-context N  committed tokens for the t(k) probe (default 256)
+          --paired-bandwidth     CPU: probe the memory read bandwidth right before each prompt's greedy
+                                 run and report greedy's weight-streaming rate against it per prompt
+                                 (median, range); about half a second per prompt
           --device-time          CUDA: measure the GPU's time of every step (events around each native
                                  call) and report the host overhead per step (decode time minus GPU time)
 

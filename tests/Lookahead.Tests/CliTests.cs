@@ -202,6 +202,36 @@ public class CliTests
     }
 
     [Test]
+    public void BenchPairsGreedyWithABandwidthProbePerPromptAndRefusesWhatItCannotPair()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "lookahead-cli-bench", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string prompts = Path.Combine(directory, "prompts.jsonl");
+            File.WriteAllLines(prompts, File.ReadLines(TestPaths.BenchPrompts).Where(l => !l.Contains("\"warmup\"")).Take(3));
+            CliRunner.Result result = CliRunner.Run(["bench", "--prompts", prompts, "--max-tokens", "16", "--modes", "greedy",
+                "--paired-bandwidth", "--out", directory]);
+            Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+            Assert.That(result.Stdout, Does.Contain("probe right before each prompt: median").And.Contain("3 prompts"));
+            using JsonDocument report = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "report.json")));
+            JsonElement paired = report.RootElement.GetProperty("paired_bandwidth");
+            Assert.That(paired.GetProperty("prompts").GetInt32(), Is.EqualTo(3));
+            double min = paired.GetProperty("min_fraction").GetDouble(), median = paired.GetProperty("median_fraction").GetDouble();
+            Assert.That(min, Is.Positive);
+            Assert.That(median, Is.InRange(min, paired.GetProperty("max_fraction").GetDouble()));
+
+            CliRunner.Result lookaheadOnly = CliRunner.Run(["bench", "--prompts", prompts, "--modes", "lookahead", "--paired-bandwidth"]);
+            Assert.That(lookaheadOnly.ExitCode, Is.EqualTo(2));
+            Assert.That(lookaheadOnly.Stderr, Does.Contain("include greedy in --modes"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
     public void BenchTakesPromptIdsForFoldersWithoutATokenizerAndNamesBadLines()
     {
         using RandomModel fixture = RandomModel.Create(new RandomModelSpec("bench-ids", Vocab: 60, Seed: 21));

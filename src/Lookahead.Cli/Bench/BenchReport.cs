@@ -16,7 +16,8 @@ internal sealed record BenchReport(
     IReadOnlyList<ModeResult> Results,
     IReadOnlyList<ForwardCost> ForwardCosts,
     double MemoryReadGBps,
-    long WeightBytesPerToken)
+    long WeightBytesPerToken,
+    IReadOnlyList<double> PairedBandwidthRatios)
 {
     // Weight bytes a run streams per second: one pass over the weights per step.
     private double WeightGBps(RunTotals totals) => totals.Seconds > 0 ? WeightBytesPerToken * (double)totals.Steps / totals.Seconds / 1e9 : 0;
@@ -31,6 +32,20 @@ internal sealed record BenchReport(
             $"memory read bandwidth ({Threads} threads): {MemoryReadGBps:F1} GB/s; weights per step {WeightBytesPerToken / 1e6:F2} MB{achieved}");
     }
     private ModeResult? Greedy => Results.FirstOrDefault(r => r.Mode == "greedy");
+
+    // --paired-bandwidth: each prompt's greedy weight-streaming rate over a bandwidth probe made right before it.
+    private double PairedMedian
+    {
+        get
+        {
+            double[] sorted = PairedBandwidthRatios.Order().ToArray();
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        }
+    }
+
+    public string PairedBandwidthLine() => PairedBandwidthRatios.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+        $"greedy against a read-bandwidth probe right before each prompt: median {100 * PairedMedian:F1}% " +
+        $"({100 * PairedBandwidthRatios.Min():F1}-{100 * PairedBandwidthRatios.Max():F1}%, {PairedBandwidthRatios.Count} prompts)");
 
     private double? Speedup(ModeResult result, string? category)
     {
@@ -90,6 +105,7 @@ internal sealed record BenchReport(
     public string Markdown() =>
         $"# Lookahead benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, at most {MaxTokens} tokens per prompt, " +
         $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n" +
+        (PairedBandwidthRatios.Count > 0 ? $"\n{PairedBandwidthLine()}\n" : "") +
         (DeviceTimed ? $"\n{HostOverheadLine()}\n" : "");
 
     public void WriteJson(Stream stream)
@@ -104,6 +120,15 @@ internal sealed record BenchReport(
         json.WriteNumber("test_prompts", TestPrompts);
         json.WriteNumber("memory_read_gbps", MemoryReadGBps);
         json.WriteNumber("weight_bytes_per_token", WeightBytesPerToken);
+        if (PairedBandwidthRatios.Count > 0)
+        {
+            json.WriteStartObject("paired_bandwidth");
+            json.WriteNumber("prompts", PairedBandwidthRatios.Count);
+            json.WriteNumber("median_fraction", PairedMedian);
+            json.WriteNumber("min_fraction", PairedBandwidthRatios.Min());
+            json.WriteNumber("max_fraction", PairedBandwidthRatios.Max());
+            json.WriteEndObject();
+        }
         json.WriteStartArray("runs");
         foreach (ModeResult result in Results)
         {

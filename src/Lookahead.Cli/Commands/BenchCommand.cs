@@ -21,7 +21,7 @@ internal static class BenchCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string> { "device-time" });
+        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string> { "device-time", "paired-bandwidth" });
         int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
         string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (string mode in modes)
@@ -47,6 +47,12 @@ internal static class BenchCommand
             throw new UsageException("--device-time measures the GPU's share of each step and needs the CUDA backend (--backend cuda)");
         // Events around each native call's device work; the host overhead per step is what remains.
         if (deviceTime) context.Profiling = ProfilingMode.Device;
+        bool pairedBandwidth = reader.Has("paired-bandwidth");
+        if (pairedBandwidth && context.Backend != Backend.Cpu)
+            throw new UsageException("--paired-bandwidth holds greedy against this machine's memory and needs the CPU backend");
+        if (pairedBandwidth && !modes.Contains("greedy"))
+            throw new UsageException("--paired-bandwidth measures greedy decoding: include greedy in --modes");
+        var paired = new List<double>();
         var progress = new ProgressBar(Console.Error);
         int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
                         (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
@@ -84,7 +90,11 @@ internal static class BenchCommand
                 foreach (TimedRun run in runs)
                 {
                     if (Reported(run)) progress.Advance(run.Length is null ? run.Mode : $"{run.Mode}, decoding length {run.Length}");
-                    int[] tokens = run.Generate(line, ids);
+                    // The machine's bandwidth drifts: probe it right before each prompt's greedy run.
+                    double probe = pairedBandwidth && run.Length is null ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
+                    GenerationStats stats = run.Generate(line, ids, out int[] tokens);
+                    if (probe > 0 && stats.DecodeSeconds > 0)
+                        paired.Add(model.WeightBytesPerToken * (double)stats.Steps / stats.DecodeSeconds / 1e9 / probe);
                     if (reference is null)
                     {
                         reference = tokens;
@@ -113,10 +123,11 @@ internal static class BenchCommand
         double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
         var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
             warmup.Count, test.Count, costContext, results, costs, bandwidth,
-            model.WeightBytesPerToken);
+            model.WeightBytesPerToken, paired);
         Console.Out.Write(report.Table(markdown: false));
         Console.Out.WriteLine(report.ForwardCostLine());
         Console.Out.WriteLine(report.BandwidthLine());
+        if (pairedBandwidth) Console.Out.WriteLine(report.PairedBandwidthLine());
         if (deviceTime) Console.Out.WriteLine(report.HostOverheadLine());
         if (outDirectory is not null)
         {
@@ -141,14 +152,15 @@ internal static class BenchCommand
         public string? Length => length;
         public Generator Generator => generator;
 
-        public int[] Generate(PromptLine line, int[] ids)
+        public GenerationStats Generate(PromptLine line, int[] ids, out int[] tokens)
         {
             GenerationResult result = generator.Generate(ids, options);
             _overall.Add(result.Stats);
             string category = line.Category ?? "uncategorized";
             if (!_byCategory.TryGetValue(category, out RunTotals? totals)) _byCategory[category] = totals = new RunTotals();
             totals.Add(result.Stats);
-            return result.Tokens;
+            tokens = result.Tokens;
+            return result.Stats;
         }
 
         public ModeResult Result() => new(mode, length, _overall, _byCategory);
