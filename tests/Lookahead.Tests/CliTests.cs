@@ -202,7 +202,7 @@ public class CliTests
     }
 
     [Test]
-    public void BenchPairsGreedyWithABandwidthProbePerPromptAndRefusesWhatItCannotPair()
+    public void BenchPairsGreedyWithABandwidthProbePerPromptAndRefusesMeasurementsTheBackendCannotGive()
     {
         string directory = Path.Combine(Path.GetTempPath(), "lookahead-cli-bench", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
@@ -224,6 +224,10 @@ public class CliTests
             CliRunner.Result lookaheadOnly = CliRunner.Run(["bench", "--prompts", prompts, "--modes", "lookahead", "--paired-bandwidth"]);
             Assert.That(lookaheadOnly.ExitCode, Is.EqualTo(2));
             Assert.That(lookaheadOnly.Stderr, Does.Contain("include greedy in --modes"));
+            // Device time is the GPU's: on the CPU backend it is refused rather than reported as zero.
+            CliRunner.Result deviceTime = CliRunner.Run(["bench", "--prompts", prompts, "--backend", "cpu", "--device-time"]);
+            Assert.That(deviceTime.ExitCode, Is.EqualTo(2));
+            Assert.That(deviceTime.Stderr, Does.Contain("needs the CUDA backend"));
         }
         finally
         {
