@@ -88,6 +88,8 @@ if [ -f "$ROOT/.gpu/app.tar.xz" ] && [ -f "$ROOT/.gpu/dotnet.tar.xz" ]; then
     --out "$RESULTS/dotnet-bench"
   run dotnet-bench-cuda-device-time timeout 120 "${CLI[@]}" bench --backend cuda --decoding-length auto,8 --max-tokens 128 \
     --device-time --out "$RESULTS/dotnet-bench-device-time"
+  run dotnet-bench-cuda-shared-attention timeout 150 env LK_CUDA_ATTENTION=shared "${CLI[@]}" bench --backend cuda \
+    --decoding-length 8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-shared-attention"
   run dotnet-bench-cpu timeout 150 "${CLI[@]}" bench --backend cpu --decoding-length auto,8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-cpu"
   grep -E "^(==> dotnet| *(greedy|lookahead) .* all |host overhead)" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
 fi
