@@ -58,9 +58,9 @@ run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
 run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
 # The tensor-core kernel's shared-memory staging and split-column sums, and the CUDA graph path.
 run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionMatchesASoftmaxOverEachNodesVisiblePositions'
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers'
 run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
 # The same without CUDA graphs (a few hundred launches per step instead of one).

@@ -2,6 +2,7 @@
 #include <cfloat>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "attention.cuh"
 #include "cuda_check.h"
@@ -249,11 +250,11 @@ __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
             const int i = e / head_dim, d = e % head_dim, node = first + i;
             const int end = min(t0 + width, n_past + tree.depths[node] + 1);
             const Visible visible{n_past, tree.ancestors ? tree.ancestors + tree.ancestor_offsets[node] : nullptr};
-            const float* wi = scores + i * plan.chunk - begin;
+            const float* wi = scores + i * plan.chunk;
             float sum = acc[k];
             for (int p = t0; p < end; ++p) {
                 const float v = p < shared_end ? tile[(p - t0) * row + d] : values[visible.slot(p) * kv_dim + kv_offset + d];
-                sum = fmaf(wi[p], v, sum);
+                sum = fmaf(wi[p - begin], v, sum);
             }
             acc[k] = sum;
         }
@@ -309,17 +310,22 @@ AttentionPlan plan_attention(int32_t n_ctx, int head_dim, AttentionKernel kernel
 int attention_max_head_dim() { return kMaxHeadDim; }
 
 void attention_prepare(const AttentionPlan& plan, int head_dim) {
-    if (plan.kernel == AttentionKernel::SharedPrefix) {
-        const size_t shared = shared_prefix_bytes(head_dim, plan);
-        if (shared > 48 * 1024)
-            check(cudaFuncSetAttribute(attention_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
-                  "cudaFuncSetAttribute(attention_shared_kernel)");
-        return;
-    }
-    const size_t shared = shared_bytes(head_dim, plan.chunk);
-    if (shared > 48 * 1024)
-        check(cudaFuncSetAttribute(attention_chunk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+    // The limit belongs to the kernel, for the whole process: it is only ever raised, so that a context
+    // with a smaller plan does not take shared memory from one with a larger plan.
+    static std::mutex mutex;
+    static size_t raised_shared = 48 * 1024, raised_chunk = 48 * 1024;
+    const bool shared_prefix = plan.kernel == AttentionKernel::SharedPrefix;
+    const size_t need = shared_prefix ? shared_prefix_bytes(head_dim, plan) : shared_bytes(head_dim, plan.chunk);
+    std::lock_guard<std::mutex> lock(mutex);
+    size_t& raised = shared_prefix ? raised_shared : raised_chunk;
+    if (need <= raised) return;
+    if (shared_prefix)
+        check(cudaFuncSetAttribute(attention_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(need)),
+              "cudaFuncSetAttribute(attention_shared_kernel)");
+    else
+        check(cudaFuncSetAttribute(attention_chunk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(need)),
               "cudaFuncSetAttribute(attention_chunk_kernel)");
+    raised = need;
 }
 
 size_t attention_scratch_floats(const AttentionPlan& plan, int32_t n_batch, int n_heads, int head_dim) {
