@@ -24,6 +24,13 @@ def slot(n_past, lst, p):
     j = p - n_past
     return n_past + (lst[j] if lst is not None else j)
 
+def stage_shared_positions(cache, t0, width, shared_end, kv_dim, kv_offset, hd):
+    tile = np.full(kSharedTile * (hd + 1), np.nan)  # unstaged entries stay NaN: reading one fails the run
+    for e in range(width * hd):
+        p = t0 + e // hd
+        if p < shared_end: tile[(e // hd) * (hd + 1) + e % hd] = cache[p * kv_dim + kv_offset + e % hd]
+    return tile
+
 def kernel(q, keys, values, n_past, depths, offsets, ancestors, n, n_heads, group, hd, scale, P, scratch, grid_y):
     kv_dim = (n_heads // group) * hd
     for head in range(n_heads):
@@ -42,10 +49,7 @@ def kernel(q, keys, values, n_past, depths, offsets, ancestors, n, n_heads, grou
                 t0 = begin
                 while t0 < block_end:
                     width = min(kSharedTile, block_end - t0)
-                    tile = np.full(kSharedTile * row, np.nan)
-                    for e in range(width * hd):
-                        p = t0 + e // hd
-                        if p < shared_end: tile[(e // hd) * row + e % hd] = keys[p * kv_dim + kv_offset + e % hd]
+                    tile = stage_shared_positions(keys, t0, width, shared_end, kv_dim, kv_offset, hd)
                     for e in range(nodes * width):
                         i = e // width; p = t0 + e % width; node = first + i
                         if p >= n_past + depths[node] + 1: continue
@@ -70,10 +74,7 @@ def kernel(q, keys, values, n_past, depths, offsets, ancestors, n, n_heads, grou
                 t0 = begin
                 while t0 < block_end:
                     width = min(kSharedTile, block_end - t0)
-                    tile = np.full(kSharedTile * row, np.nan)
-                    for e in range(width * hd):
-                        p = t0 + e // hd
-                        if p < shared_end: tile[(e // hd) * row + e % hd] = values[p * kv_dim + kv_offset + e % hd]
+                    tile = stage_shared_positions(values, t0, width, shared_end, kv_dim, kv_offset, hd)
                     for tid in range(kThreads):
                         for k in range(kMaxPairs):
                             e = tid + k * kThreads
