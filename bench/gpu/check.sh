@@ -99,6 +99,13 @@ run ncu-7b timeout 180 env LK_CUDA_GRAPHS=0 ncu --clock-control none --profile-f
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__throughput.avg.pct_of_peak_sustained_elapsed \
   "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4
 sed -n '/==> ncu-7b/,$p' "$LOG" | sed -n '/==PROF==/,$p' | grep -E "^\s+[a-zA-Z_].*\(|gpu__time|dram__|sm__" | head -120 > "$RESULTS/ncu-7b.txt"
+# Why the greedy step's products and attention stop short of the bandwidth: occupancy, warp stalls and
+# memory traffic of their first launches in the profiled greedy step (the next optimization's inputs).
+run ncu-7b-detail timeout 150 env LK_CUDA_GRAPHS=0 ncu --clock-control none --profile-from-start off \
+  --kernel-name regex:'mma_kernel|attention_chunk|attention_shared' --launch-count 6 \
+  --section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis \
+  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4
+sed -n '/==> ncu-7b-detail/,$p' "$LOG" | sed -n '/==PROF==/,$p' | grep -vE '^==PROF==' | head -400 > "$RESULTS/ncu-7b-detail.txt"
 run hf-baseline timeout 120 env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"
 echo "summary: $SUMMARY"
