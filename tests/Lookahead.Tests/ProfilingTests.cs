@@ -6,20 +6,45 @@ namespace Lookahead.Tests;
 /// <summary>Per-stage timing through the managed wrapper.</summary>
 public class ProfilingTests
 {
+    // Lookahead on stories260K (CPU) without profiling, then again in `mode`: the context, the first run's
+    // tokens and the profiled run.
+    private sealed class ProfiledRun : IDisposable
+    {
+        public LanguageModel Model { get; } = LanguageModel.Load(TestPaths.Stories260K);
+        public InferenceContext Context { get; }
+        public int[] Plain { get; }
+        public GenerationResult Profiled { get; }
+        private readonly Generator _generator;
+
+        public ProfiledRun(ProfilingMode mode, string text, int maxTokens)
+        {
+            Context = Model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
+            _generator = new Generator(Context);
+            int[] prompt = Model.Tokenizer!.Encode(text);
+            var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, StopTokens = [] };
+            Plain = _generator.Generate(prompt, options).Tokens;
+            Assert.That(Context.Profiling, Is.EqualTo(ProfilingMode.Off));
+            Assert.That(Context.GetProfile().Select(s => s.Calls), Is.All.Zero, "nothing is counted while profiling is off");
+            Context.Profiling = mode;
+            Profiled = _generator.Generate(prompt, options);
+        }
+
+        public void Dispose()
+        {
+            _generator.Dispose();
+            Context.Dispose();
+            Model.Dispose();
+        }
+    }
+
     [Test]
     public void ProfilingCountsEveryStageOfLookaheadStepsAndKeepsTheTokens()
     {
-        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
-        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
-        using var generator = new Generator(context);
-        int[] prompt = model.Tokenizer!.Encode("Once upon a time, there was a little girl named Lily. Once upon a time");
-        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 60, StopTokens = [] };
-        int[] plain = generator.Generate(prompt, options).Tokens;
-
-        Assert.That(context.Profiling, Is.EqualTo(ProfilingMode.Off));
-        Assert.That(context.GetProfile().Select(s => s.Calls), Is.All.Zero, "nothing is counted while profiling is off");
-        context.Profiling = ProfilingMode.Stages;
-        GenerationResult profiled = generator.Generate(prompt, options);
+        using var run = new ProfiledRun(ProfilingMode.Stages, "Once upon a time, there was a little girl named Lily. Once upon a time", 60);
+        InferenceContext context = run.Context;
+        GenerationResult profiled = run.Profiled;
+        int[] plain = run.Plain;
+        LanguageModel model = run.Model;
         IReadOnlyList<StageTime> stages = context.GetProfile();
 
         Assert.That(profiled.Tokens, Is.EqualTo(plain));
@@ -42,17 +67,11 @@ public class ProfilingTests
     [Test]
     public void DeviceTimeCountsNothingOnTheCpuAndKeepsTheTokens()
     {
-        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
-        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
-        using var generator = new Generator(context);
-        int[] prompt = model.Tokenizer!.Encode("Once upon a time");
-        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 30, StopTokens = [] };
-        int[] plain = generator.Generate(prompt, options).Tokens;
+        using var run = new ProfiledRun(ProfilingMode.Device, "Once upon a time", 30);
+        InferenceContext context = run.Context;
+        GenerationResult timed = run.Profiled;
 
-        context.Profiling = ProfilingMode.Device;
-        GenerationResult timed = generator.Generate(prompt, options);
-
-        Assert.That(timed.Tokens, Is.EqualTo(plain));
+        Assert.That(timed.Tokens, Is.EqualTo(run.Plain));
         Assert.That(timed.Stats.DeviceSeconds, Is.Zero);
         Assert.That(context.DeviceTime, Is.EqualTo(TimeSpan.Zero));
         Assert.That(context.GetProfile().Select(s => s.Calls), Is.All.Zero);

@@ -19,21 +19,13 @@ def slices(tiles, cols):
 def lane_column(base, t, p):
     return base + (0 if p < 4 else 32) + 8 * t + 2 * (p & 3)
 
-def load_weight_run(W, row, rows, cols, base, t):
+def lane_run(matrix, row, rows, cols, base, t):
+    """A lane's 8 column pairs of one row (weights: load_weight_run; inputs: load_input_run), zeros outside."""
     out = []
     for p in range(8):
         at = lane_column(base, t, p)
-        lo = W[row, at] if row < rows and at < cols else 0.0
-        hi = W[row, at + 1] if row < rows and at + 1 < cols else 0.0
-        out.append((lo, hi))
-    return out
-
-def load_input_run(x, j, n_x, cols, base, t):
-    out = []
-    for p in range(8):
-        at = lane_column(base, t, p)
-        lo = x[j, at] if j < n_x and at < cols else 0.0
-        hi = x[j, at + 1] if j < n_x and at + 1 < cols else 0.0
+        lo = matrix[row, at] if row < rows and at < cols else 0.0
+        hi = matrix[row, at + 1] if row < rows and at + 1 < cols else 0.0
         out.append((lo, hi))
     return out
 
@@ -98,8 +90,8 @@ def kernel(parts, first_tile, cols, x, n_x, n_slices, accumulate, partial, count
                     for lane in range(32):
                         g, t = lane >> 2, lane & 3
                         base = (step0 + d) * 64
-                        regs[(wi, d, lane)] = (load_weight_run(Wm, W['row0'] + g, rows, cols, base, t),
-                                               load_weight_run(Wm, W['row0'] + g + 8, rows, cols, base, t))
+                        regs[(wi, d, lane)] = (lane_run(Wm, W['row0'] + g, rows, cols, base, t),
+                                               lane_run(Wm, W['row0'] + g + 8, rows, cols, base, t))
             if Tiles > 1:
                 stage[:] = np.nan
                 for d in range(Depth):
@@ -120,7 +112,7 @@ def kernel(parts, first_tile, cols, x, n_x, n_slices, accumulate, partial, count
                                 sub = stage[d * 64 * kStageRowBytes // 2:(d + 1) * 64 * kStageRowBytes // 2]
                                 ins.append(read_staged(sub, i * 8 + g, t))
                             else:
-                                ins.append(load_input_run(x, i * 8 + g, n_x, cols, base, t))
+                                ins.append(lane_run(x, i * 8 + g, n_x, cols, base, t))
                         for k in range(4):
                             A_regs = [(regs[(wi, d, l)][0][2*k], regs[(wi, d, l)][1][2*k], regs[(wi, d, l)][0][2*k+1], regs[(wi, d, l)][1][2*k+1]) for l in range(32)]
                             B_regs = [(ins[l][2*k], ins[l][2*k+1]) for l in range(32)]
