@@ -343,15 +343,10 @@ TEST(CudaKernels, RowAndElementwiseKernelsMatchTheCpu) {
         std::vector<float> gate = random_floats(rng, n * width, -4, 4), up = random_floats(rng, n * width);
         Device<float> dg(gate), du(up);
         lk::cuda::swiglu(dg.data, du.data, n * width);
-        lk::cuda::add(du.data, dx.data, n * width);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        std::vector<double> silu(n * width), sum(n * width);
-        for (int i = 0; i < n * width; ++i) {
-            silu[i] = gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i];
-            sum[i] = double(up[i]) + x[i];
-        }
+        std::vector<double> silu(n * width);
+        for (int i = 0; i < n * width; ++i) silu[i] = gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i];
         expect_close(dg.read(), silu, "swiglu");
-        expect_close(du.read(), sum, "add");
     }
     std::vector<float> table = random_floats(rng, 11 * 6);
     std::vector<int32_t> tokens{3, 0, 10, 3};

@@ -47,11 +47,6 @@ __global__ void swiglu_kernel(float* __restrict__ gate, const float* __restrict_
     }
 }
 
-__global__ void add_kernel(float* __restrict__ x, const float* __restrict__ y, int64_t count) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < count) x[i] += y[i];
-}
-
 unsigned blocks_for(int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
 
 }  // namespace
@@ -70,11 +65,6 @@ void rms_norm(const float* x, const float* weight, float* out, int first, int n,
 void swiglu(float* gate, const float* up, int64_t count) {
     swiglu_kernel<<<blocks_for(count), kThreads>>>(gate, up, count);
     check_launch("swiglu");
-}
-
-void add(float* x, const float* y, int64_t count) {
-    add_kernel<<<blocks_for(count), kThreads>>>(x, y, count);
-    check_launch("add");
 }
 
 }  // namespace lk::cuda

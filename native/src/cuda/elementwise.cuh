@@ -1,4 +1,5 @@
-// Row-wise and element-wise kernels of the forward pass: embedding gather, RMSNorm, SwiGLU, residual add.
+// Row-wise and element-wise kernels of the forward pass: embedding gather, RMSNorm, SwiGLU (the residual
+// adds happen in the matrix kernels' epilogues).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,5 @@ void rms_norm(const float* x, const float* weight, float* out, int first, int n,
 
 // gate = silu(gate) * up over count elements.
 void swiglu(float* gate, const float* up, int64_t count);
-
-// x += y over count elements.
-void add(float* x, const float* y, int64_t count);
 
 }  // namespace lk::cuda
