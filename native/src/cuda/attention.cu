@@ -27,6 +27,12 @@ struct Visible {
     }
 };
 
+// Where in the scratch the record of one (node, head) pair (node * n_heads + head) and chunk lies, which a
+// chunk kernel writes and the merge reads: [max, sum, unnormalized output of head_dim floats].
+__device__ __forceinline__ int64_t chunk_record(const AttentionPlan& plan, int64_t node_head, int chunk, int head_dim) {
+    return (node_head * plan.max_chunks + chunk) * (head_dim + 2);
+}
+
 // One block per (node, head, chunk). Every reduction has a fixed shape: warp w scores positions
 // begin + w, begin + w + 8, ... (lanes split the head dimension, a fixed shuffle tree sums them); the
 // chunk's max and sum go through a fixed tree; warp w accumulates its positions' values in increasing
@@ -115,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) attention_chunk_kernel(
         if (lane + 32 * m < head_dim) partial[warp * head_dim + lane + 32 * m] = acc[m];
     __syncthreads();
 
-    float* record = scratch + (static_cast<int64_t>(blockIdx.x) * plan.max_chunks + chunk) * (head_dim + 2);
+    float* record = scratch + chunk_record(plan, blockIdx.x, chunk, head_dim);
     if (threadIdx.x == 0) {
         record[0] = chunk_max;
         record[1] = reduce[0];
@@ -134,7 +140,7 @@ __global__ void attention_merge_kernel(int32_t host_n_past, const int32_t* __res
     const int32_t n_past = device_n_past ? *device_n_past : host_n_past;
     const int node = blockIdx.x / n_heads;
     const int chunks = (n_past + tree.depths[node] + 1 + plan.chunk - 1) / plan.chunk;
-    const float* records = scratch + static_cast<int64_t>(blockIdx.x) * plan.max_chunks * (head_dim + 2);
+    const float* records = scratch + chunk_record(plan, blockIdx.x, 0, head_dim);
     float max_all = -FLT_MAX;
     for (int c = 0; c < chunks; ++c) max_all = fmaxf(max_all, records[c * (head_dim + 2)]);
     float total = 0.0f;
@@ -267,7 +273,7 @@ __global__ void __launch_bounds__(kThreads) attention_shared_kernel(
         if (e >= nodes * head_dim) continue;
         const int i = e / head_dim, d = e % head_dim, node = first + i;
         if (begin >= n_past + tree.depths[node] + 1) continue;
-        float* record = scratch + ((static_cast<int64_t>(node) * n_heads + head) * plan.max_chunks + chunk) * (head_dim + 2);
+        float* record = scratch + chunk_record(plan, static_cast<int64_t>(node) * n_heads + head, chunk, head_dim);
         if (d == 0) {
             record[0] = stats[2 * i];
             record[1] = stats[2 * i + 1];
