@@ -38,8 +38,9 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 3  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
-                             3: profiling modes (LK_PROFILE_*) and the "device" stage */
+#define LK_ABI_VERSION 4  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+                             3: profiling modes (LK_PROFILE_*) and the "device" stage;
+                             4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows */
 
 typedef int32_t lk_status;
 #define LK_OK 0
@@ -50,6 +51,7 @@ typedef int32_t lk_status;
 #define LK_ERR_NO_DEVICE (-5)        /* the requested backend has no usable device */
 #define LK_ERR_INVALID_STATE (-6)    /* call order violated (e.g. commit without eval) */
 #define LK_ERR_INTERNAL (-7)
+#define LK_ERR_NON_FINITE (-8)       /* a forward pass produced NaN or infinite logits where a token was due */
 
 /* Tensor element types, as stored by the caller. */
 #define LK_DTYPE_F32 0
@@ -71,6 +73,9 @@ typedef int32_t lk_status;
 #define LK_MODEL_QKV_BIAS 2u    /* q/k/v projections carry biases (Qwen2) */
 
 /*
+ * Limits: every dimension of lk_model_params is at most 1,048,576 (2^20) except n_layers, at most
+ * 4,096; n_batch at most n_ctx; n_threads at most 256.
+ *
  * Tensor kinds. Shapes are [rows, cols] in row-major order as in Hugging Face checkpoints
  * (a projection maps cols inputs to rows outputs); vectors are passed with cols = 1.
  * q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim.
@@ -157,8 +162,10 @@ LK_API lk_status lk_measure_read_bandwidth(int32_t n_threads, double* out_gbps);
 /* Creates an empty model; every required tensor must then be set before a context is created. */
 LK_API lk_status lk_model_init(const lk_model_params* params, lk_model** out_model);
 
-/* Copies one tensor into the model (the caller keeps ownership of data). rows/cols must equal the
-   shape the kind requires; layer is ignored (pass 0) for the non-layer kinds. */
+/* Copies one tensor into the model (the caller keeps ownership of data, which needs no alignment).
+   rows/cols must equal the shape the kind requires; layer is ignored (pass 0) for the non-layer kinds.
+   A tensor holding a NaN or an infinity is refused (LK_ERR_INVALID_ARGUMENT, the message names the
+   first such element); on any failure the model keeps what that slot held before. */
 LK_API lk_status lk_model_set_tensor(lk_model* model, int32_t kind, int32_t layer, int32_t dtype,
                                      int64_t rows, int64_t cols, const void* data);
 
@@ -177,7 +184,9 @@ LK_API void lk_context_free(lk_context* context);
 
 LK_API lk_status lk_context_get_info(const lk_context* context, lk_context_info* out_info);
 
-/* One forward pass over the batch (see the decoding model above). Replaces any pending nodes. */
+/* One forward pass over the batch (see the decoding model above). Replaces any pending nodes. On failure
+   the committed context is unchanged and no nodes are pending. Logits are returned as computed: this
+   call does not check them for NaN or infinity (lk_context_decode_greedy does). */
 LK_API lk_status lk_context_eval(lk_context* context, const lk_batch* batch);
 
 /* Logits (vocab_size floats) of a node of the last eval, if that eval kept them. The pointer is
@@ -185,7 +194,8 @@ LK_API lk_status lk_context_eval(lk_context* context, const lk_batch* batch);
 LK_API lk_status lk_context_get_logits(lk_context* context, int32_t node, const float** out_logits);
 
 /* Keeps the pending nodes listed (a path from the root: nodes[0] = 0 and each next node a child of
-   the previous; NULL means 0..n_nodes-1 of a chain) as committed context and drops the others. */
+   the previous; NULL means 0..n_nodes-1 of a chain) as committed context and drops the others. On
+   failure nothing changes: the nodes stay pending. */
 LK_API lk_status lk_context_commit(lk_context* context, const int32_t* nodes, int32_t n_nodes);
 
 /* Drops committed tokens beyond n_past (0 empties the cache) and any pending nodes. */
@@ -197,6 +207,10 @@ LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
  * accepted nodes, and write the accepted draft tokens followed by the bonus token (the argmax at the
  * last accepted node) to out_tokens. capacity must be >= the tree's depth + 1. A one-node tree is
  * plain greedy decoding. Logits are not kept.
+ * A node whose logits hold a NaN or an infinity has no argmax: if the walk reaches one (the root
+ * included), the call fails with LK_ERR_NON_FINITE and commits nothing. Nodes off the accepted path are
+ * not judged, so the outcome is the one plain decoding has. On any failure the committed context is
+ * unchanged, no nodes are pending and *out_count is 0.
  */
 LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens,
                                           int32_t capacity, int32_t* out_count);

@@ -1,6 +1,9 @@
 // The C boundary: every misuse returns a status and a message naming the problem; nothing crashes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -257,6 +260,99 @@ TEST(Api, ProfilingTimesEveryStageWithoutChangingResults) {
     for (const lk_stage_time& stage : stages) EXPECT_EQ(stage.calls, 0) << stage.name;
     EXPECT_EQ(lk_context_set_profiling(profiled.get(), 3), LK_ERR_INVALID_ARGUMENT);
     EXPECT_TRUE(error_mentions("profiling mode"));
+}
+
+TEST(Api, NonFiniteWeightsAreRefusedByName) {
+    const lk_model_params p = lk_test::small_params();
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    ModelPtr model = complete_model(p);
+    const int64_t h = p.hidden_size, q = int64_t{p.n_heads} * p.head_dim;
+    std::vector<float> q_proj(q * h, 0.01f);
+    q_proj[2 * h + 5] = nan;
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_Q, 1, LK_DTYPE_F32, q, h, q_proj.data()), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("layer 1 attn_q holds NaN at element " + std::to_string(2 * h + 5) + " (row 2, column 5)"))
+        << lk_last_error();
+    std::vector<float> norm(h, 1.0f);
+    norm[h - 1] = -inf;
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_OUTPUT_NORM, 0, LK_DTYPE_F32, h, 1, norm.data()), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("output_norm holds -inf")) << lk_last_error();
+    // 16-bit encodings: +inf in F16 (0x7C00), a NaN in BF16 (0x7FC1).
+    std::vector<uint16_t> down(h * p.intermediate_size, lk_test::float_to_bf16(0.01f));
+    down.back() = 0x7FC1;
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_FFN_DOWN, 0, LK_DTYPE_BF16, h, p.intermediate_size, down.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("layer 0 ffn_down holds NaN")) << lk_last_error();
+    std::fill(down.begin(), down.end(), lk_test::float_to_f16(0.01f));
+    down[7] = 0x7C00;
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_FFN_DOWN, 0, LK_DTYPE_F16, h, p.intermediate_size, down.data()),
+              LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("layer 0 ffn_down holds +inf at element 7")) << lk_last_error();
+    // The refused tensors left the random ones in place: the model still serves a context.
+    ContextPtr ctx = context_for(model.get(), 16, 4);
+    EXPECT_NE(ctx, nullptr);
+}
+
+TEST(Api, UnalignedTensorDataIsRead) {
+    // A safetensors data section may start at any byte: the library must not assume alignment (UBSan checks it).
+    const lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    const int64_t h = p.hidden_size;
+    std::vector<unsigned char> bytes(h * sizeof(float) + 1);
+    for (int64_t i = 0; i < h; ++i) {
+        const float value = 1.0f + 0.01f * static_cast<float>(i);
+        std::memcpy(bytes.data() + 1 + i * sizeof(float), &value, sizeof value);
+    }
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_OUTPUT_NORM, 0, LK_DTYPE_F32, h, 1, bytes.data() + 1), LK_OK) << lk_last_error();
+    std::vector<unsigned char> embedding(p.vocab_size * h * 2 + 1, 0x3C);
+    EXPECT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_TOKEN_EMBEDDING, 0, LK_DTYPE_F16, p.vocab_size, h, embedding.data() + 1), LK_OK)
+        << lk_last_error();
+}
+
+TEST(Api, NonFiniteLogitsFailTheStepAndCommitNothing) {
+    // Finite weights whose activations overflow: embeddings near FLT_MAX make the norms infinite.
+    const lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    std::vector<float> huge(int64_t{p.vocab_size} * p.hidden_size, 3e38f);
+    ASSERT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_TOKEN_EMBEDDING, 0, LK_DTYPE_F32, p.vocab_size, p.hidden_size, huge.data()), LK_OK);
+    ContextPtr ctx = context_for(model.get(), 16, 4);
+    std::vector<int32_t> prefix{1, 2}, tokens{3, 4, 5}, parents{-1, 0, 0}, out(4, -9);
+    lk_batch chain{prefix.data(), nullptr, 2, LK_LOGITS_NONE};
+    ASSERT_EQ(lk_context_eval(ctx.get(), &chain), LK_OK) << "prefill keeps no logits and judges none";
+    ASSERT_EQ(lk_context_commit(ctx.get(), nullptr, 2), LK_OK);
+    lk_batch tree{tokens.data(), parents.data(), 3, LK_LOGITS_NONE};
+    int32_t count = -1;
+    EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out.data(), 4, &count), LK_ERR_NON_FINITE);
+    EXPECT_TRUE(error_mentions("position 2 (draft node 0)")) << lk_last_error();
+    EXPECT_EQ(count, 0);
+    EXPECT_EQ(out[0], -9) << "no token is written";
+    lk_context_info info{};
+    ASSERT_EQ(lk_context_get_info(ctx.get(), &info), LK_OK);
+    EXPECT_EQ(info.n_past, 2) << "nothing is committed";
+    EXPECT_EQ(info.n_pending, 0) << "nothing stays pending";
+}
+
+TEST(Api, FailedCallsLeaveNothingPending) {
+    const lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    ContextPtr ctx = context_for(model.get(), 8, 4);
+    std::vector<int32_t> tokens{1, 2, 3}, parents{-1, 0, 0};
+    lk_batch ok{tokens.data(), parents.data(), 3, LK_LOGITS_ALL};
+    ASSERT_EQ(lk_context_eval(ctx.get(), &ok), LK_OK);
+    std::vector<int32_t> bad_parents{-1, 0, 2};
+    lk_batch bad{tokens.data(), bad_parents.data(), 3, LK_LOGITS_ALL};
+    EXPECT_EQ(lk_context_eval(ctx.get(), &bad), LK_ERR_INVALID_ARGUMENT);
+    lk_context_info info{};
+    ASSERT_EQ(lk_context_get_info(ctx.get(), &info), LK_OK);
+    EXPECT_EQ(info.n_pending, 0);
+    EXPECT_EQ(lk_context_commit(ctx.get(), nullptr, 1), LK_ERR_INVALID_STATE);
+    // A refused commit keeps the pending nodes.
+    ASSERT_EQ(lk_context_eval(ctx.get(), &ok), LK_OK);
+    const int32_t not_a_path[] = {0, 2, 1};
+    EXPECT_EQ(lk_context_commit(ctx.get(), not_a_path, 3), LK_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(lk_context_get_info(ctx.get(), &info), LK_OK);
+    EXPECT_EQ(info.n_pending, 3);
+    const int32_t path[] = {0, 2};
+    EXPECT_EQ(lk_context_commit(ctx.get(), path, 2), LK_OK) << lk_last_error();
 }
 
 TEST(Api, CudaRequestFailsCleanlyWithoutCuda) {

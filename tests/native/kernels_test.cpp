@@ -267,16 +267,25 @@ TEST(VectorOps, RmsNormRopeSwigluMatchFormulas) {
     }
 }
 
-TEST(VectorOps, ArgmaxBreaksTiesToLowestIndexAndSkipsNaN) {
-    const float nan = std::numeric_limits<float>::quiet_NaN();
+TEST(VectorOps, ArgmaxBreaksTiesToLowestIndexAndRefusesNonFiniteRows) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     std::vector<float> ties{1.0f, 3.0f, 2.0f, 3.0f};
     EXPECT_EQ(lk::cpu::argmax(ties.data(), 4), 1);
-    std::vector<float> leading_nan{nan, -1.0f, 5.0f, nan, 5.0f};
-    EXPECT_EQ(lk::cpu::argmax(leading_nan.data(), 5), 2);
     std::vector<float> single{-7.0f};
     EXPECT_EQ(lk::cpu::argmax(single.data(), 1), 0);
     std::vector<float> negative{-3.0f, -1.0f, -1.0f, -2.0f};
     EXPECT_EQ(lk::cpu::argmax(negative.data(), 4), 1);
+    // One NaN or infinity anywhere (first, middle, last) and the row names no token.
+    for (float bad : {nan, inf, -inf}) {
+        for (int at = 0; at < 5; ++at) {
+            std::vector<float> row{0.5f, -1.0f, 5.0f, 2.0f, 5.0f};
+            row[at] = bad;
+            EXPECT_EQ(lk::cpu::argmax(row.data(), 5), -1) << bad << " at " << at;
+        }
+    }
+    const float largest = std::numeric_limits<float>::max();
+    std::vector<float> extremes{-largest, largest, largest};
+    EXPECT_EQ(lk::cpu::argmax(extremes.data(), 3), 1) << "finite extremes are ordinary values";
 }
 
 }  // namespace

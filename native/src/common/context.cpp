@@ -66,7 +66,12 @@ lk_context_info Context::info() const {
 void Context::prepare(const lk_batch& batch) {
     tree_.clear();
     logits_mode_ = LK_LOGITS_NONE;
-    tree_.assign(batch, model_.params.vocab_size, n_batch_);
+    try {
+        tree_.assign(batch, model_.params.vocab_size, n_batch_);
+    } catch (...) {
+        tree_.clear();  // a batch refused halfway leaves nothing pending
+        throw;
+    }
     if (n_past_ + tree_.size() > n_ctx_) {
         const int32_t n = tree_.size();
         tree_.clear();
@@ -78,7 +83,12 @@ void Context::prepare(const lk_batch& batch) {
 
 void Context::eval(const lk_batch& batch) {
     prepare(batch);
-    backend_->forward(tree_, n_past_, batch.logits);
+    try {
+        backend_->forward(tree_, n_past_, batch.logits);
+    } catch (...) {
+        tree_.clear();  // a failed pass leaves nothing pending
+        throw;
+    }
     logits_mode_ = batch.logits;
 }
 
@@ -110,20 +120,31 @@ void Context::truncate(int32_t n_past) {
 int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32_t capacity) {
     require(out_tokens != nullptr, "out_tokens is NULL");
     prepare(batch);
+    // Whatever fails below, nothing stays pending and nothing is committed.
+    struct ClearOnExit {
+        Tree& tree;
+        ~ClearOnExit() { tree.clear(); }
+    } clear_on_exit{tree_};
     if (capacity < tree_.max_depth() + 1) {
-        const int32_t depth = tree_.max_depth();
-        tree_.clear();
         fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
-                                          std::to_string(depth) + " (needs " + std::to_string(depth + 1) + ")");
+                                          std::to_string(tree_.max_depth()) + " (needs " +
+                                          std::to_string(tree_.max_depth() + 1) + ")");
     }
     backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
     int32_t bonus = 0;
     const int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
+    // A node whose logits hold NaN or infinity has no argmax (-1): the walk stops there, and its token
+    // would be garbage.
+    if (bonus < 0) {
+        const int32_t node = path_[length - 1];
+        fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_ + tree_.depth(node)) +
+                                    " (draft node " + std::to_string(node) +
+                                    ") hold NaN or infinity: the model's activations overflowed, so it names no token");
+    }
     backend_->compact(n_past_, path_.data(), length);
     n_past_ += length;
     for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
     out_tokens[length - 1] = bonus;
-    tree_.clear();
     return length;
 }
 

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,9 @@ namespace lk {
 namespace {
 
 constexpr int64_t kMaxDimension = 1 << 20;
+// Every layer costs a slot table entry before any weight arrives: bound it far above real models (126
+// layers for Llama 3.1 405B) so that a corrupt n_layers cannot allocate gigabytes.
+constexpr int64_t kMaxLayers = 4096;
 
 bool is_per_layer(int32_t kind) { return kind >= LK_TENSOR_ATTN_NORM && kind < LK_TENSOR_KIND_COUNT; }
 
@@ -29,11 +33,42 @@ bool is_vector(int32_t kind) {
 
 size_t dtype_size(int32_t dtype) { return dtype == LK_DTYPE_F32 ? 4 : 2; }
 
+// The caller's data may sit at any address (a safetensors data section has no alignment): read it
+// through memcpy, never through a typed pointer.
 float element_as_float(const void* data, int32_t dtype, int64_t index) {
+    const unsigned char* bytes = static_cast<const unsigned char*>(data);
+    if (dtype == LK_DTYPE_F32) {
+        float value;
+        std::memcpy(&value, bytes + index * 4, 4);
+        return value;
+    }
+    uint16_t bits;
+    std::memcpy(&bits, bytes + index * 2, 2);
+    return dtype == LK_DTYPE_F16 ? f16_to_float(bits) : bf16_to_float(bits);
+}
+
+// Index of the first NaN or infinity among count elements of an aligned copy, or -1. An element is
+// non-finite when its exponent bits are all ones; the chunked OR keeps the common (clean) case a
+// branch-free, vectorizable pass.
+template <typename Bits>
+int64_t find_non_finite_bits(const Bits* values, int64_t count, Bits exponent) {
+    constexpr int64_t kChunk = 4096;
+    for (int64_t start = 0; start < count; start += kChunk) {
+        const int64_t end = std::min(count, start + kChunk);
+        Bits any = 0;
+        for (int64_t i = start; i < end; ++i) any |= static_cast<Bits>((values[i] & exponent) == exponent);
+        if (!any) continue;
+        for (int64_t i = start; i < end; ++i)
+            if ((values[i] & exponent) == exponent) return i;
+    }
+    return -1;
+}
+
+int64_t find_non_finite(const void* data, int32_t dtype, int64_t count) {
     switch (dtype) {
-        case LK_DTYPE_F32: return static_cast<const float*>(data)[index];
-        case LK_DTYPE_F16: return f16_to_float(static_cast<const uint16_t*>(data)[index]);
-        default: return bf16_to_float(static_cast<const uint16_t*>(data)[index]);
+        case LK_DTYPE_F32: return find_non_finite_bits(static_cast<const uint32_t*>(data), count, uint32_t{0x7F800000u});
+        case LK_DTYPE_F16: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7C00u});
+        default: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7F80u});
     }
 }
 
@@ -61,7 +96,8 @@ Model::Model(const lk_model_params& p) : params(p) {
     positive(p.vocab_size, "vocab_size");
     positive(p.hidden_size, "hidden_size");
     positive(p.intermediate_size, "intermediate_size");
-    positive(p.n_layers, "n_layers");
+    require(p.n_layers > 0 && p.n_layers <= kMaxLayers,
+            "n_layers must be in 1.." + std::to_string(kMaxLayers) + ", got " + std::to_string(p.n_layers));
     positive(p.n_heads, "n_heads");
     positive(p.n_kv_heads, "n_kv_heads");
     positive(p.head_dim, "head_dim");
@@ -139,6 +175,14 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
         tensor.dtype = dtype;
         tensor.data = AlignedBuffer(count * dtype_size(dtype));
         std::memcpy(tensor.data.data(), data, count * dtype_size(dtype));
+    }
+    // Checked on the aligned copy: weights with NaN or infinity would only ever produce NaN logits.
+    const int64_t bad = find_non_finite(tensor.data.data(), tensor.dtype, count);
+    if (bad >= 0) {
+        const float value = element_as_float(tensor.data.data(), tensor.dtype, bad);
+        fail(LK_ERR_INVALID_ARGUMENT, tensor_label(kind, layer) + " holds " + (std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "-inf") +
+                                          " at element " + std::to_string(bad) + " (row " + std::to_string(bad / cols) +
+                                          ", column " + std::to_string(bad % cols) + "); weights must be finite");
     }
     *slot = std::move(tensor);
 }

@@ -119,14 +119,16 @@ const char* best_matmul_kernel_name() {
 int32_t argmax(const float* values, int n) {
     int32_t best = 0;
     float best_value = values[0];
-    for (int i = 1; i < n; ++i) {
-        // Strict > keeps the lowest index on ties; a NaN start is replaced by the first number.
-        if (values[i] > best_value || (std::isnan(best_value) && !std::isnan(values[i]))) {
+    bool finite = true;
+    for (int i = 0; i < n; ++i) {
+        finite = finite && std::isfinite(values[i]);
+        // Strict > keeps the lowest index on ties.
+        if (values[i] > best_value) {
             best_value = values[i];
             best = i;
         }
     }
-    return best;
+    return finite ? best : -1;
 }
 
 }  // namespace lk::cpu

@@ -43,7 +43,8 @@ MatmulKernel best_matmul_kernel();
 // Name of the kernel best_matmul_kernel() returns: "avx512-bf16", "avx512", "avx2" or "scalar".
 const char* best_matmul_kernel_name();
 
-// Index of the largest value; ties go to the lowest index. NaN never wins.
+// Index of the largest value; ties go to the lowest index. -1 when any value is NaN or infinite: such
+// logits name no token (greedy decoding then stops with LK_ERR_NON_FINITE instead of emitting one).
 int32_t argmax(const float* values, int n);
 
 }  // namespace lk::cpu

@@ -12,6 +12,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 
 namespace lk::cpu {
@@ -251,7 +252,11 @@ inline float exp_nonpositive(float x) {
 
 // out[i] = x[i] / rms(x) * weight[i]
 inline void rms_norm(const float* x, const float* weight, float* out, int n, float eps) {
-    const float scale = 1.0f / std::sqrt(sum_of_squares(x, n) / static_cast<float>(n) + eps);
+    const float mean_square = sum_of_squares(x, n) / static_cast<float>(n);
+    // An overflowed sum would scale the row to zeros, a silent wrong answer: NaN makes the overflow reach
+    // the logits, where greedy decoding reports it (LK_ERR_NON_FINITE).
+    const float scale = std::isfinite(mean_square) ? 1.0f / std::sqrt(mean_square + eps)
+                                                   : std::numeric_limits<float>::quiet_NaN();
     for (int i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 

@@ -35,7 +35,9 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
         if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
         __syncthreads();
     }
-    const float scale = rsqrtf(partial[0] / static_cast<float>(width) + eps);
+    // An overflowed sum becomes NaN rather than a row of zeros, so the logits show it (as on the CPU).
+    const float mean_square = partial[0] / static_cast<float>(width);
+    const float scale = isfinite(mean_square) ? rsqrtf(mean_square + eps) : __int_as_float(0x7fc00000);
     for (int i = threadIdx.x; i < width; i += kThreads) out[row * width + i] = in[i] * scale * weight[i];
 }
 

@@ -15,16 +15,22 @@ __device__ __forceinline__ bool better(float v, int i, float best_v, int best_i)
 __global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32_t* __restrict__ argmax) {
     __shared__ float values[kThreads];
     __shared__ int indices[kThreads];
+    __shared__ int non_finite;
+    if (threadIdx.x == 0) non_finite = 0;
+    __syncthreads();
     const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
     float best_v = -FLT_MAX;
     int best_i = vocab;  // beaten by any real index on a tie
+    bool finite = true;
     for (int i = threadIdx.x; i < vocab; i += kThreads) {
-        const float v = isnan(row[i]) ? -FLT_MAX : row[i];
+        const float v = row[i];
+        finite = finite && isfinite(v);
         if (better(v, i, best_v, best_i)) {
             best_v = v;
             best_i = i;
         }
     }
+    if (!finite) non_finite = 1;  // benign race: every writer stores the same value
     values[threadIdx.x] = best_v;
     indices[threadIdx.x] = best_i;
     __syncthreads();
@@ -35,7 +41,8 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int vocab, int32
         }
         __syncthreads();
     }
-    if (threadIdx.x == 0) argmax[blockIdx.x] = indices[0] < vocab ? indices[0] : 0;
+    // A row with NaN or infinity names no token (as lk::cpu::argmax).
+    if (threadIdx.x == 0) argmax[blockIdx.x] = non_finite ? -1 : indices[0] < vocab ? indices[0] : 0;
 }
 
 // A single thread: draft trees hold at most a few hundred nodes.

@@ -5,7 +5,7 @@
 
 namespace lk::cuda {
 
-// argmax[i] over each node's logits row (ties to the lowest id, NaN never wins).
+// argmax[i] over each node's logits row (ties to the lowest id; -1 when the row holds NaN or infinity).
 void argmax_rows(const float* logits, int n, int vocab, int32_t* argmax);
 
 // From tokens/parents/argmax of n nodes, writes result = [length, path[0..length), bonus] (at most n + 2
