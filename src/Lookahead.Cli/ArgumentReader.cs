@@ -47,6 +47,30 @@ internal sealed class ArgumentReader
         }
     }
 
+    /// <summary>
+    /// Takes the global flags (--verbose, --help, -h) out of a command's arguments, reading them as a
+    /// command's reader would: the word after a value option is that option's value even when it looks
+    /// like a flag (--prompt --verbose is the prompt "--verbose").
+    /// </summary>
+    public static List<string> TakeGlobalFlags(IReadOnlyList<string> args, IReadOnlySet<string> valueOptions, out bool verbose, out bool help)
+    {
+        verbose = help = false;
+        var rest = new List<string>(args.Count);
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            if (arg == "--verbose") verbose = true;
+            else if (arg is "--help" or "-h") help = true;
+            else
+            {
+                rest.Add(arg);
+                if (arg.StartsWith("--", StringComparison.Ordinal) && !arg.Contains('=') && valueOptions.Contains(arg[2..]) && i + 1 < args.Count)
+                    rest.Add(args[++i]);
+            }
+        }
+        return rest;
+    }
+
     public bool Has(string name) => _values.ContainsKey(name);
 
     public string? String(string name) => _values.TryGetValue(name, out string? value) ? value : null;

@@ -53,6 +53,13 @@ internal static class DecodingArguments
         throw new UsageException($"--decoding-length must be auto or an integer in 1..512, got '{text}'");
     }
 
+    /// <summary>Checks --trie (a file, or a new file in an existing folder) and --warmup before any work.</summary>
+    public static void CheckPaths(ArgumentReader reader)
+    {
+        if (reader.String("trie") is { } trie) InputPaths.RequireWritableFile(trie, "trie file");
+        if (reader.String("warmup") is { } warmup) InputPaths.RequireFile(warmup, "warm-up prompts file");
+    }
+
     /// <summary>A trie for the model, loaded from --trie FILE when that file exists.</summary>
     public static TokenTrie CreateTrie(ArgumentReader reader, LanguageModel model, DraftOptions drafts)
     {
@@ -82,13 +89,13 @@ internal static class DecodingArguments
     public static void WarmUp(ArgumentReader reader, LanguageModel model, Generator generator, GenerationOptions options)
     {
         if (reader.String("warmup") is not { } path) return;
-        List<PromptLine> prompts = PromptFile.Read(path);
+        List<PromptLine> prompts = PromptFile.Read(path, generator.Context.ContextLength);
         GenerationOptions warmup = options with { Mode = DecodingMode.Lookahead };
         for (int i = 0; i < prompts.Count; i++)
         {
-            Console.Error.Write($"\rwarm-up: {i + 1}/{prompts.Count}");
+            StatusLine.Write($"warm-up: {i + 1}/{prompts.Count}");
             generator.Generate(prompts[i].Tokens(model), warmup);
         }
-        if (prompts.Count > 0) Console.Error.WriteLine();
+        StatusLine.End();
     }
 }

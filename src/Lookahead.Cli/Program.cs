@@ -3,43 +3,55 @@ using Lookahead.Cli;
 using Lookahead.Cli.Commands;
 
 // Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error.
-bool verbose = args.Contains("--verbose");
-string[] rest = args.Where(a => a != "--verbose").ToArray();
+var commands = new Dictionary<string, (IReadOnlySet<string> ValueOptions, Func<IReadOnlyList<string>, int> Run)>
+{
+    ["generate"] = (GenerateCommand.ValueOptions, GenerateCommand.Run),
+    ["info"] = (InfoCommand.ValueOptions, InfoCommand.Run),
+    ["bench"] = (BenchCommand.ValueOptions, BenchCommand.Run),
+    ["synth"] = (SynthCommand.ValueOptions, SynthCommand.Run),
+};
+// Global flags may come before the command too; after it, they are read as the command reads its options.
+int first = 0;
+bool verbose = false, help = false;
+for (; first < args.Length && args[first] is "--verbose" or "--help" or "-h"; first++)
+{
+    verbose |= args[first] == "--verbose";
+    help |= args[first] != "--verbose";
+}
 try
 {
-    if (rest.Length == 0 || rest[0] is "-h" or "--help" or "help")
+    if (first == args.Length || args[first] == "help")
     {
         Console.Out.Write(Help.Main);
-        return rest.Length == 0 ? 2 : 0;
+        return help || first < args.Length ? 0 : 2;
     }
-    string[] options = rest[1..];
-    if (options.Contains("--help") || options.Contains("-h"))
+    string name = args[first];
+    if (!commands.TryGetValue(name, out var command)) throw new UsageException($"unknown command '{name}'");
+    List<string> options = ArgumentReader.TakeGlobalFlags(args[(first + 1)..], command.ValueOptions, out bool verboseAfter, out bool helpAfter);
+    verbose |= verboseAfter;
+    if (help || helpAfter)
     {
-        Console.Out.Write(Help.For(rest[0]));
+        Console.Out.Write(Help.For(name));
         return 0;
     }
-    return rest[0] switch
-    {
-        "generate" => GenerateCommand.Run(options),
-        "info" => InfoCommand.Run(options),
-        "bench" => BenchCommand.Run(options),
-        "synth" => SynthCommand.Run(options),
-        _ => throw new UsageException($"unknown command '{rest[0]}'"),
-    };
+    return command.Run(options);
 }
 catch (UsageException e)
 {
+    StatusLine.End();
     Console.Error.WriteLine($"error: {e.Message}");
     Console.Error.WriteLine("run 'lookahead --help' for usage");
     return 2;
 }
 catch (Exception e) when (e is LookaheadException or IOException or UnauthorizedAccessException or DllNotFoundException)
 {
+    StatusLine.End();
     Console.Error.WriteLine(verbose ? $"error: {e}" : $"error: {OneLine(e.Message)}");
     return 1;
 }
 catch (Exception e)
 {
+    StatusLine.End();
     Console.Error.WriteLine(verbose ? $"internal error: {e}" : $"internal error: {OneLine(e.Message)} (run with --verbose for details)");
     return 1;
 }

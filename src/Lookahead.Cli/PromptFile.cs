@@ -1,4 +1,7 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Lookahead.IO;
+using Lookahead.Model;
 
 namespace Lookahead.Cli;
 
@@ -24,48 +27,75 @@ internal sealed record PromptLine(string File, int Line, string? Id, string? Pro
 
 /// <summary>
 /// Reads JSONL prompt files: one object per line with "prompt" (a string) or "prompt_ids" (an array of token
-/// ids), and optional "id", "split", "category".
+/// ids), and optional "id", "split", "category". Lines are read with a length limit (what a context can use),
+/// so a wrong path such as a device or a binary file fails at its first line.
 /// </summary>
 internal static class PromptFile
 {
-    public static List<PromptLine> Read(string path)
+    /// <summary>Longest line read for a context of the given length: room for its tokens as text or ids,
+    /// JSON escapes included, plus the other fields.</summary>
+    public static int MaxLineBytes(int contextLength) => (int)Math.Min(int.MaxValue, 65536L + contextLength * 128L);
+
+    public static List<PromptLine> Read(string path, int contextLength)
     {
-        if (!File.Exists(path)) throw new LookaheadException($"prompts file not found: '{path}'");
         string name = Path.GetFileName(path);
+        int maxLine = MaxLineBytes(contextLength);
         var prompts = new List<PromptLine>();
+        using FileStream stream = BoundedFile.Open(path, "prompts file");
+        var line = new List<byte>();
         int number = 0;
-        foreach (string line in File.ReadLines(path))
+        for (int next = stream.ReadByte(); ; next = stream.ReadByte())
         {
+            if (next >= 0 && next != '\n')
+            {
+                if (line.Count == maxLine)
+                    throw new LookaheadException(
+                        $"{name} line {number + 1} is longer than {maxLine:N0} bytes, more than a prompt for a context of {contextLength} tokens can use");
+                line.Add((byte)next);
+                continue;
+            }
             number++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                using JsonDocument document = JsonDocument.Parse(line);
-                JsonElement root = document.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                    throw new LookaheadException($"{name} line {number}: expected a JSON object");
-                string? prompt = root.TryGetProperty("prompt", out JsonElement text) && text.ValueKind == JsonValueKind.String ? text.GetString() : null;
-                int[]? ids = root.TryGetProperty("prompt_ids", out JsonElement array) ? ReadIds(array, name, number) : null;
-                if (prompt is null && ids is null)
-                    throw new LookaheadException($"{name} line {number}: expected a \"prompt\" string or a \"prompt_ids\" array");
-                prompts.Add(new PromptLine(name, number, Optional(root, "id"), prompt, ids, Optional(root, "split"), Optional(root, "category")));
-            }
-            catch (JsonException e)
-            {
-                throw new LookaheadException($"{name} line {number} is not valid JSON: {e.Message}", e);
-            }
+            if (line.Count > 0) Parse(CollectionsMarshal.AsSpan(line), name, number, prompts);
+            line.Clear();
+            if (next < 0) break;
         }
         return prompts;
     }
 
-    private static int[] ReadIds(JsonElement array, string name, int number)
+    /// <summary>Interprets one line (skipped when blank); errors name the file and line.</summary>
+    internal static void Parse(ReadOnlySpan<byte> line, string name, int number, List<PromptLine> prompts)
+    {
+        if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+        if (line.IsWhiteSpace()) return;
+        string label = $"{name} line {number}";
+        PromptLine prompt = JsonFile.Parse(line, label, root =>
+        {
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new LookaheadException($"{label}: expected a JSON object");
+            string? text = root.TryGetProperty("prompt", out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+            int[]? ids = root.TryGetProperty("prompt_ids", out JsonElement array) ? ReadIds(array, label) : null;
+            if (text is null && ids is null)
+                throw new LookaheadException($"{label}: expected a \"prompt\" string or a \"prompt_ids\" array");
+            return new PromptLine(name, number, Optional(root, "id"), text, ids, Optional(root, "split"), Optional(root, "category"));
+        });
+        prompts.Add(prompt);
+    }
+
+    private static bool IsWhiteSpace(this ReadOnlySpan<byte> bytes)
+    {
+        foreach (byte b in bytes)
+            if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r')) return false;
+        return true;
+    }
+
+    private static int[] ReadIds(JsonElement array, string label)
     {
         if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
-            throw new LookaheadException($"{name} line {number}: \"prompt_ids\" must be a non-empty array of token ids");
+            throw new LookaheadException($"{label}: \"prompt_ids\" must be a non-empty array of token ids");
         return array.EnumerateArray().Select(element =>
             element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out int id) && id >= 0
                 ? id
-                : throw new LookaheadException($"{name} line {number}: \"prompt_ids\" holds {element.GetRawText()}, not a token id")).ToArray();
+                : throw new LookaheadException($"{label}: \"prompt_ids\" holds {element.GetRawText()}, not a token id")).ToArray();
     }
 
     private static string? Optional(JsonElement root, string name) =>

@@ -12,8 +12,8 @@ internal sealed class StderrProgress(string label) : IProgress<double>
         int percent = (int)(value * 100);
         if (percent / 5 == _lastPercent / 5) return;
         _lastPercent = percent;
-        Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"\r{label}: {percent,3}%"));
+        StatusLine.Write(string.Create(CultureInfo.InvariantCulture, $"{label}: {percent,3}%"));
     }
 
-    public void Finish() => Console.Error.WriteLine();
+    public void Finish() => StatusLine.End();
 }

@@ -86,9 +86,10 @@ public sealed class LanguageModel : IDisposable
         ModelConfig config = checkpoint.Config;
         TextTokenizer? tokenizer = TextTokenizer.TryLoad(folder, config, out string tokenizerStatus);
 
-        var slots = TensorMap.Slots(config).ToList();
-        var located = new List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)>(slots.Count);
-        foreach (TensorSlot slot in slots)
+        // Slots are listed lazily and only found ones kept: a config.json declaring more layers than the files
+        // hold fails at the first missing tensor, with memory bounded by the files, not by num_hidden_layers.
+        var located = new List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)>();
+        foreach (TensorSlot slot in TensorMap.Slots(config))
         {
             if (!checkpoint.TryGetTensor(slot.Name, out SafeTensorsFile file, out TensorInfo info))
                 throw new LookaheadException($"tensor '{slot.Name}' is missing from the model files");
@@ -184,8 +185,15 @@ public sealed class LanguageModel : IDisposable
                 TensorDtype.F16 => NativeConstants.DtypeF16,
                 _ => NativeConstants.DtypeBF16,
             };
-            LookaheadException.ThrowIfFailed(NativeMethods.lk_model_set_tensor(
-                handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, file.GetData(info)));
+            int status = NativeMethods.lk_model_set_tensor(handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, file.GetData(info));
+            try
+            {
+                LookaheadException.ThrowIfFailed(status);
+            }
+            catch (LookaheadException e)
+            {
+                throw e.WithContext($"tensor '{slot.Name}' in {Path.GetFileName(file.Path)}");
+            }
             done += info.ByteLength;
             progress?.Report((double)done / total);
         }

@@ -15,12 +15,12 @@ internal static class ForwardCostProbe
     {
         var random = new Random(1);
         int vocab = context.Model.Config.VocabSize;
-        int committed = Math.Min(contextLength, context.ContextLength - Sizes[^1] - 1);
+        int committed = Math.Max(0, Math.Min(contextLength, context.ContextLength - Sizes[^1] - 1));
         int[] prefix = Enumerable.Range(0, committed).Select(_ => random.Next(vocab)).ToArray();
         context.Truncate(0);
         context.Prefill(prefix);
         var costs = new List<ForwardCost>();
-        foreach (int k in Sizes.Where(k => k <= context.BatchSize))
+        foreach (int k in Sizes.Where(k => k <= context.BatchSize && committed + k <= context.ContextLength))
         {
             // A bushy random tree: each node hangs below one of the previous four.
             int[] tokens = Enumerable.Range(0, k).Select(_ => random.Next(vocab)).ToArray();

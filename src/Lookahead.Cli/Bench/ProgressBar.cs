@@ -1,7 +1,7 @@
 namespace Lookahead.Cli.Bench;
 
-/// <summary>A one-line progress bar on stderr: "[#####.....] 12/80 label".</summary>
-internal sealed class ProgressBar(TextWriter writer)
+/// <summary>A one-line progress bar on stderr's status line: "[#####.....] 12/80 label".</summary>
+internal sealed class ProgressBar
 {
     private const int Width = 30;
     private int _total;
@@ -17,8 +17,8 @@ internal sealed class ProgressBar(TextWriter writer)
     {
         _done++;
         int filled = (int)((long)Width * _done / _total);
-        writer.Write($"\r[{new string('#', filled)}{new string('.', Width - filled)}] {_done}/{_total} {label,-40}");
+        StatusLine.Write($"[{new string('#', filled)}{new string('.', Width - filled)}] {_done}/{_total} {label,-40}");
     }
 
-    public void Finish() => writer.WriteLine();
+    public void Finish() => StatusLine.End();
 }

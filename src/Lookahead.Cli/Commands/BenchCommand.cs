@@ -13,7 +13,7 @@ namespace Lookahead.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    private static readonly HashSet<string> ValueOptions =
+    public static readonly HashSet<string> ValueOptions =
         ["model", "prompts", "max-tokens", "modes", "decoding-length", "branch-length", "max-query-length", "draft-mode",
          "freq", "out", "forward-cost-context", .. ModelArguments.ContextValueOptions];
 
@@ -24,19 +24,29 @@ internal static class BenchCommand
         var reader = new ArgumentReader(args, ValueOptions, new HashSet<string> { "device-time", "paired-bandwidth" });
         int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
         string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (modes.Length == 0) throw new UsageException("--modes needs at least one of greedy, lookahead");
         foreach (string mode in modes)
             if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
         string[] lengths = (reader.String("decoding-length") ?? "auto,8,16,64")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (lengths.Length == 0) throw new UsageException("--decoding-length needs at least one value");
         DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
+        foreach (string length in lengths) DecodingArguments.WithLength(drafts, length);
+        int? costContextOption = reader.Int("forward-cost-context", 0, 1 << 20);
         string? outDirectory = reader.String("out");
+        if (outDirectory is not null) InputPaths.RequireOutputFolder(outDirectory, "report folder");
         ContextOptions contextOptions = ModelArguments.Context(reader);
         string promptsPath = reader.String("prompts") ?? BundledPrompts;
+        InputPaths.RequireFile(promptsPath, "prompts file");
         string folder = ModelArguments.Resolve(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
-        List<PromptLine> prompts = PromptFile.Read(promptsPath);
+        int contextLength = contextOptions.ContextLength ?? model.DefaultContextLength();
+        int largestTree = ForwardCostProbe.Sizes[^1];
+        if (costContextOption > contextLength - largestTree - 1)
+            throw new UsageException($"--forward-cost-context {costContextOption} leaves no room for {largestTree} draft nodes in a " +
+                                     $"context of {contextLength} tokens (at most {Math.Max(0, contextLength - largestTree - 1)})");
+        List<PromptLine> prompts = PromptFile.Read(promptsPath, contextLength);
         List<(PromptLine Line, int[] Ids)> warmup = prompts.Where(p => p.Split == "warmup").Select(p => (p, p.Tokens(model))).ToList();
         List<(PromptLine Line, int[] Ids)> test = prompts.Where(p => p.Split != "warmup").Select(p => (p, p.Tokens(model))).ToList();
         if (test.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
@@ -53,7 +63,7 @@ internal static class BenchCommand
         if (pairedBandwidth && !modes.Contains("greedy"))
             throw new UsageException("--paired-bandwidth measures greedy decoding: include greedy in --modes");
         var paired = new List<double>();
-        var progress = new ProgressBar(Console.Error);
+        var progress = new ProgressBar();
         int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
                         (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
         progress.Start(totalWork);
@@ -117,7 +127,7 @@ internal static class BenchCommand
         if (deviceTime) context.Profiling = ProfilingMode.Off;  // the t(k) probe below times plain steps
         List<ModeResult> results = runs.Where(Reported).Select(r => r.Result()).ToList();
 
-        int costContext = reader.Int("forward-cost-context", 0, 1 << 20) ?? Math.Min(256, context.ContextLength / 2);
+        int costContext = costContextOption ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
         // Host memory bounds the CPU backend only; the CUDA floor comes from bench/native's device copy.
         double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;

@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
+using Lookahead.IO;
 using Lookahead.Tokenization;
 
 namespace Lookahead.Cli.Commands;
@@ -9,7 +11,7 @@ namespace Lookahead.Cli.Commands;
 /// <summary>lookahead generate: one prompt in, a greedy-equivalent continuation out.</summary>
 internal static class GenerateCommand
 {
-    private static readonly HashSet<string> ValueOptions =
+    public static readonly HashSet<string> ValueOptions =
     [
         "model", "prompt", "prompt-file", "prompt-ids", "max-tokens",
         .. ModelArguments.ContextValueOptions, .. DecodingArguments.ValueOptions,
@@ -30,9 +32,12 @@ internal static class GenerateCommand
         ContextOptions contextOptions = ModelArguments.Context(reader);
         bool json = reader.Has("json"), profile = reader.Has("profile");
         string folder = ModelArguments.Resolve(reader);
+        // Every path is checked before the model loads: a typo must not cost a load and a generation.
+        if (reader.String("prompt-file") is { } promptFile) InputPaths.RequireFile(promptFile, "prompt file");
+        DecodingArguments.CheckPaths(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
-        int[] prompt = ReadPrompt(reader, model);
+        int[] prompt = ReadPrompt(reader, model, contextOptions.ContextLength ?? model.DefaultContextLength());
         using InferenceContext context = model.CreateContext(contextOptions);
         using TokenTrie trie = DecodingArguments.CreateTrie(reader, model, options.Drafts);
         var generator = new Generator(context, trie);
@@ -77,14 +82,28 @@ internal static class GenerateCommand
         "[profile, ms (calls) | " + string.Join(" | ", stages.Where(s => s.Calls > 0).Select(s =>
             string.Create(CultureInfo.InvariantCulture, $"{s.Name} {s.Total.TotalMilliseconds:F3} ({s.Calls})"))) + "]";
 
-    private static int[] ReadPrompt(ArgumentReader reader, LanguageModel model)
+    /// <summary>Largest prompt file read; a prompt must also fit the context, which is checked before encoding.</summary>
+    private const long MaxPromptFileBytes = 64L * 1024 * 1024;
+
+    private static int[] ReadPrompt(ArgumentReader reader, LanguageModel model, int contextLength)
     {
         if (reader.String("prompt-ids") is { } idsText) return ParseIds(idsText);
-        string text = reader.String("prompt-file") is { } file
-            ? File.Exists(file) ? File.ReadAllText(file) : throw new LookaheadException($"prompt file not found: '{file}'")
-            : reader.String("prompt") ?? "";
+        string text;
+        if (reader.String("prompt-file") is { } file)
+        {
+            byte[] bytes = BoundedFile.ReadAllBytes(file, MaxPromptFileBytes, "prompt file");
+            BoundedFile.RequireUtf8(bytes, $"prompt file '{file}'");
+            text = Encoding.UTF8.GetString(bytes);
+        }
+        else
+        {
+            text = reader.String("prompt") ?? "";
+        }
         TextTokenizer tokenizer = model.Tokenizer ?? throw new LookaheadException(
             $"the model folder has no supported tokenizer ({model.TokenizerStatus}); pass the prompt with --prompt-ids");
+        if (tokenizer.CertainlyExceeds(text, contextLength))
+            throw new LookaheadException(
+                $"the prompt ({text.Length:N0} characters) cannot fit the context of {contextLength} tokens; shorten it or raise --context");
         int[] prompt = tokenizer.Encode(text);
         if (prompt.Length == 0)
             throw new LookaheadException("the prompt is empty and the model adds no BOS token; give a prompt");

@@ -5,9 +5,11 @@ namespace Lookahead.Cli.Commands;
 /// <summary>lookahead info: describes a model folder.</summary>
 internal static class InfoCommand
 {
+    public static readonly HashSet<string> ValueOptions = ["model"];
+
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, new HashSet<string> { "model" }, new HashSet<string>());
+        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string>());
         string folder = ModelArguments.Resolve(reader);
         using LanguageModel model = ModelArguments.Load(folder);
         ModelConfig c = model.Config;

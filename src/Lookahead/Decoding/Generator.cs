@@ -34,6 +34,9 @@ public sealed class Generator : IDisposable
         if (_ownsTrie) Trie.Dispose();
     }
 
+    /// <summary>The context this generator decodes on.</summary>
+    public InferenceContext Context => _context;
+
     /// <summary>The adaptive draft sizer; what it learns persists across generations.</summary>
     public DraftSizer Sizer => _sizer;
 
@@ -52,6 +55,8 @@ public sealed class Generator : IDisposable
     public GenerationResult Generate(ReadOnlySpan<int> prompt, GenerationOptions options, TokensCallback? onTokens = null,
         CancellationToken cancellation = default)
     {
+        // The whole generation owns the context: another thread's calls fail instead of interleaving.
+        using InferenceContext.Lease lease = _context.Enter();
         Validate(prompt, options);
         IReadOnlyList<int> stopTokens = options.StopTokens ?? _context.Model.Config.EosTokenIds;
         bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;

@@ -24,6 +24,8 @@ public sealed unsafe class InferenceContext : IDisposable
 {
     private readonly ContextHandle _handle;
     private ProfilingMode _profiling;
+    private int _ownerThread;  // managed thread id inside a call or a generation, 0 when free
+    private int _ownerDepth;
 
     internal InferenceContext(LanguageModel model, ContextHandle handle)
     {
@@ -52,6 +54,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// <summary>One forward pass over a batch; empty parents means a chain (causal prefill).</summary>
     public void Eval(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, LogitsMode logits)
     {
+        using Lease lease = Enter();
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         {
@@ -63,6 +66,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// <summary>Copies a node's logits (kept by the last Eval) into destination (vocab_size floats).</summary>
     public void CopyLogits(int node, Span<float> destination)
     {
+        using Lease lease = Enter();
         int vocab = Model.Config.VocabSize;
         if (destination.Length < vocab)
             throw new ArgumentException($"destination holds {destination.Length} floats, the vocabulary needs {vocab}", nameof(destination));
@@ -73,6 +77,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// <summary>Commits a root path of pending nodes (nodes[0] = 0, each next a child of the previous).</summary>
     public void Commit(ReadOnlySpan<int> nodes)
     {
+        using Lease lease = Enter();
         fixed (int* pointer = nodes)
         {
             LookaheadException.ThrowIfFailed(NativeMethods.lk_context_commit(_handle, pointer, nodes.Length));
@@ -80,15 +85,23 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Commits the first count nodes of a pending chain.</summary>
-    public void CommitChain(int count) =>
+    public void CommitChain(int count)
+    {
+        using Lease lease = Enter();
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_commit(_handle, null, count));
+    }
 
     /// <summary>Forgets committed tokens beyond count (0 empties the cache).</summary>
-    public void Truncate(int count) => LookaheadException.ThrowIfFailed(NativeMethods.lk_context_truncate(_handle, count));
+    public void Truncate(int count)
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_context_truncate(_handle, count));
+    }
 
     /// <summary>Runs and commits tokens as causal context, in chunks of at most BatchSize.</summary>
     public void Prefill(ReadOnlySpan<int> tokens)
     {
+        using Lease lease = Enter();
         for (int start = 0; start < tokens.Length; start += BatchSize)
         {
             ReadOnlySpan<int> chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
@@ -103,6 +116,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// </summary>
     public int DecodeGreedy(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, Span<int> output)
     {
+        using Lease lease = Enter();
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         fixed (int* outputPointer = output)
@@ -124,6 +138,7 @@ public sealed unsafe class InferenceContext : IDisposable
         set
         {
             if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "unknown profiling mode");
+            using Lease lease = Enter();
             LookaheadException.ThrowIfFailed(NativeMethods.lk_context_set_profiling(_handle, (int)value));
             _profiling = value;
         }
@@ -138,6 +153,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// <summary>The stage totals since profiling was last switched, in the library's order (all zero while it is off).</summary>
     public IReadOnlyList<StageTime> GetProfile()
     {
+        using Lease lease = Enter();
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_profile(_handle, null, 0, out int count));
         var stages = new LkStageTime[count];
         fixed (LkStageTime* pointer = stages)
@@ -146,8 +162,39 @@ public sealed unsafe class InferenceContext : IDisposable
             TimeSpan.FromMilliseconds(s.Milliseconds))).ToArray();
     }
 
-    /// <inheritdoc />
-    public void Dispose() => _handle.Dispose();
+    /// <summary>Frees the KV cache. Any later call throws ObjectDisposedException; disposing during a call
+    /// on another thread is refused with InvalidOperationException.</summary>
+    public void Dispose()
+    {
+        if (_handle.IsClosed) return;
+        using Lease lease = Enter();
+        _handle.Dispose();
+    }
+
+    /// <summary>
+    /// Claims the context for the calling thread until the lease is disposed: native calls from another
+    /// thread meanwhile throw InvalidOperationException instead of corrupting the KV cache. Reentrant on
+    /// the owning thread, so a generation holds it across its steps and the steps' own calls still pass.
+    /// </summary>
+    internal Lease Enter()
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        int thread = Environment.CurrentManagedThreadId;
+        int owner = Interlocked.CompareExchange(ref _ownerThread, thread, 0);
+        if (owner != 0 && owner != thread)
+            throw new InvalidOperationException(
+                "this InferenceContext is in use by another thread: a context serves one thread at a time (create one context per thread)");
+        _ownerDepth++;
+        return new Lease(this);
+    }
+
+    internal readonly struct Lease(InferenceContext context) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (--context._ownerDepth == 0) Volatile.Write(ref context._ownerThread, 0);
+        }
+    }
 
     // No parents means a chain; otherwise one parent per token.
     private static LkBatch Batch(int* tokens, int* parents, int tokenCount, int parentCount, int logits)
@@ -159,6 +206,7 @@ public sealed unsafe class InferenceContext : IDisposable
 
     private LkContextInfo Info()
     {
+        using Lease lease = Enter();
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_info(_handle, out LkContextInfo info));
         return info;
     }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Lookahead.IO;
 
 namespace Lookahead.Drafting;
 
@@ -18,6 +19,7 @@ public sealed unsafe partial class TokenTrie
     /// </summary>
     public void Save(string path)
     {
+        ThrowIfDisposed();
         var records = new List<(int Token, int Parent, int Frequency)>();
         var stack = new Stack<(int Node, int ParentRecord)>();
         for (int token = _rootCapacity - 1; token >= 0; token--)
@@ -50,30 +52,48 @@ public sealed unsafe partial class TokenTrie
     }
 
     /// <summary>
-    /// Replaces this trie's contents with a saved file's. The file is validated completely first
-    /// (magic, version, length, checksum, structure, token ids below vocabSize); on any problem a
+    /// Replaces this trie's contents with a saved file's. The file is validated completely first (magic,
+    /// version, reserved field, length, checksum, structure, token ids below vocabSize, and this trie's
+    /// limits: at most MaxNodes nodes, MaxNodesPerRoot below one root, n-grams of at most WindowLength
+    /// tokens); no more bytes are read than the header's node count allows. On any problem a
     /// LookaheadException names it and this trie is left as it was.
     /// </summary>
     public void Load(string path, int vocabSize)
     {
-        if (!File.Exists(path)) throw new LookaheadException($"trie file not found: '{path}'");
-        byte[] bytes = File.ReadAllBytes(path);
+        ThrowIfDisposed();
         string label = Path.GetFileName(path);
-        if (bytes.Length < HeaderBytes + sizeof(ulong) || !bytes.AsSpan(0, 8).SequenceEqual(Magic))
-            throw new LookaheadException($"{label} is not a Lookahead trie file");
-        uint version = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
-        if (version != FormatVersion)
-            throw new LookaheadException($"{label} has trie format version {version}; this build reads version {FormatVersion}");
-        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(16));
-        if (count > int.MaxValue || (ulong)bytes.Length != HeaderBytes + count * RecordBytes + sizeof(ulong))
-            throw new LookaheadException($"{label} is truncated or has trailing bytes ({bytes.Length} bytes for {count} nodes)");
+        byte[] bytes;
+        using (FileStream stream = BoundedFile.Open(path, "trie file"))
+        {
+            var header = new byte[HeaderBytes];
+            if (stream.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false) < HeaderBytes || !header.AsSpan(0, 8).SequenceEqual(Magic))
+                throw new LookaheadException($"{label} is not a Lookahead trie file");
+            uint version = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(8));
+            if (version != FormatVersion)
+                throw new LookaheadException($"{label} has trie format version {version}; this build reads version {FormatVersion}");
+            uint reserved = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(12));
+            if (reserved != 0) throw new LookaheadException($"{label}: reserved header field is {reserved}, not 0");
+            ulong count = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(16));
+            if (count > (ulong)Options.MaxNodes)
+                throw new LookaheadException($"{label} holds {count} nodes, more than this trie's limit of {Options.MaxNodes} (TrieOptions.MaxNodes)");
+            long length = HeaderBytes + (long)count * RecordBytes + sizeof(ulong);
+            if (stream.CanSeek && stream.Length != length)
+                throw new LookaheadException($"{label} is truncated or has trailing bytes ({stream.Length} bytes for {count} nodes)");
+            bytes = new byte[length];
+            header.CopyTo(bytes, 0);
+            int read = stream.ReadAtLeast(bytes.AsSpan(HeaderBytes), (int)length - HeaderBytes, throwOnEndOfStream: false);
+            if (read < length - HeaderBytes || stream.ReadByte() >= 0)
+                throw new LookaheadException($"{label} is truncated or has trailing bytes (expected {length} bytes for {count} nodes)");
+        }
         ulong stored = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Length - sizeof(ulong)));
         if (stored != Fnv1a(bytes.AsSpan(0, bytes.Length - sizeof(ulong))))
             throw new LookaheadException($"{label} is corrupt (checksum mismatch)");
 
-        using var loaded = new TokenTrie(Options with { MaxNodes = Math.Max(Options.MaxNodes, (int)count + 16) });
-        var recordNodes = new int[count];
-        for (int i = 0; i < (int)count; i++)
+        int nodes = (bytes.Length - HeaderBytes - sizeof(ulong)) / RecordBytes;
+        using var loaded = new TokenTrie(Options);
+        var recordNodes = new int[nodes];
+        var recordDepths = new int[nodes];
+        for (int i = 0; i < nodes; i++)
         {
             ReadOnlySpan<byte> at = bytes.AsSpan(HeaderBytes + i * RecordBytes);
             int token = BinaryPrimitives.ReadInt32LittleEndian(at);
@@ -84,9 +104,17 @@ public sealed unsafe partial class TokenTrie
             if (parent < -1 || parent >= i)
                 throw new LookaheadException($"{label}: node {i} names parent {parent}, which is not an earlier node");
             if (frequency <= 0) throw new LookaheadException($"{label}: node {i} has frequency {frequency}");
+            recordDepths[i] = parent < 0 ? 1 : recordDepths[parent] + 1;
+            if (recordDepths[i] > Options.WindowLength)
+                throw new LookaheadException(
+                    $"{label}: node {i} ends an n-gram of {recordDepths[i]} tokens, longer than this trie's window of {Options.WindowLength} (saved with a longer branch length?)");
             bool exists = parent < 0 ? loaded.RootOf(token) >= 0 : loaded._edges.Find(recordNodes[parent], token) >= 0;
             if (exists) throw new LookaheadException($"{label}: node {i} duplicates an earlier n-gram");
             int node = parent < 0 ? loaded.GetOrAddRoot(token) : loaded.GetOrAddChild(recordNodes[parent], token);
+            int rootToken = loaded._nodes[node].RootToken;
+            if (loaded._rootSizes[rootToken] > Options.MaxNodesPerRoot)
+                throw new LookaheadException(
+                    $"{label}: root token {rootToken} has more than this trie's limit of {Options.MaxNodesPerRoot} nodes (TrieOptions.MaxNodesPerRoot)");
             loaded._nodes[node].OutputFreq = frequency;
             recordNodes[i] = node;
         }

@@ -23,7 +23,8 @@ public enum FrequencySource
 /// its n-gram occurred in outputs (persisting across requests) and in the current request's prompt (an
 /// epoch stamp makes that count stale at request end in O(1)). When a root's tree or the whole trie grows
 /// past its limit it is squeezed: output counts halve and nodes left with no count go, with their subtrees.
-/// One request at a time; not thread-safe.
+/// One request at a time (BeginRequest while one is open throws InvalidOperationException); not
+/// thread-safe. Every walk is iterative, so no trie shape can overflow the stack.
 /// </remarks>
 public sealed unsafe partial class TokenTrie : IDisposable
 {
@@ -51,6 +52,8 @@ public sealed unsafe partial class TokenTrie : IDisposable
     private EdgeTable _edges;
     private bool[] _isStop = [];
     private int _epoch = 1;
+    private int[] _walk = new int[64];
+    private bool _inRequest;
 
     // Output streaming state: nodes at the ends of the windows still open, deepest window first.
     private readonly int[] _cursorNodes;
@@ -95,6 +98,24 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>Starts a request: forgets the previous prompt's counts and inserts every n-gram of this one.</summary>
     public void BeginRequest(ReadOnlySpan<int> prompt)
     {
+        ThrowIfDisposed();
+        if (_inRequest)
+            throw new InvalidOperationException(
+                "this TokenTrie is already serving a request (BeginRequest without EndRequest): a trie serves one generation at a time");
+        _inRequest = true;
+        try
+        {
+            InsertPrompt(prompt);
+        }
+        catch
+        {
+            _inRequest = false;
+            throw;
+        }
+    }
+
+    private void InsertPrompt(ReadOnlySpan<int> prompt)
+    {
         _epoch++;
         _cursorCount = 0;
         _historyCount = 0;
@@ -118,6 +139,8 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>Ends the request: its prompt counts stop counting (O(1)) and output streaming restarts.</summary>
     public void EndRequest()
     {
+        ThrowIfDisposed();
+        _inRequest = false;
         _epoch++;
         _cursorCount = 0;
         _historyCount = 0;
@@ -126,12 +149,14 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>Streams committed output tokens in: every n-gram ending at each token gains an output count.</summary>
     public void AppendOutput(ReadOnlySpan<int> tokens)
     {
+        ThrowIfDisposed();
         foreach (int token in tokens) AppendOutput(token);
     }
 
     /// <summary>Inserts a finished text's n-grams as output (warm-up with a corpus of outputs).</summary>
     public void AddOutputCorpus(ReadOnlySpan<int> tokens)
     {
+        ThrowIfDisposed();
         int savedCursors = _cursorCount, savedHistory = _historyCount, squeezes = SqueezeCount;
         Span<int> nodes = stackalloc int[_cursorCount];
         Span<int> depths = stackalloc int[_cursorCount];
@@ -153,6 +178,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>The node of a token sequence, or -1.</summary>
     public int Find(ReadOnlySpan<int> tokens)
     {
+        ThrowIfDisposed();
         if (tokens.IsEmpty) return -1;
         int node = RootOf(tokens[0]);
         for (int i = 1; i < tokens.Length && node >= 0; i++) node = _edges.Find(node, tokens[i]);
@@ -162,7 +188,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>A node's frequency under a source.</summary>
     public int Frequency(int node, FrequencySource source)
     {
-        ref Node n = ref _nodes[node];
+        ref Node n = ref _nodes[CheckNode(node)];
         int prompt = n.PromptEpoch == _epoch ? n.PromptFreq : 0;
         return source switch
         {
@@ -173,17 +199,18 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>The token of a node.</summary>
-    public int TokenOf(int node) => _nodes[node].Token;
+    public int TokenOf(int node) => _nodes[CheckNode(node)].Token;
 
     /// <summary>The first child of a node, or -1.</summary>
-    public int FirstChild(int node) => _nodes[node].FirstChild;
+    public int FirstChild(int node) => _nodes[CheckNode(node)].FirstChild;
 
     /// <summary>The next sibling of a node, or -1.</summary>
-    public int NextSibling(int node) => _nodes[node].NextSibling;
+    public int NextSibling(int node) => _nodes[CheckNode(node)].NextSibling;
 
     /// <summary>Removes every node (options stay).</summary>
     public void Clear()
     {
+        ThrowIfDisposed();
         _highWater = 0;
         _freeHead = -1;
         _liveNodes = 0;
@@ -197,6 +224,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>Halves output counts everywhere and drops nodes left with no count.</summary>
     public void Squeeze()
     {
+        ThrowIfDisposed();
         for (int token = 0; token < _rootCapacity; token++)
             if (_roots[token] >= 0) SqueezeRoot(token);
         SqueezeCount++;
@@ -218,6 +246,17 @@ public sealed unsafe partial class TokenTrie : IDisposable
 
     /// <summary>Frees unmanaged memory if Dispose was not called.</summary>
     ~TokenTrie() => Dispose();
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_nodes is null, this);
+
+    // A node index handed out by this trie (Find, FirstChild, NextSibling); anything else is refused
+    // rather than read from arbitrary memory.
+    private int CheckNode(int node)
+    {
+        ThrowIfDisposed();
+        if ((uint)node >= (uint)_highWater) throw new ArgumentOutOfRangeException(nameof(node), node, "not a node of this trie");
+        return node;
+    }
 
     private bool IsStop(int token) => (uint)token < (uint)_isStop.Length && _isStop[token];
 
@@ -330,60 +369,81 @@ public sealed unsafe partial class TokenTrie : IDisposable
         RebuildCursors();
     }
 
+    // Halves the root's tree's output counts and removes the nodes left with no count, with their subtrees.
+    // Iterative (an explicit stack), so no tree shape can overflow the call stack.
     private void SqueezeRoot(int token)
     {
         int root = _roots[token];
-        if (!SqueezeNode(root)) RemoveSubtree(root);
+        if (!HalveAndCheck(root))
+        {
+            RemoveSubtree(root, 0);
+            return;
+        }
+        int top = 0;
+        Push(ref top, root);
+        while (top > 0)
+        {
+            int node = _walk[--top];
+            int previous = -1;
+            for (int child = _nodes[node].FirstChild; child >= 0;)
+            {
+                int next = _nodes[child].NextSibling;
+                if (HalveAndCheck(child))
+                {
+                    Push(ref top, child);
+                    previous = child;
+                }
+                else
+                {
+                    if (previous < 0) _nodes[node].FirstChild = next;
+                    else _nodes[previous].NextSibling = next;
+                    RemoveSubtree(child, top);
+                }
+                child = next;
+            }
+        }
     }
 
-    // Halves the subtree's output counts, removes dead children; returns whether the node itself lives.
-    private bool SqueezeNode(int node)
+    // Halves a node's output count; returns whether the node still counts (output or this request's prompt).
+    private bool HalveAndCheck(int node)
     {
         ref Node n = ref _nodes[node];
         n.OutputFreq >>= 1;
-        bool alive = n.OutputFreq > 0 || (n.PromptEpoch == _epoch && n.PromptFreq > 0);
-        if (!alive) return false;
-        int previous = -1;
-        for (int child = n.FirstChild; child >= 0;)
+        return n.OutputFreq > 0 || (n.PromptEpoch == _epoch && n.PromptFreq > 0);
+    }
+
+    // Frees a node and everything below it (the caller unlinks it from its parent's child list), using the
+    // walk stack above stackBase (a caller's walk may hold entries below it).
+    private void RemoveSubtree(int node, int stackBase)
+    {
+        int top = stackBase;
+        Push(ref top, node);
+        while (top > stackBase)
         {
-            int next = _nodes[child].NextSibling;
-            if (SqueezeNode(child))
+            int current = _walk[--top];
+            for (int child = _nodes[current].FirstChild; child >= 0; child = _nodes[child].NextSibling) Push(ref top, child);
+            ref Node n = ref _nodes[current];
+            if (n.Parent >= 0)
             {
-                previous = child;
+                _edges.Remove(n.Parent, n.Token);
             }
             else
             {
-                if (previous < 0) _nodes[node].FirstChild = next;
-                else _nodes[previous].NextSibling = next;
-                RemoveSubtree(child);
+                _roots[n.Token] = -1;
             }
-            child = next;
+            _rootSizes[n.RootToken]--;
+            _liveNodes--;
+            n.FirstChild = -1;
+            n.NextSibling = _freeHead;
+            _freeHead = current;
         }
-        return true;
     }
 
-    private void RemoveSubtree(int node)
+    // The explicit stack of the walks above; it grows to the largest tree's need and is kept.
+    private void Push(ref int top, int node)
     {
-        for (int child = _nodes[node].FirstChild; child >= 0;)
-        {
-            int next = _nodes[child].NextSibling;
-            RemoveSubtree(child);
-            child = next;
-        }
-        ref Node n = ref _nodes[node];
-        if (n.Parent >= 0)
-        {
-            _edges.Remove(n.Parent, n.Token);
-        }
-        else
-        {
-            _roots[n.Token] = -1;
-        }
-        _rootSizes[n.RootToken]--;
-        _liveNodes--;
-        n.FirstChild = -1;
-        n.NextSibling = _freeHead;
-        _freeHead = node;
+        if (top == _walk.Length) Array.Resize(ref _walk, Math.Max(64, _walk.Length * 2));
+        _walk[top++] = node;
     }
 
     private int GetOrAddRoot(int token)

@@ -21,6 +21,8 @@ public enum NativeStatus
     InvalidState = -6,
     /// <summary>A bug in the native library.</summary>
     Internal = -7,
+    /// <summary>A forward pass produced NaN or infinite logits where a token was due.</summary>
+    NonFinite = -8,
 }
 
 /// <summary>Any failure of Lookahead: bad model files, bad arguments, or a native error (with its status).</summary>
@@ -29,10 +31,13 @@ public sealed class LookaheadException : Exception
     /// <summary>Creates an exception for a managed-side failure.</summary>
     public LookaheadException(string message, Exception? inner = null) : base(message, inner) { }
 
-    private LookaheadException(NativeStatus status, string message) : base(message) => Status = status;
+    private LookaheadException(NativeStatus? status, string message, Exception? inner = null) : base(message, inner) => Status = status;
 
     /// <summary>The native status, or null when the error was detected on the managed side.</summary>
     public NativeStatus? Status { get; }
+
+    /// <summary>The same failure with where it happened put first (the native status kept).</summary>
+    internal LookaheadException WithContext(string where) => new(Status, $"{where}: {Message}", this);
 
     /// <summary>Throws with the native thread-local message when status is not Ok.</summary>
     internal static unsafe void ThrowIfFailed(int status)

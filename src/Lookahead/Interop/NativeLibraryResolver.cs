@@ -5,9 +5,10 @@ using System.Runtime.InteropServices;
 namespace Lookahead.Interop;
 
 /// <summary>
-/// Finds the native library: the LOOKAHEAD_NATIVE_LIBRARY environment variable (a file path) first, then
-/// the app's runtimes/&lt;rid&gt;/native/ folder, then the app folder itself (self-contained publish), then
-/// the system search path. When all fail, one exception lists every place tried and why it failed.
+/// Finds the native library: the LOOKAHEAD_NATIVE_LIBRARY environment variable (a file path) when set, and
+/// then nothing else (a path that cannot be loaded is an error naming it); otherwise the app's
+/// runtimes/&lt;rid&gt;/native/ folder, then the app folder itself (self-contained publish), then the system
+/// search path. When all fail, one exception lists every place tried and why it failed.
 /// </summary>
 internal static class NativeLibraryResolver
 {
@@ -44,6 +45,21 @@ internal static class NativeLibraryResolver
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name != NativeMethods.LibraryName) return nint.Zero;
+        // An explicit override is a promise: when it cannot be loaded, fail with its reason rather than run
+        // whatever library the fallbacks find.
+        string? overridePath = Environment.GetEnvironmentVariable(OverrideVariable);
+        if (!string.IsNullOrWhiteSpace(overridePath))
+        {
+            try
+            {
+                return NativeLibrary.Load(overridePath);
+            }
+            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+            {
+                throw new DllNotFoundException(
+                    $"{OverrideVariable} is set to '{overridePath}', which could not be loaded: {FirstLine(e.Message)}");
+            }
+        }
         var failures = new List<string>();
         foreach (string candidate in Candidates())
         {
@@ -65,8 +81,6 @@ internal static class NativeLibraryResolver
 
     private static IEnumerable<string> Candidates()
     {
-        string? overridePath = Environment.GetEnvironmentVariable(OverrideVariable);
-        if (!string.IsNullOrWhiteSpace(overridePath)) yield return overridePath;
         string fileName = LibraryFileName();
         string baseDirectory = AppContext.BaseDirectory;
         yield return Path.Combine(baseDirectory, "runtimes", RuntimeIdentifier(), "native", fileName);

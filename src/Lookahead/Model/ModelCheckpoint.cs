@@ -91,30 +91,36 @@ public sealed class ModelCheckpoint : IDisposable
     private static void OpenShards(string folder, string indexPath, List<SafeTensorsFile> files,
         Dictionary<string, (SafeTensorsFile, TensorInfo)> tensors)
     {
-        using (JsonDocument document = JsonFile.Read(indexPath))
+        // Shard name per tensor, in the index's order; the shards are opened after the index is read whole.
+        List<(string Tensor, string Shard)> entries = JsonFile.Read(indexPath, root =>
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object ||
-                !document.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out JsonElement map) ||
+                map.ValueKind != JsonValueKind.Object)
                 throw new LookaheadException("model.safetensors.index.json has no 'weight_map' object");
-
-            var byShard = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
+            var list = new List<(string, string)>();
             foreach (JsonProperty entry in map.EnumerateObject())
             {
                 if (entry.Value.ValueKind != JsonValueKind.String)
                     throw new LookaheadException($"model.safetensors.index.json: weight_map entry '{entry.Name}' must name a file");
-                string shardName = entry.Value.GetString()!;
-                if (shardName.Length == 0 || System.IO.Path.GetFileName(shardName) != shardName)
-                    throw new LookaheadException($"model.safetensors.index.json: shard '{shardName}' must be a file name inside the model folder");
-                if (!byShard.TryGetValue(shardName, out SafeTensorsFile? shard))
-                {
-                    shard = SafeTensorsFile.Open(System.IO.Path.Combine(folder, shardName));
-                    files.Add(shard);
-                    byShard.Add(shardName, shard);
-                }
-                if (!shard.Tensors.TryGetValue(entry.Name, out TensorInfo? info))
-                    throw new LookaheadException($"tensor '{entry.Name}' is listed in the index but missing from shard '{shardName}'");
-                tensors[entry.Name] = (shard, info);
+                list.Add((entry.Name, entry.Value.GetString()!));
             }
+            return list;
+        });
+
+        var byShard = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
+        foreach ((string tensor, string shardName) in entries)
+        {
+            if (shardName.Length == 0 || System.IO.Path.GetFileName(shardName) != shardName)
+                throw new LookaheadException($"model.safetensors.index.json: shard '{shardName}' must be a file name inside the model folder");
+            if (!byShard.TryGetValue(shardName, out SafeTensorsFile? shard))
+            {
+                shard = SafeTensorsFile.Open(System.IO.Path.Combine(folder, shardName));
+                files.Add(shard);
+                byShard.Add(shardName, shard);
+            }
+            if (!shard.Tensors.TryGetValue(tensor, out TensorInfo? info))
+                throw new LookaheadException($"tensor '{tensor}' is listed in the index but missing from shard '{shardName}'");
+            tensors[tensor] = (shard, info);
         }
     }
 }

@@ -28,6 +28,13 @@ public sealed record ModelConfig
     public static readonly IReadOnlyList<string> SupportedArchitectures =
         ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
+    /// <summary>Most decoder layers a model may declare (the native library's limit; real models have at most a
+    /// few hundred).</summary>
+    public const int MaxLayers = 4096;
+
+    /// <summary>Largest vocabulary, width or head count a model may declare (the native library's limit).</summary>
+    public const int MaxDimension = 1 << 20;
+
     /// <summary>The architecture name, e.g. LlamaForCausalLM.</summary>
     public required string Architecture { get; init; }
     /// <summary>Vocabulary size.</summary>
@@ -69,12 +76,9 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new LookaheadException($"config.json not found: '{path}'");
-        using (JsonDocument document = JsonFile.Read(path))
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw new LookaheadException($"config.json must hold a JSON object ('{path}')");
-            return Parse(document.RootElement);
-        }
+        return JsonFile.Read(path, root => root.ValueKind == JsonValueKind.Object
+            ? Parse(root)
+            : throw new LookaheadException($"config.json must hold a JSON object ('{path}')"));
     }
 
     /// <summary>Validates a parsed config.json object.</summary>
@@ -104,6 +108,24 @@ public sealed record ModelConfig
         if (resolvedHeadDim % 2 != 0)
             throw new LookaheadException($"config.json: head_dim ({resolvedHeadDim}) must be even for RoPE");
 
+        int vocab = reader.RequiredInt("vocab_size");
+        int layers = reader.RequiredInt("num_hidden_layers");
+        if (layers > MaxLayers)
+            throw new LookaheadException($"config.json: num_hidden_layers ({layers}) exceeds the supported {MaxLayers}");
+        foreach ((string name, int value) in new[] { ("vocab_size", vocab), ("hidden_size", hidden), ("num_attention_heads", heads),
+                     ("intermediate_size", reader.RequiredInt("intermediate_size")) })
+        {
+            if (value > MaxDimension)
+                throw new LookaheadException($"config.json: {name} ({value}) exceeds the supported {MaxDimension}");
+        }
+        int? bos = reader.OptionalTokenId("bos_token_id");
+        IReadOnlyList<int> eos = reader.TokenIdList("eos_token_id");
+        foreach ((string name, int id) in eos.Select(id => ("eos_token_id", id)).Concat(bos is int b ? [("bos_token_id", b)] : []))
+        {
+            if (id >= vocab)
+                throw new LookaheadException($"config.json: {name} {id} is outside the vocabulary (vocab_size {vocab})");
+        }
+
         int? slidingWindow = null;
         if (architecture == "MistralForCausalLM" || reader.OptionalBool("use_sliding_window") == true)
             slidingWindow = reader.OptionalInt("sliding_window");
@@ -111,10 +133,10 @@ public sealed record ModelConfig
         return new ModelConfig
         {
             Architecture = architecture,
-            VocabSize = reader.RequiredInt("vocab_size"),
+            VocabSize = vocab,
             HiddenSize = hidden,
             IntermediateSize = reader.RequiredInt("intermediate_size"),
-            NumLayers = reader.RequiredInt("num_hidden_layers"),
+            NumLayers = layers,
             NumHeads = heads,
             NumKvHeads = kvHeads,
             HeadDim = resolvedHeadDim,
@@ -125,8 +147,8 @@ public sealed record ModelConfig
             TieWordEmbeddings = reader.OptionalBool("tie_word_embeddings") ?? false,
             QkvBias = isQwen2,
             SlidingWindow = slidingWindow,
-            BosTokenId = reader.OptionalTokenId("bos_token_id"),
-            EosTokenIds = reader.TokenIdList("eos_token_id"),
+            BosTokenId = bos,
+            EosTokenIds = eos,
             TorchDtype = reader.OptionalString("torch_dtype"),
         };
     }

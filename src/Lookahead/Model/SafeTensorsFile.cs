@@ -139,22 +139,13 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     private static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(
         byte[] header, string label, long dataStart, long dataLength)
     {
-        JsonDocument document;
-        try
+        return JsonFile.Parse(header, $"{label}: header", root =>
         {
-            document = JsonDocument.Parse(header);
-        }
-        catch (JsonException e)
-        {
-            throw new LookaheadException($"{label}: header is not valid JSON: {e.Message}", e);
-        }
-        using (document)
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            if (root.ValueKind != JsonValueKind.Object)
                 throw new LookaheadException($"{label}: header must be a JSON object");
             var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (JsonProperty property in document.RootElement.EnumerateObject())
+            foreach (JsonProperty property in root.EnumerateObject())
             {
                 if (property.Name == "__metadata__")
                 {
@@ -167,7 +158,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             }
             CheckNoOverlap(tensors.Values, label);
             return (tensors, metadata);
-        }
+        });
     }
 
     private static void ParseMetadata(JsonElement value, string label, Dictionary<string, string> metadata)
@@ -203,7 +194,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         }
 
         if (!value.TryGetProperty("data_offsets", out JsonElement offsets) || offsets.ValueKind != JsonValueKind.Array ||
-            offsets.GetArrayLength() != 2 || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
+            offsets.GetArrayLength() != 2 || offsets[0].ValueKind != JsonValueKind.Number ||
+            offsets[1].ValueKind != JsonValueKind.Number || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
             throw new LookaheadException($"{where} needs data_offsets [begin, end] of integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw new LookaheadException($"{where} has data_offsets [{begin}, {end}] outside the data section of {dataLength} bytes");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML.Tokenizers;
+using Lookahead.IO;
 using Lookahead.Model;
 
 namespace Lookahead.Tokenization;
@@ -11,6 +12,9 @@ namespace Lookahead.Tokenization;
 /// </summary>
 public sealed class TextTokenizer
 {
+    /// <summary>Largest tokenizer.model read (real ones are at most a few MiB).</summary>
+    public const long MaxModelBytes = 64L * 1024 * 1024;
+
     private readonly LlamaTokenizer _tokenizer;
 
     private TextTokenizer(LlamaTokenizer tokenizer, int? bosId, bool addBos)
@@ -19,6 +23,31 @@ public sealed class TextTokenizer
         BosId = bosId;
         AddBos = addBos && bosId is not null;
         (AnchorId, AnchorText) = FindAnchor(tokenizer);
+        MaxPieceBytes = Math.Max(1, tokenizer.Vocabulary.Keys.Max(piece => System.Text.Encoding.UTF8.GetByteCount(piece)));
+    }
+
+    /// <summary>The most text bytes one token stands for: the longest piece's UTF-8 length.</summary>
+    public int MaxPieceBytes { get; }
+
+    /// <summary>
+    /// Whether the text certainly encodes to more than maxTokens tokens, decided without encoding it (so an
+    /// oversized prompt fails at once). Each token stands for at most MaxPieceBytes bytes of normalized text;
+    /// normalization may collapse runs of whitespace (counted once here) and compose characters (at most
+    /// halving their bytes, hence the factor 2), so the test never refuses text that would fit.
+    /// </summary>
+    public bool CertainlyExceeds(ReadOnlySpan<char> text, int maxTokens)
+    {
+        long limit = 2L * ((long)maxTokens + 1) * MaxPieceBytes, bytes = 0;
+        bool inWhitespace = false;
+        foreach (char c in text)
+        {
+            bool whitespace = char.IsWhiteSpace(c);
+            if (!whitespace) bytes += c < 0x80 ? 1 : c < 0x800 || char.IsSurrogate(c) ? 2 : 3;
+            else if (!inWhitespace) bytes++;
+            inWhitespace = whitespace;
+            if (bytes > limit) return true;
+        }
+        return false;
     }
 
     /// <summary>Description of the tokenizer source.</summary>
@@ -50,16 +79,19 @@ public sealed class TextTokenizer
                 : "none (use token ids)";
             return null;
         }
+        byte[] bytes = BoundedFile.ReadAllBytes(path, MaxModelBytes, "tokenizer.model");
+        if (bytes.Length == 0) throw new LookaheadException($"tokenizer.model in '{folder}' is empty");
         LlamaTokenizer tokenizer;
         try
         {
-            using FileStream stream = File.OpenRead(path);
+            using var stream = new MemoryStream(bytes, writable: false);
             tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new LookaheadException($"tokenizer.model in '{folder}' could not be loaded: {e.Message}", e);
+            throw new LookaheadException($"tokenizer.model in '{folder}' is not a SentencePiece model this library reads ({e.GetType().Name}: {e.Message})", e);
         }
+        if (tokenizer.Vocabulary.Count == 0) throw new LookaheadException($"tokenizer.model in '{folder}' has no pieces");
         if (tokenizer.Vocabulary.Count > config.VocabSize)
             throw new LookaheadException(
                 $"tokenizer.model has {tokenizer.Vocabulary.Count} pieces but the model's vocab_size is {config.VocabSize}");
@@ -127,9 +159,8 @@ public sealed class TextTokenizer
     {
         string path = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(path)) return true;
-        using JsonDocument document = JsonFile.Read(path);
-        return !(document.RootElement.ValueKind == JsonValueKind.Object &&
-                 document.RootElement.TryGetProperty("add_bos_token", out JsonElement value) &&
-                 value.ValueKind == JsonValueKind.False);
+        return JsonFile.Read(path, root => !(root.ValueKind == JsonValueKind.Object &&
+                                             root.TryGetProperty("add_bos_token", out JsonElement value) &&
+                                             value.ValueKind == JsonValueKind.False));
     }
 }
