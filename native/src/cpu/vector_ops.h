@@ -238,7 +238,8 @@ inline float exp_nonpositive(float x) {
     // float comparison would not.
     const uint32_t bits = std::bit_cast<uint32_t>(x);
     x = std::bit_cast<float>(bits < 0xC2AE0000u ? bits : 0xC2AE0000u);  // 0xC2AE0000 = -87.0f
-    const float n = (x * kLog2e + kRoundMagic) - kRoundMagic;
+    const float shifted = x * kLog2e + kRoundMagic;  // its low mantissa bits hold n as an integer
+    const float n = shifted - kRoundMagic;
     const float r = (x - n * kLn2High) - n * kLn2Low;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -247,7 +248,10 @@ inline float exp_nonpositive(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+    // 2^n from the integer bits rather than a float-to-int conversion, which is undefined for a NaN input
+    // (the result is then NaN, as it should be).
+    const uint32_t scale_bits = (std::bit_cast<uint32_t>(shifted) - std::bit_cast<uint32_t>(kRoundMagic) + 127u) << 23;
+    return p * std::bit_cast<float>(scale_bits);
 }
 
 // out[i] = x[i] / rms(x) * weight[i]
