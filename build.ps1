@@ -1,7 +1,10 @@
 #!/usr/bin/env pwsh
 # Build, test and run Lookahead (PowerShell twin of build.sh).
 #   ./build.ps1              build everything (native Release + managed Release)
-#   ./build.ps1 test         build, run every test (ctest + NUnit), end with "N passed, N failed"
+#   ./build.ps1 test         build, run every test (ctest + NUnit, then the ASan/UBSan build's ctest and the
+#                            fuzzers, on Linux), end with "N passed, N failed"
+# Environment as for build.sh: BUILD_TYPE, JOBS, LK_CUDA, LK_HARDENING (0 skips the sanitizer build and the
+# fuzzers), LK_FUZZ_SECONDS (time per fuzz target, default 15).
 #   ./build.ps1 run -- ARGS  build if needed, then run the CLI with ARGS
 # No param() block: CLI options such as --prompt must reach the CLI untouched, not PowerShell's binder.
 $Command = if ($args.Count -gt 0) { [string]$args[0] } else { 'build' }
@@ -68,19 +71,49 @@ function Build-All {
     Invoke-Checked dotnet @('build', (Join-Path $Root 'Lookahead.sln'), '-c', $BuildType, '--nologo', '-v', 'quiet', '-clp:NoSummary')
 }
 
+# Runs ctest in a build tree; returns passed, failed, skipped (ctest counts skipped tests, such as the CUDA
+# tests without a GPU, as passed: they are counted apart).
+function Invoke-Ctest([string]$BuildDir) {
+    Push-Location $BuildDir
+    try { & ctest --output-on-failure --parallel "$Jobs" -C $BuildType 2>&1 | Tee-Object -Variable lines | Out-Host } finally { Pop-Location }
+    $summary = $lines | Select-String -Pattern '(\d+) tests failed out of (\d+)' | Select-Object -Last 1
+    if (-not $summary) { return @(0, 1, 0) }
+    $skipped = @($lines | Select-String -Pattern '^\s+\d+ - .*\(Skipped\)').Count
+    $failed = [int]$summary.Matches[0].Groups[1].Value
+    return @(([int]$summary.Matches[0].Groups[2].Value - $failed - $skipped), $failed, $skipped)
+}
+
+# The hardening stage (Linux): a second build tree with clang, ASan and UBSan, its ctest, then every fuzz
+# target through tests/fuzz/run.sh. Returns passed, failed, skipped.
+function Invoke-Hardening {
+    if ($env:LK_HARDENING -eq '0') { Write-Step 'sanitizers and fuzzing skipped (LK_HARDENING=0)'; return @(0, 0, 0) }
+    $cxx = Get-Command clang++-14, clang++ -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($IsWindows -or -not $cxx) {
+        Write-Step 'sanitizers and fuzzing skipped: they need Linux and clang++ (Debian: apt-get install clang-14 libclang-rt-14-dev)'
+        return @(0, 0, 1)
+    }
+    Write-Step "native library and tests with ASan + UBSan, and the fuzz targets ($($cxx.Source))"
+    $sanitize = Join-Path $Root 'build/sanitize'
+    & cmake -S $Root -B $sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_COMPILER=$($cxx.Source)" -DLK_FUZZ=ON -DLK_CUDA=OFF | Out-Null
+    if ($LASTEXITCODE -ne 0) { return @(0, 1, 0) }
+    & cmake --build $sanitize --parallel "$Jobs" | Out-Host
+    if ($LASTEXITCODE -ne 0) { return @(0, 1, 0) }
+    $env:ASAN_OPTIONS = 'detect_leaks=1:abort_on_error=1'
+    $env:UBSAN_OPTIONS = 'print_stacktrace=1'
+    $counts = Invoke-Ctest $sanitize
+    $seconds = if ($env:LK_FUZZ_SECONDS) { $env:LK_FUZZ_SECONDS } else { '15' }
+    Write-Step "fuzzing ($seconds s per target)"
+    & bash (Join-Path $Root 'tests/fuzz/run.sh') --seconds $seconds all 2>&1 | Tee-Object -Variable fuzzLines | Out-Host
+    $fuzz = $fuzzLines | Select-String -Pattern '^(\d+) passed, (\d+) failed, (\d+) skipped$' | Select-Object -Last 1
+    if (-not $fuzz) { return @($counts[0], ($counts[1] + 1), $counts[2]) }
+    $groups = $fuzz.Matches[0].Groups
+    return @(($counts[0] + [int]$groups[1].Value), ($counts[1] + [int]$groups[2].Value), ($counts[2] + [int]$groups[3].Value))
+}
+
 function Invoke-Tests {
     Build-All
     Write-Step 'native tests (ctest)'
-    Push-Location $NativeBuild
-    try { & ctest --output-on-failure --parallel "$Jobs" -C $BuildType 2>&1 | Tee-Object -Variable lines | Out-Host } finally { Pop-Location }
-    $nativePassed = 0; $nativeFailed = 1; $nativeSkipped = 0
-    $summary = $lines | Select-String -Pattern '(\d+) tests failed out of (\d+)' | Select-Object -Last 1
-    if ($summary) {
-        # ctest counts skipped tests (the CUDA tests without a GPU) as passed; count them apart.
-        $nativeSkipped = @($lines | Select-String -Pattern '^\s+\d+ - .*\(Skipped\)').Count
-        $nativeFailed = [int]$summary.Matches[0].Groups[1].Value
-        $nativePassed = [int]$summary.Matches[0].Groups[2].Value - $nativeFailed - $nativeSkipped
-    }
+    $nativePassed, $nativeFailed, $nativeSkipped = Invoke-Ctest $NativeBuild
 
     Write-Step 'managed tests (NUnit)'
     if (Test-Path $TestResults) { Remove-Item -Recurse -Force $TestResults }
@@ -95,10 +128,11 @@ function Invoke-Tests {
         # Ignored tests (the Gpu category without a GPU) are counted in total but not in executed.
         $managedSkipped = [int]$counters.total - [int]$counters.executed
     }
-    $passed = $nativePassed + $managedPassed
-    $failed = $nativeFailed + $managedFailed
-    $skipped = $nativeSkipped + $managedSkipped
-    Write-Step "native: $nativePassed passed, $nativeFailed failed, $nativeSkipped skipped; managed: $managedPassed passed, $managedFailed failed, $managedSkipped skipped"
+    $hardeningPassed, $hardeningFailed, $hardeningSkipped = Invoke-Hardening
+    $passed = $nativePassed + $managedPassed + $hardeningPassed
+    $failed = $nativeFailed + $managedFailed + $hardeningFailed
+    $skipped = $nativeSkipped + $managedSkipped + $hardeningSkipped
+    Write-Step "native: $nativePassed passed, $nativeFailed failed, $nativeSkipped skipped; managed: $managedPassed passed, $managedFailed failed, $managedSkipped skipped; sanitizers and fuzzing: $hardeningPassed passed, $hardeningFailed failed, $hardeningSkipped skipped"
     Write-Output "$passed passed, $failed failed, $skipped skipped"
     if ($failed -ne 0) { exit 1 }
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build, test and run Lookahead.
 #   ./build.sh              build everything (native Release + managed Release)
-#   ./build.sh test         build, run every test (ctest + NUnit), end with "N passed, N failed"
+#   ./build.sh test         build, run every test (ctest + NUnit, then the ASan/UBSan build's ctest and the
+#                           fuzzers), end with "N passed, N failed"
 #   ./build.sh run -- ARGS  build if needed, then run the CLI with ARGS
 # Environment: BUILD_TYPE (default Release), JOBS (default: all cores), LK_CUDA (1: build the CUDA backend,
-# 0: do not; default: build it when nvcc is on PATH).
+# 0: do not; default: build it when nvcc is on PATH), LK_HARDENING (0 skips the sanitizer build and the
+# fuzzers), LK_FUZZ_SECONDS (time per fuzz target, default 15).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -90,6 +92,68 @@ build_all() {
   build_managed
 }
 
+# Counts of a ctest log: sets ctest_passed, ctest_failed, ctest_skipped (skipped tests, such as the CUDA
+# tests without a GPU, are counted apart: ctest counts them as passed).
+count_ctest() {
+  local summary
+  summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -n 1 || true)
+  ctest_skipped=0
+  if [ -n "$summary" ]; then
+    ctest_skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .*\(Skipped\)' "$1" || true)
+    ctest_failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+    ctest_passed=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary") - ctest_failed - ctest_skipped ))
+  else
+    ctest_passed=0
+    ctest_failed=1  # ctest did not run to its summary
+  fi
+}
+
+# The hardening stage: a second build tree with clang, ASan and UBSan (any report fails its test), its ctest,
+# then every fuzz target (tests/fuzz/run.sh: corpora replayed, then fuzzed for LK_FUZZ_SECONDS each).
+# Sets hardening_passed, hardening_failed, hardening_skipped.
+run_hardening() {
+  hardening_passed=0 hardening_failed=0 hardening_skipped=0
+  if [ "${LK_HARDENING:-1}" = 0 ]; then
+    log "sanitizers and fuzzing skipped (LK_HARDENING=0)"
+    return
+  fi
+  local cxx
+  cxx=$(command -v clang++-14 || command -v clang++ || true)
+  if [ -z "$cxx" ]; then
+    log "sanitizers and fuzzing skipped: clang++ not found (Debian: apt-get install clang-14 libclang-rt-14-dev)"
+    hardening_skipped=1
+    return
+  fi
+  log "native library and tests with ASan + UBSan, and the fuzz targets ($cxx)"
+  if ! cmake -S "$ROOT" -B "$ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
+         -DLK_FUZZ=ON -DLK_CUDA=OFF >/dev/null || ! cmake --build "$ROOT/build/sanitize" --parallel "$JOBS"; then
+    hardening_failed=1
+    return
+  fi
+  local log_file="$ROOT/build/ctest-sanitize.log"
+  set +e
+  (cd "$ROOT/build/sanitize" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure --parallel "$JOBS") 2>&1 | tee "$log_file"
+  set -e
+  count_ctest "$log_file"
+  hardening_passed=$ctest_passed hardening_failed=$ctest_failed hardening_skipped=$ctest_skipped
+
+  log "fuzzing (${LK_FUZZ_SECONDS:-15} s per target)"
+  local fuzz_log="$ROOT/build/fuzz.log"
+  set +e
+  "$ROOT/tests/fuzz/run.sh" --seconds "${LK_FUZZ_SECONDS:-15}" all 2>&1 | tee "$fuzz_log"
+  set -e
+  local fuzz_summary
+  fuzz_summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$fuzz_log" | tail -n 1 || true)
+  if [ -n "$fuzz_summary" ]; then
+    hardening_passed=$((hardening_passed + ${fuzz_summary%% passed*}))
+    hardening_failed=$((hardening_failed + $(sed -E 's/.* ([0-9]+) failed, .*/\1/' <<<"$fuzz_summary")))
+    hardening_skipped=$((hardening_skipped + $(sed -E 's/.* ([0-9]+) skipped$/\1/' <<<"$fuzz_summary")))
+  else
+    hardening_failed=$((hardening_failed + 1))
+  fi
+}
+
 run_tests() {
   build_all test
   local native_passed=0 native_failed=0 native_skipped=0 managed_passed=0 managed_failed=0 managed_skipped=0
@@ -98,16 +162,8 @@ run_tests() {
   set +e
   (cd "$NATIVE_BUILD" && ctest --output-on-failure --parallel "$JOBS") 2>&1 | tee "$ctest_log"
   set -e
-  local summary native_skipped
-  summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -n 1 || true)
-  if [ -n "$summary" ]; then
-    # ctest counts skipped tests (the CUDA tests without a GPU) as passed; count them apart.
-    native_skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .*\(Skipped\)' "$ctest_log" || true)
-    native_failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
-    native_passed=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary") - native_failed - native_skipped ))
-  else
-    native_failed=1  # ctest did not run to its summary
-  fi
+  count_ctest "$ctest_log"
+  native_passed=$ctest_passed native_failed=$ctest_failed native_skipped=$ctest_skipped
 
   log "managed tests (NUnit)"
   rm -rf "$TEST_RESULTS"
@@ -128,9 +184,11 @@ run_tests() {
     managed_failed=1  # the test host did not produce results
   fi
 
-  local passed=$((native_passed + managed_passed)) failed=$((native_failed + managed_failed))
-  local skipped=$((${native_skipped:-0} + managed_skipped))
-  log "native: $native_passed passed, $native_failed failed, ${native_skipped:-0} skipped; managed: $managed_passed passed, $managed_failed failed, $managed_skipped skipped"
+  run_hardening
+
+  local passed=$((native_passed + managed_passed + hardening_passed)) failed=$((native_failed + managed_failed + hardening_failed))
+  local skipped=$((native_skipped + managed_skipped + hardening_skipped))
+  log "native: $native_passed passed, $native_failed failed, $native_skipped skipped; managed: $managed_passed passed, $managed_failed failed, $managed_skipped skipped; sanitizers and fuzzing: $hardening_passed passed, $hardening_failed failed, $hardening_skipped skipped"
   echo "$passed passed, $failed failed, $skipped skipped"
   [ "$failed" -eq 0 ]
 }

@@ -25,3 +25,18 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND NOT MSVC)
 else()
   set(LK_X86_64 OFF)
 endif()
+
+# Hardening builds (a separate build tree; build.sh test makes one with clang): every native target built with
+# AddressSanitizer and UndefinedBehaviorSanitizer, any report fatal; LK_FUZZ adds the libFuzzer targets and
+# coverage instrumentation of the library they drive.
+option(LK_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer (reports are fatal)" OFF)
+option(LK_FUZZ "Build the libFuzzer targets in tests/fuzz/native (clang; implies LK_SANITIZE)" OFF)
+if(LK_FUZZ)
+  set(LK_SANITIZE ON)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()
+if(LK_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined> $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=all>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,106 @@
+// libFuzzer target: arbitrary sequences of C API calls on one context (batches, draft trees, commits,
+// truncation, logits, profiling) with valid and invalid arguments mixed. Every call must return a status;
+// ASan and UBSan turn any out-of-bounds access or undefined behaviour into a crash.
+#include <cstdint>
+#include <vector>
+
+#include "fuzz_input.h"
+#include "lookahead.h"
+#include "test_model.h"
+
+namespace {
+
+constexpr int32_t kContext = 32;
+constexpr int32_t kBatch = 8;
+
+lk_context* shared_context() {
+    static lk_context* context = [] {
+        const lk_model_params p = lk_test::small_params(16, 2, 1, 2, 29);
+        lk_model* model = nullptr;
+        if (lk_model_init(&p, &model) != LK_OK || lk_test::fill_random(model, p, LK_DTYPE_BF16, 7) != LK_OK) __builtin_trap();
+        lk_context_params cp{LK_BACKEND_CPU, kContext, kBatch, 1};
+        lk_context* created = nullptr;
+        if (lk_context_init(model, &cp, &created) != LK_OK) __builtin_trap();
+        return created;  // lives for the process, as the model does
+    }();
+    return context;
+}
+
+// A batch of up to kBatch + 2 nodes: tokens around the vocabulary's edges, parents a chain, a random tree
+// or arbitrary values, the logits mode sometimes unknown, the token array sometimes missing.
+struct Batch {
+    std::vector<int32_t> tokens, parents;
+    lk_batch batch{};
+
+    explicit Batch(lk_fuzz::Input& in) {
+        const int32_t n = in.in(0, kBatch + 3);
+        for (int32_t i = 0; i < n; ++i) tokens.push_back(in.in(-1, 31));
+        const uint8_t shape = in.byte() % 4;
+        for (int32_t i = 0; i < n && shape != 0; ++i) {
+            if (shape == 3) parents.push_back(in.in(-2, 12));
+            else parents.push_back(i == 0 ? -1 : in.in(0, i));
+        }
+        batch.tokens = in.byte() % 16 == 0 ? nullptr : tokens.data();
+        batch.parents = shape == 0 ? nullptr : parents.data();
+        batch.n_tokens = n;
+        batch.logits = in.in(0, 4);
+    }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    lk_context* context = shared_context();
+    lk_context_truncate(context, 0);
+    lk_fuzz::Input in(data, size);
+    for (int step = 0; step < 48 && !in.done(); ++step) {
+        switch (in.byte() % 6) {
+            case 0: {
+                Batch b(in);
+                lk_context_eval(context, &b.batch);
+                break;
+            }
+            case 1: {
+                Batch b(in);
+                const int32_t capacity = in.in(-1, 14);
+                std::vector<int32_t> out(capacity > 0 ? capacity : 1);
+                int32_t count = -1;
+                if (lk_context_decode_greedy(context, &b.batch, out.data(), capacity, &count) == LK_OK) {
+                    if (count < 1 || count > capacity) __builtin_trap();
+                    for (int32_t j = 0; j < count; ++j)
+                        if (out[j] < 0 || out[j] >= 29) __builtin_trap();
+                }
+                break;
+            }
+            case 2: {
+                const int32_t n = in.in(-1, 12);
+                std::vector<int32_t> nodes;
+                for (int32_t j = 0; j < n; ++j) nodes.push_back(j == 0 && in.byte() % 4 != 0 ? 0 : in.in(-1, 12));
+                lk_context_commit(context, in.byte() % 3 == 0 || nodes.empty() ? nullptr : nodes.data(), n);
+                break;
+            }
+            case 3:
+                lk_context_truncate(context, in.in(-2, kContext + 5));
+                break;
+            case 4: {
+                const float* logits = nullptr;
+                if (lk_context_get_logits(context, in.in(-1, kBatch + 2), &logits) == LK_OK) {
+                    volatile float sum = logits[0] + logits[28];  // every one of vocab_size floats must be readable
+                    (void)sum;
+                }
+                break;
+            }
+            default: {
+                lk_context_info info{};
+                if (lk_context_get_info(context, &info) != LK_OK || info.n_past < 0 || info.n_past > kContext) __builtin_trap();
+                lk_context_set_profiling(context, in.in(-1, 5));
+                const int32_t capacity = in.in(-1, 12);
+                std::vector<lk_stage_time> stages(capacity > 0 ? capacity : 1);
+                int32_t count = 0;
+                lk_context_get_profile(context, stages.data(), capacity, &count);
+                break;
+            }
+        }
+    }
+    return 0;
+}
