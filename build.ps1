@@ -88,8 +88,18 @@ function Invoke-Ctest([string]$BuildDir) {
 function Invoke-Hardening {
     if ($env:LK_HARDENING -eq '0') { Write-Step 'sanitizers and fuzzing skipped (LK_HARDENING=0)'; return @(0, 0, 0) }
     $cxx = Get-Command clang++-14, clang++ -ErrorAction SilentlyContinue | Select-Object -First 1
-    if ($IsWindows -or -not $cxx) {
-        Write-Step 'sanitizers and fuzzing skipped: they need Linux and clang++ (Debian: apt-get install clang-14 libclang-rt-14-dev)'
+    # clang without its sanitizer and libFuzzer runtimes cannot build the stage: probe for them first.
+    $probe = Join-Path $Root 'build/sanitizer-probe'
+    $usable = $false
+    if (-not $IsWindows -and $cxx) {
+        New-Item -ItemType Directory -Force -Path (Join-Path $Root 'build') | Out-Null
+        'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+            & $cxx.Source -x c++ -fsanitize=fuzzer,address,undefined -o $probe - 2>&1 | Out-Null
+        $usable = $LASTEXITCODE -eq 0
+        Remove-Item -Force $probe -ErrorAction SilentlyContinue
+    }
+    if (-not $usable) {
+        Write-Step 'sanitizers and fuzzing skipped: they need Linux and clang++ with its sanitizer and libFuzzer runtimes (Debian: apt-get install clang-14 libclang-rt-14-dev)'
         return @(0, 0, 1)
     }
     Write-Step "native library and tests with ASan + UBSan, and the fuzz targets ($($cxx.Source))"

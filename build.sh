@@ -119,11 +119,16 @@ run_hardening() {
   fi
   local cxx
   cxx=$(command -v clang++-14 || command -v clang++ || true)
-  if [ -z "$cxx" ]; then
-    log "sanitizers and fuzzing skipped: clang++ not found (Debian: apt-get install clang-14 libclang-rt-14-dev)"
+  # clang without its sanitizer and libFuzzer runtimes cannot build the stage: probe for them first.
+  local probe="$ROOT/build/sanitizer-probe"
+  mkdir -p "$ROOT/build"
+  if [ -z "$cxx" ] || ! printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' |
+       "$cxx" -x c++ -fsanitize=fuzzer,address,undefined -o "$probe" - >/dev/null 2>&1; then
+    log "sanitizers and fuzzing skipped: no clang++ with its sanitizer and libFuzzer runtimes (Debian: apt-get install clang-14 libclang-rt-14-dev)"
     hardening_skipped=1
     return
   fi
+  rm -f "$probe"
   log "native library and tests with ASan + UBSan, and the fuzz targets ($cxx)"
   if ! cmake -S "$ROOT" -B "$ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
          -DLK_FUZZ=ON -DLK_CUDA=OFF >/dev/null || ! cmake --build "$ROOT/build/sanitize" --parallel "$JOBS"; then

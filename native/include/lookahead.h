@@ -207,9 +207,10 @@ LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
  * accepted nodes, and write the accepted draft tokens followed by the bonus token (the argmax at the
  * last accepted node) to out_tokens. capacity must be >= the tree's depth + 1. A one-node tree is
  * plain greedy decoding. Logits are not kept.
- * A node whose logits hold a NaN or an infinity has no argmax: if the walk reaches one (the root
- * included), the call fails with LK_ERR_NON_FINITE and commits nothing. Nodes off the accepted path are
- * not judged, so the outcome is the one plain decoding has. On any failure the committed context is
+ * A node whose logits hold a NaN or an infinity has no argmax. When the walk reaches such a node below
+ * the root, its token (its parent's argmax) is the bonus and the walk ends there; when the root's logits
+ * are not finite, the call fails with LK_ERR_NON_FINITE. Nodes off the path are not judged, so the tokens
+ * emitted and the step that fails are those of plain decoding. On any failure the committed context is
  * unchanged, no nodes are pending and *out_count is 0.
  */
 LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens,

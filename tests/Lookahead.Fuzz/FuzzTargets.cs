@@ -41,8 +41,19 @@ public static class FuzzTargets
         }
     }
 
-    // Inputs become files in one folder per process (the parsers read paths, as users give them).
-    private static readonly string Scratch = Directory.CreateTempSubdirectory($"lookahead-fuzz-{Environment.ProcessId}-").FullName;
+    // Inputs become files in one folder per process (the parsers read paths, as users give them), removed
+    // when the process ends.
+    private static readonly string Scratch = CreateScratch();
+
+    private static string CreateScratch()
+    {
+        string folder = Directory.CreateTempSubdirectory("lookahead-fuzz-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        };
+        return folder;
+    }
 
     private static string Write(string name, byte[] bytes)
     {
@@ -97,7 +108,18 @@ public static class FuzzTargets
         for (int i = 0; i < 64; i++) trie.AppendOutput([(i * 7) % 64]);
         trie.Squeeze();
         trie.EndRequest();
-        trie.Save(Path.Combine(Scratch, "saved.trie"));
+        // What the trie saves, it loads back.
+        string saved = Path.Combine(Scratch, "saved.trie");
+        trie.Save(saved);
+        using var reloaded = new TokenTrie(trie.Options);
+        try
+        {
+            reloaded.Load(saved, vocabSize: 64);
+        }
+        catch (LookaheadException e)
+        {
+            throw new InvalidOperationException($"a trie this library saved does not load back: {e.Message}", e);
+        }
     }
 
     private static readonly Lazy<ModelConfig> StoriesConfig =

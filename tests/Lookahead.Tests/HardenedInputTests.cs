@@ -74,11 +74,66 @@ public class HardenedInputTests
         using var small = new TokenTrie(new TrieOptions { MaxNodes = 16, MaxNodesPerRoot = 4, WindowLength = 13 });
         ExpectLoadError(small, TrieFile(Chain(3, 1), reserved: 7), "reserved header field is 7, not 0");
         ExpectLoadError(small, TrieFile(Chain(17, 1)), "holds 17 nodes, more than this trie's limit of 16");
-        ExpectLoadError(small, TrieFile(Chain(5, 1)), "root token 1 has more than this trie's limit of 4 nodes");
         // A header claiming a trillion nodes is refused before anything of that size is read or allocated.
         ExpectLoadError(small, TrieFile(Chain(2, 1), count: 1UL << 40), "holds 1099511627776 nodes");
         using var roomy = new TokenTrie(new TrieOptions { MaxNodes = 1 << 20 });
         ExpectLoadError(roomy, TrieFile(Chain(2, 1), count: 1000), "truncated or has trailing bytes");
+    }
+
+    private static int TreeSize(TokenTrie trie, int rootToken)
+    {
+        int root = trie.Find([rootToken]), count = 0;
+        var stack = new Stack<int>();
+        if (root >= 0) stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int node = stack.Pop();
+            count++;
+            for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child)) stack.Push(child);
+        }
+        return count;
+    }
+
+    [Test]
+    public void ARootAboveItsLimitInAFileIsSqueezedToFit()
+    {
+        // Saved by a trie with a larger per-root limit: one root with 6 nodes, counts 1 (dropped) and 2 (kept).
+        using var trie = new TokenTrie(new TrieOptions { MaxNodesPerRoot = 4, WindowLength = 13 });
+        string path = WriteTemp(TrieFile([(1, -1, 4), (2, 0, 2), (3, 1, 1), (4, 0, 1), (5, 0, 2), (6, 4, 1)]));
+        try
+        {
+            trie.Load(path, vocabSize: 100);
+            Assert.That(TreeSize(trie, 1), Is.LessThanOrEqualTo(4));
+            Assert.That(trie.Find([1, 2]), Is.GreaterThanOrEqualTo(0), "the n-grams that still count stay");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void ClosingWindowsAreHeldToTheRootLimitSoASavedTrieLoadsBack()
+    {
+        // The last token extends root 1's window as it closes: that growth must be checked too.
+        using var trie = new TokenTrie(new TrieOptions { MaxNodesPerRoot = 4, WindowLength = 3 });
+        trie.AppendOutput([1, 2, 3, 1, 5, 6]);
+        Assert.That(TreeSize(trie, 1), Is.LessThanOrEqualTo(4));
+        string path = Path.Combine(Path.GetTempPath(), $"lookahead-test-{Guid.NewGuid():N}.trie");
+        try
+        {
+            trie.Save(path);
+            using var loaded = new TokenTrie(new TrieOptions { MaxNodesPerRoot = 4, WindowLength = 3 });
+            loaded.Load(path, vocabSize: 10);
+            // Saved are the n-grams with output counts (the trie may also hold count-less ones).
+            Assert.That(loaded.NodeCount, Is.InRange(1, trie.NodeCount));
+            Assert.That(loaded.Frequency(loaded.Find([5, 6]), FrequencySource.Output),
+                Is.EqualTo(trie.Frequency(trie.Find([5, 6]), FrequencySource.Output)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Test]

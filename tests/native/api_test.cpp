@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -322,13 +323,96 @@ TEST(Api, NonFiniteLogitsFailTheStepAndCommitNothing) {
     lk_batch tree{tokens.data(), parents.data(), 3, LK_LOGITS_NONE};
     int32_t count = -1;
     EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out.data(), 4, &count), LK_ERR_NON_FINITE);
-    EXPECT_TRUE(error_mentions("position 2 (draft node 0)")) << lk_last_error();
+    EXPECT_TRUE(error_mentions("the logits at position 2 hold NaN or infinity")) << lk_last_error();
     EXPECT_EQ(count, 0);
     EXPECT_EQ(out[0], -9) << "no token is written";
     lk_context_info info{};
     ASSERT_EQ(lk_context_get_info(ctx.get(), &info), LK_OK);
     EXPECT_EQ(info.n_past, 2) << "nothing is committed";
     EXPECT_EQ(info.n_pending, 0) << "nothing stays pending";
+}
+
+TEST(Api, OverflowingAttentionScoresFailTheStep) {
+    // Finite but huge q/k projections: q.k overflows to infinity, softmax computes inf - inf. That NaN must
+    // reach the logits (and fail the step) rather than turn into uniform attention weights.
+    const lk_model_params p = lk_test::small_params();
+    ModelPtr model = complete_model(p);
+    const int64_t h = p.hidden_size, q = int64_t{p.n_heads} * p.head_dim, kv = int64_t{p.n_kv_heads} * p.head_dim;
+    std::vector<float> huge_q(q * h, 1e20f), huge_k(kv * h, 1e20f);
+    ASSERT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_Q, 0, LK_DTYPE_F32, q, h, huge_q.data()), LK_OK);
+    ASSERT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_ATTN_K, 0, LK_DTYPE_F32, kv, h, huge_k.data()), LK_OK);
+    ContextPtr ctx = context_for(model.get(), 16, 4);
+    const int32_t tokens[] = {3, 4};
+    lk_batch two{tokens, nullptr, 2, LK_LOGITS_NONE};
+    int32_t out[2], count = -1;
+    EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &two, out, 2, &count), LK_ERR_NON_FINITE) << "emitted a token from NaN";
+}
+
+// Plain greedy tokens after a prefix, one single-node step at a time, until n tokens or a failure.
+std::vector<int32_t> plain_greedy(lk_context* ctx, const std::vector<int32_t>& prefix, int n, lk_status* last) {
+    lk_context_truncate(ctx, 0);
+    lk_batch chain{prefix.data(), nullptr, static_cast<int32_t>(prefix.size()) - 1, LK_LOGITS_NONE};
+    EXPECT_EQ(lk_context_eval(ctx, &chain), LK_OK);
+    EXPECT_EQ(lk_context_commit(ctx, nullptr, chain.n_tokens), LK_OK);
+    std::vector<int32_t> out;
+    int32_t root = prefix.back();
+    *last = LK_OK;
+    while (static_cast<int>(out.size()) < n) {
+        lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
+        int32_t token = -1, count = 0;
+        *last = lk_context_decode_greedy(ctx, &one, &token, 1, &count);
+        if (*last != LK_OK) break;
+        out.push_back(token);
+        root = token;
+    }
+    return out;
+}
+
+TEST(Api, NonFiniteLogitsInsideADraftEndItWhereGreedyWould) {
+    // Token X's embedding overflows, so every node that is X or sits below X has NaN logits. A draft that
+    // is plain decoding's own continuation runs through X: lookahead must emit what plain decoding emits
+    // (up to and including X) and fail where it fails (the step rooted at X).
+    const lk_model_params p = lk_test::small_params(24, 4, 2, 2, 53);
+    int tried = 0;
+    for (uint32_t seed = 1; seed < 40 && tried < 4; ++seed) {
+        ModelPtr clean = complete_model(p);
+        ASSERT_EQ(lk_test::fill_random(clean.get(), p, LK_DTYPE_F32, seed), LK_OK);
+        ContextPtr clean_ctx = context_for(clean.get(), 32, 8);
+        const std::vector<int32_t> prefix{1, 5, 9};
+        lk_status status = LK_OK;
+        const std::vector<int32_t> clean_tokens = plain_greedy(clean_ctx.get(), prefix, 5, &status);
+        ASSERT_EQ(status, LK_OK);
+        const int32_t x = clean_tokens[2];
+        if (std::find(prefix.begin(), prefix.end(), x) != prefix.end() || clean_tokens[0] == x || clean_tokens[1] == x) continue;
+        ++tried;
+
+        ModelPtr poisoned = complete_model(p);
+        ASSERT_EQ(lk_test::fill_random(poisoned.get(), p, LK_DTYPE_F32, seed), LK_OK);
+        std::vector<float> embedding(int64_t{p.vocab_size} * p.hidden_size);
+        std::mt19937 rng(seed);  // fill_random draws the embedding first, from this generator
+        std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+        for (float& v : embedding) v = dist(rng);
+        for (int i = 0; i < p.hidden_size; ++i) embedding[int64_t{x} * p.hidden_size + i] = 3e38f;
+        ASSERT_EQ(lk_model_set_tensor(poisoned.get(), LK_TENSOR_TOKEN_EMBEDDING, 0, LK_DTYPE_F32, p.vocab_size, p.hidden_size,
+                                      embedding.data()), LK_OK);
+        ContextPtr ctx = context_for(poisoned.get(), 32, 8);
+        const std::vector<int32_t> plain = plain_greedy(ctx.get(), prefix, 5, &status);
+        ASSERT_EQ(status, LK_ERR_NON_FINITE) << "seed " << seed;
+        ASSERT_EQ(plain, std::vector<int32_t>(clean_tokens.begin(), clean_tokens.begin() + 3)) << "plain stops after emitting X";
+
+        // One chain draft: the root, then plain decoding's next four tokens (X third).
+        plain_greedy(ctx.get(), prefix, 0, &status);  // commits 1, 5: the root 9 comes next
+        std::vector<int32_t> draft{9, clean_tokens[0], clean_tokens[1], x, clean_tokens[3]}, out(5, -1);
+        lk_batch tree{draft.data(), nullptr, 5, LK_LOGITS_NONE};
+        int32_t count = 0;
+        ASSERT_EQ(lk_context_decode_greedy(ctx.get(), &tree, out.data(), 5, &count), LK_OK) << lk_last_error();
+        out.resize(count);
+        EXPECT_EQ(out, plain) << "seed " << seed << ": the draft's tokens up to X, X the bonus";
+        lk_batch next{&x, nullptr, 1, LK_LOGITS_NONE};
+        int32_t token = -1;
+        EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &next, &token, 1, &count), LK_ERR_NON_FINITE);
+    }
+    EXPECT_EQ(tried, 4) << "too few seeds put a fresh token third";
 }
 
 TEST(Api, FailedCallsLeaveNothingPending) {

@@ -267,6 +267,18 @@ TEST(VectorOps, RmsNormRopeSwigluMatchFormulas) {
     }
 }
 
+TEST(VectorOps, ExpOfANaNIsNaNWhateverItsSign) {
+    // x86 makes inf - inf a NaN with the sign bit set: a clamp on the bit pattern must not turn it into -87.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(std::isnan(lk::cpu::exp_nonpositive(nan)));
+    EXPECT_TRUE(std::isnan(lk::cpu::exp_nonpositive(-nan)));
+    const float inf = std::numeric_limits<float>::infinity();
+    EXPECT_TRUE(std::isnan(lk::cpu::exp_nonpositive(inf - inf)));
+    EXPECT_EQ(lk::cpu::exp_nonpositive(-inf), lk::cpu::exp_nonpositive(-87.0f));
+    EXPECT_NEAR(lk::cpu::exp_nonpositive(-1.0f), std::exp(-1.0f), 1e-7);
+    EXPECT_EQ(lk::cpu::exp_nonpositive(0.0f), 1.0f);
+}
+
 TEST(VectorOps, ArgmaxBreaksTiesToLowestIndexAndRefusesNonFiniteRows) {
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     std::vector<float> ties{1.0f, 3.0f, 2.0f, 3.0f};

@@ -132,14 +132,17 @@ int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32
     }
     backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
     int32_t bonus = 0;
-    const int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
-    // A node whose logits hold NaN or infinity has no argmax (-1): the walk stops there, and its token
-    // would be garbage.
+    int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
+    // A node whose logits hold NaN or infinity has no argmax (-1): the walk stops there. Past the root, that
+    // node's own token is still the argmax of its parent, so it becomes the bonus and the step succeeds,
+    // exactly as plain decoding would emit it; the next step, rooted at it, then fails.
+    if (bonus < 0 && length > 1) {
+        --length;
+        bonus = tree_.token(path_[length]);
+    }
     if (bonus < 0) {
-        const int32_t node = path_[length - 1];
-        fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_ + tree_.depth(node)) +
-                                    " (draft node " + std::to_string(node) +
-                                    ") hold NaN or infinity: the model's activations overflowed, so it names no token");
+        fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
+                                    " hold NaN or infinity: the model's activations overflowed, so it names no token");
     }
     backend_->compact(n_past_, path_.data(), length);
     n_past_ += length;

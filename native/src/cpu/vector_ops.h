@@ -228,16 +228,17 @@ inline void weighted_values(const float* weight, int n_past, const int32_t* visi
 }
 
 // exp(x) for x <= 0 (softmax inputs after subtracting the maximum), relative error below 2e-7.
-// Branch-free so loops over it vectorize; inputs below -87 (including -inf) give exp(-87), about 1.6e-38.
+// Branch-free so loops over it vectorize; inputs below -87 (including -inf) give exp(-87), about 1.6e-38;
+// a NaN gives NaN.
 inline float exp_nonpositive(float x) {
     constexpr float kLog2e = 1.44269504088896341f;
     constexpr float kLn2High = 0.693359375f, kLn2Low = -2.12194440e-4f;
     constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     // Clamp at -87 through the bit pattern: as unsigned integers, negative floats grow with their
-    // magnitude (and non-negative ones sort below them), and an integer minimum vectorizes where a
-    // float comparison would not.
+    // magnitude (and non-negative ones sort below them), and integer comparisons vectorize where float
+    // ones would not. NaNs of either sign (above -inf's 0xFF800000) pass through, so a NaN score stays NaN.
     const uint32_t bits = std::bit_cast<uint32_t>(x);
-    x = std::bit_cast<float>(bits < 0xC2AE0000u ? bits : 0xC2AE0000u);  // 0xC2AE0000 = -87.0f
+    x = std::bit_cast<float>(bits < 0xC2AE0000u || bits > 0xFF800000u ? bits : 0xC2AE0000u);  // 0xC2AE0000 = -87.0f
     const float shifted = x * kLog2e + kRoundMagic;  // its low mantissa bits hold n as an integer
     const float n = shifted - kRoundMagic;
     const float r = (x - n * kLn2High) - n * kLn2Low;

@@ -12,6 +12,8 @@ public sealed unsafe partial class TokenTrie
     private const uint FormatVersion = 1;
     private const int HeaderBytes = 24;
     private const int RecordBytes = 12;
+    // The most records one byte array (the file is read whole) can hold.
+    private const long MaxFileNodes = (0x7FFFFFC7L - HeaderBytes - sizeof(ulong)) / RecordBytes;
 
     /// <summary>
     /// Writes the output n-grams (prompt counts are per request and not saved) to a file, atomically:
@@ -54,9 +56,10 @@ public sealed unsafe partial class TokenTrie
     /// <summary>
     /// Replaces this trie's contents with a saved file's. The file is validated completely first (magic,
     /// version, reserved field, length, checksum, structure, token ids below vocabSize, and this trie's
-    /// limits: at most MaxNodes nodes, MaxNodesPerRoot below one root, n-grams of at most WindowLength
-    /// tokens); no more bytes are read than the header's node count allows. On any problem a
-    /// LookaheadException names it and this trie is left as it was.
+    /// limits: at most MaxNodes nodes and n-grams of at most WindowLength tokens); no more bytes are read
+    /// than the header's node count allows. On any problem a LookaheadException names it and this trie is
+    /// left as it was. A root's tree above MaxNodesPerRoot (a file saved with a larger limit) is squeezed
+    /// to fit, as it would have been in this trie.
     /// </summary>
     public void Load(string path, int vocabSize)
     {
@@ -76,6 +79,8 @@ public sealed unsafe partial class TokenTrie
             ulong count = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(16));
             if (count > (ulong)Options.MaxNodes)
                 throw new LookaheadException($"{label} holds {count} nodes, more than this trie's limit of {Options.MaxNodes} (TrieOptions.MaxNodes)");
+            if (count > MaxFileNodes)
+                throw new LookaheadException($"{label} holds {count} nodes, more than the {MaxFileNodes} a trie file can hold");
             long length = HeaderBytes + (long)count * RecordBytes + sizeof(ulong);
             if (stream.CanSeek && stream.Length != length)
                 throw new LookaheadException($"{label} is truncated or has trailing bytes ({stream.Length} bytes for {count} nodes)");
@@ -111,13 +116,10 @@ public sealed unsafe partial class TokenTrie
             bool exists = parent < 0 ? loaded.RootOf(token) >= 0 : loaded._edges.Find(recordNodes[parent], token) >= 0;
             if (exists) throw new LookaheadException($"{label}: node {i} duplicates an earlier n-gram");
             int node = parent < 0 ? loaded.GetOrAddRoot(token) : loaded.GetOrAddChild(recordNodes[parent], token);
-            int rootToken = loaded._nodes[node].RootToken;
-            if (loaded._rootSizes[rootToken] > Options.MaxNodesPerRoot)
-                throw new LookaheadException(
-                    $"{label}: root token {rootToken} has more than this trie's limit of {Options.MaxNodesPerRoot} nodes (TrieOptions.MaxNodesPerRoot)");
             loaded._nodes[node].OutputFreq = frequency;
             recordNodes[i] = node;
         }
+        for (int token = 0; token < loaded._rootCapacity; token++) loaded.EnforceRootLimit(token);
         TakeContentsOf(loaded);
     }
 

@@ -53,11 +53,12 @@ public sealed unsafe partial class TokenTrie : IDisposable
     private bool[] _isStop = [];
     private int _epoch = 1;
     private int[] _walk = new int[64];
-    private bool _inRequest;
+    private int _inRequest;  // 1 while a request is open (set atomically: two generations cannot both begin)
 
     // Output streaming state: nodes at the ends of the windows still open, deepest window first.
     private readonly int[] _cursorNodes;
     private readonly int[] _cursorDepths;
+    private readonly int[] _grownRoots;  // roots of the windows one output token extended
     private int _cursorCount;
     private readonly int[] _history;  // the last WindowLength output tokens, to rebuild cursors after a squeeze
     private int _historyCount;
@@ -75,6 +76,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
         }
         _cursorNodes = new int[Options.WindowLength];
         _cursorDepths = new int[Options.WindowLength];
+        _grownRoots = new int[Options.WindowLength + 1];
         _history = new int[Options.WindowLength];
         AllocateArena(1024);
         EnsureRootCapacity(1024);
@@ -99,17 +101,16 @@ public sealed unsafe partial class TokenTrie : IDisposable
     public void BeginRequest(ReadOnlySpan<int> prompt)
     {
         ThrowIfDisposed();
-        if (_inRequest)
+        if (Interlocked.CompareExchange(ref _inRequest, 1, 0) != 0)
             throw new InvalidOperationException(
                 "this TokenTrie is already serving a request (BeginRequest without EndRequest): a trie serves one generation at a time");
-        _inRequest = true;
         try
         {
             InsertPrompt(prompt);
         }
         catch
         {
-            _inRequest = false;
+            Volatile.Write(ref _inRequest, 0);
             throw;
         }
     }
@@ -140,10 +141,10 @@ public sealed unsafe partial class TokenTrie : IDisposable
     public void EndRequest()
     {
         ThrowIfDisposed();
-        _inRequest = false;
         _epoch++;
         _cursorCount = 0;
         _historyCount = 0;
+        Volatile.Write(ref _inRequest, 0);
     }
 
     /// <summary>Streams committed output tokens in: every n-gram ending at each token gains an output count.</summary>
@@ -265,12 +266,14 @@ public sealed unsafe partial class TokenTrie : IDisposable
     private void AppendOutput(int token)
     {
         int window = Options.WindowLength;
-        // Extend every open window by the token; windows that reach full length close.
-        int kept = 0;
+        // Extend every open window by the token; windows that reach full length close. Each extended window,
+        // closing ones included, may have grown its root's tree by one node: remember those roots.
+        int kept = 0, grown = 0;
         for (int i = 0; i < _cursorCount; i++)
         {
             int child = GetOrAddChild(_cursorNodes[i], token);
             BumpOutput(child);
+            _grownRoots[grown++] = _nodes[child].RootToken;
             int depth = _cursorDepths[i] + 1;
             if (depth < window)
             {
@@ -287,12 +290,11 @@ public sealed unsafe partial class TokenTrie : IDisposable
             _cursorNodes[_cursorCount] = root;
             _cursorDepths[_cursorCount] = 1;
             _cursorCount++;
+            _grownRoots[grown++] = token;
         }
         PushHistory(token);
-        // Every open window's tree grew by one node at most.
-        bool squeezed = false;
-        for (int i = 0; i < _cursorCount && !squeezed; i++) squeezed = EnforceRootLimit(_nodes[_cursorNodes[i]].RootToken);
-        if (!squeezed) EnforceGlobalLimit();
+        for (int i = 0; i < grown; i++) EnforceRootLimit(_grownRoots[i]);
+        EnforceGlobalLimit();
     }
 
     private void PushHistory(int token)

@@ -32,12 +32,13 @@ public sealed class TextTokenizer
     /// <summary>
     /// Whether the text certainly encodes to more than maxTokens tokens, decided without encoding it (so an
     /// oversized prompt fails at once). Each token stands for at most MaxPieceBytes bytes of normalized text;
-    /// normalization may collapse runs of whitespace (counted once here) and compose characters (at most
-    /// halving their bytes, hence the factor 2), so the test never refuses text that would fit.
+    /// normalization may collapse runs of whitespace (counted once here) and compose or narrow characters
+    /// (at most a third of their bytes remains: Hangul jamo into syllables, full-width into ASCII; the factor
+    /// 4 leaves room), so the test never refuses text that would fit.
     /// </summary>
     public bool CertainlyExceeds(ReadOnlySpan<char> text, int maxTokens)
     {
-        long limit = 2L * ((long)maxTokens + 1) * MaxPieceBytes, bytes = 0;
+        long limit = 4L * ((long)maxTokens + 1) * MaxPieceBytes, bytes = 0;
         bool inWhitespace = false;
         foreach (char c in text)
         {
