@@ -1,0 +1,223 @@
+// The sampling rule's parts against published vectors and a literal, double-precision transcription of
+// Hugging Face's logits processors (masks of -inf, an ascending sort for top-p, a softmax over what remains).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "common/error.h"
+#include "common/sampling.h"
+
+namespace {
+
+TEST(Sampling, SplitMix64MatchesThePublishedSequence) {
+    // The first five outputs of SplitMix64 seeded with 1234567 (Vigna's reference implementation).
+    const uint64_t want[] = {6457827717110365317ull, 3203168211198807973ull, 9817491932198370423ull, 4593380528125082431ull,
+                             16408922859458223821ull};
+    for (uint64_t k = 1; k <= 5; ++k) EXPECT_EQ(lk::splitmix64_output(1234567, k), want[k - 1]) << "output " << k;
+}
+
+TEST(Sampling, DrawsAreUniformNumbersKeyedBySeedAndIndex) {
+    EXPECT_EQ(lk::sampling_draw(1234567, 0), static_cast<double>(6457827717110365317ull >> 11) * 0x1.0p-53);
+    EXPECT_EQ(lk::sampling_draw(1234567, 4), static_cast<double>(16408922859458223821ull >> 11) * 0x1.0p-53);
+    double sum = 0.0;
+    for (uint64_t i = 0; i < 100000; ++i) {
+        const double u = lk::sampling_draw(42, i);
+        ASSERT_GE(u, 0.0);
+        ASSERT_LT(u, 1.0);
+        sum += u;
+    }
+    EXPECT_NEAR(sum / 100000, 0.5, 0.01);
+    EXPECT_NE(lk::sampling_draw(1, 7), lk::sampling_draw(2, 7));
+}
+
+TEST(Sampling, SettingsOutOfRangeAreRefusedByName) {
+    auto refused = [](lk::SamplingSettings s, const char* name) {
+        try {
+            lk::check_sampling_settings(s);
+        } catch (const lk::Error& e) {
+            return std::string(e.what()).find(name) != std::string::npos;
+        }
+        return false;
+    };
+    lk::SamplingSettings s;
+    EXPECT_NO_THROW(lk::check_sampling_settings(s));
+    s.temperature = -0.1f;
+    EXPECT_TRUE(refused(s, "temperature"));
+    s.temperature = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(refused(s, "temperature"));
+    s = {};
+    s.top_p = 0.0f;
+    EXPECT_TRUE(refused(s, "top_p"));
+    s.top_p = 1.5f;
+    EXPECT_TRUE(refused(s, "top_p"));
+    s = {};
+    s.top_k = -1;
+    EXPECT_TRUE(refused(s, "top_k"));
+    s = {};
+    s.min_p = 1.1f;
+    EXPECT_TRUE(refused(s, "min_p"));
+    s = {};
+    s.repetition_penalty = 0.0f;
+    EXPECT_TRUE(refused(s, "repetition_penalty"));
+    s = {};
+    s.frequency_penalty = std::numeric_limits<float>::infinity();
+    EXPECT_TRUE(refused(s, "frequency_penalty"));
+}
+
+// The processed distribution, written the way HF's processors are: each step masks tokens to -inf.
+std::vector<double> reference_distribution(const std::vector<float>& logits, const lk::SamplingSettings& s,
+                                           const lk::TokenCounts& counts) {
+    const int n = static_cast<int>(logits.size());
+    const double minus_inf = -std::numeric_limits<double>::infinity();
+    std::vector<double> scores(n);
+    for (int i = 0; i < n; ++i) {
+        double x = logits[i];
+        if (counts.all[i] > 0) x = x > 0 ? x / s.repetition_penalty : x * s.repetition_penalty;  // RepetitionPenalty
+        x -= (counts.output[i] > 0 ? s.presence_penalty : 0.0) + s.frequency_penalty * counts.output[i];  // OpenAI
+        scores[i] = x / s.temperature;  // Temperature
+    }
+    auto softmax = [&](const std::vector<double>& v) {
+        const double top = *std::max_element(v.begin(), v.end());
+        std::vector<double> p(n);
+        double total = 0.0;
+        for (int i = 0; i < n; ++i) total += p[i] = v[i] == minus_inf ? 0.0 : std::exp(v[i] - top);
+        for (double& x : p) x /= total;
+        return p;
+    };
+    if (s.top_k > 0 && s.top_k < n) {  // TopK: below the k-th largest score goes (ties at the edge: lowest ids stay)
+        std::vector<int> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+        for (int j = s.top_k; j < n; ++j) scores[order[j]] = minus_inf;
+    }
+    if (s.top_p < 1.0f) {  // TopP: ascending sort, drop while the cumulative mass is <= 1 - top_p, keep the last
+        std::vector<double> p = softmax(scores);
+        std::vector<int> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] < p[b] || (p[a] == p[b] && a > b); });
+        double cumulative = 0.0;
+        for (int j = 0; j < n - 1; ++j) {
+            cumulative += p[order[j]];
+            if (cumulative <= 1.0 - s.top_p) scores[order[j]] = minus_inf;
+        }
+    }
+    if (s.min_p > 0.0f) {  // MinP: below min_p times the largest probability goes
+        std::vector<double> p = softmax(scores);
+        const double top = *std::max_element(p.begin(), p.end());
+        for (int i = 0; i < n; ++i)
+            if (p[i] < s.min_p * top) scores[i] = minus_inf;
+    }
+    return softmax(scores);
+}
+
+// The token the rule picks for draw u from a distribution: inverse CDF in the order (p desc, id asc).
+int reference_token(const std::vector<double>& p, double u, double* margin) {
+    std::vector<int> order(p.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+    double cumulative = 0.0;
+    int picked = order.back();
+    *margin = 1.0;
+    for (int id : order) {
+        const double next = cumulative + p[id];
+        if (next > u && p[id] > 0) {
+            picked = id;
+            *margin = std::min(u - cumulative, next - u);
+            break;
+        }
+        cumulative = next;
+    }
+    return picked;
+}
+
+TEST(Sampling, TokensFollowTheProcessedDistributionOfTheReference) {
+    std::mt19937 rng(11);
+    lk::NodeSampler sampler;
+    int compared = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+        const int vocab = std::uniform_int_distribution<int>(1, 300)(rng);
+        std::vector<float> logits(vocab);
+        std::normal_distribution<float> normal(0.0f, trial % 3 == 0 ? 6.0f : 2.0f);
+        for (float& x : logits) x = normal(rng);
+        if (vocab > 4 && trial % 5 == 0) logits[1] = logits[3];  // exact ties
+        lk::SamplingSettings s;
+        const float temperatures[] = {0.3f, 0.7f, 1.0f, 1.5f};
+        s.temperature = temperatures[trial % 4];
+        const int ks[] = {0, 1, 8, 40};
+        s.top_k = ks[(trial / 4) % 4];
+        const float ps[] = {1.0f, 0.9f, 0.5f};
+        s.top_p = ps[(trial / 16) % 3];
+        s.min_p = trial % 7 == 0 ? 0.05f : 0.0f;
+        s.repetition_penalty = trial % 2 == 0 ? 1.3f : 1.0f;
+        s.presence_penalty = trial % 3 == 1 ? 0.5f : 0.0f;
+        s.frequency_penalty = trial % 5 == 2 ? 0.3f : 0.0f;
+        lk::TokenCounts counts;
+        counts.reset(vocab);
+        for (int h = 0; h < 20; ++h) counts.add(std::uniform_int_distribution<int>(0, vocab - 1)(rng), h >= 8);
+
+        const std::vector<double> p = reference_distribution(logits, s, counts);
+        for (int g = 0; g < 64; ++g) {
+            const double u = (g + 0.5) / 64;
+            double margin = 0.0;
+            const int want = reference_token(p, u, &margin);
+            if (margin < 1e-6) continue;  // float logits against double: too close to a boundary to judge
+            ASSERT_EQ(sampler.sample(logits.data(), vocab, s, counts, u), want)
+                << "trial " << trial << " u " << u << " vocab " << vocab << " T " << s.temperature << " k " << s.top_k << " p "
+                << s.top_p << " min_p " << s.min_p;
+            ++compared;
+        }
+    }
+    EXPECT_GT(compared, 15000);
+}
+
+TEST(Sampling, TemperatureZeroAndTopKOneAreGreedyOnThePenalizedLogits) {
+    std::mt19937 rng(5);
+    lk::NodeSampler sampler;
+    for (int trial = 0; trial < 200; ++trial) {
+        const int vocab = std::uniform_int_distribution<int>(2, 100)(rng);
+        std::vector<float> logits(vocab);
+        for (float& x : logits) x = std::uniform_int_distribution<int>(-3, 3)(rng) * 0.5f;  // many ties
+        lk::TokenCounts counts;
+        counts.reset(vocab);
+        for (int h = 0; h < 5; ++h) counts.add(std::uniform_int_distribution<int>(0, vocab - 1)(rng), true);
+        lk::SamplingSettings s;
+        s.repetition_penalty = 1.2f;
+        s.frequency_penalty = 0.1f;
+        int want = 0;
+        std::vector<float> penalized(vocab);
+        for (int i = 0; i < vocab; ++i) {
+            float x = logits[i];
+            if (counts.all[i] > 0) x = x > 0 ? x / 1.2f : x * 1.2f;
+            if (counts.output[i] > 0) x -= 0.1f * static_cast<float>(counts.output[i]);
+            penalized[i] = x;
+            if (x > penalized[want]) want = i;
+        }
+        const double u = lk::sampling_draw(trial, 0);
+        EXPECT_EQ(sampler.sample(logits.data(), vocab, s, counts, u), want) << "temperature 0";
+        s.temperature = 0.8f;
+        s.top_k = 1;
+        EXPECT_EQ(sampler.sample(logits.data(), vocab, s, counts, u), want) << "top-k 1";
+    }
+}
+
+TEST(Sampling, NonFiniteLogitsNameNoToken) {
+    lk::NodeSampler sampler;
+    lk::TokenCounts counts;
+    counts.reset(4);
+    lk::SamplingSettings s;
+    s.temperature = 1.0f;
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        std::vector<float> logits{0.1f, bad, 0.3f, 0.2f};
+        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 0.5), -1);
+        s.temperature = 0.0f;
+        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 0.5), -1);
+        s.temperature = 1.0f;
+    }
+}
+
+}  // namespace
