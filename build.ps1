@@ -94,7 +94,7 @@ function Invoke-Hardening {
     if (-not $IsWindows -and $cxx) {
         New-Item -ItemType Directory -Force -Path (Join-Path $Root 'build') | Out-Null
         'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
-            & $cxx.Source -x c++ -fsanitize=fuzzer,address,undefined -o $probe - 2>&1 | Out-Null
+            & $cxx.Source -x c++ '-fsanitize=fuzzer,address,undefined' -o $probe - 2>&1 | Out-Null
         $usable = $LASTEXITCODE -eq 0
         Remove-Item -Force $probe -ErrorAction SilentlyContinue
     }
@@ -110,7 +110,7 @@ function Invoke-Hardening {
     if ($LASTEXITCODE -ne 0) { return @(0, 1, 0) }
     $env:ASAN_OPTIONS = 'detect_leaks=1:abort_on_error=1'
     $env:UBSAN_OPTIONS = 'print_stacktrace=1'
-    $counts = Invoke-Ctest $sanitize
+    try { $counts = Invoke-Ctest $sanitize } finally { Remove-Item Env:ASAN_OPTIONS, Env:UBSAN_OPTIONS }
     $seconds = if ($env:LK_FUZZ_SECONDS) { $env:LK_FUZZ_SECONDS } else { '15' }
     Write-Step "fuzzing ($seconds s per target)"
     & bash (Join-Path $Root 'tests/fuzz/run.sh') --seconds $seconds all 2>&1 | Tee-Object -Variable fuzzLines | Out-Host

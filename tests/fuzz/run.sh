@@ -91,7 +91,9 @@ run_managed() {
     fail managed "publish or instrumentation failed: $(tail -n 3 "$WORK/publish.log" | tr '\n' ' ')"
     return
   fi
-  # Quiet, headless afl-fuzz that tolerates this machine's CPU governor and core-dump settings.
+  # Quiet, headless afl-fuzz that tolerates this machine's CPU governor and core-dump settings (and no
+  # sanitizer options from the caller: afl-fuzz refuses ASAN_OPTIONS it did not set, and .NET needs none).
+  unset ASAN_OPTIONS UBSAN_OPTIONS
   export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
   local target
   for target in "${managed[@]}"; do
