@@ -38,9 +38,10 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 4  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+#define LK_ABI_VERSION 5  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
                              3: profiling modes (LK_PROFILE_*) and the "device" stage;
-                             4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows */
+                             4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows;
+                             5: lk_sampling_params, lk_context_decode_sample */
 
 typedef int32_t lk_status;
 #define LK_OK 0
@@ -139,6 +140,30 @@ typedef struct lk_batch {
     int32_t logits; /* LK_LOGITS_* */
 } lk_batch;
 
+/*
+ * Sampling settings of lk_context_decode_sample. Generated token i (0-based over the whole generation)
+ * uses the uniform draw SplitMix64(seed) output i + 1, whatever the step structure, so plain sampling (one
+ * node per step) and lookahead draw the same number for the same position. At a node the logits are
+ * processed in Hugging Face's order: repetition penalty over every earlier token (prompt, output, the
+ * node's ancestors), presence and frequency penalties (OpenAI's) over the earlier output tokens, then
+ * temperature, top-k, top-p, min-p; the token is the inverse CDF of the draw over the kept tokens ordered
+ * by probability descending, id ascending on ties. temperature 0 is greedy (argmax of the penalized
+ * logits, ties to the lowest id).
+ */
+typedef struct lk_sampling_params {
+    float temperature;        /* >= 0; 0 = greedy */
+    int32_t top_k;            /* >= 0; 0 = off */
+    float top_p;              /* (0, 1]; 1 = off */
+    float min_p;              /* [0, 1]; 0 = off */
+    float repetition_penalty; /* > 0; 1 = off */
+    float presence_penalty;   /* finite; 0 = off */
+    float frequency_penalty;  /* finite; 0 = off */
+    int32_t n_prompt;         /* the first n_prompt tokens of the sequence (committed tokens, then the root) are
+                                 the prompt; the rest are output */
+    uint64_t seed;
+    int64_t token_index;      /* index of the first token this step generates (the bonus of a one-node tree) */
+} lk_sampling_params;
+
 /* ---- library ---- */
 
 LK_API int32_t lk_abi_version(void);
@@ -215,6 +240,19 @@ LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
  */
 LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, int32_t* out_tokens,
                                           int32_t capacity, int32_t* out_count);
+
+/*
+ * Fused sampling step over a draft tree, lossless for deterministic drafts: eval, then from the root
+ * sample each node's token with the next draw; when it equals a child's token, accept that child and go
+ * on, otherwise it is the bonus token and the walk ends. Commits the root and the accepted nodes and
+ * writes the accepted draft tokens followed by the bonus to out_tokens (capacity >= the tree's depth + 1).
+ * A one-node tree is plain sampling, so lookahead emits exactly the tokens plain sampling emits for the
+ * same seed. Non-finite logits behave as in lk_context_decode_greedy. Invalid settings fail with
+ * LK_ERR_INVALID_ARGUMENT naming the setting. On any failure nothing is committed or pending and
+ * *out_count is 0.
+ */
+LK_API lk_status lk_context_decode_sample(lk_context* context, const lk_batch* tree, const lk_sampling_params* params,
+                                          int32_t* out_tokens, int32_t capacity, int32_t* out_count);
 
 /* ---- profiling ---- */
 

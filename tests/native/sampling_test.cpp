@@ -5,12 +5,16 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "common/error.h"
 #include "common/sampling.h"
+#include "lookahead.h"
+#include "test_model.h"
 
 namespace {
 
@@ -221,3 +225,160 @@ TEST(Sampling, NonFiniteLogitsNameNoToken) {
 }
 
 }  // namespace
+
+// ---- the fused sampling step through the C API ----
+
+namespace {
+
+struct ModelDeleter {
+    void operator()(lk_model* m) const { lk_model_free(m); }
+};
+struct ContextDeleter {
+    void operator()(lk_context* c) const { lk_context_free(c); }
+};
+
+struct Fixture {
+    std::unique_ptr<lk_model, ModelDeleter> model;
+    std::unique_ptr<lk_context, ContextDeleter> context;
+    lk_model_params params;
+
+    explicit Fixture(uint32_t seed) : params(lk_test::small_params(24, 4, 2, 2, 37)) {
+        lk_model* m = nullptr;
+        EXPECT_EQ(lk_model_init(&params, &m), LK_OK);
+        EXPECT_EQ(lk_test::fill_random(m, params, LK_DTYPE_F32, seed), LK_OK);
+        model.reset(m);
+        lk_context_params cp{LK_BACKEND_CPU, 128, 16, 1};
+        lk_context* c = nullptr;
+        EXPECT_EQ(lk_context_init(m, &cp, &c), LK_OK) << lk_last_error();
+        context.reset(c);
+    }
+
+    void start(const std::vector<int32_t>& prompt) {
+        lk_context_truncate(context.get(), 0);
+        lk_batch chain{prompt.data(), nullptr, static_cast<int32_t>(prompt.size()) - 1, LK_LOGITS_NONE};
+        ASSERT_EQ(lk_context_eval(context.get(), &chain), LK_OK);
+        ASSERT_EQ(lk_context_commit(context.get(), nullptr, chain.n_tokens), LK_OK);
+    }
+};
+
+lk_sampling_params settings_for(int variant, uint64_t seed) {
+    lk_sampling_params p{};
+    const float temperatures[] = {0.3f, 0.7f, 1.0f, 1.5f};
+    p.temperature = temperatures[variant % 4];
+    p.top_k = variant % 3 == 1 ? 8 : 0;
+    p.top_p = variant % 5 == 2 ? 0.9f : 1.0f;
+    p.min_p = variant % 7 == 3 ? 0.05f : 0.0f;
+    p.repetition_penalty = variant % 2 == 1 ? 1.2f : 1.0f;
+    p.presence_penalty = variant % 6 == 4 ? 0.4f : 0.0f;
+    p.frequency_penalty = variant % 4 == 2 ? 0.2f : 0.0f;
+    p.n_prompt = 4;
+    p.seed = seed;
+    return p;
+}
+
+// Plain sampling: one node per step, token_index = tokens generated so far.
+std::vector<int32_t> plain_sampling(Fixture& f, const std::vector<int32_t>& prompt, lk_sampling_params p, int n) {
+    f.start(prompt);
+    std::vector<int32_t> out;
+    int32_t root = prompt.back();
+    while (static_cast<int>(out.size()) < n) {
+        p.token_index = static_cast<int64_t>(out.size());
+        lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
+        int32_t token = -1, count = 0;
+        EXPECT_EQ(lk_context_decode_sample(f.context.get(), &one, &p, &token, 1, &count), LK_OK) << lk_last_error();
+        if (count != 1) break;
+        out.push_back(token);
+        root = token;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(SamplingStep, LookaheadEmitsExactlyThePlainSampledTokensForEverySeed) {
+    const std::vector<int32_t> prompt{1, 5, 9, 2};
+    constexpr int kTokens = 40;
+    std::mt19937 rng(3);
+    int accepted_drafts = 0;
+    for (uint32_t model_seed = 1; model_seed <= 2; ++model_seed) {
+        Fixture f(model_seed);
+        for (uint64_t seed = 0; seed < 60; ++seed) {
+            const lk_sampling_params p = settings_for(static_cast<int>(seed), seed * 7919 + model_seed);
+            const std::vector<int32_t> plain = plain_sampling(f, prompt, p, kTokens);
+            ASSERT_EQ(static_cast<int>(plain.size()), kTokens);
+
+            // Drafts: plain's own continuation on one branch (so runs get accepted), random tokens on others,
+            // and now and then a wrong first token, in random tree shapes.
+            f.start(prompt);
+            std::vector<int32_t> emitted;
+            int32_t root = prompt.back();
+            while (static_cast<int>(emitted.size()) < kTokens) {
+                const size_t at = emitted.size();
+                std::vector<int32_t> tokens{root}, parents{-1};
+                int32_t parent = 0;
+                const int chain = std::uniform_int_distribution<int>(0, 5)(rng);
+                for (int d = 0; d < chain && at + d < plain.size(); ++d) {
+                    tokens.push_back(d == 0 && rng() % 5 == 0 ? static_cast<int32_t>(rng() % 37) : plain[at + d]);
+                    parents.push_back(parent);
+                    parent = static_cast<int32_t>(tokens.size()) - 1;
+                }
+                for (int extra = std::uniform_int_distribution<int>(0, 6)(rng); extra > 0; --extra) {
+                    tokens.push_back(static_cast<int32_t>(rng() % 37));
+                    parents.push_back(static_cast<int32_t>(rng() % (tokens.size() - 1)));
+                }
+                lk_sampling_params step = p;
+                step.token_index = static_cast<int64_t>(at);
+                lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};
+                std::vector<int32_t> out(tokens.size());
+                int32_t count = 0;
+                ASSERT_EQ(lk_context_decode_sample(f.context.get(), &tree, &step, out.data(), static_cast<int32_t>(out.size()), &count),
+                          LK_OK)
+                    << lk_last_error();
+                accepted_drafts += count - 1;
+                emitted.insert(emitted.end(), out.begin(), out.begin() + count);
+                root = emitted.back();
+            }
+            emitted.resize(kTokens);
+            ASSERT_EQ(emitted, plain) << "model " << model_seed << " seed " << seed;
+        }
+    }
+    EXPECT_GT(accepted_drafts, 1000) << "the drafts must get accepted often for the test to mean anything";
+}
+
+TEST(SamplingStep, TemperatureZeroIsGreedyDecoding) {
+    Fixture f(4);
+    const std::vector<int32_t> prompt{3, 1, 4};
+    lk_sampling_params p{};
+    p.top_p = 1.0f;
+    p.repetition_penalty = 1.0f;
+    p.seed = 99;
+    const std::vector<int32_t> sampled = plain_sampling(f, prompt, p, 30);
+    f.start(prompt);
+    std::vector<int32_t> greedy;
+    int32_t root = prompt.back();
+    for (int i = 0; i < 30; ++i) {
+        lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
+        int32_t count = 0;
+        ASSERT_EQ(lk_context_decode_greedy(f.context.get(), &one, &root, 1, &count), LK_OK);
+        greedy.push_back(root);
+    }
+    EXPECT_EQ(sampled, greedy);
+}
+
+TEST(SamplingStep, BadSettingsAreRefusedAndCommitNothing) {
+    Fixture f(5);
+    f.start({1, 2, 3});
+    lk_sampling_params p = settings_for(0, 1);
+    p.top_p = 0.0f;
+    const int32_t root = 3;
+    lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
+    int32_t out = -1, count = -1;
+    EXPECT_EQ(lk_context_decode_sample(f.context.get(), &one, &p, &out, 1, &count), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(lk_last_error()).find("top_p"), std::string::npos) << lk_last_error();
+    EXPECT_EQ(count, 0);
+    EXPECT_EQ(lk_context_decode_sample(f.context.get(), &one, nullptr, &out, 1, &count), LK_ERR_INVALID_ARGUMENT);
+    lk_context_info info{};
+    ASSERT_EQ(lk_context_get_info(f.context.get(), &info), LK_OK);
+    EXPECT_EQ(info.n_past, 2);
+    EXPECT_EQ(info.n_pending, 0);
+}

@@ -26,6 +26,7 @@ static_assert(sizeof(lk_context_params) == 16, "lk_context_params layout is part
 static_assert(sizeof(lk_context_info) == 24, "lk_context_info layout is part of the ABI");
 static_assert(sizeof(lk_batch) == 24, "lk_batch layout is part of the ABI");
 static_assert(sizeof(lk_stage_time) == 24, "lk_stage_time layout is part of the ABI");
+static_assert(sizeof(lk_sampling_params) == 48, "lk_sampling_params layout is part of the ABI");
 
 namespace lk {
 
@@ -189,6 +190,18 @@ lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* tree, in
         require_handle(out_count, "out_count");
         *out_count = 0;
         *out_count = context->decode_greedy(*tree, out_tokens, capacity);
+    });
+}
+
+lk_status lk_context_decode_sample(lk_context* context, const lk_batch* tree, const lk_sampling_params* params,
+                                   int32_t* out_tokens, int32_t capacity, int32_t* out_count) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(tree, "tree");
+        require_handle(params, "params");
+        require_handle(out_count, "out_count");
+        *out_count = 0;
+        *out_count = context->decode_sample(*tree, *params, out_tokens, capacity);
     });
 }
 

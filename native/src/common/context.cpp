@@ -105,15 +105,21 @@ void Context::commit(const int32_t* nodes, int32_t n_nodes) {
     if (tree_.empty()) fail(LK_ERR_INVALID_STATE, "nothing to commit: call lk_context_eval first");
     tree_.check_root_path(nodes, n_nodes);
     for (int32_t j = 0; j < n_nodes; ++j) path_[j] = nodes ? nodes[j] : j;
-    backend_->compact(n_past_, path_.data(), n_nodes);
-    n_past_ += n_nodes;
+    commit_path(n_nodes);
     tree_.clear();
+}
+
+void Context::commit_path(int32_t length) {
+    backend_->compact(n_past_, path_.data(), length);
+    for (int32_t j = 0; j < length; ++j) committed_.push_back(tree_.token(path_[j]));
+    n_past_ += length;
 }
 
 void Context::truncate(int32_t n_past) {
     require(n_past >= 0 && n_past <= n_past_, "cannot truncate to " + std::to_string(n_past) + ": only " +
                                                   std::to_string(n_past_) + " tokens are committed");
     n_past_ = n_past;
+    committed_.resize(n_past);
     tree_.clear();
 }
 
@@ -144,8 +150,70 @@ int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32
         fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
                                     " hold NaN or infinity: the model's activations overflowed, so it names no token");
     }
-    backend_->compact(n_past_, path_.data(), length);
-    n_past_ += length;
+    commit_path(length);
+    for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
+    out_tokens[length - 1] = bonus;
+    return length;
+}
+
+int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity) {
+    const SamplingSettings settings{params.temperature,        params.top_k,           params.top_p,           params.min_p,
+                                    params.repetition_penalty, params.presence_penalty, params.frequency_penalty};
+    check_sampling_settings(settings);
+    require(params.n_prompt >= 0, "n_prompt must be >= 0, got " + std::to_string(params.n_prompt));
+    require(params.token_index >= 0, "token_index must be >= 0");
+    require(out_tokens != nullptr, "out_tokens is NULL");
+    prepare(batch);
+    struct ClearOnExit {
+        Tree& tree;
+        ~ClearOnExit() { tree.clear(); }
+    } clear_on_exit{tree_};
+    const int32_t n = tree_.size();
+    if (capacity < tree_.max_depth() + 1) {
+        fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
+                                          std::to_string(tree_.max_depth()) + " (needs " +
+                                          std::to_string(tree_.max_depth() + 1) + ")");
+    }
+    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
+
+    // Children as linked lists (lowest index first), and the penalties' counts of the sequence up to the root.
+    first_child_.assign(n, -1);
+    next_sibling_.assign(n, -1);
+    for (int32_t c = n - 1; c >= 1; --c) {
+        next_sibling_[c] = first_child_[tree_.parent(c)];
+        first_child_[tree_.parent(c)] = c;
+    }
+    const int32_t vocab = model_.params.vocab_size;
+    counts_.reset(vocab);
+    for (int32_t j = 0; j < n_past_; ++j) counts_.add(committed_[j], j >= params.n_prompt);
+    counts_.add(tree_.token(0), n_past_ >= params.n_prompt);
+
+    // The walk: sample at the node with the next draw; a child holding that token is accepted.
+    int32_t length = 0, node = 0, bonus = -1;
+    for (int64_t index = params.token_index;; ++index) {
+        path_[length++] = node;
+        const int32_t token = sampler_.sample(backend_->logits(node), vocab, settings, counts_,
+                                              sampling_draw(params.seed, static_cast<uint64_t>(index)));
+        if (token < 0) {
+            // As in decode_greedy: a node past the root was its parent's sample, so it is the bonus.
+            if (length == 1) {
+                fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
+                                            " hold NaN or infinity: the model's activations overflowed, so it names no token");
+            }
+            bonus = tree_.token(node);
+            --length;
+            break;
+        }
+        int32_t child = first_child_[node];
+        while (child >= 0 && tree_.token(child) != token) child = next_sibling_[child];
+        if (child < 0) {
+            bonus = token;
+            break;
+        }
+        counts_.add(token, true);
+        node = child;
+    }
+    commit_path(length);
     for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
     out_tokens[length - 1] = bonus;
     return length;

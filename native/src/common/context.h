@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "model.h"
+#include "sampling.h"
 #include "tree.h"
 
 namespace lk {
@@ -24,11 +25,14 @@ public:
     void commit(const int32_t* nodes, int32_t n_nodes);
     void truncate(int32_t n_past);
     int32_t decode_greedy(const lk_batch& tree, int32_t* out_tokens, int32_t capacity);
+    int32_t decode_sample(const lk_batch& tree, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity);
     void set_profiling(int32_t mode) { backend_->profile().set_mode(mode); }
     int32_t profile(lk_stage_time* out, int32_t capacity) const { return backend_->profile().copy(out, capacity); }
 
 private:
     void prepare(const lk_batch& batch);
+    // Moves the accepted path's K/V after the committed context and records its tokens.
+    void commit_path(int32_t length);
 
     Model& model_;
     std::unique_ptr<Backend> backend_;
@@ -36,6 +40,10 @@ private:
     int32_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
     int32_t logits_mode_ = LK_LOGITS_NONE;
     std::vector<int32_t> path_;
+    std::vector<int32_t> committed_;  // the tokens of the n_past committed slots (sampling penalties)
+    NodeSampler sampler_;
+    TokenCounts counts_;
+    std::vector<int32_t> first_child_, next_sibling_;
 };
 
 }  // namespace lk

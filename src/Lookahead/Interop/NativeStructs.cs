@@ -72,7 +72,7 @@ internal unsafe struct LkBatch
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
-    public const int AbiVersion = 4;
+    public const int AbiVersion = 5;
 
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;

@@ -1,5 +1,5 @@
-// libFuzzer target: arbitrary sequences of C API calls on one context (batches, draft trees, commits,
-// truncation, logits, profiling) with valid and invalid arguments mixed. Every call must return a status;
+// libFuzzer target: arbitrary sequences of C API calls on one context (batches, greedy and sampled draft
+// trees, commits, truncation, logits, profiling) with valid and invalid arguments mixed. Every call must return a status;
 // ASan and UBSan turn any out-of-bounds access or undefined behaviour into a crash.
 #include <cstdint>
 #include <vector>
@@ -65,7 +65,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 const int32_t capacity = in.in(-1, 14);
                 std::vector<int32_t> out(capacity > 0 ? capacity : 1);
                 int32_t count = -1;
-                if (lk_context_decode_greedy(context, &b.batch, out.data(), capacity, &count) == LK_OK) {
+                lk_status status;
+                if (in.byte() % 2 == 0) {
+                    status = lk_context_decode_greedy(context, &b.batch, out.data(), capacity, &count);
+                } else {
+                    // Sampling settings around and outside their ranges.
+                    const float temperatures[] = {0.0f, 0.5f, 1.0f, 3.0f, -1.0f, __builtin_nanf("")};
+                    const float fractions[] = {1.0f, 0.5f, 0.05f, 0.0f, 1.5f};
+                    lk_sampling_params p{};
+                    p.temperature = temperatures[in.byte() % 6];
+                    p.top_k = in.in(-1, 34);
+                    p.top_p = fractions[in.byte() % 5];
+                    p.min_p = fractions[(in.byte() + 3) % 5];
+                    p.repetition_penalty = fractions[in.byte() % 5] + 0.5f;
+                    p.presence_penalty = in.in(-2, 5) * 0.5f;
+                    p.frequency_penalty = in.in(-2, 5) * 0.25f;
+                    p.n_prompt = in.in(-1, kContext + 2);
+                    p.seed = in.byte();
+                    p.token_index = in.in(-1, 64);
+                    status = lk_context_decode_sample(context, &b.batch, &p, out.data(), capacity, &count);
+                }
+                if (status == LK_OK) {
                     if (count < 1 || count > capacity) __builtin_trap();
                     for (int32_t j = 0; j < count; ++j)
                         if (out[j] < 0 || out[j] >= 29) __builtin_trap();
