@@ -84,6 +84,16 @@ internal sealed class ArgumentReader
         return value;
     }
 
+    /// <summary>A number the check accepts (message names the range), or null when the option is absent.</summary>
+    public float? Float(string name, Func<float, bool> check, string range)
+    {
+        string? text = String(name);
+        if (text is null) return null;
+        if (!float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !check(value))
+            throw new UsageException($"--{name} must be {range}, got '{text}'");
+        return value;
+    }
+
     public T Choice<T>(string name, T fallback, IReadOnlyDictionary<string, T> choices)
     {
         string? text = String(name);

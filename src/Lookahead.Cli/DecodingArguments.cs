@@ -6,12 +6,18 @@ namespace Lookahead.Cli;
 /// <summary>The decoding options shared by generate (and later bench): mode, draft shape and trie file.</summary>
 internal static class DecodingArguments
 {
-    public static readonly string[] ValueOptions =
-        ["mode", "decoding-length", "branch-length", "max-query-length", "draft-mode", "freq", "trie", "warmup"];
+    /// <summary>The sampling options (defaults: the model folder's generation_config.json, else greedy).</summary>
+    public static readonly string[] SamplingValueOptions =
+        ["temperature", "top-k", "top-p", "min-p", "repetition-penalty", "presence-penalty", "frequency-penalty", "seed"];
 
+    public static readonly string[] ValueOptions =
+        ["mode", "decoding-length", "branch-length", "max-query-length", "draft-mode", "freq", "trie", "warmup", .. SamplingValueOptions];
+
+    // "plain" is one forward pass per token (greedy, or sampling when sampling is on); "greedy" names it too.
     private static readonly Dictionary<string, DecodingMode> Modes = new()
     {
         ["lookahead"] = DecodingMode.Lookahead,
+        ["plain"] = DecodingMode.Greedy,
         ["greedy"] = DecodingMode.Greedy,
     };
     private static readonly Dictionary<string, DraftMode> DraftModes = new()
@@ -42,6 +48,34 @@ internal static class DecodingArguments
             Frequency = reader.Choice("freq", defaults.Frequency, Sources),
         };
     }
+
+    /// <summary>
+    /// The sampling settings: each option given overrides the model's default (generation_config.json); a
+    /// temperature above 0 turns sampling on. Out-of-range values are usage errors naming the option.
+    /// </summary>
+    public static SamplingOptions Sampling(ArgumentReader reader, SamplingOptions defaults)
+    {
+        static bool Finite(float x) => float.IsFinite(x);
+        SamplingOptions sampling = defaults with
+        {
+            Temperature = reader.Float("temperature", x => Finite(x) && x >= 0, "a number >= 0 (0 is greedy)") ?? defaults.Temperature,
+            TopK = reader.Int("top-k", 0, int.MaxValue) ?? defaults.TopK,
+            TopP = reader.Float("top-p", x => x > 0 && x <= 1, "in (0, 1]") ?? defaults.TopP,
+            MinP = reader.Float("min-p", x => x >= 0 && x <= 1, "in [0, 1]") ?? defaults.MinP,
+            RepetitionPenalty = reader.Float("repetition-penalty", x => Finite(x) && x > 0, "a number > 0 (1 is off)") ?? defaults.RepetitionPenalty,
+            PresencePenalty = reader.Float("presence-penalty", Finite, "a finite number (0 is off)") ?? defaults.PresencePenalty,
+            FrequencyPenalty = reader.Float("frequency-penalty", Finite, "a finite number (0 is off)") ?? defaults.FrequencyPenalty,
+            Seed = reader.String("seed") is { } seedText
+                ? ulong.TryParse(seedText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ulong seed)
+                    ? seed
+                    : throw new UsageException($"--seed must be an integer in 0..{ulong.MaxValue}, got '{seedText}'")
+                : defaults.Seed,
+        };
+        return sampling;
+    }
+
+    /// <summary>Checks the sampling options' values before any work (the model's defaults come later).</summary>
+    public static void CheckSampling(ArgumentReader reader) => Sampling(reader, new SamplingOptions());
 
     /// <summary>"auto" (adaptive, up to the default maximum) or a fixed number of draft nodes.</summary>
     public static DraftOptions WithLength(DraftOptions options, string text)

@@ -28,7 +28,8 @@ internal static class Help
           --prompt-file FILE   read the prompt text from a file
           --prompt-ids IDS     prompt as token ids, e.g. "1,403,407" (for folders without a tokenizer)
           --max-tokens N       most tokens to generate (default 256)
-          --mode M             lookahead | greedy (default lookahead; both give the same tokens)
+          --mode M             lookahead | plain (alias greedy): one forward pass per token (default
+                               lookahead; both give the same tokens, sampled ones included)
           --decoding-length N  draft nodes per step, root included, or auto: each step picks the size
                                from measured forward costs and the trie's confidence (default auto, at most 64)
           --branch-length N    deepest draft node below the root (default 12)
@@ -38,6 +39,16 @@ internal static class Help
           --trie FILE          load the n-gram trie from FILE if it exists; save it there at exit
           --warmup FILE        JSONL with a "prompt" (or "prompt_ids") per line: generate each first
                                to fill the trie
+          --temperature T      sample at temperature T > 0; 0 is greedy (default: the model folder's
+                               generation_config.json as HF generate reads it, else greedy)
+          --top-k K            keep the K most likely tokens (0 = all)
+          --top-p P            keep the smallest set reaching probability P, in (0, 1]
+          --min-p P            keep tokens at least P times the most likely one's probability, in [0, 1]
+          --repetition-penalty R  HF's, over the prompt and the output (1 = off)
+          --presence-penalty X    OpenAI's, over the output (0 = off)
+          --frequency-penalty X   OpenAI's, per earlier occurrence in the output (0 = off)
+          --seed S             the draws' seed (default random, printed in the statistics and the JSON);
+                               the same seed gives the same tokens in every mode
           --backend B          cpu | cuda | auto (default auto: CUDA when available, else CPU)
           --threads N          CPU threads (default: all cores)
           --context N          KV cache length in tokens (default: the model's, at most 4096)

@@ -31,8 +31,9 @@ public sealed class LanguageModel : IDisposable
     private readonly ModelHandle _handle;
 
     private LanguageModel(string folder, ModelConfig config, ModelHandle handle, TextTokenizer? tokenizer,
-        string tokenizerStatus, IReadOnlyDictionary<TensorDtype, long> parameters, long weightBytesPerToken)
+        string tokenizerStatus, IReadOnlyDictionary<TensorDtype, long> parameters, long weightBytesPerToken, SamplingOptions sampling)
     {
+        DefaultSampling = sampling;
         WeightBytesPerToken = weightBytesPerToken;
         Folder = folder;
         Config = config;
@@ -44,6 +45,8 @@ public sealed class LanguageModel : IDisposable
 
     /// <summary>The model folder.</summary>
     public string Folder { get; }
+    /// <summary>The sampling defaults of generation_config.json (greedy without one, or without do_sample).</summary>
+    public SamplingOptions DefaultSampling { get; }
     /// <summary>Hyper-parameters from config.json.</summary>
     public ModelConfig Config { get; }
     /// <summary>The tokenizer, or null when the folder has none this library supports.</summary>
@@ -85,6 +88,7 @@ public sealed class LanguageModel : IDisposable
         using ModelCheckpoint checkpoint = ModelCheckpoint.Open(folder);
         ModelConfig config = checkpoint.Config;
         TextTokenizer? tokenizer = TextTokenizer.TryLoad(folder, config, out string tokenizerStatus);
+        SamplingOptions sampling = GenerationConfig.Load(folder);
 
         // Slots are listed lazily and only found ones kept: a config.json declaring more layers than the files
         // hold fails at the first missing tensor, with memory bounded by the files, not by num_hidden_layers.
@@ -128,7 +132,7 @@ public sealed class LanguageModel : IDisposable
             .ToDictionary(g => g.Key, g => g.Sum(t => t.Info.ElementCount));
         long streamed = located.Where(t => config.TieWordEmbeddings || t.Slot.Kind != TensorKind.TokenEmbedding)
             .Sum(t => t.Info.ByteLength);
-        return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype, streamed);
+        return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, sampling);
     }
 
     /// <summary>Creates a context (KV cache) for one sequence at a time.</summary>

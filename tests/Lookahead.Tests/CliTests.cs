@@ -91,7 +91,7 @@ public class CliTests
         }
     }
 
-    [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of lookahead, greedy")]
+    [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of lookahead, plain, greedy")]
     [TestCase(new[] { "generate", "--max-tokens", "many" }, "--max-tokens must be an integer")]
     [TestCase(new[] { "generate", "--bogus" }, "unknown option --bogus")]
     [TestCase(new[] { "generate", "--prompt", "a", "--prompt-ids", "1" }, "only one of")]
@@ -264,6 +264,40 @@ public class CliTests
             Assert.That(result.ExitCode, Is.EqualTo(1), line);
             Assert.That(result.Stderr, Does.Contain("prompts.jsonl line 2").And.Contain(message), line);
         }
+    }
+
+    [Test]
+    public void SampledLookaheadAndPlainPrintTheSameTokensAndTheSeed()
+    {
+        string[] common = ["generate", "--prompt", "Once upon a time", "--max-tokens", "60", "--json", "--temperature", "0.9", "--top-p", "0.95", "--seed", "12345"];
+        CliRunner.Result lookahead = CliRunner.Run(common);
+        CliRunner.Result plain = CliRunner.Run([.. common, "--mode", "plain"]);
+        Assert.That(lookahead.ExitCode, Is.Zero, lookahead.Stderr);
+        Assert.That(plain.ExitCode, Is.Zero, plain.Stderr);
+        Assert.That(CliRunner.TokenIds(lookahead.Stdout), Is.EqualTo(CliRunner.TokenIds(plain.Stdout)));
+        using JsonDocument document = JsonDocument.Parse(plain.Stdout);
+        Assert.That(document.RootElement.GetProperty("mode").GetString(), Is.EqualTo("plain"));
+        JsonElement sampling = document.RootElement.GetProperty("sampling");
+        Assert.That(sampling.GetProperty("seed").GetUInt64(), Is.EqualTo(12345));
+        Assert.That(sampling.GetProperty("temperature").GetDouble(), Is.EqualTo(0.9).Within(1e-6));
+        CliRunner.Result greedy = CliRunner.Run(["generate", "--prompt", "Once upon a time", "--max-tokens", "60", "--json"]);
+        Assert.That(CliRunner.TokenIds(plain.Stdout), Is.Not.EqualTo(CliRunner.TokenIds(greedy.Stdout)), "temperature 0.9 samples");
+        Assert.That(JsonDocument.Parse(greedy.Stdout).RootElement.TryGetProperty("sampling", out _), Is.False);
+    }
+
+    [TestCase("--temperature", "-0.5")]
+    [TestCase("--temperature", "NaN")]
+    [TestCase("--top-p", "0")]
+    [TestCase("--top-k", "-1")]
+    [TestCase("--min-p", "1.5")]
+    [TestCase("--repetition-penalty", "0")]
+    [TestCase("--presence-penalty", "inf")]
+    [TestCase("--seed", "-3")]
+    public void BadSamplingSettingsAreUsageErrorsNamingTheOption(string option, string value)
+    {
+        CliRunner.Result result = CliRunner.Run(["generate", "--prompt", "Once", option, value]);
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.Stderr);
+        Assert.That(result.Stderr, Does.StartWith($"error: {option} must be"));
     }
 
     [Test]

@@ -48,6 +48,17 @@ public class InteropLayoutTests
     }
 
     [Test]
+    public void SamplingParams()
+    {
+        Assert.That(Marshal.SizeOf<LkSamplingParams>(), Is.EqualTo(LkSamplingParams.NativeSize).And.EqualTo(48));
+        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.TopK)), Is.EqualTo(4));
+        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.FrequencyPenalty)), Is.EqualTo(24));
+        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.NPrompt)), Is.EqualTo(28));
+        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.Seed)), Is.EqualTo(32));
+        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.TokenIndex)), Is.EqualTo(40));
+    }
+
+    [Test]
     public void NativeLibraryLoadsWithMatchingAbi()
     {
         Assert.That(NativeMethods.lk_abi_version(), Is.EqualTo(NativeConstants.AbiVersion));

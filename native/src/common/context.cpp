@@ -15,6 +15,12 @@ namespace {
 constexpr int32_t kDefaultBatch = 512;
 constexpr int32_t kMaxThreads = 256;
 
+// Drops the pending nodes when a fused step ends, whether it returns or throws.
+struct PendingGuard {
+    Tree& tree;
+    ~PendingGuard() { tree.clear(); }
+};
+
 std::string mib(double bytes) { return std::to_string(static_cast<long long>(bytes / (1024.0 * 1024.0))) + " MiB"; }
 
 }  // namespace
@@ -109,6 +115,16 @@ void Context::commit(const int32_t* nodes, int32_t n_nodes) {
     tree_.clear();
 }
 
+void Context::prepare_step(const lk_batch& batch, int32_t capacity) {
+    prepare(batch);
+    if (capacity < tree_.max_depth() + 1) {
+        const int32_t depth = tree_.max_depth();
+        tree_.clear();
+        fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
+                                          std::to_string(depth) + " (needs " + std::to_string(depth + 1) + ")");
+    }
+}
+
 void Context::commit_path(int32_t length) {
     backend_->compact(n_past_, path_.data(), length);
     for (int32_t j = 0; j < length; ++j) committed_.push_back(tree_.token(path_[j]));
@@ -125,17 +141,8 @@ void Context::truncate(int32_t n_past) {
 
 int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32_t capacity) {
     require(out_tokens != nullptr, "out_tokens is NULL");
-    prepare(batch);
-    // Whatever fails below, nothing stays pending and nothing is committed.
-    struct ClearOnExit {
-        Tree& tree;
-        ~ClearOnExit() { tree.clear(); }
-    } clear_on_exit{tree_};
-    if (capacity < tree_.max_depth() + 1) {
-        fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
-                                          std::to_string(tree_.max_depth()) + " (needs " +
-                                          std::to_string(tree_.max_depth() + 1) + ")");
-    }
+    prepare_step(batch, capacity);
+    const PendingGuard clear_on_exit{tree_};  // whatever fails below, nothing stays pending
     backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
     int32_t bonus = 0;
     int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
@@ -163,17 +170,9 @@ int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& 
     require(params.n_prompt >= 0, "n_prompt must be >= 0, got " + std::to_string(params.n_prompt));
     require(params.token_index >= 0, "token_index must be >= 0");
     require(out_tokens != nullptr, "out_tokens is NULL");
-    prepare(batch);
-    struct ClearOnExit {
-        Tree& tree;
-        ~ClearOnExit() { tree.clear(); }
-    } clear_on_exit{tree_};
+    prepare_step(batch, capacity);
+    const PendingGuard clear_on_exit{tree_};
     const int32_t n = tree_.size();
-    if (capacity < tree_.max_depth() + 1) {
-        fail(LK_ERR_INVALID_ARGUMENT, "capacity " + std::to_string(capacity) + " is too small for a tree of depth " +
-                                          std::to_string(tree_.max_depth()) + " (needs " +
-                                          std::to_string(tree_.max_depth() + 1) + ")");
-    }
     backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
 
     // Children as linked lists (lowest index first), and the penalties' counts of the sequence up to the root.

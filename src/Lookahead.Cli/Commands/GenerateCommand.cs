@@ -35,8 +35,10 @@ internal static class GenerateCommand
         // Every path is checked before the model loads: a typo must not cost a load and a generation.
         if (reader.String("prompt-file") is { } promptFile) InputPaths.RequireFile(promptFile, "prompt file");
         DecodingArguments.CheckPaths(reader);
+        DecodingArguments.CheckSampling(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
+        options = options with { Sampling = DecodingArguments.Sampling(reader, model.DefaultSampling) };
         int[] prompt = ReadPrompt(reader, model, contextOptions.ContextLength ?? model.DefaultContextLength());
         using InferenceContext context = model.CreateContext(contextOptions);
         using TokenTrie trie = DecodingArguments.CreateTrie(reader, model, options.Drafts);
@@ -125,7 +127,9 @@ internal static class GenerateCommand
         return stream.Append(generated) + stream.Flush();
     }
 
-    private static string ModeName(GenerationOptions options) => options.Mode.ToString().ToLowerInvariant();
+    // One forward pass per token is "greedy" when it is, "plain" when it samples.
+    private static string ModeName(GenerationOptions options) =>
+        options.Mode == DecodingMode.Lookahead ? "lookahead" : options.Sampling.IsGreedy ? "greedy" : "plain";
 
     private static string StatisticsLine(GenerationOptions options, InferenceContext context, GenerationResult result)
     {
@@ -133,8 +137,11 @@ internal static class GenerateCommand
         string drafts = options.Mode == DecodingMode.Lookahead
             ? $" | {s.MeanTokensPerStep:F2} tokens/step, {s.AcceptedTokens} of {s.DraftedTokens} drafted accepted"
             : "";
+        string sampled = result.Seed is ulong seed
+            ? string.Create(CultureInfo.InvariantCulture, $" | sampled, temperature {options.Sampling.Temperature}, seed {seed}")
+            : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"[{ModeName(options)} | {context.Backend.ToString().ToLowerInvariant()} | " +
+            $"[{ModeName(options)}{sampled} | {context.Backend.ToString().ToLowerInvariant()} | " +
             $"{s.PromptTokens} prompt + {s.GeneratedTokens} generated tokens | {s.Steps} steps{drafts} | " +
             $"{s.DecodeSeconds:F3} s | {s.TokensPerSecond:F1} tokens/s | prefill {s.PrefillTokensPerSecond:F1} tokens/s | " +
             $"{FinishName(result.FinishReason)}]");
@@ -178,6 +185,20 @@ internal static class GenerateCommand
             json.WriteNumber("weight_bytes_per_token", model.WeightBytesPerToken);
             // Weight bytes streamed per second of decoding (one pass over the weights per step).
             json.WriteNumber("weight_gbps", s.DecodeSeconds > 0 ? model.WeightBytesPerToken * (double)s.Steps / s.DecodeSeconds / 1e9 : 0);
+            if (result.Seed is ulong seed)
+            {
+                SamplingOptions sampling = options.Sampling;
+                json.WriteStartObject("sampling");
+                json.WriteNumber("temperature", sampling.Temperature);
+                json.WriteNumber("top_k", sampling.TopK);
+                json.WriteNumber("top_p", sampling.TopP);
+                json.WriteNumber("min_p", sampling.MinP);
+                json.WriteNumber("repetition_penalty", sampling.RepetitionPenalty);
+                json.WriteNumber("presence_penalty", sampling.PresencePenalty);
+                json.WriteNumber("frequency_penalty", sampling.FrequencyPenalty);
+                json.WriteNumber("seed", seed);
+                json.WriteEndObject();
+            }
             if (options.Mode == DecodingMode.Lookahead)
             {
                 json.WriteStartObject("drafts");

@@ -2,10 +2,11 @@ using Lookahead.Drafting;
 
 namespace Lookahead.Decoding;
 
-/// <summary>How tokens are produced. Every mode yields exactly the greedy output.</summary>
+/// <summary>How tokens are produced. Every mode yields exactly the plain output (greedy, or sampled with
+/// <see cref="GenerationOptions.Sampling"/>).</summary>
 public enum DecodingMode
 {
-    /// <summary>One forward pass per token.</summary>
+    /// <summary>One forward pass per token: plain decoding (greedy unless sampling is set).</summary>
     Greedy,
     /// <summary>Trie drafts verified by one tree forward pass per step (the Lookahead algorithm).</summary>
     Lookahead,
@@ -36,6 +37,8 @@ public sealed record GenerationOptions
     public DraftOptions Drafts { get; init; } = new();
     /// <summary>Tokens that end generation; null = the model's eos_token_id(s).</summary>
     public IReadOnlyList<int>? StopTokens { get; init; }
+    /// <summary>How each token is chosen (default greedy).</summary>
+    public SamplingOptions Sampling { get; init; } = new();
 }
 
 /// <summary>Counters and timings of one generation.</summary>
@@ -75,4 +78,9 @@ public sealed record GenerationStats
 }
 
 /// <summary>The outcome of one generation.</summary>
-public sealed record GenerationResult(int[] Tokens, FinishReason FinishReason, GenerationStats Stats);
+public sealed record GenerationResult(int[] Tokens, FinishReason FinishReason, GenerationStats Stats)
+{
+    /// <summary>The sampling seed used (the one given, or the one picked), null for greedy decoding: with it
+    /// the same options reproduce the same tokens.</summary>
+    public ulong? Seed { get; init; }
+}

@@ -7,8 +7,8 @@ namespace Lookahead.Decoding;
 /// Generates continuations on one context, greedily or by lookahead. Each step's root is the last emitted
 /// token (not yet in the KV cache); the prompt's last token is the first root, so the prompt minus that
 /// token is prefilled. In lookahead mode a draft tree from the trie hangs below the root, one forward
-/// pass verifies it, and the accepted tokens plus the bonus token are emitted: exactly what greedy
-/// decoding emits, in fewer steps.
+/// pass verifies it, and the accepted tokens plus the bonus token are emitted: exactly what plain decoding
+/// (greedy, or sampling with the same seed) emits, in fewer steps.
 /// </summary>
 public sealed class Generator : IDisposable
 {
@@ -60,6 +60,8 @@ public sealed class Generator : IDisposable
         Validate(prompt, options);
         IReadOnlyList<int> stopTokens = options.StopTokens ?? _context.Model.Config.EosTokenIds;
         bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;
+        bool sampled = !options.Sampling.IsGreedy;
+        ulong seed = options.Sampling.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
         PrepareBuffers(options);
 
         _context.Truncate(0);
@@ -104,7 +106,9 @@ public sealed class Generator : IDisposable
                 }
 
                 long forwardStart = Stopwatch.GetTimestamp();
-                int count = _context.DecodeGreedy(draft.Tokens, draft.Parents, _emitted);
+                int count = sampled
+                    ? _context.DecodeSample(draft.Tokens, draft.Parents, options.Sampling, seed, prompt.Length, generated, _emitted)
+                    : _context.DecodeGreedy(draft.Tokens, draft.Parents, _emitted);
                 long forwardEnd = Stopwatch.GetTimestamp();
                 draftTicks += forwardStart - stepStart;
                 forwardTicks += forwardEnd - forwardStart;
@@ -139,7 +143,7 @@ public sealed class Generator : IDisposable
                 ForwardSeconds = (double)forwardTicks / Stopwatch.Frequency,
                 DeviceSeconds = deviceSeconds,
             };
-            return new GenerationResult(history[prompt.Length..historyLength], finish, stats);
+            return new GenerationResult(history[prompt.Length..historyLength], finish, stats) { Seed = sampled ? seed : null };
         }
         finally
         {
@@ -193,6 +197,7 @@ public sealed class Generator : IDisposable
         if (options.MaxTokens < 0)
             throw new LookaheadException($"max tokens must be at least 0, got {options.MaxTokens}");
         options.Drafts.Validate();
+        options.Sampling.Validate();
         if (prompt.IsEmpty)
             throw new LookaheadException("the prompt is empty: it needs at least one token (the model has no BOS token to start from)");
         int vocab = _context.Model.Config.VocabSize;

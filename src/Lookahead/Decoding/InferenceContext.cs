@@ -129,6 +129,41 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>
+    /// Fused sampling step over a draft tree whose root is the last emitted token: forward, then from the root
+    /// sample each node with the draw of its token index and descend into the child holding the sample; the
+    /// first sample no child holds is the bonus. promptLength is how many of the sequence's tokens (committed
+    /// ones, then the root) are prompt; tokenIndex is the index of the first token this step generates.
+    /// Writes the accepted draft tokens and then the bonus token to output; returns how many.
+    /// </summary>
+    public int DecodeSample(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, SamplingOptions sampling, ulong seed,
+        int promptLength, long tokenIndex, Span<int> output)
+    {
+        using Lease lease = Enter();
+        var parameters = new LkSamplingParams
+        {
+            Temperature = sampling.Temperature,
+            TopK = sampling.TopK,
+            TopP = sampling.TopP,
+            MinP = sampling.MinP,
+            RepetitionPenalty = sampling.RepetitionPenalty,
+            PresencePenalty = sampling.PresencePenalty,
+            FrequencyPenalty = sampling.FrequencyPenalty,
+            NPrompt = promptLength,
+            Seed = seed,
+            TokenIndex = tokenIndex,
+        };
+        fixed (int* tokenPointer = tokens)
+        fixed (int* parentPointer = parents)
+        fixed (int* outputPointer = output)
+        {
+            LkBatch tree = Batch(tokenPointer, parentPointer, tokens.Length, parents.Length, NativeConstants.LogitsNone);
+            LookaheadException.ThrowIfFailed(
+                NativeMethods.lk_context_decode_sample(_handle, tree, parameters, outputPointer, output.Length, out int count));
+            return count;
+        }
+    }
+
+    /// <summary>
     /// What this context's native calls measure (<see cref="ProfilingMode"/>; off by default). Setting it
     /// clears the totals.
     /// </summary>

@@ -59,6 +59,10 @@ internal static unsafe partial class NativeMethods
     public static partial int lk_context_decode_greedy(ContextHandle context, in LkBatch tree, int* outTokens, int capacity, out int outCount);
 
     [LibraryImport(LibraryName)]
+    public static partial int lk_context_decode_sample(ContextHandle context, in LkBatch tree, in LkSamplingParams parameters,
+        int* outTokens, int capacity, out int outCount);
+
+    [LibraryImport(LibraryName)]
     public static partial int lk_context_set_profiling(ContextHandle context, int enabled);
 
     [LibraryImport(LibraryName)]

@@ -69,6 +69,23 @@ internal unsafe struct LkBatch
     public const int NativeSize = 24;
 }
 
+[StructLayout(LayoutKind.Sequential)]
+internal struct LkSamplingParams
+{
+    public float Temperature;
+    public int TopK;
+    public float TopP;
+    public float MinP;
+    public float RepetitionPenalty;
+    public float PresencePenalty;
+    public float FrequencyPenalty;
+    public int NPrompt;
+    public ulong Seed;
+    public long TokenIndex;
+
+    public const int NativeSize = 48;
+}
+
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
