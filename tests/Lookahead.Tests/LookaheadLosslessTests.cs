@@ -144,14 +144,19 @@ public class LookaheadLosslessTests
         Assert.That(result.Tokens, Has.Length.EqualTo(40 - prompt.Length + 1));
     }
 
-    [Test]
-    public void NoManagedAllocationPerStep()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void NoManagedAllocationPerStep(bool sampled)
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
         var generator = new Generator(context);
         int[] prompt = model.Tokenizer!.Encode(BenchPrompts(3)[2]);
-        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 200, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16 } };
+        var options = new GenerationOptions
+        {
+            Mode = DecodingMode.Lookahead, MaxTokens = 200, StopTokens = [], Drafts = new DraftOptions { DecodingLength = 16 },
+            Sampling = sampled ? new SamplingOptions { Temperature = 0.8f, TopP = 0.9f, RepetitionPenalty = 1.1f, Seed = 3 } : new SamplingOptions(),
+        };
         generator.Generate(prompt, options);  // warms the trie, grows every buffer, JIT-compiles the loop
         var allocated = new long[options.MaxTokens + 1];
         int calls = 0;
