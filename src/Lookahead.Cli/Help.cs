@@ -74,6 +74,9 @@ internal static class Help
           --max-tokens N         tokens per prompt (default 256)
           --modes LIST           greedy,lookahead (default both; greedy always runs as the reference)
           --decoding-length LIST decoding lengths to time, e.g. auto,4,8,16 (default auto,8,16,64)
+          --temperature LIST     temperatures, e.g. 0,0.5,0.8,1 (default 0: greedy); each runs the whole
+                                 benchmark, sampling with the prompt's line number as the seed, and every
+                                 mode must draw the same tokens as plain sampling
           --branch-length N, --max-query-length N, --draft-mode D, --freq F   as for generate
           --out DIR              also write report.json and report.md there
           --threads N, --backend B, --context N                              as for generate

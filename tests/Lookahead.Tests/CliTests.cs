@@ -301,6 +301,31 @@ public class CliTests
     }
 
     [Test]
+    public void BenchSamplesAtEachTemperatureAndChecksEveryModeAgainstPlainSampling()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"lookahead-bench-t-{Guid.NewGuid():N}");
+        try
+        {
+            CliRunner.Result result = CliRunner.Run(["bench", "--temperature", "0,0.8", "--decoding-length", "8", "--max-tokens", "24",
+                "--out", folder]);
+            Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+            Assert.That(result.Stdout, Does.Contain("== temperature 0 ==").And.Contain("== temperature 0.8 ==").And.Contain("plain"));
+            foreach (string t in new[] { "0", "0.8" })
+            {
+                using JsonDocument report = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, $"temperature-{t}", "report.json")));
+                Assert.That(report.RootElement.GetProperty("temperature").GetDouble(), Is.EqualTo(double.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).Within(1e-6));
+            }
+            CliRunner.Result bad = CliRunner.Run(["bench", "--temperature", "0,-1"]);
+            Assert.That(bad.ExitCode, Is.EqualTo(2));
+            Assert.That(bad.Stderr, Does.StartWith("error: --temperature must be numbers >= 0"));
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
     public void VerboseShowsTheStackTrace()
     {
         CliRunner.Result result = CliRunner.Run(["generate", "--model", "/nonexistent/folder", "--verbose"]);

@@ -17,7 +17,8 @@ internal sealed record BenchReport(
     IReadOnlyList<ForwardCost> ForwardCosts,
     double MemoryReadGBps,
     long WeightBytesPerToken,
-    IReadOnlyList<double> PairedBandwidthRatios)
+    IReadOnlyList<double> PairedBandwidthRatios,
+    float Temperature = 0)
 {
     // Weight bytes a run streams per second: one pass over the weights per step.
     private double WeightGBps(RunTotals totals) => totals.Seconds > 0 ? WeightBytesPerToken * (double)totals.Steps / totals.Seconds / 1e9 : 0;
@@ -31,7 +32,8 @@ internal sealed record BenchReport(
         return string.Create(CultureInfo.InvariantCulture,
             $"memory read bandwidth ({Threads} threads): {MemoryReadGBps:F1} GB/s; weights per step {WeightBytesPerToken / 1e6:F2} MB{achieved}");
     }
-    private ModeResult? Greedy => Results.FirstOrDefault(r => r.Mode == "greedy");
+    // The baseline: one forward pass per token (greedy, or plain sampling at the report's temperature).
+    private ModeResult? Greedy => Results.FirstOrDefault(r => r.DecodingLength is null);
 
     // --paired-bandwidth: each prompt's greedy weight-streaming rate over a bandwidth probe made right before it.
     private double PairedMedian
@@ -104,9 +106,13 @@ internal sealed record BenchReport(
 
     public string Markdown() =>
         $"# Lookahead benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, at most {MaxTokens} tokens per prompt, " +
-        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n" +
+        $"{WarmupPrompts} warm-up and {TestPrompts} test prompts{SamplingText}.\n\n{Table(markdown: true)}\n{ForwardCostLine()}\n\n{BandwidthLine()}\n" +
         (PairedBandwidthRatios.Count > 0 ? $"\n{PairedBandwidthLine()}\n" : "") +
         (DeviceTimed ? $"\n{HostOverheadLine()}\n" : "");
+
+    private string SamplingText => Temperature > 0
+        ? string.Create(CultureInfo.InvariantCulture, $", sampled at temperature {Temperature} (seed: the prompt's line number)")
+        : ", greedy";
 
     public void WriteJson(Stream stream)
     {
@@ -116,6 +122,7 @@ internal sealed record BenchReport(
         json.WriteString("backend", Backend);
         json.WriteNumber("threads", Threads);
         json.WriteNumber("max_tokens", MaxTokens);
+        json.WriteNumber("temperature", Temperature);
         json.WriteNumber("warmup_prompts", WarmupPrompts);
         json.WriteNumber("test_prompts", TestPrompts);
         json.WriteNumber("memory_read_gbps", MemoryReadGBps);

@@ -15,7 +15,7 @@ internal static class BenchCommand
 {
     public static readonly HashSet<string> ValueOptions =
         ["model", "prompts", "max-tokens", "modes", "decoding-length", "branch-length", "max-query-length", "draft-mode",
-         "freq", "out", "forward-cost-context", .. ModelArguments.ContextValueOptions];
+         "freq", "out", "forward-cost-context", "temperature", .. ModelArguments.ContextValueOptions];
 
     public static string BundledPrompts => Path.Combine(AppContext.BaseDirectory, "data", "stories.jsonl");
 
@@ -33,6 +33,7 @@ internal static class BenchCommand
         DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
         foreach (string length in lengths) DecodingArguments.WithLength(drafts, length);
         int? costContextOption = reader.Int("forward-cost-context", 0, 1 << 20);
+        float[] temperatures = Temperatures(reader.String("temperature") ?? "0");
         string? outDirectory = reader.String("out");
         if (outDirectory is not null) InputPaths.RequireOutputFolder(outDirectory, "report folder");
         ContextOptions contextOptions = ModelArguments.Context(reader);
@@ -64,33 +65,38 @@ internal static class BenchCommand
             throw new UsageException("--paired-bandwidth measures greedy decoding: include greedy in --modes");
         var paired = new List<double>();
         var progress = new ProgressBar();
-        int totalWork = test.Count * (modes.Contains("greedy") ? 1 : 0) +
-                        (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0);
+        int totalWork = temperatures.Length * (test.Count * (modes.Contains("greedy") ? 1 : 0) +
+                        (modes.Contains("lookahead") ? lengths.Length * (warmup.Count + test.Count) : 0));
         progress.Start(totalWork);
+        bool Reported(TimedRun run) => run.Length is not null || modes.Contains("greedy");
+        var resultsByTemperature = new List<List<ModeResult>>();
+        foreach (float temperature in temperatures)
+        {
 
         // Greedy outputs are the reference for every lookahead run, so greedy always runs. Each lookahead
         // length has its own trie, filled by the warm-up prompts first (untimed). The timed prompts are
         // then interleaved: each prompt runs in every mode before the next, so a machine that slows down
         // or speeds up during the benchmark affects all modes alike.
         var runs = new List<TimedRun>();
-        bool Reported(TimedRun run) => run.Length is not null || modes.Contains("greedy");
+        var sampling = new SamplingOptions { Temperature = temperature };
+        string plainName = temperature > 0 ? "plain" : "greedy";
         try
         {
-            runs.Add(new TimedRun("greedy", null, new Generator(context),
-                new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens }, owned: null));
+            runs.Add(new TimedRun(plainName, null, new Generator(context),
+                new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens, Sampling = sampling }, owned: null));
             if (modes.Contains("lookahead"))
             {
                 foreach (string length in lengths)
                 {
                     DraftOptions lengthDrafts = DecodingArguments.WithLength(drafts, length);
-                    var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts };
+                    var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = lengthDrafts, Sampling = sampling };
                     var trie = new TokenTrie(Generator.DefaultTrieOptions(model, lengthDrafts.BranchLength));
                     var run = new TimedRun("lookahead", length, new Generator(context, trie), options, trie);
                     runs.Add(run);
                     foreach ((PromptLine line, int[] ids) in warmup)
                     {
                         progress.Advance($"warm-up, decoding length {length}");
-                        run.Generator.Generate(ids, options);
+                        run.Generator.Generate(ids, TimedRun.ForPrompt(options, line));
                     }
                 }
             }
@@ -113,7 +119,7 @@ internal static class BenchCommand
                     {
                         int at = tokens.Zip(reference).TakeWhile(p => p.First == p.Second).Count();
                         throw new LookaheadException(
-                            $"LOSSLESS CHECK FAILED: {run.Mode} (decoding length {run.Length}) differs from greedy for prompt " +
+                            $"LOSSLESS CHECK FAILED: {run.Mode} (decoding length {run.Length}) differs from {plainName} decoding for prompt " +
                             $"{line.Id ?? $"on line {line.Line}"} at generated token {at}");
                     }
                 }
@@ -123,32 +129,55 @@ internal static class BenchCommand
         {
             foreach (TimedRun run in runs) run.Dispose();
         }
+        resultsByTemperature.Add(runs.Where(Reported).Select(r => r.Result()).ToList());
+        }
         progress.Finish();
         if (deviceTime) context.Profiling = ProfilingMode.Off;  // the t(k) probe below times plain steps
-        List<ModeResult> results = runs.Where(Reported).Select(r => r.Result()).ToList();
 
         int costContext = costContextOption ?? Math.Min(256, context.ContextLength / 2);
         List<ForwardCost> costs = ForwardCostProbe.Measure(context, costContext);
         // Host memory bounds the CPU backend only; the CUDA floor comes from bench/native's device copy.
         double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
-        var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
-            warmup.Count, test.Count, costContext, results, costs, bandwidth,
-            model.WeightBytesPerToken, paired);
-        Console.Out.Write(report.Table(markdown: false));
-        Console.Out.WriteLine(report.ForwardCostLine());
-        Console.Out.WriteLine(report.BandwidthLine());
-        if (pairedBandwidth) Console.Out.WriteLine(report.PairedBandwidthLine());
-        if (deviceTime) Console.Out.WriteLine(report.HostOverheadLine());
-        if (outDirectory is not null)
+        for (int t = 0; t < temperatures.Length; t++)
         {
-            Directory.CreateDirectory(outDirectory);
-            using (FileStream json = File.Create(Path.Combine(outDirectory, "report.json"))) report.WriteJson(json);
-            IReadOnlyList<string> plots = BenchPlots.Write(report, outDirectory);
-            File.WriteAllText(Path.Combine(outDirectory, "report.md"), report.Markdown() + "\n" +
-                string.Concat(plots.Select(p => $"![{Path.GetFileNameWithoutExtension(p)}]({p})\n")));
-            Console.Error.WriteLine($"wrote report.json, report.md and {string.Join(", ", plots)} in {outDirectory}");
+            var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
+                warmup.Count, test.Count, costContext, resultsByTemperature[t], costs, bandwidth,
+                model.WeightBytesPerToken, paired, temperatures[t]);
+            if (temperatures.Length > 1)
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== temperature {temperatures[t]} =="));
+            Console.Out.Write(report.Table(markdown: false));
+            if (t == temperatures.Length - 1)
+            {
+                Console.Out.WriteLine(report.ForwardCostLine());
+                Console.Out.WriteLine(report.BandwidthLine());
+                if (pairedBandwidth) Console.Out.WriteLine(report.PairedBandwidthLine());
+                if (deviceTime) Console.Out.WriteLine(report.HostOverheadLine());
+            }
+            if (outDirectory is not null)
+            {
+                // One temperature: the folder itself; several: a folder per temperature inside it.
+                string folderOut = temperatures.Length == 1 ? outDirectory
+                    : Path.Combine(outDirectory, string.Create(CultureInfo.InvariantCulture, $"temperature-{temperatures[t]}"));
+                Directory.CreateDirectory(folderOut);
+                using (FileStream json = File.Create(Path.Combine(folderOut, "report.json"))) report.WriteJson(json);
+                IReadOnlyList<string> plots = BenchPlots.Write(report, folderOut);
+                File.WriteAllText(Path.Combine(folderOut, "report.md"), report.Markdown() + "\n" +
+                    string.Concat(plots.Select(p => $"![{Path.GetFileNameWithoutExtension(p)}]({p})\n")));
+                Console.Error.WriteLine($"wrote report.json, report.md and {string.Join(", ", plots)} in {folderOut}");
+            }
         }
         return 0;
+    }
+
+    // "--temperature T[,T...]": each at least 0 (0 is greedy).
+    private static float[] Temperatures(string text)
+    {
+        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new UsageException("--temperature needs at least one value");
+        return parts.Select(part => float.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out float value) &&
+                                    float.IsFinite(value) && value >= 0
+            ? value
+            : throw new UsageException($"--temperature must be numbers >= 0 (0 is greedy), got '{part}'")).ToArray();
     }
 
     // One mode (and decoding length) of the benchmark: its generator and the totals of its timed prompts.
@@ -162,9 +191,13 @@ internal static class BenchCommand
         public string? Length => length;
         public Generator Generator => generator;
 
+        // Sampled runs draw with the prompt's line number as the seed, so every mode draws the same numbers.
+        public static GenerationOptions ForPrompt(GenerationOptions options, PromptLine line) =>
+            options.Sampling.IsGreedy ? options : options with { Sampling = options.Sampling with { Seed = (ulong)line.Line } };
+
         public GenerationStats Generate(PromptLine line, int[] ids, out int[] tokens)
         {
-            GenerationResult result = generator.Generate(ids, options);
+            GenerationResult result = generator.Generate(ids, ForPrompt(options, line));
             _overall.Add(result.Stats);
             string category = line.Category ?? "uncategorized";
             if (!_byCategory.TryGetValue(category, out RunTotals? totals)) _byCategory[category] = totals = new RunTotals();
