@@ -59,37 +59,75 @@ int32_t NodeSampler::sample(const float* logits, int32_t vocab_size, const Sampl
         return best;
     }
     for (Candidate& c : candidates_) c.logit /= s.temperature;
+    return s.top_k > 0 && s.top_k < vocab_size ? sample_top_k(s, u) : sample_head_first(vocab_size, s, u);
+}
 
-    // The fixed order: probability (that is, logit) descending, id ascending on ties. Top-k keeps a prefix
-    // of it, so a partial sort suffices.
-    auto before = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit || (a.logit == b.logit && a.token < b.token); };
-    int32_t kept = s.top_k > 0 && s.top_k < vocab_size ? s.top_k : vocab_size;
-    std::partial_sort(candidates_.begin(), candidates_.begin() + kept, candidates_.end(), before);
+namespace {
 
-    // Probabilities relative to the largest (exp(0) = 1), summed in the fixed order.
-    probabilities_.resize(kept);
+// The fixed order: logit (so probability) descending, id ascending on ties.
+bool before(const NodeSampler::Candidate& a, const NodeSampler::Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
+}
+
+}  // namespace
+
+// Top-k: only k candidates matter, so they are sorted and summed in the fixed order.
+int32_t NodeSampler::sample_top_k(const SamplingSettings& s, double u) {
+    const int32_t k = s.top_k;
+    std::partial_sort(candidates_.begin(), candidates_.begin() + k, candidates_.end(), before);
+    probabilities_.resize(k);
     const double top = candidates_[0].logit;
+    for (int32_t j = 0; j < k; ++j) probabilities_[j] = std::exp(static_cast<double>(candidates_[j].logit) - top);
+    return pick(cut(k, s), u);
+}
+
+// Without top-k the whole vocabulary is kept before top-p and min-p: its mass is summed in id order (one
+// pass), and only the head of the fixed order is sorted, growing until it decides the top-p or min-p cut
+// or the draw, which most mass being in few tokens makes short.
+int32_t NodeSampler::sample_head_first(int32_t vocab_size, const SamplingSettings& s, double u) {
+    float top = candidates_[0].logit;
+    for (const Candidate& c : candidates_) top = std::max(top, c.logit);
     double total = 0.0;
-    for (int32_t j = 0; j < kept; ++j) {
-        probabilities_[j] = std::exp(static_cast<double>(candidates_[j].logit) - top);
-        total += probabilities_[j];
-    }
-    // Top-p keeps the shortest prefix whose mass reaches top_p (a token is kept while the mass before it is
-    // below top_p, as in HF's ascending formulation); min-p keeps tokens at least min_p times the largest.
-    if (s.top_p < 1.0f || s.min_p > 0.0f) {
-        const double mass_limit = static_cast<double>(s.top_p) * total, floor = s.min_p;
-        double before_mass = 0.0;
-        int32_t cut = 1;
-        for (; cut < kept; ++cut) {
-            before_mass += probabilities_[cut - 1];
-            if (s.top_p < 1.0f && before_mass >= mass_limit) break;
-            if (probabilities_[cut] < floor) break;
+    for (const Candidate& c : candidates_) total += std::exp(static_cast<double>(c.logit) - top);
+    const bool cuts = s.top_p < 1.0f || s.min_p > 0.0f;
+    const double mass_limit = static_cast<double>(s.top_p) * total, threshold = u * total;
+    probabilities_.clear();
+    double cumulative = 0.0;
+    for (int32_t sorted = 0, head = std::min(vocab_size, 64); sorted < vocab_size; head = std::min(vocab_size, head * 8)) {
+        std::partial_sort(candidates_.begin() + sorted, candidates_.begin() + head, candidates_.end(), before);
+        for (int32_t j = sorted; j < head; ++j) {
+            const double p = std::exp(static_cast<double>(candidates_[j].logit) - top);
+            if (cuts && j > 0 && ((s.top_p < 1.0f && cumulative >= mass_limit) || p < s.min_p)) return pick(j, u);
+            probabilities_.push_back(p);
+            cumulative += p;
+            if (!cuts && cumulative > threshold) return candidates_[j].token;
         }
-        kept = cut;
-        total = 0.0;
-        for (int32_t j = 0; j < kept; ++j) total += probabilities_[j];
+        sorted = head;
     }
-    // Inverse CDF over the kept prefix.
+    return cuts ? pick(vocab_size, u) : candidates_[vocab_size - 1].token;  // u * total rounded up to the whole mass
+}
+
+// Top-p keeps the shortest prefix whose mass reaches top_p (a token is kept while the mass before it is below
+// top_p, as in HF's ascending formulation); min-p keeps tokens at least min_p times the largest. Returns how
+// many of the kept candidates (probabilities_ holds theirs, in the fixed order) remain.
+int32_t NodeSampler::cut(int32_t kept, const SamplingSettings& s) const {
+    if (s.top_p >= 1.0f && s.min_p <= 0.0f) return kept;
+    double total = 0.0;
+    for (int32_t j = 0; j < kept; ++j) total += probabilities_[j];
+    const double mass_limit = static_cast<double>(s.top_p) * total;
+    double before_mass = 0.0;
+    int32_t j = 1;
+    for (; j < kept; ++j) {
+        before_mass += probabilities_[j - 1];
+        if ((s.top_p < 1.0f && before_mass >= mass_limit) || probabilities_[j] < s.min_p) break;
+    }
+    return j;
+}
+
+// The inverse CDF of draw u over the first kept candidates, their mass summed in the fixed order.
+int32_t NodeSampler::pick(int32_t kept, double u) const {
+    double total = 0.0;
+    for (int32_t j = 0; j < kept; ++j) total += probabilities_[j];
     const double threshold = u * total;
     double cumulative = 0.0;
     for (int32_t j = 0; j < kept; ++j) {

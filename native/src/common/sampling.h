@@ -51,13 +51,19 @@ public:
     int32_t sample(const float* logits, int32_t vocab_size, const SamplingSettings& settings, const TokenCounts& counts,
                    double u);
 
-private:
     struct Candidate {
         float logit;
         int32_t token;
     };
-    std::vector<Candidate> candidates_;
-    std::vector<double> probabilities_;
+
+private:
+    int32_t sample_top_k(const SamplingSettings& settings, double u);
+    int32_t sample_head_first(int32_t vocab_size, const SamplingSettings& settings, double u);
+    int32_t cut(int32_t kept, const SamplingSettings& settings) const;
+    int32_t pick(int32_t kept, double u) const;
+
+    std::vector<Candidate> candidates_;   // penalized, scaled logits; a prefix sorted in the fixed order
+    std::vector<double> probabilities_;   // exp(logit - largest) of that sorted prefix
 };
 
 }  // namespace lk
