@@ -27,7 +27,7 @@ public class LookaheadLosslessTests
          from source in Enum.GetValues<FrequencySource>()
          select new DraftOptions { Mode = mode, Frequency = source, DecodingLength = 64, Adaptive = true });
 
-    private static List<string> BenchPrompts(int count) =>
+    internal static List<string> BenchPrompts(int count) =>
         File.ReadLines(TestPaths.BenchPrompts).Take(count)
             .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!).ToList();
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
 using Lookahead.Tests.Fixtures;
@@ -26,16 +25,12 @@ public class SamplingLosslessTests
         _ => new() { Temperature = 0.8f, TopK = 40, TopP = 0.9f, MinP = 0.02f, RepetitionPenalty = 1.1f, Seed = seed },
     };
 
-    private static List<string> BenchPrompts(int count) =>
-        File.ReadLines(TestPaths.BenchPrompts).Take(count)
-            .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!).ToList();
-
     [Test]
     public void Stories260KLookaheadSamplesExactlyThePlainTokensForEverySeedAndDraftMode()
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
-        List<int[]> prompts = BenchPrompts(6).Select(model.Tokenizer!.Encode).ToList();
+        List<int[]> prompts = LookaheadLosslessTests.BenchPrompts(6).Select(model.Tokenizer!.Encode).ToList();
         var random = new Random(7);
         long accepted = 0;
         foreach (DraftMode mode in Enum.GetValues<DraftMode>())

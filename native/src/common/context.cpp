@@ -125,6 +125,11 @@ void Context::prepare_step(const lk_batch& batch, int32_t capacity) {
     }
 }
 
+void Context::fail_non_finite_root() const {
+    fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
+                                " hold NaN or infinity: the model's activations overflowed, so it names no token");
+}
+
 void Context::commit_path(int32_t length) {
     backend_->compact(n_past_, path_.data(), length);
     for (int32_t j = 0; j < length; ++j) committed_.push_back(tree_.token(path_[j]));
@@ -154,8 +159,7 @@ int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32
         bonus = tree_.token(path_[length]);
     }
     if (bonus < 0) {
-        fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
-                                    " hold NaN or infinity: the model's activations overflowed, so it names no token");
+        fail_non_finite_root();
     }
     commit_path(length);
     for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
@@ -196,8 +200,7 @@ int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& 
         if (token < 0) {
             // As in decode_greedy: a node past the root was its parent's sample, so it is the bonus.
             if (length == 1) {
-                fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
-                                            " hold NaN or infinity: the model's activations overflowed, so it names no token");
+                fail_non_finite_root();
             }
             bonus = tree_.token(node);
             --length;

@@ -33,6 +33,8 @@ private:
     void prepare(const lk_batch& batch);
     // prepare() for a fused step whose output holds capacity tokens: the tree's depth + 1 must fit.
     void prepare_step(const lk_batch& batch, int32_t capacity);
+    // A fused step whose root's logits are not finite names no token: LK_ERR_NON_FINITE.
+    [[noreturn]] void fail_non_finite_root() const;
     // Moves the accepted path's K/V after the committed context and records its tokens.
     void commit_path(int32_t length);
 
