@@ -142,13 +142,15 @@ typedef struct lk_batch {
 
 /*
  * Sampling settings of lk_context_decode_sample. Generated token i (0-based over the whole generation)
- * uses the uniform draw SplitMix64(seed) output i + 1, whatever the step structure, so plain sampling (one
- * node per step) and lookahead draw the same number for the same position. At a node the logits are
- * processed in Hugging Face's order: repetition penalty over every earlier token (prompt, output, the
- * node's ancestors), presence and frequency penalties (OpenAI's) over the earlier output tokens, then
- * temperature, top-k, top-p, min-p; the token is the inverse CDF of the draw over the kept tokens ordered
- * by probability descending, id ascending on ties. temperature 0 is greedy (argmax of the penalized
- * logits, ties to the lowest id).
+ * uses the draw SplitMix64(seed) output i + 1 >> 11 (53 bits), whatever the step structure, so plain
+ * sampling (one node per step) and lookahead draw the same number for the same position. At a node the
+ * logits are processed in Hugging Face's order: repetition penalty over every earlier token (prompt,
+ * output, the node's ancestors), presence and frequency penalties (OpenAI's) over the earlier output
+ * tokens, then temperature, top-k, top-p, min-p; the token is the inverse CDF of the draw over the kept
+ * tokens' integer masses floor(exp((logit - max) / T) * 2^43), ordered by penalized logit descending, id
+ * ascending on ties. The arithmetic is exact or IEEE-rounded, so the CPU and CUDA backends pick the same
+ * token from the same logits (docs/sampling.md). temperature 0 is greedy (argmax of the penalized logits,
+ * ties to the lowest id).
  */
 typedef struct lk_sampling_params {
     float temperature;        /* >= 0; 0 = greedy */
@@ -244,7 +246,8 @@ LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* t
 /*
  * Fused sampling step over a draft tree, lossless for deterministic drafts: eval, then from the root
  * sample each node's token with the next draw; when it equals a child's token, accept that child and go
- * on, otherwise it is the bonus token and the walk ends. Commits the root and the accepted nodes and
+ * on (among siblings holding the same token, the one with the deepest such path, then the lowest index),
+ * otherwise it is the bonus token and the walk ends. Commits the root and the accepted nodes and
  * writes the accepted draft tokens followed by the bonus to out_tokens (capacity >= the tree's depth + 1).
  * A one-node tree is plain sampling, so lookahead emits exactly the tokens plain sampling emits for the
  * same seed. Non-finite logits behave as in lk_context_decode_greedy. Invalid settings fail with

@@ -1,5 +1,6 @@
 // The sampling rule's parts against published vectors and a literal, double-precision transcription of
-// Hugging Face's logits processors (masks of -inf, an ascending sort for top-p, a softmax over what remains).
+// Hugging Face's logits processors (masks of -inf, an ascending sort for top-p, a softmax over what remains);
+// the selection route the CUDA sampler takes (sampling_select.h, run here on the host) against the sort.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/sampling.h"
+#include "common/sampling_select.h"
 #include "lookahead.h"
 #include "test_model.h"
 
@@ -22,21 +24,69 @@ TEST(Sampling, SplitMix64MatchesThePublishedSequence) {
     // The first five outputs of SplitMix64 seeded with 1234567 (Vigna's reference implementation).
     const uint64_t want[] = {6457827717110365317ull, 3203168211198807973ull, 9817491932198370423ull, 4593380528125082431ull,
                              16408922859458223821ull};
-    for (uint64_t k = 1; k <= 5; ++k) EXPECT_EQ(lk::splitmix64_output(1234567, k), want[k - 1]) << "output " << k;
+    for (uint64_t k = 1; k <= 5; ++k) EXPECT_EQ(lk::sampling::splitmix64_output(1234567, k), want[k - 1]) << "output " << k;
 }
 
 TEST(Sampling, DrawsAreUniformNumbersKeyedBySeedAndIndex) {
-    EXPECT_EQ(lk::sampling_draw(1234567, 0), static_cast<double>(6457827717110365317ull >> 11) * 0x1.0p-53);
-    EXPECT_EQ(lk::sampling_draw(1234567, 4), static_cast<double>(16408922859458223821ull >> 11) * 0x1.0p-53);
+    EXPECT_EQ(lk::sampling::draw_bits(1234567, 0), 6457827717110365317ull >> 11);
+    EXPECT_EQ(lk::sampling::draw_bits(1234567, 4), 16408922859458223821ull >> 11);
     double sum = 0.0;
     for (uint64_t i = 0; i < 100000; ++i) {
-        const double u = lk::sampling_draw(42, i);
-        ASSERT_GE(u, 0.0);
-        ASSERT_LT(u, 1.0);
-        sum += u;
+        const uint64_t d = lk::sampling::draw_bits(42, i);
+        ASSERT_LT(d, 1ull << 53);
+        sum += static_cast<double>(d) * 0x1.0p-53;
     }
     EXPECT_NEAR(sum / 100000, 0.5, 0.01);
-    EXPECT_NE(lk::sampling_draw(1, 7), lk::sampling_draw(2, 7));
+    EXPECT_NE(lk::sampling::draw_bits(1, 7), lk::sampling::draw_bits(2, 7));
+}
+
+TEST(Sampling, TheRulesExponentialIsAccurateAndExactAtZero) {
+    EXPECT_EQ(lk::sampling::exp_nonpositive(0.0), 1.0);
+    EXPECT_EQ(lk::sampling::mass_of(0.0), 1ull << lk::sampling::kMassBits);
+    EXPECT_EQ(lk::sampling::mass_of(-30.5), 0u);
+    double worst = 0.0;
+    for (int i = 0; i <= 300000; ++i) {
+        const double x = -30.0 * i / 300000;
+        const double want = std::exp(x);
+        worst = std::max(worst, std::fabs(lk::sampling::exp_nonpositive(x) - want) / want);
+    }
+    EXPECT_LT(worst, 1e-15);
+}
+
+TEST(Sampling, DrawThresholdsAndTopPTargetsAreExactIntegerArithmetic) {
+#if defined(__SIZEOF_INT128__)
+    __extension__ typedef unsigned __int128 wide;  // the compiler's own 128-bit product as the oracle
+    std::mt19937_64 rng(8);
+    for (int trial = 0; trial < 100000; ++trial) {
+        const uint64_t draw = rng() >> 11, total = 1 + (rng() >> (1 + trial % 40));
+        const auto want = static_cast<uint64_t>((static_cast<wide>(draw) * total) >> 53);
+        ASSERT_EQ(lk::sampling::draw_threshold(draw, total), want) << draw << " x " << total;
+        ASSERT_LT(want, total);
+    }
+#endif
+    EXPECT_EQ(lk::sampling::draw_threshold((1ull << 53) - 1, 1), 0u);
+    EXPECT_EQ(lk::sampling::draw_threshold(1ull << 52, 10), 5u);
+    EXPECT_EQ(lk::sampling::draw_threshold((1ull << 53) - 1, ~0ull >> 1), (~0ull >> 1) - 1024);
+    EXPECT_EQ(lk::sampling::top_p_target(0.5f, 10), 5u);
+    EXPECT_EQ(lk::sampling::top_p_target(0.55f, 10), 6u);  // ceil
+    EXPECT_EQ(lk::sampling::top_p_target(1.0f, 1ull << 43), 1ull << 43);
+}
+
+TEST(Sampling, OrderKeysSortLikeTheFixedOrder) {
+    std::mt19937 rng(2);
+    const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-38f, -1e-38f, 3e38f, -3e38f, 1e-45f, -1e-45f};
+    auto value = [&](int i) {
+        return i % 3 == 0 ? specials[rng() % 10] : std::uniform_real_distribution<float>(-50.0f, 50.0f)(rng);
+    };
+    for (int trial = 0; trial < 200000; ++trial) {
+        const float a = value(trial), b = trial % 4 == 0 ? a : value(trial + 1);
+        const int32_t ia = static_cast<int32_t>(rng() % (1 << 20)), ib = static_cast<int32_t>(rng() % (1 << 20));
+        const bool a_first = a > b || (a == b && ia < ib);
+        const uint64_t ka = lk::sampling::order_key(a, ia), kb = lk::sampling::order_key(b, ib);
+        if (a == b && ia == ib) continue;
+        ASSERT_EQ(ka < kb, a_first) << a << " (" << ia << ") vs " << b << " (" << ib << ")";
+        ASSERT_EQ(lk::sampling::key_token(ka), ia);
+    }
 }
 
 TEST(Sampling, SettingsOutOfRangeAreRefusedByName) {
@@ -170,7 +220,8 @@ TEST(Sampling, TokensFollowTheProcessedDistributionOfTheReference) {
             double margin = 0.0;
             const int want = reference_token(p, u, &margin);
             if (margin < 1e-6) continue;  // float logits against double: too close to a boundary to judge
-            ASSERT_EQ(sampler.sample(logits.data(), vocab, s, counts, u), want)
+            const auto draw = static_cast<uint64_t>(u * 0x1.0p53);
+            ASSERT_EQ(sampler.sample(logits.data(), vocab, s, counts, draw), want)
                 << "trial " << trial << " u " << u << " vocab " << vocab << " T " << s.temperature << " k " << s.top_k << " p "
                 << s.top_p << " min_p " << s.min_p;
             ++compared;
@@ -201,7 +252,7 @@ TEST(Sampling, TemperatureZeroAndTopKOneAreGreedyOnThePenalizedLogits) {
             penalized[i] = x;
             if (x > penalized[want]) want = i;
         }
-        const double u = lk::sampling_draw(trial, 0);
+        const uint64_t u = lk::sampling::draw_bits(trial, 0);
         EXPECT_EQ(sampler.sample(logits.data(), vocab, s, counts, u), want) << "temperature 0";
         s.temperature = 0.8f;
         s.top_k = 1;
@@ -217,11 +268,117 @@ TEST(Sampling, NonFiniteLogitsNameNoToken) {
     s.temperature = 1.0f;
     for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
         std::vector<float> logits{0.1f, bad, 0.3f, 0.2f};
-        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 0.5), -1);
+        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 1ull << 52), -1);
         s.temperature = 0.0f;
-        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 0.5), -1);
+        EXPECT_EQ(sampler.sample(logits.data(), 4, s, counts, 1ull << 52), -1);
         s.temperature = 1.0f;
     }
+}
+
+// The selection route's questions answered by plain loops over one row of penalized logits.
+struct HostRowOps {
+    std::vector<float> logits;
+    float largest = 0.0f;
+    double inverse_temperature = 1.0;
+    uint64_t weight[256] = {};
+    uint32_t count[256] = {};
+
+    uint64_t key(int i) const { return lk::sampling::order_key(logits[i], i); }
+    double offset(int i) const { return lk::sampling::scaled_offset(logits[i], largest, inverse_temperature); }
+    int size() const { return static_cast<int>(logits.size()); }
+
+    int32_t argmax() const {
+        int32_t best = 0;
+        for (int i = 1; i < size(); ++i)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+    uint64_t sum_mass(uint64_t limit) const {
+        uint64_t total = 0;
+        for (int i = 0; i < size(); ++i)
+            if (key(i) <= limit) total += lk::sampling::mass_of(offset(i));
+        return total;
+    }
+    uint64_t last_key_at_least(double x) const {
+        uint64_t last = 0;
+        for (int i = 0; i < size(); ++i)
+            if (offset(i) >= x) last = std::max(last, key(i));
+        return last;
+    }
+    void histogram(uint64_t prefix, uint64_t mask, int shift, uint64_t limit, bool by_mass) {
+        std::fill(std::begin(weight), std::end(weight), 0);
+        std::fill(std::begin(count), std::end(count), 0);
+        for (int i = 0; i < size(); ++i) {
+            const uint64_t k = key(i);
+            if (k > limit || (k & mask) != prefix) continue;
+            weight[(k >> shift) & 255] += by_mass ? lk::sampling::mass_of(offset(i)) : 1;
+            ++count[(k >> shift) & 255];
+        }
+    }
+    lk::sampling::SelectBucket bucket(uint64_t target) const {
+        uint64_t before = 0;
+        for (int d = 0; d < 256; ++d) {
+            if (before + weight[d] >= target) return {d, before, count[d]};
+            before += weight[d];
+        }
+        ADD_FAILURE() << "target " << target << " beyond the histogram's weight " << before;
+        return {255, before, 0};
+    }
+    uint64_t only_key(uint64_t prefix, uint64_t mask, uint64_t limit) const {
+        for (int i = 0; i < size(); ++i)
+            if (key(i) <= limit && (key(i) & mask) == prefix) return key(i);
+        ADD_FAILURE() << "no key matches";
+        return 0;
+    }
+};
+
+// The selections the CUDA sampler makes give the sort's token for every row shape, setting and draw.
+TEST(Sampling, TheDeviceSamplersSelectionsPickTheSortsToken) {
+    std::mt19937 rng(23);
+    lk::NodeSampler sampler;
+    HostRowOps ops;
+    int sampled = 0;
+    for (int trial = 0; trial < 1500; ++trial) {
+        const int vocab = trial % 50 == 0 ? std::uniform_int_distribution<int>(20000, 40000)(rng)
+                                          : std::uniform_int_distribution<int>(1, 700)(rng);
+        std::vector<float> logits(vocab);
+        const int shape = trial % 5;
+        std::normal_distribution<float> normal(0.0f, shape == 0 ? 8.0f : shape == 1 ? 0.05f : 2.0f);
+        for (float& x : logits) x = shape == 2 ? std::uniform_int_distribution<int>(-4, 4)(rng) * 0.25f : normal(rng);
+        if (vocab > 3 && shape == 3) logits[0] = -0.0f, logits[2] = 0.0f;
+        lk::SamplingSettings s;
+        const float temperatures[] = {0.0f, 0.05f, 0.3f, 0.7f, 1.0f, 1.5f, 4.0f};
+        s.temperature = temperatures[trial % 7];
+        const int ks[] = {0, 1, 2, 8, 40, 1000};
+        s.top_k = ks[(trial / 7) % 6];
+        const float ps[] = {1.0f, 0.9f, 0.5f, 1e-6f, 0.999f};
+        s.top_p = ps[(trial / 3) % 5];
+        const float min_ps[] = {0.0f, 0.05f, 0.0f, 1.0f, 1e-6f};
+        s.min_p = min_ps[(trial / 11) % 5];
+        s.repetition_penalty = trial % 2 == 0 ? 1.3f : 1.0f;
+        s.presence_penalty = trial % 3 == 1 ? 0.5f : 0.0f;
+        s.frequency_penalty = trial % 5 == 2 ? -0.3f : 0.0f;
+        lk::TokenCounts counts;
+        counts.reset(vocab);
+        for (int h = 0; h < 30; ++h) counts.add(std::uniform_int_distribution<int>(0, vocab - 1)(rng), h >= 10);
+
+        ops.logits.resize(vocab);
+        for (int i = 0; i < vocab; ++i)
+            ops.logits[i] = lk::sampling::penalized_logit(logits[i], counts.all[i], counts.output[i], s.repetition_penalty,
+                                                          s.presence_penalty, s.frequency_penalty);
+        ops.largest = *std::max_element(ops.logits.begin(), ops.logits.end());
+        ops.inverse_temperature = lk::sampling::inverse(s.temperature);
+        const lk::sampling::RowRule rule = lk::row_rule(s, vocab);
+        for (int g = 0; g < (vocab > 10000 ? 4 : 12); ++g) {
+            const uint64_t draw = g == 0 ? 0 : g == 1 ? (1ull << 53) - 1 : lk::sampling::draw_bits(trial, g);
+            const int32_t want = sampler.sample(logits.data(), vocab, s, counts, draw);
+            ASSERT_EQ(lk::sampling::sample_row(ops, rule, draw), want)
+                << "trial " << trial << " vocab " << vocab << " T " << s.temperature << " k " << s.top_k << " p " << s.top_p
+                << " min_p " << s.min_p << " draw " << draw;
+            ++sampled;
+        }
+    }
+    EXPECT_GT(sampled, 15000);
 }
 
 }  // namespace
@@ -261,21 +418,6 @@ struct Fixture {
     }
 };
 
-lk_sampling_params settings_for(int variant, uint64_t seed) {
-    lk_sampling_params p{};
-    const float temperatures[] = {0.3f, 0.7f, 1.0f, 1.5f};
-    p.temperature = temperatures[variant % 4];
-    p.top_k = variant % 3 == 1 ? 8 : 0;
-    p.top_p = variant % 5 == 2 ? 0.9f : 1.0f;
-    p.min_p = variant % 7 == 3 ? 0.05f : 0.0f;
-    p.repetition_penalty = variant % 2 == 1 ? 1.2f : 1.0f;
-    p.presence_penalty = variant % 6 == 4 ? 0.4f : 0.0f;
-    p.frequency_penalty = variant % 4 == 2 ? 0.2f : 0.0f;
-    p.n_prompt = 4;
-    p.seed = seed;
-    return p;
-}
-
 // Plain sampling: one node per step, token_index = tokens generated so far.
 std::vector<int32_t> plain_sampling(Fixture& f, const std::vector<int32_t>& prompt, lk_sampling_params p, int n) {
     f.start(prompt);
@@ -303,7 +445,7 @@ TEST(SamplingStep, LookaheadEmitsExactlyThePlainSampledTokensForEverySeed) {
     for (uint32_t model_seed = 1; model_seed <= 2; ++model_seed) {
         Fixture f(model_seed);
         for (uint64_t seed = 0; seed < 60; ++seed) {
-            const lk_sampling_params p = settings_for(static_cast<int>(seed), seed * 7919 + model_seed);
+            const lk_sampling_params p = lk_test::sampling_settings(static_cast<int>(seed), seed * 7919 + model_seed);
             const std::vector<int32_t> plain = plain_sampling(f, prompt, p, kTokens);
             ASSERT_EQ(static_cast<int>(plain.size()), kTokens);
 
@@ -345,6 +487,29 @@ TEST(SamplingStep, LookaheadEmitsExactlyThePlainSampledTokensForEverySeed) {
     EXPECT_GT(accepted_drafts, 1000) << "the drafts must get accepted often for the test to mean anything";
 }
 
+// Siblings with the same token (the parallel draft mode copies branches) sample alike: the step takes the
+// deepest matching path, not the first sibling's.
+TEST(SamplingStep, DuplicateSiblingsYieldTheDeepestMatchingPath) {
+    Fixture f(6);
+    const std::vector<int32_t> prompt{2, 8, 1, 5};
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+        const lk_sampling_params p = lk_test::sampling_settings(static_cast<int>(seed), seed + 77);
+        const std::vector<int32_t> plain = plain_sampling(f, prompt, p, 4);
+        ASSERT_EQ(plain.size(), 4u);
+        f.start(prompt);
+        // root -> a (plain[0]) ; root -> b (plain[0]) -> plain[1] -> plain[2]
+        const std::vector<int32_t> tokens{prompt.back(), plain[0], plain[0], plain[1], plain[2]};
+        const std::vector<int32_t> parents{-1, 0, 0, 2, 3};
+        lk_batch tree{tokens.data(), parents.data(), 5, LK_LOGITS_NONE};
+        lk_sampling_params step = p;
+        std::vector<int32_t> out(5);
+        int32_t count = 0;
+        ASSERT_EQ(lk_context_decode_sample(f.context.get(), &tree, &step, out.data(), 5, &count), LK_OK) << lk_last_error();
+        ASSERT_EQ(count, 4) << "seed " << seed;
+        EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + 4), plain) << "seed " << seed;
+    }
+}
+
 TEST(SamplingStep, TemperatureZeroIsGreedyDecoding) {
     Fixture f(4);
     const std::vector<int32_t> prompt{3, 1, 4};
@@ -368,7 +533,7 @@ TEST(SamplingStep, TemperatureZeroIsGreedyDecoding) {
 TEST(SamplingStep, BadSettingsAreRefusedAndCommitNothing) {
     Fixture f(5);
     f.start({1, 2, 3});
-    lk_sampling_params p = settings_for(0, 1);
+    lk_sampling_params p = lk_test::sampling_settings(0, 1);
     p.top_p = 0.0f;
     const int32_t root = 3;
     lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};

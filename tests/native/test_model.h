@@ -90,4 +90,21 @@ inline lk_status fill_random(lk_model* model, const lk_model_params& p, int32_t 
     return s;
 }
 
+// Sampling settings across the rule's families (temperatures 0.3 to 1.5, top-k 8, top-p 0.9, min-p, the three
+// penalties), picked by variant; the first 4 tokens are the prompt.
+inline lk_sampling_params sampling_settings(int variant, uint64_t seed) {
+    lk_sampling_params p{};
+    const float temperatures[] = {0.3f, 0.7f, 1.0f, 1.5f};
+    p.temperature = temperatures[variant % 4];
+    p.top_k = variant % 3 == 1 ? 8 : 0;
+    p.top_p = variant % 5 == 2 ? 0.9f : 1.0f;
+    p.min_p = variant % 7 == 3 ? 0.05f : 0.0f;
+    p.repetition_penalty = variant % 2 == 1 ? 1.2f : 1.0f;
+    p.presence_penalty = variant % 6 == 4 ? 0.4f : 0.0f;
+    p.frequency_penalty = variant % 4 == 2 ? 0.2f : 0.0f;
+    p.n_prompt = 4;
+    p.seed = seed;
+    return p;
+}
+
 }  // namespace lk_test

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "model.h"
+#include "sampling.h"
 #include "stage_profile.h"
 #include "tree.h"
 
@@ -27,6 +28,13 @@ public:
     // Greedy verification over the last forward (which kept all logits): writes the accepted root
     // path to path, the bonus token (argmax at the path's last node) to bonus, returns the path length.
     virtual int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) = 0;
+
+    // Sampled verification over the last forward (which kept all logits): from the root, each node's token
+    // is sampled with draw token_index + depth and the walk follows the children holding it; the accepted
+    // root path is the deepest such path (then lowest node indices, as verify_greedy). Writes it to path and
+    // the sample at its last node to bonus (-1 when that node's logits are not finite), returns its length.
+    // Both backends pick the same token from the same logits and draw.
+    virtual int32_t verify_sample(const Tree& tree, const SampledStep& step, int32_t* path, int32_t* bonus) = 0;
 
     // Moves the K/V of pending slots n_past + path[j] to n_past + j, for j in [0, n).
     virtual void compact(int32_t n_past, const int32_t* path, int32_t n) = 0;

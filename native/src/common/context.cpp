@@ -150,70 +150,41 @@ int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32
     const PendingGuard clear_on_exit{tree_};  // whatever fails below, nothing stays pending
     backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
     int32_t bonus = 0;
-    int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
-    // A node whose logits hold NaN or infinity has no argmax (-1): the walk stops there. Past the root, that
-    // node's own token is still the argmax of its parent, so it becomes the bonus and the step succeeds,
-    // exactly as plain decoding would emit it; the next step, rooted at it, then fails.
+    const int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
+    return finish_step(length, bonus, out_tokens);
+}
+
+int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity) {
+    SampledStep step;
+    step.settings = {params.temperature,        params.top_k,           params.top_p,           params.min_p,
+                     params.repetition_penalty, params.presence_penalty, params.frequency_penalty};
+    check_sampling_settings(step.settings);
+    require(params.n_prompt >= 0, "n_prompt must be >= 0, got " + std::to_string(params.n_prompt));
+    require(params.token_index >= 0, "token_index must be >= 0");
+    require(out_tokens != nullptr, "out_tokens is NULL");
+    prepare_step(batch, capacity);
+    const PendingGuard clear_on_exit{tree_};
+    step.seed = params.seed;
+    step.token_index = params.token_index;
+    step.n_prompt = params.n_prompt;
+    step.history = committed_.data();
+    step.n_history = n_past_;
+    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
+    int32_t bonus = 0;
+    const int32_t length = backend_->verify_sample(tree_, step, path_.data(), &bonus);
+    return finish_step(length, bonus, out_tokens);
+}
+
+int32_t Context::finish_step(int32_t length, int32_t bonus, int32_t* out_tokens) {
+    // A node whose logits hold NaN or infinity names no token (-1): the walk stops there. Past the root, that
+    // node's own token is still its parent's choice, so it becomes the bonus and the step succeeds, exactly as
+    // plain decoding would emit it; the next step, rooted at it, then fails.
     if (bonus < 0 && length > 1) {
         --length;
         bonus = tree_.token(path_[length]);
     }
     if (bonus < 0) {
         fail_non_finite_root();
-    }
-    commit_path(length);
-    for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
-    out_tokens[length - 1] = bonus;
-    return length;
-}
-
-int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity) {
-    const SamplingSettings settings{params.temperature,        params.top_k,           params.top_p,           params.min_p,
-                                    params.repetition_penalty, params.presence_penalty, params.frequency_penalty};
-    check_sampling_settings(settings);
-    require(params.n_prompt >= 0, "n_prompt must be >= 0, got " + std::to_string(params.n_prompt));
-    require(params.token_index >= 0, "token_index must be >= 0");
-    require(out_tokens != nullptr, "out_tokens is NULL");
-    prepare_step(batch, capacity);
-    const PendingGuard clear_on_exit{tree_};
-    const int32_t n = tree_.size();
-    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
-
-    // Children as linked lists (lowest index first), and the penalties' counts of the sequence up to the root.
-    first_child_.assign(n, -1);
-    next_sibling_.assign(n, -1);
-    for (int32_t c = n - 1; c >= 1; --c) {
-        next_sibling_[c] = first_child_[tree_.parent(c)];
-        first_child_[tree_.parent(c)] = c;
-    }
-    const int32_t vocab = model_.params.vocab_size;
-    counts_.reset(vocab);
-    for (int32_t j = 0; j < n_past_; ++j) counts_.add(committed_[j], j >= params.n_prompt);
-    counts_.add(tree_.token(0), n_past_ >= params.n_prompt);
-
-    // The walk: sample at the node with the next draw; a child holding that token is accepted.
-    int32_t length = 0, node = 0, bonus = -1;
-    for (int64_t index = params.token_index;; ++index) {
-        path_[length++] = node;
-        const int32_t token = sampler_.sample(backend_->logits(node), vocab, settings, counts_,
-                                              sampling_draw(params.seed, static_cast<uint64_t>(index)));
-        if (token < 0) {
-            // As in decode_greedy: a node past the root was its parent's sample, so it is the bonus.
-            if (length == 1) {
-                fail_non_finite_root();
-            }
-            bonus = tree_.token(node);
-            --length;
-            break;
-        }
-        int32_t child = first_child_[node];
-        while (child >= 0 && tree_.token(child) != token) child = next_sibling_[child];
-        if (child < 0) {
-            bonus = token;
-            break;
-        }
-        counts_.add(token, true);
-        node = child;
     }
     commit_path(length);
     for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);

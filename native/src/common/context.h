@@ -35,6 +35,9 @@ private:
     void prepare_step(const lk_batch& batch, int32_t capacity);
     // A fused step whose root's logits are not finite names no token: LK_ERR_NON_FINITE.
     [[noreturn]] void fail_non_finite_root() const;
+    // Commits a verified path (length nodes of path_, then bonus; -1 when the last node's logits are not
+    // finite) and writes its tokens to out_tokens.
+    int32_t finish_step(int32_t length, int32_t bonus, int32_t* out_tokens);
     // Moves the accepted path's K/V after the committed context and records its tokens.
     void commit_path(int32_t length);
 
@@ -45,9 +48,6 @@ private:
     int32_t logits_mode_ = LK_LOGITS_NONE;
     std::vector<int32_t> path_;
     std::vector<int32_t> committed_;  // the tokens of the n_past committed slots (sampling penalties)
-    NodeSampler sampler_;
-    TokenCounts counts_;
-    std::vector<int32_t> first_child_, next_sibling_;
 };
 
 }  // namespace lk

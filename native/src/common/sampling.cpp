@@ -8,17 +8,6 @@
 
 namespace lk {
 
-uint64_t splitmix64_output(uint64_t seed, uint64_t k) {
-    uint64_t z = seed + k * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-double sampling_draw(uint64_t seed, uint64_t index) {
-    return static_cast<double>(splitmix64_output(seed, index + 1) >> 11) * 0x1.0p-53;
-}
-
 void check_sampling_settings(const SamplingSettings& s) {
     require(std::isfinite(s.temperature) && s.temperature >= 0.0f,
             "temperature must be a finite number >= 0, got " + std::to_string(s.temperature));
@@ -31,6 +20,11 @@ void check_sampling_settings(const SamplingSettings& s) {
     require(std::isfinite(s.frequency_penalty), "frequency_penalty must be finite");
 }
 
+sampling::RowRule row_rule(const SamplingSettings& s, int32_t vocab_size) {
+    return {s.temperature, s.top_k, s.top_p, s.min_p > 0.0f, s.min_p > 0.0f ? std::log(static_cast<double>(s.min_p)) : 0.0,
+            vocab_size};
+}
+
 void TokenCounts::reset(int32_t vocab_size) {
     all.assign(vocab_size, 0);
     output.assign(vocab_size, 0);
@@ -41,16 +35,38 @@ void TokenCounts::add(int32_t token, bool is_output) {
     if (is_output) ++output[token];
 }
 
+namespace {
+
+// The fixed order: penalized logit descending, id ascending on ties.
+struct Before {
+    bool operator()(const NodeSampler::Candidate& a, const NodeSampler::Candidate& b) const {
+        return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
+    }
+};
+
+
+}  // namespace
+
+void NodeSampler::sort_through(int32_t j) {
+    const int32_t n = static_cast<int32_t>(candidates_.size());
+    if (j < sorted_) return;
+    int32_t head = std::max(64, sorted_ * 8);
+    while (head <= j) head *= 8;
+    head = std::min(n, head);
+    std::partial_sort(candidates_.begin() + sorted_, candidates_.begin() + head, candidates_.end(), Before{});
+    sorted_ = head;
+}
+
 int32_t NodeSampler::sample(const float* logits, int32_t vocab_size, const SamplingSettings& s, const TokenCounts& counts,
-                            double u) {
+                            uint64_t draw) {
     candidates_.resize(vocab_size);
+    float largest = 0.0f;
     for (int32_t i = 0; i < vocab_size; ++i) {
-        float logit = logits[i];
-        if (counts.all[i] > 0) logit = logit > 0.0f ? logit / s.repetition_penalty : logit * s.repetition_penalty;
-        if (counts.output[i] > 0)
-            logit -= s.presence_penalty + s.frequency_penalty * static_cast<float>(counts.output[i]);
+        const float logit = sampling::penalized_logit(logits[i], counts.all[i], counts.output[i], s.repetition_penalty,
+                                                      s.presence_penalty, s.frequency_penalty);
         if (!std::isfinite(logit)) return -1;
-        candidates_[i] = {logit, i};
+        candidates_[i] = {logit, i, 0};
+        if (i == 0 || logit > largest) largest = logit;
     }
     if (s.temperature == 0.0f) {
         int32_t best = 0;  // strict > keeps the lowest id on ties
@@ -58,83 +74,57 @@ int32_t NodeSampler::sample(const float* logits, int32_t vocab_size, const Sampl
             if (candidates_[i].logit > candidates_[best].logit) best = i;
         return best;
     }
-    for (Candidate& c : candidates_) c.logit /= s.temperature;
-    return s.top_k > 0 && s.top_k < vocab_size ? sample_top_k(s, u) : sample_head_first(vocab_size, s, u);
-}
-
-namespace {
-
-// The fixed order: logit (so probability) descending, id ascending on ties.
-bool before(const NodeSampler::Candidate& a, const NodeSampler::Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
-}
-
-}  // namespace
-
-// Top-k: only k candidates matter, so they are sorted and summed in the fixed order.
-int32_t NodeSampler::sample_top_k(const SamplingSettings& s, double u) {
-    const int32_t k = s.top_k;
-    std::partial_sort(candidates_.begin(), candidates_.begin() + k, candidates_.end(), before);
-    probabilities_.resize(k);
-    const double top = candidates_[0].logit;
-    for (int32_t j = 0; j < k; ++j) probabilities_[j] = std::exp(static_cast<double>(candidates_[j].logit) - top);
-    return pick(cut(k, s), u);
-}
-
-// Without top-k the whole vocabulary is kept before top-p and min-p: its mass is summed in id order (one
-// pass), and only the head of the fixed order is sorted, growing until it decides the top-p or min-p cut
-// or the draw, which most mass being in few tokens makes short.
-int32_t NodeSampler::sample_head_first(int32_t vocab_size, const SamplingSettings& s, double u) {
-    float top = candidates_[0].logit;
-    for (const Candidate& c : candidates_) top = std::max(top, c.logit);
-    double total = 0.0;
-    for (const Candidate& c : candidates_) total += std::exp(static_cast<double>(c.logit) - top);
-    const bool cuts = s.top_p < 1.0f || s.min_p > 0.0f;
-    const double mass_limit = static_cast<double>(s.top_p) * total, threshold = u * total;
-    probabilities_.clear();
-    double cumulative = 0.0;
-    for (int32_t sorted = 0, head = std::min(vocab_size, 64); sorted < vocab_size; head = std::min(vocab_size, head * 8)) {
-        std::partial_sort(candidates_.begin() + sorted, candidates_.begin() + head, candidates_.end(), before);
-        for (int32_t j = sorted; j < head; ++j) {
-            const double p = std::exp(static_cast<double>(candidates_[j].logit) - top);
-            if (cuts && j > 0 && ((s.top_p < 1.0f && cumulative >= mass_limit) || p < s.min_p)) return pick(j, u);
-            probabilities_.push_back(p);
-            cumulative += p;
-            if (!cuts && cumulative > threshold) return candidates_[j].token;
-        }
-        sorted = head;
+    // The masses of the tokens top-k keeps (all without top-k), and their total: an exact integer sum, so in
+    // any order.
+    sorted_ = 0;
+    int32_t kept = vocab_size;
+    if (s.top_k > 0 && s.top_k < vocab_size) {
+        kept = s.top_k;
+        std::partial_sort(candidates_.begin(), candidates_.begin() + kept, candidates_.end(), Before{});
+        sorted_ = kept;
     }
-    return cuts ? pick(vocab_size, u) : candidates_[vocab_size - 1].token;  // u * total rounded up to the whole mass
-}
-
-// Top-p keeps the shortest prefix whose mass reaches top_p (a token is kept while the mass before it is below
-// top_p, as in HF's ascending formulation); min-p keeps tokens at least min_p times the largest. Returns how
-// many of the kept candidates (probabilities_ holds theirs, in the fixed order) remain.
-int32_t NodeSampler::cut(int32_t kept, const SamplingSettings& s) const {
-    if (s.top_p >= 1.0f && s.min_p <= 0.0f) return kept;
-    double total = 0.0;
-    for (int32_t j = 0; j < kept; ++j) total += probabilities_[j];
-    const double mass_limit = static_cast<double>(s.top_p) * total;
-    double before_mass = 0.0;
-    int32_t j = 1;
-    for (; j < kept; ++j) {
-        before_mass += probabilities_[j - 1];
-        if ((s.top_p < 1.0f && before_mass >= mass_limit) || probabilities_[j] < s.min_p) break;
-    }
-    return j;
-}
-
-// The inverse CDF of draw u over the first kept candidates, their mass summed in the fixed order.
-int32_t NodeSampler::pick(int32_t kept, double u) const {
-    double total = 0.0;
-    for (int32_t j = 0; j < kept; ++j) total += probabilities_[j];
-    const double threshold = u * total;
-    double cumulative = 0.0;
+    const double inverse_temperature = sampling::inverse(s.temperature);
+    uint64_t total = 0;
     for (int32_t j = 0; j < kept; ++j) {
-        cumulative += probabilities_[j];
+        Candidate& c = candidates_[j];
+        total += c.mass = sampling::mass_of(sampling::scaled_offset(c.logit, largest, inverse_temperature));
+    }
+    // Top-p: the last kept token is the first whose cumulative mass reaches the target.
+    if (s.top_p < 1.0f) {
+        const uint64_t target = sampling::top_p_target(s.top_p, total);
+        uint64_t cumulative = 0;
+        for (int32_t j = 0; j < kept; ++j) {
+            sort_through(j);
+            cumulative += candidates_[j].mass;
+            if (cumulative >= target) {
+                kept = j + 1;
+                total = cumulative;
+                break;
+            }
+        }
+    }
+    // Min-p: tokens at least min_p times as likely as the top one, that is with offset >= log(min_p).
+    if (s.min_p > 0.0f) {
+        const sampling::RowRule rule = row_rule(s, vocab_size);
+        for (int32_t j = 1; j < kept; ++j) {
+            sort_through(j);
+            if (sampling::scaled_offset(candidates_[j].logit, largest, inverse_temperature) < rule.min_p_offset) {
+                kept = j;
+                total = 0;
+                for (int32_t i = 0; i < kept; ++i) total += candidates_[i].mass;
+                break;
+            }
+        }
+    }
+    // The inverse CDF over the kept mass.
+    const uint64_t threshold = sampling::draw_threshold(draw, total);
+    uint64_t cumulative = 0;
+    for (int32_t j = 0; j < kept; ++j) {
+        sort_through(j);
+        cumulative += candidates_[j].mass;
         if (cumulative > threshold) return candidates_[j].token;
     }
-    return candidates_[kept - 1].token;  // u * total rounded up to the whole mass
+    return -1;  // unreachable: the threshold is below the kept mass
 }
 
 }  // namespace lk

@@ -1,25 +1,20 @@
-// Lossless sampling, one node at a time: the counter-based draw and the processed distribution.
+// Lossless sampling on the host: the settings, the sequence counts the penalties use, and the node sampler.
 //
-// The rule (docs and issue "lossless sampling"): generated token i uses the uniform number
-// sampling_draw(seed, i), whatever the step structure, so plain sampling and lookahead consume the same
-// number for the same position. At a node the logits are processed in Hugging Face's order: repetition
-// penalty (over prompt and output tokens), presence and frequency penalties (OpenAI's, over output tokens),
-// temperature, top-k, top-p, min-p; the token is the inverse CDF of the draw over the kept tokens ordered by
-// probability descending, id ascending on ties. Temperature 0 is greedy: the argmax of the penalized
+// The rule (docs/sampling.md): generated token i uses draw_bits(seed, i), whatever the step structure, so
+// plain sampling and lookahead consume the same number for the same position. At a node the logits are
+// processed in Hugging Face's order: repetition penalty (over prompt and output tokens), presence and
+// frequency penalties (OpenAI's, over output tokens), temperature, top-k, top-p, min-p; the token is the
+// inverse CDF of the draw over the kept tokens' integer masses (sampling_rule.h) in the fixed order:
+// penalized logit descending, id ascending on ties. Temperature 0 is greedy: the argmax of the penalized
 // logits, ties to the lowest id.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "sampling_select.h"
+
 namespace lk {
-
-// The k-th output (k >= 1) of Vigna's SplitMix64 seeded with seed: the state advances by the golden
-// gamma before each output, so output k is a pure function of (seed, k).
-uint64_t splitmix64_output(uint64_t seed, uint64_t k);
-
-// The uniform number in [0, 1) for generated token index (0-based): the top 53 bits of output index + 1.
-double sampling_draw(uint64_t seed, uint64_t index);
 
 struct SamplingSettings {
     float temperature = 0.0f;         // 0: greedy
@@ -29,10 +24,15 @@ struct SamplingSettings {
     float repetition_penalty = 1.0f;  // 1: off
     float presence_penalty = 0.0f;    // 0: off
     float frequency_penalty = 0.0f;   // 0: off
+
+    bool penalizes() const { return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f; }
 };
 
 // Throws lk::Error (LK_ERR_INVALID_ARGUMENT) naming the first setting out of range.
 void check_sampling_settings(const SamplingSettings& settings);
+
+// The settings as the per-node rule uses them (log(min_p) computed here, once, for every backend).
+sampling::RowRule row_rule(const SamplingSettings& settings, int32_t vocab_size);
 
 // How often each token occurs before a node: in the whole history (prompt and output: the repetition
 // penalty) and in the output alone (presence and frequency penalties).
@@ -43,27 +43,38 @@ struct TokenCounts {
     void add(int32_t token, bool is_output);
 };
 
-// Samples one node's token; keeps its scratch buffers between calls (no allocation in steady state).
+// Samples one node's token by sorting the head of the fixed order only as far as the cuts and the draw
+// need; keeps its scratch between calls (no allocation in steady state).
 class NodeSampler {
 public:
-    // The token for draw u in [0, 1) given the node's logits (vocab_size floats), or -1 when a logit (after
-    // the penalties) is NaN or infinite: such a node names no token.
+    // The token for draw (53 bits, sampling::draw_bits) given the node's logits (vocab_size floats), or -1
+    // when a logit (after the penalties) is NaN or infinite: such a node names no token.
     int32_t sample(const float* logits, int32_t vocab_size, const SamplingSettings& settings, const TokenCounts& counts,
-                   double u);
+                   uint64_t draw);
 
     struct Candidate {
-        float logit;
+        float logit;  // penalized
         int32_t token;
+        uint64_t mass;
     };
 
 private:
-    int32_t sample_top_k(const SamplingSettings& settings, double u);
-    int32_t sample_head_first(int32_t vocab_size, const SamplingSettings& settings, double u);
-    int32_t cut(int32_t kept, const SamplingSettings& settings) const;
-    int32_t pick(int32_t kept, double u) const;
+    // Sorts the fixed order's head at least through position j (growing it eightfold at a time).
+    void sort_through(int32_t j);
 
-    std::vector<Candidate> candidates_;   // penalized, scaled logits; a prefix sorted in the fixed order
-    std::vector<double> probabilities_;   // exp(logit - largest) of that sorted prefix
+    std::vector<Candidate> candidates_;  // a prefix [0, sorted_) in the fixed order
+    int32_t sorted_ = 0;
+};
+
+// One fused sampling step's inputs besides the tree: the settings, the draws' seed and first index, and
+// the committed sequence (its first n_prompt tokens, then the root, are the prompt).
+struct SampledStep {
+    SamplingSettings settings;
+    uint64_t seed = 0;
+    int64_t token_index = 0;
+    int32_t n_prompt = 0;
+    const int32_t* history = nullptr;  // the committed tokens before the root
+    int32_t n_history = 0;
 };
 
 }  // namespace lk

@@ -16,6 +16,7 @@
 
 #include "../common/backend.h"
 #include "../common/half.h"
+#include "../common/sampled_walk.h"
 #include "kernels.h"
 #include "vector_ops.h"
 #include "thread_pool.h"
@@ -138,6 +139,11 @@ public:
         const int32_t length = tree.greedy_path(argmax_.data(), path);
         *bonus = argmax_[path[length - 1]];
         return length;
+    }
+
+    int32_t verify_sample(const Tree& tree, const SampledStep& step, int32_t* path, int32_t* bonus) override {
+        StageProfile::Scope stage(profile_, Stage::kVerify);
+        return sampled_walk_.walk(*this, tree, step, p_.vocab_size, path, bonus);
     }
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override {
@@ -385,6 +391,7 @@ private:
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
     std::vector<int32_t> argmax_;
+    SampledWalk sampled_walk_;
 };
 
 }  // namespace

@@ -1,0 +1,30 @@
+// Sampled verification on the host: the walk from the root that samples each node with the next draw and
+// follows the children holding the sampled token, to the deepest path. The CPU backend runs it; the CUDA
+// backend samples on the device.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sampling.h"
+#include "tree.h"
+
+namespace lk {
+
+class Backend;
+
+class SampledWalk {
+public:
+    // Over the backend's last forward (all logits kept): writes the accepted root path to path and the
+    // sample at its last node to bonus (-1 when that node's logits are not finite); returns the path length.
+    int32_t walk(Backend& backend, const Tree& tree, const SampledStep& step, int32_t vocab_size, int32_t* path,
+                 int32_t* bonus);
+
+private:
+    NodeSampler sampler_;
+    TokenCounts counts_;
+    std::vector<int32_t> first_child_, next_sibling_;
+    std::vector<int32_t> sampled_, level_, next_level_;  // per node; the nodes matching at the current depth
+};
+
+}  // namespace lk
