@@ -3,8 +3,8 @@
 # no network). Run from the repository root with the googletest source carried in .gpu/googletest (and
 # optionally the test runner, CLI and .NET runtime in .gpu/*.tar.xz), made by bench/gpu/prepare.sh here:
 #   bash bench/gpu/check.sh            (results in $OUT, else in ./gpu-results)
-# Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA); compute-sanitizer
-# memcheck and racecheck on small cases; the native benchmark at llama2-7b (also without CUDA graphs, and
+# Steps: build the native library for sm_90 with CUDA; native tests (CPU and CUDA, the device sampler against
+# the CPU's included); compute-sanitizer memcheck and racecheck on small cases; the sampler's cost per node; the native benchmark at llama2-7b (also without CUDA graphs, and
 # with the shared-prefix attention kernel),
 # tinyllama-1.1b and stories260K shapes; per-kernel times from Nsight Compute at llama2-7b (for
 # PROFILE.md); the NUnit `Gpu` category and lookahead vs greedy through the managed CLI on both backends
@@ -61,6 +61,14 @@ run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcod
   --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers'
 run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
+# The device sampler's shared-memory histograms and block reductions.
+run racecheck-sampler timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers'
+run memcheck-sampler timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers:Cuda.SampledDraftTreeStepsReproducePlainSampling'
+# The sampler's cost per node, CPU and device (vocab 32,000 and 128,256; a 16-node tree in one launch).
+run sampler-bench "$BUILD/bench/native/lookahead_sampler_bench"
+sed -n '/==> sampler-bench/,/^==>/p' "$LOG" | grep -v '^==>' | sed 's/^/    /' >> "$SUMMARY"
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
 # The same without CUDA graphs (a few hundred launches per step instead of one).
@@ -90,6 +98,9 @@ if [ -f "$ROOT/.gpu/app.tar.xz" ] && [ -f "$ROOT/.gpu/dotnet.tar.xz" ]; then
     --device-time --out "$RESULTS/dotnet-bench-device-time"
   run dotnet-bench-cuda-shared-attention timeout 150 env LK_CUDA_ATTENTION=shared "${CLI[@]}" bench --backend cuda \
     --decoding-length 8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-shared-attention"
+  # Sampling on the device: every mode checked against plain sampling at each temperature.
+  run dotnet-bench-cuda-sampled timeout 150 "${CLI[@]}" bench --backend cuda --temperature 0,0.8,1 --decoding-length auto,16 \
+    --max-tokens 128 --out "$RESULTS/dotnet-bench-sampled"
   run dotnet-bench-cpu timeout 150 "${CLI[@]}" bench --backend cpu --decoding-length auto,8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-cpu"
   grep -E "^(==> dotnet| *(greedy|lookahead) .* all |host overhead)" "$LOG" | sed '/^==>/s/: .*//; s/^/    /' >> "$SUMMARY"
 fi

@@ -73,6 +73,29 @@ public class GpuTests
         }
     }
 
+    // Sampling on the device: lookahead equals plain sampling on CUDA for the same seed, penalties included.
+    [TestCase(8)]
+    [TestCase(64)]
+    public void SampledLookaheadOnCudaEqualsPlainSamplingOnCuda(int decodingLength)
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext gpu = model.CreateContext(new ContextOptions { Backend = Backend.Cuda });
+        using var generator = new Generator(gpu);
+        var drafts = new DraftOptions { DecodingLength = decodingLength, Adaptive = false };
+        ulong seed = 0;
+        foreach (string line in File.ReadLines(TestPaths.BenchPrompts).Take(12))
+        {
+            int[] prompt = model.Tokenizer!.Encode(JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!);
+            var sampling = seed % 2 == 0
+                ? new SamplingOptions { Temperature = 0.8f, TopP = 0.9f, Seed = seed }
+                : new SamplingOptions { Temperature = 1.0f, TopK = 40, RepetitionPenalty = 1.2f, FrequencyPenalty = 0.2f, Seed = seed };
+            seed++;
+            var plain = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 128, Sampling = sampling };
+            int[] expected = generator.Generate(prompt, plain).Tokens;
+            Assert.That(generator.Generate(prompt, plain with { Mode = DecodingMode.Lookahead, Drafts = drafts }).Tokens, Is.EqualTo(expected), line);
+        }
+    }
+
     // Device time on CUDA: counted for every call, no more than the steps took, tokens unchanged.
     [Test]
     public void DeviceTimeMeasuresTheGpuShareOfTheSteps()

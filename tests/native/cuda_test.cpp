@@ -276,6 +276,77 @@ TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
     }
 }
 
+// Sampled lookahead on CUDA equals plain sampling on CUDA, token for token, for many seeds and settings
+// (penalties included): drafts from the known answer, sometimes wrong, with distractor branches. And plain
+// sampling on CUDA follows the CPU backend's, but for the rare draw that falls within the backends' logit
+// difference of a boundary.
+TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
+    REQUIRE_CUDA();
+    std::mt19937 rng(29);
+    const Shape& shape = shapes()[0];
+    ModelPtr model = make_model(shape, 17);
+    const int32_t vocab = shape.params.vocab_size;
+    const std::vector<int32_t> prompt{3, 7, 11, 2};
+    auto plain = [&](lk_context* ctx, lk_sampling_params p, int count) {
+        lk_context_truncate(ctx, 0);
+        prefill(ctx, std::vector<int32_t>(prompt.begin(), prompt.end() - 1));
+        std::vector<int32_t> out;
+        int32_t root = prompt.back();
+        while (static_cast<int>(out.size()) < count) {
+            p.token_index = static_cast<int64_t>(out.size());
+            lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
+            int32_t produced = 0;
+            EXPECT_EQ(lk_context_decode_sample(ctx, &one, &p, &root, 1, &produced), LK_OK) << lk_last_error();
+            if (produced != 1) break;
+            out.push_back(root);
+        }
+        return out;
+    };
+    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
+    int backend_differences = 0, accepted = 0;
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+        const lk_sampling_params p = lk_test::sampling_settings(static_cast<int>(seed), seed * 131 + 5);
+        const std::vector<int32_t> expected = plain(gpu.get(), p, 60);
+        ASSERT_EQ(expected.size(), 60u);
+        if (plain(cpu.get(), p, 60) != expected) ++backend_differences;
+
+        lk_context_truncate(gpu.get(), 0);
+        prefill(gpu.get(), std::vector<int32_t>(prompt.begin(), prompt.end() - 1));
+        std::vector<int32_t> produced;
+        int32_t root = prompt.back();
+        while (produced.size() < 50) {
+            std::vector<int32_t> tokens{root}, parents{-1};
+            int parent = 0;
+            for (int d = 0, depth = std::uniform_int_distribution<int>(0, 6)(rng); d < depth; ++d) {
+                int32_t token = expected[produced.size() + d];
+                if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) token = (token + 1) % vocab;
+                tokens.push_back(token);
+                parents.push_back(parent);
+                parent = static_cast<int>(tokens.size()) - 1;
+                for (int k = std::uniform_int_distribution<int>(0, 2)(rng); k > 0; --k) {
+                    tokens.push_back(std::uniform_int_distribution<int>(0, vocab - 1)(rng));
+                    parents.push_back(std::uniform_int_distribution<int>(0, static_cast<int>(tokens.size()) - 2)(rng));
+                }
+            }
+            lk_sampling_params step = p;
+            step.token_index = static_cast<int64_t>(produced.size());
+            lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};
+            std::vector<int32_t> out(tokens.size());
+            int32_t count = 0;
+            ASSERT_EQ(lk_context_decode_sample(gpu.get(), &tree, &step, out.data(), static_cast<int32_t>(out.size()), &count), LK_OK)
+                << lk_last_error();
+            accepted += count - 1;
+            produced.insert(produced.end(), out.begin(), out.begin() + count);
+            root = produced.back();
+        }
+        produced.resize(50);
+        ASSERT_EQ(produced, std::vector<int32_t>(expected.begin(), expected.begin() + 50)) << "seed " << seed;
+    }
+    EXPECT_GT(accepted, 300);
+    EXPECT_LE(backend_differences, 2) << "plain sampling on CUDA and on the CPU differ beyond boundary cases";
+}
+
 // Two identical output rows give exactly tied logits; both backends must pick the lower id, so fused
 // verification over random trees accepts the same paths on both.
 TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {

@@ -22,6 +22,7 @@
 #include "elementwise.cuh"
 #include "matmul.cuh"
 #include "rope.cuh"
+#include "sampling.cuh"
 #include "verify.cuh"
 
 namespace lk {
@@ -290,13 +291,31 @@ public:
         cuda::argmax_rows(logits_.get(), n, p_.vocab_size, argmax());
         cuda::greedy_path(tokens(), parents(), argmax(), n, scratch(), result());
         mark_work_stop();
-        // Only the path and the bonus token come back: length, n path entries at most, bonus.
-        cuda::check(cudaMemcpy(host_ints_.data(), result(), (n + 2) * sizeof(int32_t), cudaMemcpyDeviceToHost), "verify download");
-        add_work_time();
-        const int32_t length = host_ints_[0];
-        std::memcpy(path, host_ints_.data() + 1, length * sizeof(int32_t));
-        *bonus = host_ints_[1 + length];
-        return length;
+        return download_path(n, path, bonus);
+    }
+
+    // The rule at every node on the device (one block per node), then greedy_path's walk with the sampled
+    // tokens in place of the argmax: only the path and the bonus come back.
+    int32_t verify_sample(const Tree& tree, const SampledStep& step, int32_t* path, int32_t* bonus) override {
+        NvtxRange range("lk verify");
+        StageProfile::Scope stage(profile_, Stage::kVerify);
+        const int n = tree.size();
+        const SamplingSettings& s = step.settings;
+        cuda::SamplerArgs args{row_rule(s, p_.vocab_size), s.repetition_penalty, s.presence_penalty, s.frequency_penalty,
+                               s.penalizes(), step.seed, step.token_index, step.n_history >= step.n_prompt};
+        const int32_t* counts_all = nullptr;
+        const int32_t* counts_output = nullptr;
+        if (args.penalizes) {
+            count_history(step);
+            counts_all = counts_.get();
+            counts_output = counts_.get() + p_.vocab_size;
+        }
+        mark_work_start();
+        cuda::sample_rows(logits_.get(), n, p_.vocab_size, tokens(), parents(), counts_all, counts_output, args,
+                          penalized_.get(), argmax());
+        cuda::greedy_path(tokens(), parents(), argmax(), n, scratch(), result());
+        mark_work_stop();
+        return download_path(n, path, bonus);
     }
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override {
@@ -311,6 +330,51 @@ public:
     }
 
 private:
+    // Only the path and the bonus token come back from a verification: length, n path entries at most, bonus.
+    int32_t download_path(int n, int32_t* path, int32_t* bonus) {
+        cuda::check(cudaMemcpy(host_ints_.data(), result(), (n + 2) * sizeof(int32_t), cudaMemcpyDeviceToHost), "verify download");
+        add_work_time();
+        const int32_t length = host_ints_[0];
+        std::memcpy(path, host_ints_.data() + 1, length * sizeof(int32_t));
+        *bonus = host_ints_[1 + length];
+        return length;
+    }
+
+    // Brings the device's token counts (the penalties') to the committed sequence before the root: counts
+    // of tokens no longer there come off, new ones go on, so a step uploads only what changed.
+    void count_history(const SampledStep& step) {
+        if (!counts_.get()) {
+            // Into locals first: if an allocation fails, nothing half-made stays behind for the next step.
+            cuda::DeviceBuffer<int32_t> counts(2 * int64_t{p_.vocab_size}), history(std::max(n_ctx_, 1));
+            cuda::DeviceBuffer<float> penalized(int64_t{n_batch_} * p_.vocab_size);
+            cuda::check(cudaMemset(counts.get(), 0, counts.size() * sizeof(int32_t)), "cudaMemset");
+            history_ = std::move(history);
+            penalized_ = std::move(penalized);
+            counts_ = std::move(counts);
+            counted_.clear();
+            counted_prompt_ = 0;
+        }
+        int32_t* all = counts_.get();
+        int32_t* output = all + p_.vocab_size;
+        const int32_t n_counted = static_cast<int32_t>(counted_.size());
+        int32_t same = 0;
+        if (step.n_prompt == counted_prompt_) {
+            while (same < n_counted && same < step.n_history && counted_[same] == step.history[same]) ++same;
+        }
+        if (same < n_counted) {
+            const int32_t n = n_counted - same;
+            cuda::check(cudaMemcpy(history_.get(), counted_.data() + same, n * sizeof(int32_t), cudaMemcpyHostToDevice), "counts upload");
+            cuda::count_tokens(all, output, history_.get(), n, std::max(0, counted_prompt_ - same), -1);
+        }
+        if (same < step.n_history) {
+            const int32_t n = step.n_history - same;
+            cuda::check(cudaMemcpy(history_.get(), step.history + same, n * sizeof(int32_t), cudaMemcpyHostToDevice), "counts upload");
+            cuda::count_tokens(all, output, history_.get(), n, std::max(0, step.n_prompt - same), 1);
+        }
+        counted_.assign(step.history, step.history + step.n_history);
+        counted_prompt_ = step.n_prompt;
+    }
+
     int32_t* tokens() const { return ints_.get(); }
     int32_t* parents() const { return ints_.get() + n_batch_; }
     int32_t* positions() const { return ints_.get() + 2 * int64_t{n_batch_}; }
@@ -427,6 +491,12 @@ private:
     std::vector<CachedGraph> graphs_cache_;  // a few dozen keys in practice: a linear search is enough
     std::vector<int32_t> host_ints_;
     std::vector<float> host_logits_;
+    // Sampling with penalties (allocated at its first step): the committed sequence's token counts (all, then
+    // output), the tokens they count, an upload buffer, the penalized logits of a step's nodes.
+    cuda::DeviceBuffer<int32_t> counts_, history_;
+    cuda::DeviceBuffer<float> penalized_;
+    std::vector<int32_t> counted_;
+    int32_t counted_prompt_ = 0;
 };
 
 }  // namespace
