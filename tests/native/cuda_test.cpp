@@ -283,7 +283,7 @@ TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
 TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
     REQUIRE_CUDA();
     std::mt19937 rng(29);
-    const Shape& shape = shapes()[0];
+    const Shape shape = shapes()[0];
     ModelPtr model = make_model(shape, 17);
     const int32_t vocab = shape.params.vocab_size;
     const std::vector<int32_t> prompt{3, 7, 11, 2};
