@@ -50,20 +50,15 @@ __device__ unsigned long long block_reduce(unsigned long long v, SamplerShared& 
 struct DeviceRowOps {
     const float* row;
     int vocab;
-    float largest;
+    int32_t top;  // the argmax, found by the kernel's pass that also checks the row is finite
     double inverse_temperature;
     SamplerShared& sh;
 
     __device__ uint64_t key(int i) const { return sampling::order_key(row[i], i); }
-    __device__ uint64_t mass(int i) const {
-        return sampling::mass_of(sampling::scaled_offset(row[i], largest, inverse_temperature));
-    }
+    __device__ double offset(int i) const { return sampling::scaled_offset(row[i], row[top], inverse_temperature); }
+    __device__ uint64_t mass(int i) const { return sampling::mass_of(offset(i)); }
 
-    __device__ int32_t argmax() {  // the smallest key: the largest logit, lowest id on ties
-        unsigned long long best = ~0ull;
-        for (int i = threadIdx.x; i < vocab; i += kThreads) best = min(best, static_cast<unsigned long long>(key(i)));
-        return sampling::key_token(block_reduce<Reduce::kMin>(best, sh));
-    }
+    __device__ int32_t argmax() const { return top; }
     __device__ uint64_t sum_mass(uint64_t limit) {
         unsigned long long total = 0;
         for (int i = threadIdx.x; i < vocab; i += kThreads)
@@ -73,7 +68,7 @@ struct DeviceRowOps {
     __device__ uint64_t last_key_at_least(double x) {
         unsigned long long last = 0;
         for (int i = threadIdx.x; i < vocab; i += kThreads)
-            if (sampling::scaled_offset(row[i], largest, inverse_temperature) >= x) last = max(last, static_cast<unsigned long long>(key(i)));
+            if (offset(i) >= x) last = max(last, static_cast<unsigned long long>(key(i)));
         return block_reduce<Reduce::kMax>(last, sh);
     }
     __device__ void histogram(uint64_t prefix, uint64_t mask, int shift, uint64_t limit, bool by_mass) {
@@ -157,7 +152,8 @@ __global__ void __launch_bounds__(kThreads) sample_rows_kernel(const float* __re
         row = out;
     }
 
-    // A row with NaN or infinity names no token; otherwise the smallest key holds the largest logit.
+    // A row with NaN or infinity names no token; otherwise the smallest key holds the largest logit (the
+    // argmax: lowest id on ties).
     bool finite = true;
     unsigned long long best = ~0ull;
     for (int i = threadIdx.x; i < vocab; i += kThreads) {
@@ -169,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) sample_rows_kernel(const float* __re
         return;  // the whole block: the reduction gave every thread the same answer
     }
     const int32_t top = sampling::key_token(block_reduce<Reduce::kMin>(best, sh));
-    DeviceRowOps ops{row, vocab, row[top], sampling::inverse(args.rule.temperature), sh};
+    DeviceRowOps ops{row, vocab, top, sampling::inverse(args.rule.temperature), sh};
     const uint64_t draw = sampling::draw_bits(args.seed, static_cast<uint64_t>(args.token_index + depth));
     const int32_t token = sampling::sample_row(ops, args.rule, draw);
     if (threadIdx.x == 0) sampled[node] = token;
