@@ -275,6 +275,41 @@ TEST(Sampling, NonFiniteLogitsNameNoToken) {
     }
 }
 
+// Counts kept from step to step equal counts made afresh, through appends, truncations, rewrites and prompt
+// lengths that change.
+TEST(Sampling, CountedHistoryKeepsTheCountsOfTheLatestHistory) {
+    std::mt19937 rng(17);
+    const int vocab = 23;
+    lk::TokenCounts kept;
+    kept.reset(vocab);
+    lk::CountedHistory counted;
+    std::vector<int32_t> history;
+    int32_t n_prompt = 3;
+    for (int step = 0; step < 3000; ++step) {
+        switch (std::uniform_int_distribution<int>(0, 9)(rng)) {
+            case 0: history.resize(std::uniform_int_distribution<size_t>(0, history.size())(rng)); break;
+            case 1:
+                if (!history.empty()) history[rng() % history.size()] = static_cast<int32_t>(rng() % vocab);
+                break;
+            case 2: n_prompt = std::uniform_int_distribution<int>(0, 8)(rng); break;
+            default:
+                for (int k = std::uniform_int_distribution<int>(1, 4)(rng); k > 0; --k) history.push_back(static_cast<int32_t>(rng() % vocab));
+        }
+        counted.update(history.data(), static_cast<int32_t>(history.size()), n_prompt,
+                       [&](const int32_t* tokens, int32_t n, int32_t first_output, int32_t delta) {
+                           for (int32_t j = 0; j < n; ++j) kept.add(tokens[j], j >= first_output, delta);
+                       });
+        lk::TokenCounts fresh;
+        fresh.reset(vocab);
+        for (size_t j = 0; j < history.size(); ++j) {
+            ++fresh.all[history[j]];
+            if (static_cast<int32_t>(j) >= n_prompt) ++fresh.output[history[j]];
+        }
+        ASSERT_EQ(kept.all, fresh.all) << "step " << step;
+        ASSERT_EQ(kept.output, fresh.output) << "step " << step;
+    }
+}
+
 // The selection route's questions answered by plain loops over one row of penalized logits.
 struct HostRowOps {
     std::vector<float> logits;
@@ -485,6 +520,24 @@ TEST(SamplingStep, LookaheadEmitsExactlyThePlainSampledTokensForEverySeed) {
         }
     }
     EXPECT_GT(accepted_drafts, 1000) << "the drafts must get accepted often for the test to mean anything";
+}
+
+// The penalties count the sequence the context holds now: after other generations and truncations, a
+// penalized generation equals the same generation in a fresh context.
+TEST(SamplingStep, PenaltiesCountTheCurrentSequenceAfterEarlierGenerations) {
+    const std::vector<int32_t> first{1, 5, 9, 2, 7, 7}, second{3, 3, 8, 1};
+    lk_sampling_params p = lk_test::sampling_settings(1, 42);  // repetition penalty 1.2, top-k 8
+    p.presence_penalty = 0.4f;
+    p.frequency_penalty = 0.3f;
+    Fixture fresh(9);
+    p.n_prompt = static_cast<int32_t>(second.size());
+    const std::vector<int32_t> want = plain_sampling(fresh, second, p, 30);
+    Fixture reused(9);
+    lk_sampling_params other = p;
+    other.n_prompt = static_cast<int32_t>(first.size());
+    plain_sampling(reused, first, other, 25);
+    plain_sampling(reused, second, other, 10);  // the same tokens counted under another prompt length
+    EXPECT_EQ(plain_sampling(reused, second, p, 30), want);
 }
 
 // Siblings with the same token (the parallel draft mode copies branches) sample alike: the step takes the

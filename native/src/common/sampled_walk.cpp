@@ -14,9 +14,32 @@ int32_t SampledWalk::walk(Backend& backend, const Tree& tree, const SampledStep&
         next_sibling_[c] = first_child_[tree.parent(c)];
         first_child_[tree.parent(c)] = c;
     }
-    counts_.reset(vocab_size);
-    for (int32_t j = 0; j < step.n_history; ++j) counts_.add(step.history[j], j >= step.n_prompt);
-    counts_.add(tree.token(0), step.n_history >= step.n_prompt);
+    // The committed sequence's counts carry over from the last step; what this step adds (the root, then each
+    // level's token) comes off again when it ends.
+    if (static_cast<int32_t>(counts_.all.size()) != vocab_size) {
+        counts_.reset(vocab_size);
+        history_.clear();
+    }
+    history_.update(step.history, step.n_history, step.n_prompt,
+                    [&](const int32_t* tokens, int32_t n, int32_t first_output, int32_t delta) {
+                        for (int32_t j = 0; j < n; ++j) counts_.add(tokens[j], j >= first_output, delta);
+                    });
+    const bool root_is_output = step.n_history >= step.n_prompt;
+    struct StepTokens {
+        TokenCounts& counts;
+        std::vector<int32_t>& tokens;  // the root, then output tokens
+        bool root_is_output;
+        void add(int32_t token) {
+            counts.add(token, !tokens.empty() || root_is_output);
+            tokens.push_back(token);
+        }
+        ~StepTokens() {
+            for (size_t j = 0; j < tokens.size(); ++j) counts.add(tokens[j], j > 0 || root_is_output, -1);
+            tokens.clear();
+        }
+    } added{counts_, step_tokens_, root_is_output};
+    step_tokens_.reserve(tree.max_depth() + 1);  // so add() cannot throw once a count has changed
+    added.add(tree.token(0));
 
     // Siblings holding the same token see the same history and draw, so they sample the same token (their
     // logits are bit-identical): the walk goes level by level over the set of nodes matching so far,
@@ -34,7 +57,7 @@ int32_t SampledWalk::walk(Backend& backend, const Tree& tree, const SampledStep&
             for (int32_t child = first_child_[node]; child >= 0; child = next_sibling_[child])
                 if (tree.token(child) == token) next_level_.push_back(child);
         }
-        if (!next_level_.empty()) counts_.add(token, true);
+        if (!next_level_.empty()) added.add(token);
         level_.swap(next_level_);
     }
     const int32_t length = tree.greedy_path(sampled_.data(), path);

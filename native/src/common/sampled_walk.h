@@ -22,7 +22,9 @@ public:
 
 private:
     NodeSampler sampler_;
-    TokenCounts counts_;
+    TokenCounts counts_;      // the committed sequence's, between steps
+    CountedHistory history_;  // what counts_ holds
+    std::vector<int32_t> step_tokens_;
     std::vector<int32_t> first_child_, next_sibling_;
     std::vector<int32_t> sampled_, level_, next_level_;  // per node; the nodes matching at the current depth
 };

@@ -30,9 +30,9 @@ void TokenCounts::reset(int32_t vocab_size) {
     output.assign(vocab_size, 0);
 }
 
-void TokenCounts::add(int32_t token, bool is_output) {
-    ++all[token];
-    if (is_output) ++output[token];
+void TokenCounts::add(int32_t token, bool is_output, int32_t delta) {
+    all[token] += delta;
+    if (is_output) output[token] += delta;
 }
 
 namespace {

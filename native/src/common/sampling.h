@@ -9,6 +9,7 @@
 // logits, ties to the lowest id.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -40,7 +41,40 @@ struct TokenCounts {
     std::vector<int32_t> all, output;
 
     void reset(int32_t vocab_size);
-    void add(int32_t token, bool is_output);
+    void add(int32_t token, bool is_output, int32_t delta = 1);
+};
+
+// The committed tokens a set of counts holds, and the change that brings it to the next step's history:
+// the tokens past the common prefix come off (as counted, under the prompt length of then) and the new ones
+// go on, so a step counts only what changed. A new prompt length changes which tokens are output, so then
+// everything is counted again.
+class CountedHistory {
+public:
+    // Calls apply(tokens, n, first_output, delta) to add delta to the counts of tokens[0, n) (and to their
+    // output counts from index first_output on): once for the tokens that come off (-1), once for those that
+    // go on (+1). If apply throws, the caller's counts are unknown: it must start again from zero counts and
+    // clear().
+    template <class Apply>
+    void update(const int32_t* history, int32_t n_history, int32_t n_prompt, Apply&& apply) {
+        const int32_t n_counted = static_cast<int32_t>(counted_.size());
+        int32_t same = 0;
+        if (n_prompt == n_prompt_) {
+            while (same < n_counted && same < n_history && counted_[same] == history[same]) ++same;
+        }
+        if (same < n_counted) apply(counted_.data() + same, n_counted - same, std::max(0, n_prompt_ - same), -1);
+        if (same < n_history) apply(history + same, n_history - same, std::max(0, n_prompt - same), 1);
+        counted_.resize(same);
+        counted_.insert(counted_.end(), history + same, history + n_history);
+        n_prompt_ = n_prompt;
+    }
+    void clear() {
+        counted_.clear();
+        n_prompt_ = 0;
+    }
+
+private:
+    std::vector<int32_t> counted_;
+    int32_t n_prompt_ = 0;
 };
 
 // Samples one node's token by sorting the head of the fixed order only as far as the cuts and the draw

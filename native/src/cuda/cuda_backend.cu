@@ -352,27 +352,21 @@ private:
             penalized_ = std::move(penalized);
             counts_ = std::move(counts);
             counted_.clear();
-            counted_prompt_ = 0;
         }
         int32_t* all = counts_.get();
         int32_t* output = all + p_.vocab_size;
-        const int32_t n_counted = static_cast<int32_t>(counted_.size());
-        int32_t same = 0;
-        if (step.n_prompt == counted_prompt_) {
-            while (same < n_counted && same < step.n_history && counted_[same] == step.history[same]) ++same;
+        try {
+            counted_.update(step.history, step.n_history, step.n_prompt,
+                            [&](const int32_t* tokens, int32_t n, int32_t first_output, int32_t delta) {
+                                cuda::check(cudaMemcpy(history_.get(), tokens, n * sizeof(int32_t), cudaMemcpyHostToDevice),
+                                            "counts upload");
+                                cuda::count_tokens(all, output, history_.get(), n, first_output, delta);
+                            });
+        } catch (...) {
+            counts_ = {};  // counts half changed: the next penalized step starts again from zero
+            counted_.clear();
+            throw;
         }
-        if (same < n_counted) {
-            const int32_t n = n_counted - same;
-            cuda::check(cudaMemcpy(history_.get(), counted_.data() + same, n * sizeof(int32_t), cudaMemcpyHostToDevice), "counts upload");
-            cuda::count_tokens(all, output, history_.get(), n, std::max(0, counted_prompt_ - same), -1);
-        }
-        if (same < step.n_history) {
-            const int32_t n = step.n_history - same;
-            cuda::check(cudaMemcpy(history_.get(), step.history + same, n * sizeof(int32_t), cudaMemcpyHostToDevice), "counts upload");
-            cuda::count_tokens(all, output, history_.get(), n, std::max(0, step.n_prompt - same), 1);
-        }
-        counted_.assign(step.history, step.history + step.n_history);
-        counted_prompt_ = step.n_prompt;
     }
 
     int32_t* tokens() const { return ints_.get(); }
@@ -495,8 +489,7 @@ private:
     // output), the tokens they count, an upload buffer, the penalized logits of a step's nodes.
     cuda::DeviceBuffer<int32_t> counts_, history_;
     cuda::DeviceBuffer<float> penalized_;
-    std::vector<int32_t> counted_;
-    int32_t counted_prompt_ = 0;
+    CountedHistory counted_;  // what counts_ holds
 };
 
 }  // namespace
