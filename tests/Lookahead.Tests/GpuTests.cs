@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
 using Lookahead.Tests.Fixtures;
@@ -65,11 +64,11 @@ public class GpuTests
         using var generator = new Generator(gpu);
         var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 128 };
         var lookahead = greedy with { Mode = DecodingMode.Lookahead, Drafts = new DraftOptions { DecodingLength = decodingLength, Adaptive = false } };
-        foreach (string line in File.ReadLines(TestPaths.BenchPrompts).Take(12))
+        foreach (string text in LookaheadLosslessTests.BenchPrompts(12))
         {
-            int[] prompt = model.Tokenizer!.Encode(JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!);
+            int[] prompt = model.Tokenizer!.Encode(text);
             int[] expected = generator.Generate(prompt, greedy).Tokens;
-            Assert.That(generator.Generate(prompt, lookahead).Tokens, Is.EqualTo(expected), line);
+            Assert.That(generator.Generate(prompt, lookahead).Tokens, Is.EqualTo(expected), text);
         }
     }
 
@@ -83,16 +82,16 @@ public class GpuTests
         using var generator = new Generator(gpu);
         var drafts = new DraftOptions { DecodingLength = decodingLength, Adaptive = false };
         ulong seed = 0;
-        foreach (string line in File.ReadLines(TestPaths.BenchPrompts).Take(12))
+        foreach (string text in LookaheadLosslessTests.BenchPrompts(12))
         {
-            int[] prompt = model.Tokenizer!.Encode(JsonDocument.Parse(line).RootElement.GetProperty("prompt").GetString()!);
+            int[] prompt = model.Tokenizer!.Encode(text);
             var sampling = seed % 2 == 0
                 ? new SamplingOptions { Temperature = 0.8f, TopP = 0.9f, Seed = seed }
                 : new SamplingOptions { Temperature = 1.0f, TopK = 40, RepetitionPenalty = 1.2f, FrequencyPenalty = 0.2f, Seed = seed };
             seed++;
             var plain = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 128, Sampling = sampling };
             int[] expected = generator.Generate(prompt, plain).Tokens;
-            Assert.That(generator.Generate(prompt, plain with { Mode = DecodingMode.Lookahead, Drafts = drafts }).Tokens, Is.EqualTo(expected), line);
+            Assert.That(generator.Generate(prompt, plain with { Mode = DecodingMode.Lookahead, Drafts = drafts }).Tokens, Is.EqualTo(expected), text);
         }
     }
 

@@ -27,6 +27,7 @@
 #include "cuda/rope.cuh"
 #include "cuda/sampling.cuh"
 #include "cuda/verify.cuh"
+#include "sampling_cases.h"
 #include "test_model.h"
 
 namespace {
@@ -631,18 +632,7 @@ int compare_device_sampler(int trials, bool large_vocabularies) {
         if (trial % 11 == 5 && n > 1) logits[static_cast<size_t>(n - 1) * vocab] = std::numeric_limits<float>::quiet_NaN();
 
         if (vocab > 3 && trial % 9 == 4) logits[0] = -0.0f, logits[2] = 0.0f;
-        lk::SamplingSettings s;
-        const float temperatures[] = {0.0f, 0.05f, 0.3f, 0.7f, 1.0f, 1.5f, 4.0f};
-        s.temperature = temperatures[trial % 7];
-        const int ks[] = {0, 1, 8, 40, 1000};
-        s.top_k = ks[(trial / 3) % 5];
-        const float ps[] = {1.0f, 0.9f, 0.5f, 1e-6f, 0.999f};
-        s.top_p = ps[(trial / 2) % 5];
-        const float min_ps[] = {0.0f, 0.05f, 0.0f, 1.0f, 1e-6f};
-        s.min_p = min_ps[(trial / 11) % 5];
-        s.repetition_penalty = trial % 2 == 0 ? 1.3f : 1.0f;
-        s.presence_penalty = trial % 3 == 1 ? 0.5f : 0.0f;
-        s.frequency_penalty = trial % 5 == 2 ? -0.3f : 0.0f;
+        const lk::SamplingSettings s = lk_test::corner_sampling_settings(trial);
         const int n_prompts[] = {6, 20, 25};  // the root is output, output, prompt
         const int n_prompt = n_prompts[trial % 3];
         std::vector<int32_t> history(20);

@@ -194,6 +194,27 @@ TEST(Cuda, LongContextMatchesTheCpuBackend) {
 
 // Greedy ids on both backends in lockstep for 200 tokens. Where they differ the CPU's two candidates must be
 // a near tie (within the logit tolerance); decoding then continues from the CPU's choice on both.
+// A draft rooted at root: up to max_depth tokens of the known continuation expected[at...] (each made wrong
+// one time in ten), every level followed by up to max_extra random distractors hung anywhere in the tree.
+void draft_from(const std::vector<int32_t>& expected, size_t at, int32_t root, int32_t vocab, int max_depth, int max_extra,
+                std::mt19937& rng, std::vector<int32_t>& tokens, std::vector<int32_t>& parents) {
+    tokens = {root};
+    parents = {-1};
+    const int depth = std::uniform_int_distribution<int>(0, max_depth)(rng);
+    int parent = 0;
+    for (int d = 0; d < depth; ++d) {
+        int32_t token = expected[at + d];
+        if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) token = (token + 1) % vocab;
+        tokens.push_back(token);
+        parents.push_back(parent);
+        parent = static_cast<int>(tokens.size()) - 1;
+        for (int k = std::uniform_int_distribution<int>(0, max_extra)(rng); k > 0; --k) {
+            tokens.push_back(std::uniform_int_distribution<int>(0, vocab - 1)(rng));
+            parents.push_back(std::uniform_int_distribution<int>(0, static_cast<int>(tokens.size()) - 2)(rng));
+        }
+    }
+}
+
 TEST(Cuda, GreedyTokensMatchTheCpuBackend) {
     REQUIRE_CUDA();
     for (const Shape& shape : shapes()) {
@@ -247,20 +268,8 @@ TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
         int32_t root = 3;
         int steps = 0;
         while (produced.size() < 120) {
-            std::vector<int32_t> tokens{root}, parents{-1};
-            const int depth = std::uniform_int_distribution<int>(0, 8)(rng);
-            int parent = 0;
-            for (int d = 0; d < depth; ++d) {
-                int32_t token = expected[produced.size() + d];
-                if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) token = (token + 1) % vocab;
-                tokens.push_back(token);
-                parents.push_back(parent);
-                parent = static_cast<int>(tokens.size()) - 1;
-                for (int k = std::uniform_int_distribution<int>(0, 3)(rng); k > 0; --k) {
-                    tokens.push_back(std::uniform_int_distribution<int>(0, vocab - 1)(rng));
-                    parents.push_back(std::uniform_int_distribution<int>(0, static_cast<int>(tokens.size()) - 2)(rng));
-                }
-            }
+            std::vector<int32_t> tokens, parents;
+            draft_from(expected, produced.size(), root, vocab, 8, 3, rng, tokens, parents);
             lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};
             std::vector<int32_t> out(tokens.size());
             int32_t count = 0;
@@ -316,19 +325,8 @@ TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
         std::vector<int32_t> produced;
         int32_t root = prompt.back();
         while (produced.size() < 50) {
-            std::vector<int32_t> tokens{root}, parents{-1};
-            int parent = 0;
-            for (int d = 0, depth = std::uniform_int_distribution<int>(0, 6)(rng); d < depth; ++d) {
-                int32_t token = expected[produced.size() + d];
-                if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) token = (token + 1) % vocab;
-                tokens.push_back(token);
-                parents.push_back(parent);
-                parent = static_cast<int>(tokens.size()) - 1;
-                for (int k = std::uniform_int_distribution<int>(0, 2)(rng); k > 0; --k) {
-                    tokens.push_back(std::uniform_int_distribution<int>(0, vocab - 1)(rng));
-                    parents.push_back(std::uniform_int_distribution<int>(0, static_cast<int>(tokens.size()) - 2)(rng));
-                }
-            }
+            std::vector<int32_t> tokens, parents;
+            draft_from(expected, produced.size(), root, vocab, 6, 2, rng, tokens, parents);
             lk_sampling_params step = p;
             step.token_index = static_cast<int64_t>(produced.size());
             lk_batch tree{tokens.data(), parents.data(), static_cast<int32_t>(tokens.size()), LK_LOGITS_NONE};

@@ -16,6 +16,7 @@
 #include "common/sampling.h"
 #include "common/sampling_select.h"
 #include "lookahead.h"
+#include "sampling_cases.h"
 #include "test_model.h"
 
 namespace {
@@ -381,18 +382,7 @@ TEST(Sampling, TheDeviceSamplersSelectionsPickTheSortsToken) {
         std::normal_distribution<float> normal(0.0f, shape == 0 ? 8.0f : shape == 1 ? 0.05f : 2.0f);
         for (float& x : logits) x = shape == 2 ? std::uniform_int_distribution<int>(-4, 4)(rng) * 0.25f : normal(rng);
         if (vocab > 3 && shape == 3) logits[0] = -0.0f, logits[2] = 0.0f;
-        lk::SamplingSettings s;
-        const float temperatures[] = {0.0f, 0.05f, 0.3f, 0.7f, 1.0f, 1.5f, 4.0f};
-        s.temperature = temperatures[trial % 7];
-        const int ks[] = {0, 1, 2, 8, 40, 1000};
-        s.top_k = ks[(trial / 7) % 6];
-        const float ps[] = {1.0f, 0.9f, 0.5f, 1e-6f, 0.999f};
-        s.top_p = ps[(trial / 3) % 5];
-        const float min_ps[] = {0.0f, 0.05f, 0.0f, 1.0f, 1e-6f};
-        s.min_p = min_ps[(trial / 11) % 5];
-        s.repetition_penalty = trial % 2 == 0 ? 1.3f : 1.0f;
-        s.presence_penalty = trial % 3 == 1 ? 0.5f : 0.0f;
-        s.frequency_penalty = trial % 5 == 2 ? -0.3f : 0.0f;
+        const lk::SamplingSettings s = lk_test::corner_sampling_settings(trial);
         lk::TokenCounts counts;
         counts.reset(vocab);
         for (int h = 0; h < 30; ++h) counts.add(std::uniform_int_distribution<int>(0, vocab - 1)(rng), h >= 10);
