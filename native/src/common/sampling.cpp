@@ -61,15 +61,18 @@ int32_t NodeSampler::sample(const float* logits, int32_t vocab_size, const Sampl
                             uint64_t draw) {
     candidates_.resize(vocab_size);
     int32_t best = 0;  // the argmax: strict > keeps the lowest id on ties
+    float largest = 0.0f;
     for (int32_t i = 0; i < vocab_size; ++i) {
         const float logit = sampling::penalized_logit(logits[i], counts.all[i], counts.output[i], s.repetition_penalty,
                                                       s.presence_penalty, s.frequency_penalty);
         if (!std::isfinite(logit)) return -1;
         candidates_[i] = {logit, i, 0};
-        if (logit > candidates_[best].logit) best = i;
+        if (i == 0 || logit > largest) {
+            largest = logit;
+            best = i;
+        }
     }
     if (s.temperature == 0.0f) return best;
-    const float largest = candidates_[best].logit;
     // The masses of the tokens top-k keeps (all without top-k), and their total: an exact integer sum, so in
     // any order.
     sorted_ = 0;
