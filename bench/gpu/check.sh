@@ -49,32 +49,31 @@ run build cmake --build "$BUILD" --parallel 16
 run native-tests bash -c "cd '$BUILD' && ctest --output-on-failure --parallel 4 --timeout 300"
 grep -E "tests passed|tests failed|Failed|\*\*\*" "$LOG" | tail -12 | sed 's/^/    /' >> "$SUMMARY"
 TESTS="$BUILD/tests/native/lookahead_native_tests"
-# The backend tests again with direct launches, so that a graph failure can be told from a kernel failure.
-run native-tests-direct env LK_CUDA_GRAPHS=0 "$TESTS" --gtest_filter='Cuda.*' --gtest_brief=1
-# And with the shared-prefix attention kernel (opt-in until it has passed here).
-run native-tests-shared-attention env LK_CUDA_ATTENTION=shared "$TESTS" --gtest_filter='Cuda.*' --gtest_brief=1
+# The backend tests above ran once per kernel variant (Variants/Cuda.*/default, direct_launches,
+# shared_prefix_attention, simt_matmul), so a graph failure can be told from a kernel failure.
 run memcheck compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId:Cuda.ReportsTheDeviceInSystemInfo'
-run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" --gtest_filter='Cuda.VerificationBreaksExactTiesToTheLowestId'
+  --gtest_filter='Variants/Cuda.VerificationBreaksExactTiesToTheLowestId/*:CudaContext.ReportsTheDeviceInSystemInfo'
+run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
+  --gtest_filter='Variants/Cuda.VerificationBreaksExactTiesToTheLowestId/*'
 # The tensor-core kernel's shared-memory staging and split-column sums, and the CUDA graph path.
 run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers'
 run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers:Cuda.GraphsReplayTheDirectLaunchesBitForBit'
+  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers:CudaContext.GraphsReplayTheDirectLaunchesBitForBit'
 # The device sampler's shared-memory histograms and block reductions.
 run racecheck-sampler timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers'
 run memcheck-sampler timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers:Cuda.SampledDraftTreeStepsReproducePlainSampling'
+  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers:Variants/Cuda.SampledDraftTreeStepsReproducePlainSampling/default'
 # The sampler's cost per node, CPU and device (vocab 32,000 and 128,256; a 16-node tree in one launch).
 run sampler-bench "$BUILD/bench/native/lookahead_sampler_bench"
 sed -n '/==> sampler-bench/,/^==>/p' "$LOG" | grep -v '^==>' | sed 's/^/    /' >> "$SUMMARY"
 BENCH="$BUILD/bench/native/lookahead_native_bench"
 run bench-llama2-7b "$BENCH" --shape llama2-7b --backend cuda --context 1024 --json "$RESULTS/bench-llama2-7b.json"
 # The same without CUDA graphs (a few hundred launches per step instead of one).
-run bench-llama2-7b-direct env LK_CUDA_GRAPHS=0 "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
+run bench-llama2-7b-direct "$BENCH" --shape llama2-7b --backend cuda --context 1024 --cuda-graphs off \
   --json "$RESULTS/bench-llama2-7b-direct.json"
-run bench-llama2-7b-shared-attention env LK_CUDA_ATTENTION=shared "$BENCH" --shape llama2-7b --backend cuda --context 1024 \
+run bench-llama2-7b-shared-attention "$BENCH" --shape llama2-7b --backend cuda --context 1024 --cuda-attention shared-prefix \
   --json "$RESULTS/bench-llama2-7b-shared-attention.json"
 run bench-tinyllama "$BENCH" --shape tinyllama-1.1b --backend cuda --context 1024 --json "$RESULTS/bench-tinyllama.json"
 # Host overhead of a small model's step (the device time is measured with CUDA events).
@@ -96,7 +95,7 @@ if [ -f "$ROOT/.gpu/app.tar.xz" ] && [ -f "$ROOT/.gpu/dotnet.tar.xz" ]; then
     --out "$RESULTS/dotnet-bench"
   run dotnet-bench-cuda-device-time timeout 120 "${CLI[@]}" bench --backend cuda --decoding-length auto,8 --max-tokens 128 \
     --device-time --out "$RESULTS/dotnet-bench-device-time"
-  run dotnet-bench-cuda-shared-attention timeout 150 env LK_CUDA_ATTENTION=shared "${CLI[@]}" bench --backend cuda \
+  run dotnet-bench-cuda-shared-attention timeout 150 "${CLI[@]}" bench --backend cuda --cuda-attention shared-prefix \
     --decoding-length 8,16,64 --max-tokens 128 --out "$RESULTS/dotnet-bench-shared-attention"
   # Sampling on the device: every mode checked against plain sampling at each temperature.
   run dotnet-bench-cuda-sampled timeout 150 "${CLI[@]}" bench --backend cuda --temperature 0,0.8,1 --decoding-length auto,16 \
@@ -106,16 +105,16 @@ if [ -f "$ROOT/.gpu/app.tar.xz" ] && [ -f "$ROOT/.gpu/dotnet.tar.xz" ]; then
 fi
 # Per-kernel times and limits at llama2-7b shape for PROFILE.md: one greedy step and one 64-node tree step
 # (the bench brackets them with cudaProfilerStart/Stop), launched directly so that each kernel is seen.
-run ncu-7b timeout 180 env LK_CUDA_GRAPHS=0 ncu --clock-control none --profile-from-start off --print-summary per-kernel \
+run ncu-7b timeout 180 ncu --clock-control none --profile-from-start off --print-summary per-kernel \
   --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,dram__bytes_read.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__throughput.avg.pct_of_peak_sustained_elapsed \
-  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4
+  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4 --cuda-graphs off
 sed -n '/==> ncu-7b/,$p' "$LOG" | sed -n '/==PROF==/,$p' | grep -E "^\s+[a-zA-Z_].*\(|gpu__time|dram__|sm__" | head -120 > "$RESULTS/ncu-7b.txt"
 # Why the greedy step's products and attention stop short of the bandwidth: occupancy, warp stalls and
 # memory traffic of their first launches in the profiled greedy step (the next optimization's inputs).
-run ncu-7b-detail timeout 150 env LK_CUDA_GRAPHS=0 ncu --clock-control none --profile-from-start off \
+run ncu-7b-detail timeout 150 ncu --clock-control none --profile-from-start off \
   --kernel-name regex:'mma_kernel|attention_chunk|attention_shared' --launch-count 6 \
   --section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis \
-  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4
+  "$BENCH" --shape llama2-7b --backend cuda --context 1024 --steps 4 --cuda-graphs off
 sed -n '/==> ncu-7b-detail/,$p' "$LOG" | sed -n '/==PROF==/,$p' | grep -vE '^==PROF==' | head -400 > "$RESULTS/ncu-7b-detail.txt"
 run hf-baseline timeout 120 env PYTHONUNBUFFERED=1 python3 "$ROOT/bench/gpu/hf_baseline.py" --shape llama2-7b --context 1024 --out "$RESULTS/hf.json"
 [ -f "$RESULTS/hf.json" ] && sed 's/^/    /' "$RESULTS/hf.json" >> "$SUMMARY"

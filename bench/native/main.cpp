@@ -5,6 +5,8 @@
 // read on the CPU).
 //
 //   lookahead_native_bench --shape llama2-7b --dtype bf16 --backend cuda --context 1024 [--json FILE]
+//     [--steps N] [--cpu-kernel scalar|avx2|avx512|avx512-bf16] [--cuda-graphs on|off]
+//     [--cuda-attention per-node|shared-prefix] [--cuda-matmul tensor-cores|simt]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -142,6 +144,13 @@ double device_copy_gbps() {
 int main(int argc, char** argv) {
     std::string shape_name = "tinyllama-1.1b", dtype_name = "bf16", backend_name = "cuda", json_path;
     int context = 1024, steps = 64;
+    lk_context_params cp = lk_context_default_params();
+    auto choice = [](const std::string& option, const std::string& value,
+                     std::initializer_list<std::pair<const char*, int32_t>> names) {
+        for (const auto& [name, code] : names)
+            if (value == name) return code;
+        die(option + " " + value + " is not one of its values (see the comment at the top of bench/native/main.cpp)");
+    };
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
@@ -154,6 +163,16 @@ int main(int argc, char** argv) {
         else if (arg == "--context") context = std::stoi(value());
         else if (arg == "--steps") steps = std::stoi(value());
         else if (arg == "--json") json_path = value();
+        else if (arg == "--cpu-kernel")
+            cp.cpu_kernel = choice(arg, value(), {{"scalar", LK_CPU_KERNEL_SCALAR}, {"avx2", LK_CPU_KERNEL_AVX2},
+                                                  {"avx512", LK_CPU_KERNEL_AVX512}, {"avx512-bf16", LK_CPU_KERNEL_AVX512_BF16}});
+        else if (arg == "--cuda-graphs")
+            cp.cuda_graphs = choice(arg, value(), {{"on", LK_CUDA_GRAPHS_ON}, {"off", LK_CUDA_GRAPHS_OFF}});
+        else if (arg == "--cuda-attention")
+            cp.cuda_attention = choice(arg, value(), {{"per-node", LK_CUDA_ATTENTION_PER_NODE},
+                                                      {"shared-prefix", LK_CUDA_ATTENTION_SHARED_PREFIX}});
+        else if (arg == "--cuda-matmul")
+            cp.cuda_matmul = choice(arg, value(), {{"tensor-cores", LK_CUDA_MATMUL_TENSOR_CORES}, {"simt", LK_CUDA_MATMUL_SIMT}});
         else die("unknown argument " + arg + " (see the comment at the top of bench/native/main.cpp)");
     }
     const lk_bench::NamedShape* shape = lk_bench::find_shape(shape_name);
@@ -169,10 +188,20 @@ int main(int argc, char** argv) {
     lk_model* model = nullptr;
     check(lk_model_init(&p, &model), "lk_model_init");
     const int64_t weight_bytes = set_all_tensors(model, p, dtype);
-    lk_context_params cp{backend, capacity, 128, 0};
+    cp.backend = backend;
+    cp.n_ctx = capacity;
+    cp.n_batch = 128;
     lk_context* ctx = nullptr;
     check(lk_context_init(model, &cp, &ctx), "lk_context_init");
     std::printf("%s\n", lk_system_info());
+    lk_context_info info{};
+    check(lk_context_get_info(ctx, &info), "lk_context_get_info");
+    if (info.backend == LK_BACKEND_CPU)
+        std::printf("kernels: cpu %d (lk_cpu_kernel), %d threads\n", info.cpu_kernel, info.n_threads);
+    else
+        std::printf("kernels: cuda device %d, matmul %d (lk_cuda_matmul), attention %d (lk_cuda_attention), graphs %d "
+                    "(lk_cuda_graphs)\n",
+                    info.cuda_device, info.cuda_matmul, info.cuda_attention, info.cuda_graphs);
 
     std::mt19937 rng(7);
     std::vector<int32_t> prefix(context);
@@ -277,8 +306,6 @@ int main(int argc, char** argv) {
 #if defined(LK_HAVE_CUDA)
     if (backend == LK_BACKEND_CUDA) copy_gbps = device_copy_gbps();
 #endif
-    lk_context_info info{};
-    check(lk_context_get_info(ctx, &info), "lk_context_get_info");
     if (info.backend == LK_BACKEND_CPU) check(lk_measure_read_bandwidth(info.n_threads, &read_gbps), "lk_measure_read_bandwidth");
     const double floor_gbps = copy_gbps > 0 ? copy_gbps : read_gbps;
     const double floor_ms = floor_gbps > 0 ? weight_bytes / (floor_gbps * 1e9) * 1e3 : 0;

@@ -6,8 +6,14 @@
  *   lk_last_error() returns a message for the calling thread.
  * - Objects are returned through out-parameters and released with the matching *_free call.
  * - The library never prints, never exits and never lets a C++ exception cross this boundary.
- * - Only fixed-width integer types cross the boundary; struct sizes are pinned with static_assert
- *   (native) and by a managed layout test.
+ * - Only fixed-width integer types cross the boundary: the enums below name the values of int32_t
+ *   fields and arguments. Struct sizes and field offsets are pinned with static_assert (native) and by
+ *   a managed layout test.
+ * - Parameter structs start from lk_model_default_params() / lk_context_default_params(); in
+ *   lk_context_params, 0 in any field means the library's choice, so a zeroed struct is valid too.
+ * - A failed call leaves behind what it found: objects are unchanged, out-parameters are set to
+ *   NULL or 0 where the call says so and are otherwise untouched. Calls that move a context's state
+ *   (eval, commit, truncate, the fused steps) say below exactly which state they restore.
  *
  * Decoding model
  * A context holds a KV cache of committed tokens (n_past of them). lk_context_eval runs one forward
@@ -38,65 +44,112 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 5  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+#define LK_ABI_VERSION 6  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
                              3: profiling modes (LK_PROFILE_*) and the "device" stage;
                              4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows;
-                             5: lk_sampling_params, lk_context_decode_sample */
+                             5: lk_sampling_params, lk_context_decode_sample;
+                             6: enums, lk_model_default_params, lk_context_default_params, kernel choices and
+                                the CUDA device in lk_context_params (no environment variables are read),
+                                lk_context_info reports the choices made */
 
-typedef int32_t lk_status;
-#define LK_OK 0
-#define LK_ERR_INVALID_ARGUMENT (-1) /* a parameter is out of range or inconsistent */
-#define LK_ERR_OUT_OF_MEMORY (-2)
-#define LK_ERR_UNSUPPORTED (-3)      /* valid request this build or model cannot serve */
-#define LK_ERR_CONTEXT_FULL (-4)     /* the batch does not fit in the remaining KV cache */
-#define LK_ERR_NO_DEVICE (-5)        /* the requested backend has no usable device */
-#define LK_ERR_INVALID_STATE (-6)    /* call order violated (e.g. commit without eval) */
-#define LK_ERR_INTERNAL (-7)
-#define LK_ERR_NON_FINITE (-8)       /* a forward pass produced NaN or infinite logits where a token was due */
+typedef int32_t lk_status; /* an lk_status_code */
+enum lk_status_code {
+    LK_OK = 0,
+    LK_ERR_INVALID_ARGUMENT = -1, /* a parameter is out of range or inconsistent */
+    LK_ERR_OUT_OF_MEMORY = -2,
+    LK_ERR_UNSUPPORTED = -3,      /* valid request this build or model cannot serve */
+    LK_ERR_CONTEXT_FULL = -4,     /* the batch does not fit in the remaining KV cache */
+    LK_ERR_NO_DEVICE = -5,        /* the requested backend or device is not usable here */
+    LK_ERR_INVALID_STATE = -6,    /* call order violated (e.g. commit without eval) */
+    LK_ERR_INTERNAL = -7,
+    LK_ERR_NON_FINITE = -8,       /* a forward pass produced NaN or infinite logits where a token was due */
+};
 
 /* Tensor element types, as stored by the caller. */
-#define LK_DTYPE_F32 0
-#define LK_DTYPE_F16 1
-#define LK_DTYPE_BF16 2
+enum lk_dtype {
+    LK_DTYPE_F32 = 0,
+    LK_DTYPE_F16 = 1,
+    LK_DTYPE_BF16 = 2,
+};
 
 /* Backends, chosen at context creation. AUTO picks CUDA when a device exists, else CPU. */
-#define LK_BACKEND_AUTO 0
-#define LK_BACKEND_CPU 1
-#define LK_BACKEND_CUDA 2
+enum lk_backend_type {
+    LK_BACKEND_AUTO = 0,
+    LK_BACKEND_CPU = 1,
+    LK_BACKEND_CUDA = 2,
+};
 
 /* Which logits lk_context_eval keeps. */
-#define LK_LOGITS_NONE 0
-#define LK_LOGITS_LAST 1 /* only the last node of the batch */
-#define LK_LOGITS_ALL 2
+enum lk_logits_mode {
+    LK_LOGITS_NONE = 0,
+    LK_LOGITS_LAST = 1, /* only the last node of the batch */
+    LK_LOGITS_ALL = 2,
+};
 
-/* Model flags. */
-#define LK_MODEL_TIED_OUTPUT 1u /* the output head reuses the token embedding */
-#define LK_MODEL_QKV_BIAS 2u    /* q/k/v projections carry biases (Qwen2) */
+/* Model flags (bits of lk_model_params.flags). */
+enum lk_model_flag {
+    LK_MODEL_TIED_OUTPUT = 1, /* the output head reuses the token embedding */
+    LK_MODEL_QKV_BIAS = 2,    /* q/k/v projections carry biases (Qwen2) */
+};
+
+/* CPU matrix kernels, as a cap: the context uses the best kernel this CPU runs at or below the level
+   asked for (lk_context_info says which). Every kernel rounds the same way within a context, so each is
+   batch invariant; kernels differ from one another in the last bits (for comparisons). */
+enum lk_cpu_kernel {
+    LK_CPU_KERNEL_AUTO = 0,        /* the best this CPU runs */
+    LK_CPU_KERNEL_SCALAR = 1,
+    LK_CPU_KERNEL_AVX2 = 2,        /* AVX2 + FMA + F16C */
+    LK_CPU_KERNEL_AVX512 = 3,      /* AVX-512 F/BW/VL, BF16 weights widened to F32 */
+    LK_CPU_KERNEL_AVX512_BF16 = 4, /* AVX-512 with the BF16 dot product (BF16 weights and inputs) */
+};
+
+/* CUDA matrix kernels. */
+enum lk_cuda_matmul {
+    LK_CUDA_MATMUL_AUTO = 0,         /* currently TENSOR_CORES */
+    LK_CUDA_MATMUL_TENSOR_CORES = 1, /* mma.sync for BF16 weights; F32 and F16 weights on CUDA cores */
+    LK_CUDA_MATMUL_SIMT = 2,         /* CUDA cores for every dtype (for comparisons) */
+};
+
+/* CUDA tree attention kernels. */
+enum lk_cuda_attention {
+    LK_CUDA_ATTENTION_AUTO = 0,          /* currently PER_NODE */
+    LK_CUDA_ATTENTION_PER_NODE = 1,      /* one block per (node, head, chunk of the context) */
+    LK_CUDA_ATTENTION_SHARED_PREFIX = 2, /* one block per (head, chunk, group of nodes) sharing K/V loads */
+};
+
+/* CUDA graphs: each decoding-step shape is captured once and replayed as one launch. */
+enum lk_cuda_graphs {
+    LK_CUDA_GRAPHS_AUTO = 0, /* on */
+    LK_CUDA_GRAPHS_ON = 1,
+    LK_CUDA_GRAPHS_OFF = 2,  /* direct launches (for comparisons and kernel profilers) */
+};
 
 /*
  * Limits: every dimension of lk_model_params is at most 1,048,576 (2^20) except n_layers, at most
  * 4,096; n_batch at most n_ctx; n_threads at most 256.
  *
- * Tensor kinds. Shapes are [rows, cols] in row-major order as in Hugging Face checkpoints
+ * Tensor kinds (lk_model_set_tensor). Shapes are [rows, cols] in row-major order as in Hugging Face checkpoints
  * (a projection maps cols inputs to rows outputs); vectors are passed with cols = 1.
  * q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim.
  */
-#define LK_TENSOR_TOKEN_EMBEDDING 0 /* [vocab, hidden] */
-#define LK_TENSOR_OUTPUT_NORM 1     /* [hidden] */
-#define LK_TENSOR_OUTPUT 2          /* [vocab, hidden], absent when LK_MODEL_TIED_OUTPUT */
-#define LK_TENSOR_ATTN_NORM 3       /* per layer: [hidden] */
-#define LK_TENSOR_ATTN_Q 4          /* [q_dim, hidden], rows in HF rotate-half RoPE order */
-#define LK_TENSOR_ATTN_K 5          /* [kv_dim, hidden], rows in HF rotate-half RoPE order */
-#define LK_TENSOR_ATTN_V 6          /* [kv_dim, hidden] */
-#define LK_TENSOR_ATTN_OUTPUT 7     /* [hidden, q_dim] */
-#define LK_TENSOR_ATTN_Q_BIAS 8     /* [q_dim], only with LK_MODEL_QKV_BIAS */
-#define LK_TENSOR_ATTN_K_BIAS 9     /* [kv_dim], only with LK_MODEL_QKV_BIAS */
-#define LK_TENSOR_ATTN_V_BIAS 10    /* [kv_dim], only with LK_MODEL_QKV_BIAS */
-#define LK_TENSOR_FFN_NORM 11       /* [hidden] */
-#define LK_TENSOR_FFN_GATE 12       /* [intermediate, hidden] */
-#define LK_TENSOR_FFN_UP 13         /* [intermediate, hidden] */
-#define LK_TENSOR_FFN_DOWN 14       /* [hidden, intermediate] */
-#define LK_TENSOR_KIND_COUNT 15
+enum lk_tensor_kind {
+    LK_TENSOR_TOKEN_EMBEDDING = 0, /* [vocab, hidden] */
+    LK_TENSOR_OUTPUT_NORM = 1,     /* [hidden] */
+    LK_TENSOR_OUTPUT = 2,          /* [vocab, hidden], absent when LK_MODEL_TIED_OUTPUT */
+    LK_TENSOR_ATTN_NORM = 3,       /* per layer: [hidden] */
+    LK_TENSOR_ATTN_Q = 4,          /* [q_dim, hidden], rows in HF rotate-half RoPE order */
+    LK_TENSOR_ATTN_K = 5,          /* [kv_dim, hidden], rows in HF rotate-half RoPE order */
+    LK_TENSOR_ATTN_V = 6,          /* [kv_dim, hidden] */
+    LK_TENSOR_ATTN_OUTPUT = 7,     /* [hidden, q_dim] */
+    LK_TENSOR_ATTN_Q_BIAS = 8,     /* [q_dim], only with LK_MODEL_QKV_BIAS */
+    LK_TENSOR_ATTN_K_BIAS = 9,     /* [kv_dim], only with LK_MODEL_QKV_BIAS */
+    LK_TENSOR_ATTN_V_BIAS = 10,    /* [kv_dim], only with LK_MODEL_QKV_BIAS */
+    LK_TENSOR_FFN_NORM = 11,       /* [hidden] */
+    LK_TENSOR_FFN_GATE = 12,       /* [intermediate, hidden] */
+    LK_TENSOR_FFN_UP = 13,         /* [intermediate, hidden] */
+    LK_TENSOR_FFN_DOWN = 14,       /* [hidden, intermediate] */
+    LK_TENSOR_KIND_COUNT = 15,
+};
 
 typedef struct lk_model lk_model;     /* weights and hyper-parameters, immutable once a context uses it */
 typedef struct lk_context lk_context; /* KV cache, scratch and backend state for one sequence */
@@ -112,24 +165,37 @@ typedef struct lk_model_params {
     int32_t max_context;
     float rms_norm_eps;
     float rope_theta; /* used unless lk_model_set_rope_frequencies supplies a table */
-    uint32_t flags;   /* LK_MODEL_* */
+    uint32_t flags;   /* lk_model_flag bits */
     int32_t reserved; /* must be 0 */
 } lk_model_params;
 
 typedef struct lk_context_params {
-    int32_t backend;   /* LK_BACKEND_* */
-    int32_t n_ctx;     /* KV cache capacity in tokens; 0 = the model's max_context */
-    int32_t n_batch;   /* most nodes one eval may hold; 0 = min(512, n_ctx) */
-    int32_t n_threads; /* CPU worker threads including the caller; 0 = all online cores */
+    int32_t backend;        /* lk_backend_type */
+    int32_t n_ctx;          /* KV cache capacity in tokens; 0 = the model's max_context */
+    int32_t n_batch;        /* most nodes one eval may hold; 0 = min(512, n_ctx) */
+    int32_t n_threads;      /* CPU worker threads including the caller; 0 = all online cores */
+    int32_t cuda_device;    /* CUDA device ordinal (CUDA backend, and AUTO when it picks CUDA) */
+    int32_t cpu_kernel;     /* lk_cpu_kernel */
+    int32_t cuda_matmul;    /* lk_cuda_matmul */
+    int32_t cuda_attention; /* lk_cuda_attention */
+    int32_t cuda_graphs;    /* lk_cuda_graphs */
 } lk_context_params;
 
+/* What a context was created with, every choice resolved (never AUTO). The CPU kernel is reported on
+   the CPU backend only (LK_CPU_KERNEL_AUTO on CUDA), the CUDA fields on the CUDA backend only (0 and
+   AUTO on the CPU). */
 typedef struct lk_context_info {
-    int32_t backend; /* the backend actually chosen (never AUTO) */
+    int32_t backend;
     int32_t n_ctx;
     int32_t n_batch;
     int32_t n_threads;
     int32_t n_past;    /* committed tokens */
     int32_t n_pending; /* nodes of the last eval not yet committed or dropped */
+    int32_t cuda_device;
+    int32_t cpu_kernel;
+    int32_t cuda_matmul;
+    int32_t cuda_attention;
+    int32_t cuda_graphs;
 } lk_context_info;
 
 typedef struct lk_batch {
@@ -186,7 +252,12 @@ LK_API lk_status lk_measure_read_bandwidth(int32_t n_threads, double* out_gbps);
 
 /* ---- model ---- */
 
-/* Creates an empty model; every required tensor must then be set before a context is created. */
+/* Llama's defaults where a checkpoint may leave them out (rms_norm_eps 1e-5, rope_theta 10,000, no
+   flags) and every dimension 0: lk_model_init refuses the set until the caller has filled them in. */
+LK_API lk_model_params lk_model_default_params(void);
+
+/* Creates an empty model; every required tensor must then be set before a context is created. On
+   failure *out_model is NULL. */
 LK_API lk_status lk_model_init(const lk_model_params* params, lk_model** out_model);
 
 /* Copies one tensor into the model (the caller keeps ownership of data, which needs no alignment).
@@ -196,7 +267,8 @@ LK_API lk_status lk_model_init(const lk_model_params* params, lk_model** out_mod
 LK_API lk_status lk_model_set_tensor(lk_model* model, int32_t kind, int32_t layer, int32_t dtype,
                                      int64_t rows, int64_t cols, const void* data);
 
-/* Optional: head_dim/2 RoPE inverse frequencies (for scaled RoPE variants); copied. */
+/* Optional: head_dim/2 RoPE inverse frequencies (for scaled RoPE variants); copied. On failure the model
+   keeps the frequencies it had. */
 LK_API lk_status lk_model_set_rope_frequencies(lk_model* model, const float* inv_freq, int32_t count);
 
 /* Frees the model. Contexts created from it must be freed first. NULL is ignored. */
@@ -204,11 +276,18 @@ LK_API void lk_model_free(lk_model* model);
 
 /* ---- context ---- */
 
-/* Creates a context; fails with LK_ERR_INVALID_STATE naming the first missing tensor. */
+/* Every field 0: the AUTO backend, the model's max_context, n_batch min(512, n_ctx), all online cores,
+   CUDA device 0, the best kernels, CUDA graphs on. */
+LK_API lk_context_params lk_context_default_params(void);
+
+/* Creates a context; fails with LK_ERR_INVALID_STATE naming the first missing tensor, LK_ERR_NO_DEVICE
+   when the CUDA backend or the device asked for is not usable, LK_ERR_INVALID_ARGUMENT naming a field
+   out of range. On failure *out_context is NULL and the model is unchanged. */
 LK_API lk_status lk_context_init(lk_model* model, const lk_context_params* params, lk_context** out_context);
 
 LK_API void lk_context_free(lk_context* context);
 
+/* On failure *out_info is untouched. */
 LK_API lk_status lk_context_get_info(const lk_context* context, lk_context_info* out_info);
 
 /* One forward pass over the batch (see the decoding model above). Replaces any pending nodes. On failure
@@ -217,7 +296,8 @@ LK_API lk_status lk_context_get_info(const lk_context* context, lk_context_info*
 LK_API lk_status lk_context_eval(lk_context* context, const lk_batch* batch);
 
 /* Logits (vocab_size floats) of a node of the last eval, if that eval kept them. The pointer is
-   owned by the context and valid until the next eval, truncate or free. */
+   owned by the context and valid until the next eval, truncate or free. On failure *out_logits is NULL
+   and the context is unchanged. */
 LK_API lk_status lk_context_get_logits(lk_context* context, int32_t node, const float** out_logits);
 
 /* Keeps the pending nodes listed (a path from the root: nodes[0] = 0 and each next node a child of
@@ -225,7 +305,8 @@ LK_API lk_status lk_context_get_logits(lk_context* context, int32_t node, const 
    failure nothing changes: the nodes stay pending. */
 LK_API lk_status lk_context_commit(lk_context* context, const int32_t* nodes, int32_t n_nodes);
 
-/* Drops committed tokens beyond n_past (0 empties the cache) and any pending nodes. */
+/* Drops committed tokens beyond n_past (0 empties the cache) and any pending nodes. On failure (n_past
+   above the committed count) nothing changes. */
 LK_API lk_status lk_context_truncate(lk_context* context, int32_t n_past);
 
 /*
@@ -268,18 +349,22 @@ typedef struct lk_stage_time {
     double milliseconds; /* total over the calls */
 } lk_stage_time;
 
-#define LK_PROFILE_OFF 0
-/* Wall time per stage. The CUDA backend waits for the device at every stage boundary (so each stage's
-   time is its GPU work plus launch overhead), launches directly instead of through CUDA graphs, and steps
-   run slower; use Nsight for kernel-exact times. */
-#define LK_PROFILE_STAGES 1
-/* Device time only: on the CUDA backend, the GPU time of each forward pass, verification and compaction
-   (CUDA events around the call's device work, host-to-device copies before it and the result's copy back
-   not included), summed in the "device" stage; steps otherwise run as usual, graphs included. The
-   step's wall time minus this is its host overhead. Counts nothing on the CPU backend. */
-#define LK_PROFILE_DEVICE 2
+enum lk_profile_mode {
+    LK_PROFILE_OFF = 0,
+    /* Wall time per stage. The CUDA backend waits for the device at every stage boundary (so each
+       stage's time is its GPU work plus launch overhead), launches directly instead of through CUDA
+       graphs, and steps run slower; use Nsight for kernel-exact times. */
+    LK_PROFILE_STAGES = 1,
+    /* Device time only: on the CUDA backend, the GPU time of each forward pass, verification and
+       compaction (CUDA events around the call's device work, host-to-device copies before it and the
+       result's copy back not included), summed in the "device" stage; steps otherwise run as usual,
+       graphs included. The step's wall time minus this is its host overhead. Counts nothing on the
+       CPU backend. */
+    LK_PROFILE_DEVICE = 2,
+};
 
-/* Sets the profiling mode (LK_PROFILE_*; off by default), clearing the totals. */
+/* Sets the profiling mode (lk_profile_mode; off by default), clearing the totals. On failure the mode
+   and totals are unchanged. */
 LK_API lk_status lk_context_set_profiling(lk_context* context, int32_t mode);
 
 /* Copies up to capacity stage totals (in the order listed above) and sets *out_count to the number of

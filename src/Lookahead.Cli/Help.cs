@@ -52,6 +52,12 @@ internal static class Help
           --backend B          cpu | cuda | auto (default auto: CUDA when available, else CPU)
           --threads N          CPU threads (default: all cores)
           --context N          KV cache length in tokens (default: the model's, at most 4096)
+          --cpu-kernel K       auto | scalar | avx2 | avx512 | avx512-bf16: caps the CPU matrix kernel
+                               (default auto: the best this CPU runs; the others are for comparisons)
+          --cuda-device N      CUDA device ordinal (default 0)
+          --cuda-graphs G      on | off: replay each step shape as a CUDA graph (default on)
+          --cuda-attention A   auto | per-node | shared-prefix: the tree-attention kernel (default auto)
+          --cuda-matmul M      auto | tensor-cores | simt: the BF16 matrix kernel (default auto)
           --json               print one JSON object instead of streaming text
           --profile            time every stage of the native steps (prefill and decoding; on CUDA
                                each stage waits for the device, so decoding runs slower)
@@ -80,6 +86,8 @@ internal static class Help
           --branch-length N, --max-query-length N, --draft-mode D, --freq F   as for generate
           --out DIR              also write report.json and report.md there
           --threads N, --backend B, --context N                              as for generate
+          --cpu-kernel K, --cuda-device N, --cuda-graphs G, --cuda-attention A, --cuda-matmul M
+                                 as for generate
           --forward-cost-context N  committed tokens for the t(k) probe (default 256)
           --paired-bandwidth     CPU: probe the memory read bandwidth right before each prompt's greedy
                                  run and report greedy's weight-streaming rate against it per prompt

@@ -8,7 +8,8 @@ internal static class ModelArguments
     private const long ProgressThresholdBytes = 256L * 1024 * 1024;
 
     /// <summary>The options <see cref="Context"/> reads.</summary>
-    public static readonly string[] ContextValueOptions = ["backend", "threads", "context"];
+    public static readonly string[] ContextValueOptions =
+        ["backend", "threads", "context", "cpu-kernel", "cuda-device", "cuda-graphs", "cuda-attention", "cuda-matmul"];
 
     private static readonly Dictionary<string, Backend> Backends = new()
     {
@@ -17,12 +18,42 @@ internal static class ModelArguments
         ["cuda"] = Backend.Cuda,
     };
 
-    /// <summary>--backend, --threads and --context as context options.</summary>
+    private static readonly Dictionary<string, CpuKernel> CpuKernels = new()
+    {
+        ["auto"] = CpuKernel.Auto,
+        ["scalar"] = CpuKernel.Scalar,
+        ["avx2"] = CpuKernel.Avx2,
+        ["avx512"] = CpuKernel.Avx512,
+        ["avx512-bf16"] = CpuKernel.Avx512Bf16,
+    };
+
+    private static readonly Dictionary<string, bool> OnOff = new() { ["on"] = true, ["off"] = false };
+
+    private static readonly Dictionary<string, CudaAttentionKernel> AttentionKernels = new()
+    {
+        ["auto"] = CudaAttentionKernel.Auto,
+        ["per-node"] = CudaAttentionKernel.PerNode,
+        ["shared-prefix"] = CudaAttentionKernel.SharedPrefix,
+    };
+
+    private static readonly Dictionary<string, CudaMatmulKernel> MatmulKernels = new()
+    {
+        ["auto"] = CudaMatmulKernel.Auto,
+        ["tensor-cores"] = CudaMatmulKernel.TensorCores,
+        ["simt"] = CudaMatmulKernel.Simt,
+    };
+
+    /// <summary>--backend, --threads, --context and the kernel choices as context options.</summary>
     public static ContextOptions Context(ArgumentReader reader) => new()
     {
         Backend = reader.Choice("backend", Backend.Auto, Backends),
         Threads = reader.Int("threads", 1, 256),
         ContextLength = reader.Int("context", 1, 1 << 24),
+        CpuKernel = reader.Choice("cpu-kernel", CpuKernel.Auto, CpuKernels),
+        CudaDevice = reader.Int("cuda-device", 0, 1023) ?? 0,
+        CudaGraphs = reader.Choice("cuda-graphs", true, OnOff),
+        CudaAttention = reader.Choice("cuda-attention", CudaAttentionKernel.Auto, AttentionKernels),
+        CudaMatmul = reader.Choice("cuda-matmul", CudaMatmulKernel.Auto, MatmulKernels),
     };
 
     public static string BundledModel => Path.Combine(AppContext.BaseDirectory, "models", "stories260K");

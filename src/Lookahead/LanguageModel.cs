@@ -5,20 +5,6 @@ using Lookahead.Tokenization;
 
 namespace Lookahead;
 
-/// <summary>Options for a context (KV cache and threads).</summary>
-public sealed record ContextOptions
-{
-    /// <summary>Backend to compute on.</summary>
-    public Backend Backend { get; init; } = Backend.Auto;
-    /// <summary>KV cache capacity in tokens; null = the model's max_position_embeddings (capped at
-    /// <see cref="LanguageModel.DefaultContextCap"/> and at a sliding window).</summary>
-    public int? ContextLength { get; init; }
-    /// <summary>Most tokens one forward pass holds; null = min(512, context length).</summary>
-    public int? BatchSize { get; init; }
-    /// <summary>CPU threads including the caller; null = all cores.</summary>
-    public int? Threads { get; init; }
-}
-
 /// <summary>
 /// A model loaded from a Hugging Face folder into the native library, with its tokenizer if the folder
 /// has a supported one. Thread-safe to share; each <see cref="InferenceContext"/> is single-threaded.
@@ -146,6 +132,11 @@ public sealed class LanguageModel : IDisposable
             NCtx = options.ContextLength ?? DefaultContextLength(),
             NBatch = options.BatchSize ?? 0,
             NThreads = options.Threads ?? 0,
+            CudaDevice = options.CudaDevice,
+            CpuKernel = (int)options.CpuKernel,
+            CudaMatmul = (int)options.CudaMatmul,
+            CudaAttention = (int)options.CudaAttention,
+            CudaGraphs = options.CudaGraphs ? NativeConstants.CudaGraphsOn : NativeConstants.CudaGraphsOff,
         };
         if (parameters.NCtx > Config.MaxPositionEmbeddings)
             throw new LookaheadException(

@@ -94,6 +94,8 @@ public class CliTests
     [TestCase(new[] { "generate", "--mode", "beam" }, "--mode must be one of lookahead, plain, greedy")]
     [TestCase(new[] { "generate", "--max-tokens", "many" }, "--max-tokens must be an integer")]
     [TestCase(new[] { "generate", "--bogus" }, "unknown option --bogus")]
+    [TestCase(new[] { "generate", "--cpu-kernel", "sse2" }, "--cpu-kernel must be one of auto, scalar, avx2, avx512, avx512-bf16")]
+    [TestCase(new[] { "bench", "--cuda-graphs", "maybe" }, "--cuda-graphs must be one of on, off")]
     [TestCase(new[] { "generate", "--prompt", "a", "--prompt-ids", "1" }, "only one of")]
     [TestCase(new[] { "generate", "--model" }, "--model needs a value")]
     [TestCase(new[] { "launch" }, "unknown command 'launch'")]

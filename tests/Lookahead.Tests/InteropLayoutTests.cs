@@ -1,61 +1,37 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
 using Lookahead.Interop;
 
 namespace Lookahead.Tests;
 
-/// <summary>Managed struct mirrors match native/include/lookahead.h (sizes pinned there by static_assert).</summary>
+/// <summary>Managed struct mirrors match native/include/lookahead.h (sizes and offsets pinned there by static_assert).</summary>
 public class InteropLayoutTests
 {
-    private static int Offset<T>(string field) => (int)Marshal.OffsetOf<T>(field);
+    // The same sizes and offsets as the static_asserts in native/src/common/api.cpp, every field listed in
+    // declaration order (so a field added, removed or reordered on one side fails here).
+    private static readonly TestCaseData[] Layouts =
+    [
+        new TestCaseData(typeof(LkModelParams), LkModelParams.NativeSize, 48,
+            new (string, int)[] { ("VocabSize", 0), ("HiddenSize", 4), ("IntermediateSize", 8), ("NLayers", 12), ("NHeads", 16), ("NKvHeads", 20), ("HeadDim", 24), ("MaxContext", 28), ("RmsNormEps", 32), ("RopeTheta", 36), ("Flags", 40), ("Reserved", 44) }).SetName("LkModelParams"),
+        new TestCaseData(typeof(LkContextParams), LkContextParams.NativeSize, 36,
+            new (string, int)[] { ("Backend", 0), ("NCtx", 4), ("NBatch", 8), ("NThreads", 12), ("CudaDevice", 16), ("CpuKernel", 20), ("CudaMatmul", 24), ("CudaAttention", 28), ("CudaGraphs", 32) }).SetName("LkContextParams"),
+        new TestCaseData(typeof(LkContextInfo), LkContextInfo.NativeSize, 44,
+            new (string, int)[] { ("Backend", 0), ("NCtx", 4), ("NBatch", 8), ("NThreads", 12), ("NPast", 16), ("NPending", 20), ("CudaDevice", 24), ("CpuKernel", 28), ("CudaMatmul", 32), ("CudaAttention", 36), ("CudaGraphs", 40) }).SetName("LkContextInfo"),
+        new TestCaseData(typeof(LkBatch), LkBatch.NativeSize, 24,
+            new (string, int)[] { ("Tokens", 0), ("Parents", 8), ("NTokens", 16), ("Logits", 20) }).SetName("LkBatch"),
+        new TestCaseData(typeof(LkStageTime), LkStageTime.NativeSize, 24,
+            new (string, int)[] { ("Name", 0), ("Calls", 8), ("Milliseconds", 16) }).SetName("LkStageTime"),
+        new TestCaseData(typeof(LkSamplingParams), LkSamplingParams.NativeSize, 48,
+            new (string, int)[] { ("Temperature", 0), ("TopK", 4), ("TopP", 8), ("MinP", 12), ("RepetitionPenalty", 16), ("PresencePenalty", 20), ("FrequencyPenalty", 24), ("NPrompt", 28), ("Seed", 32), ("TokenIndex", 40) }).SetName("LkSamplingParams"),
+    ];
 
-    [Test]
-    public void ModelParams()
+    [TestCaseSource(nameof(Layouts))]
+    public void StructMatchesTheNativeLayout(Type type, int declaredSize, int nativeSize, (string Field, int Offset)[] fields)
     {
-        Assert.That(Marshal.SizeOf<LkModelParams>(), Is.EqualTo(LkModelParams.NativeSize).And.EqualTo(48));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.VocabSize)), Is.EqualTo(0));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.MaxContext)), Is.EqualTo(28));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.RmsNormEps)), Is.EqualTo(32));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.RopeTheta)), Is.EqualTo(36));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.Flags)), Is.EqualTo(40));
-        Assert.That(Offset<LkModelParams>(nameof(LkModelParams.Reserved)), Is.EqualTo(44));
-    }
-
-    [Test]
-    public void ContextParamsAndInfo()
-    {
-        Assert.That(Marshal.SizeOf<LkContextParams>(), Is.EqualTo(LkContextParams.NativeSize).And.EqualTo(16));
-        Assert.That(Offset<LkContextParams>(nameof(LkContextParams.NThreads)), Is.EqualTo(12));
-        Assert.That(Marshal.SizeOf<LkContextInfo>(), Is.EqualTo(LkContextInfo.NativeSize).And.EqualTo(24));
-        Assert.That(Offset<LkContextInfo>(nameof(LkContextInfo.NPast)), Is.EqualTo(16));
-        Assert.That(Offset<LkContextInfo>(nameof(LkContextInfo.NPending)), Is.EqualTo(20));
-    }
-
-    [Test]
-    public void StageTime()
-    {
-        Assert.That(Marshal.SizeOf<LkStageTime>(), Is.EqualTo(LkStageTime.NativeSize).And.EqualTo(24));
-        Assert.That(Offset<LkStageTime>(nameof(LkStageTime.Calls)), Is.EqualTo(8));
-        Assert.That(Offset<LkStageTime>(nameof(LkStageTime.Milliseconds)), Is.EqualTo(16));
-    }
-
-    [Test]
-    public void Batch()
-    {
-        Assert.That(Marshal.SizeOf<LkBatch>(), Is.EqualTo(LkBatch.NativeSize).And.EqualTo(24));
-        Assert.That(Offset<LkBatch>(nameof(LkBatch.Parents)), Is.EqualTo(8));
-        Assert.That(Offset<LkBatch>(nameof(LkBatch.NTokens)), Is.EqualTo(16));
-        Assert.That(Offset<LkBatch>(nameof(LkBatch.Logits)), Is.EqualTo(20));
-    }
-
-    [Test]
-    public void SamplingParams()
-    {
-        Assert.That(Marshal.SizeOf<LkSamplingParams>(), Is.EqualTo(LkSamplingParams.NativeSize).And.EqualTo(48));
-        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.TopK)), Is.EqualTo(4));
-        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.FrequencyPenalty)), Is.EqualTo(24));
-        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.NPrompt)), Is.EqualTo(28));
-        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.Seed)), Is.EqualTo(32));
-        Assert.That(Offset<LkSamplingParams>(nameof(LkSamplingParams.TokenIndex)), Is.EqualTo(40));
+        Assert.That(Marshal.SizeOf(type), Is.EqualTo(declaredSize).And.EqualTo(nativeSize));
+        Assert.That(type.GetFields(BindingFlags.Public | BindingFlags.Instance).Select(f => f.Name), Is.EqualTo(fields.Select(f => f.Field)));
+        foreach ((string field, int offset) in fields)
+            Assert.That((int)Marshal.OffsetOf(type, field), Is.EqualTo(offset), field);
     }
 
     [Test]

@@ -97,15 +97,23 @@ public class NativeForwardTests
     public void EveryCpuVariantGivesTheSameGreedyTokens()
     {
         // The native kernel tests compare each matrix kernel with a double loop; here the whole model runs on
-        // each backend variant (portable, AVX2, AVX-512 without the BF16 dot product, and the best this CPU has) in child processes.
-        string[] args = ["generate", "--mode", "greedy", "--max-tokens", "64", "--json", "--prompt", "Once upon a time"];
-        CliRunner.Result best = CliRunner.Run(args);
-        Assert.That(best.ExitCode, Is.Zero, best.Stderr);
-        foreach (string cap in new[] { "scalar", "avx2", "avx512" })
+        // each backend variant (portable, AVX2, AVX-512 without the BF16 dot product, and the best this CPU has).
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        int[] prompt = model.Tokenizer!.Encode("Once upon a time");
+        var options = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 64, StopTokens = [] };
+        int[] Greedy(CpuKernel cap, out CpuKernel used)
         {
-            CliRunner.Result capped = CliRunner.Run(args, new Dictionary<string, string> { ["LK_CPU_KERNEL"] = cap });
-            Assert.That(capped.ExitCode, Is.Zero, capped.Stderr);
-            Assert.That(CliRunner.TokenIds(capped.Stdout), Is.EqualTo(CliRunner.TokenIds(best.Stdout)), cap);
+            using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, CpuKernel = cap });
+            used = context.CpuKernel;
+            return new Generator(context).Generate(prompt, options).Tokens;
+        }
+        int[] best = Greedy(CpuKernel.Auto, out CpuKernel bestKernel);
+        Assert.That(bestKernel, Is.Not.EqualTo(CpuKernel.Auto));
+        foreach (CpuKernel cap in new[] { CpuKernel.Scalar, CpuKernel.Avx2, CpuKernel.Avx512, CpuKernel.Avx512Bf16 })
+        {
+            int[] capped = Greedy(cap, out CpuKernel used);
+            Assert.That(used, Is.EqualTo(cap < bestKernel ? cap : bestKernel), $"the kernel a cap of {cap} gives on a CPU whose best is {bestKernel}");
+            Assert.That(capped, Is.EqualTo(best), cap.ToString());
         }
     }
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/kernels.h"
 #include "test_model.h"
 
 namespace {
@@ -26,7 +27,7 @@ ModelPtr complete_model(const lk_model_params& p) {
 }
 
 ContextPtr context_for(lk_model* model, int32_t n_ctx = 0, int32_t n_batch = 0) {
-    lk_context_params cp{LK_BACKEND_CPU, n_ctx, n_batch, 1};
+    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, n_ctx, n_batch, 1);
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
     return ContextPtr(raw);
@@ -115,7 +116,7 @@ TEST(Api, ContextNeedsEveryTensorAndValidParameters) {
     lk_model* raw = nullptr;
     ASSERT_EQ(lk_model_init(&p, &raw), LK_OK);
     ModelPtr model(raw);
-    lk_context_params cp{LK_BACKEND_CPU, 0, 0, 1};
+    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, 0, 0, 1);
     lk_context* ctx = nullptr;
     EXPECT_EQ(lk_context_init(model.get(), &cp, &ctx), LK_ERR_INVALID_STATE);
     EXPECT_TRUE(error_mentions("token_embedding was never set"));
@@ -124,17 +125,17 @@ TEST(Api, ContextNeedsEveryTensorAndValidParameters) {
     cp.n_ctx = p.max_context + 1;
     EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
     EXPECT_TRUE(error_mentions("n_ctx"));
-    cp = {LK_BACKEND_CPU, 16, 17, 1};
+    cp = lk_test::context_params(LK_BACKEND_CPU, 16, 17, 1);
     EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
     EXPECT_TRUE(error_mentions("n_batch"));
-    cp = {77, 0, 0, 1};
+    cp = lk_test::context_params(77, 0, 0, 1);
     EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
     EXPECT_TRUE(error_mentions("unknown backend"));
-    cp = {LK_BACKEND_CPU, 0, 0, -1};
+    cp = lk_test::context_params(LK_BACKEND_CPU, 0, 0, -1);
     EXPECT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(ctx, nullptr);
 
-    cp = {LK_BACKEND_AUTO, 0, 0, 0};
+    cp = lk_test::context_params(LK_BACKEND_AUTO, 0, 0, 0);
     ASSERT_EQ(lk_context_init(full.get(), &cp, &ctx), LK_OK) << lk_last_error();
     ContextPtr owned(ctx);
     lk_context_info info{};
@@ -439,9 +440,81 @@ TEST(Api, FailedCallsLeaveNothingPending) {
     EXPECT_EQ(lk_context_commit(ctx.get(), path, 2), LK_OK) << lk_last_error();
 }
 
+TEST(Api, DefaultParamsAreTheLibrarysChoices) {
+    const lk_context_params cp = lk_context_default_params();
+    const lk_context_params zero{};
+    EXPECT_EQ(std::memcmp(&cp, &zero, sizeof cp), 0) << "0 in every field is the documented default";
+    const lk_model_params mp = lk_model_default_params();
+    EXPECT_EQ(mp.rms_norm_eps, 1e-5f);
+    EXPECT_EQ(mp.rope_theta, 10000.0f);
+    EXPECT_EQ(mp.flags, 0u);
+    lk_model* raw = nullptr;
+    EXPECT_EQ(lk_model_init(&mp, &raw), LK_ERR_INVALID_ARGUMENT) << "the dimensions are the caller's to fill in";
+    EXPECT_EQ(raw, nullptr);
+}
+
+// Each field of lk_context_params outside its enum is refused by name; the CPU kernel is a cap that the
+// context reports resolved, and the CUDA choices stay AUTO on the CPU backend.
+TEST(Api, KernelChoicesAreCheckedAndReported) {
+    ModelPtr model = complete_model(lk_test::small_params());
+    struct Bad {
+        int32_t lk_context_params::*field;
+        int32_t value;
+        const char* name;
+    };
+    for (const Bad& bad : {Bad{&lk_context_params::cpu_kernel, 5, "cpu_kernel"}, Bad{&lk_context_params::cpu_kernel, -1, "cpu_kernel"},
+                           Bad{&lk_context_params::cuda_matmul, 3, "cuda_matmul"},
+                           Bad{&lk_context_params::cuda_attention, 3, "cuda_attention"},
+                           Bad{&lk_context_params::cuda_graphs, 3, "cuda_graphs"},
+                           Bad{&lk_context_params::cuda_device, -1, "cuda_device"}}) {
+        lk_context_params cp = lk_context_default_params();
+        cp.backend = LK_BACKEND_CPU;
+        cp.*bad.field = bad.value;
+        lk_context* ctx = nullptr;
+        EXPECT_EQ(lk_context_init(model.get(), &cp, &ctx), LK_ERR_INVALID_ARGUMENT) << bad.name << " " << bad.value;
+        EXPECT_TRUE(error_mentions(bad.name)) << lk_last_error();
+        EXPECT_EQ(ctx, nullptr);
+    }
+    int32_t best = 0;
+    for (int32_t cap : {LK_CPU_KERNEL_AUTO, LK_CPU_KERNEL_SCALAR, LK_CPU_KERNEL_AVX2, LK_CPU_KERNEL_AVX512, LK_CPU_KERNEL_AVX512_BF16}) {
+        lk_context_params cp = lk_context_default_params();
+        cp.backend = LK_BACKEND_CPU;
+        cp.n_threads = 1;
+        cp.cpu_kernel = cap;
+        lk_context* ctx = nullptr;
+        ASSERT_EQ(lk_context_init(model.get(), &cp, &ctx), LK_OK) << lk_last_error();
+        ContextPtr owned(ctx);
+        lk_context_info info{};
+        ASSERT_EQ(lk_context_get_info(ctx, &info), LK_OK);
+        if (cap == LK_CPU_KERNEL_AUTO) {
+            best = info.cpu_kernel;
+            EXPECT_GE(best, LK_CPU_KERNEL_SCALAR);
+            EXPECT_NE(std::string(lk_system_info()).find(std::string(lk::cpu::matmul_kernel_name(best)) + " kernels"), std::string::npos)
+                << lk_system_info();
+        } else {
+            EXPECT_EQ(info.cpu_kernel, std::min(cap, best)) << "cap " << cap;
+        }
+        EXPECT_EQ(info.cuda_matmul, LK_CUDA_MATMUL_AUTO);
+        EXPECT_EQ(info.cuda_attention, LK_CUDA_ATTENTION_AUTO);
+        EXPECT_EQ(info.cuda_graphs, LK_CUDA_GRAPHS_AUTO);
+    }
+}
+
+// Without a device, any cuda_device is refused for the CUDA backend; with one, an ordinal past the last.
+TEST(Api, AMissingCudaDeviceIsRefused) {
+    ModelPtr model = complete_model(lk_test::small_params());
+    lk_context_params cp = lk_context_default_params();
+    cp.backend = LK_BACKEND_CUDA;
+    cp.cuda_device = 4096;
+    lk_context* ctx = nullptr;
+    const lk_status status = lk_context_init(model.get(), &cp, &ctx);
+    EXPECT_TRUE(status == LK_ERR_UNSUPPORTED || status == LK_ERR_NO_DEVICE) << status;
+    EXPECT_EQ(ctx, nullptr);
+}
+
 TEST(Api, CudaRequestFailsCleanlyWithoutCuda) {
     ModelPtr model = complete_model(lk_test::small_params());
-    lk_context_params cp{LK_BACKEND_CUDA, 0, 0, 1};
+    lk_context_params cp = lk_test::context_params(LK_BACKEND_CUDA, 0, 0, 1);
     lk_context* ctx = nullptr;
     const lk_status status = lk_context_init(model.get(), &cp, &ctx);
     if (lk_backend_available(LK_BACKEND_CUDA)) {

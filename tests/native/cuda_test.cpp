@@ -59,12 +59,44 @@ ModelPtr make_model(const Shape& shape, uint32_t seed) {
     return ModelPtr(raw);
 }
 
-ContextPtr make_context(lk_model* model, int32_t backend, int32_t n_ctx = 0) {
-    lk_context_params cp{backend, n_ctx, 0, 2};
+// The CUDA kernel choices a context can make (lk_context_params); the tests against the CPU backend and
+// against plain decoding run for each.
+struct Variant {
+    const char* name;
+    int32_t matmul, attention, graphs;
+};
+
+void PrintTo(const Variant& variant, std::ostream* out) { *out << variant.name; }
+
+const Variant kDefault{"default", LK_CUDA_MATMUL_AUTO, LK_CUDA_ATTENTION_AUTO, LK_CUDA_GRAPHS_AUTO};
+
+ContextPtr make_context(lk_model* model, int32_t backend, int32_t n_ctx = 0, const Variant& variant = kDefault) {
+    lk_context_params cp = lk_context_default_params();
+    cp.backend = backend;
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 2;
+    cp.cuda_matmul = variant.matmul;
+    cp.cuda_attention = variant.attention;
+    cp.cuda_graphs = variant.graphs;
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
     return ContextPtr(raw);
 }
+
+class Cuda : public ::testing::TestWithParam<Variant> {
+protected:
+    ContextPtr gpu_context(lk_model* model, int32_t n_ctx = 0) const {
+        return make_context(model, LK_BACKEND_CUDA, n_ctx, GetParam());
+    }
+};
+
+INSTANTIATE_TEST_SUITE_P(Variants, Cuda,
+                         ::testing::Values(kDefault,
+                                           Variant{"direct_launches", LK_CUDA_MATMUL_AUTO, LK_CUDA_ATTENTION_AUTO, LK_CUDA_GRAPHS_OFF},
+                                           Variant{"shared_prefix_attention", LK_CUDA_MATMUL_AUTO, LK_CUDA_ATTENTION_SHARED_PREFIX,
+                                                   LK_CUDA_GRAPHS_AUTO},
+                                           Variant{"simt_matmul", LK_CUDA_MATMUL_SIMT, LK_CUDA_ATTENTION_AUTO, LK_CUDA_GRAPHS_AUTO}),
+                         [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 void prefill(lk_context* ctx, const std::vector<int32_t>& tokens) {
     for (size_t start = 0; start < tokens.size(); start += 256) {
@@ -103,7 +135,7 @@ std::vector<int32_t> parents_for(TreeShape shape, int n, std::mt19937& rng) {
     return parents;
 }
 
-TEST(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
+TEST_P(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
     REQUIRE_CUDA();
     std::mt19937 rng(17);
     for (const Shape& shape : shapes()) {
@@ -112,7 +144,7 @@ TEST(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
             std::vector<int32_t> prefix(committed);
             for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, shape.params.vocab_size - 1)(rng);
             ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
-            ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+            ContextPtr gpu = gpu_context(model.get());
             prefill(cpu.get(), prefix);
             prefill(gpu.get(), prefix);
             for (TreeShape tree : {TreeShape::Chain, TreeShape::Star, TreeShape::Binary, TreeShape::Ternary, TreeShape::Random}) {
@@ -138,7 +170,7 @@ TEST(Cuda, TreeLogitsMatchTheCpuBackendForEveryShapeAndContext) {
 
 // Layers whose matrices differ in dtype (BF16 q and gate, F16 k and up, F32 v): stacked products of
 // mixed dtypes go out one matrix at a time, each read as its own dtype.
-TEST(Cuda, MixedDtypeLayersMatchTheCpuBackend) {
+TEST_P(Cuda, MixedDtypeLayersMatchTheCpuBackend) {
     REQUIRE_CUDA();
     const Shape shape = shapes()[1];  // BF16
     const lk_model_params& p = shape.params;
@@ -160,7 +192,7 @@ TEST(Cuda, MixedDtypeLayersMatchTheCpuBackend) {
         replace(LK_TENSOR_FFN_UP, l, LK_DTYPE_F16, f, h);
         if (HasFatalFailure()) return;
     }
-    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU), gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU), gpu = gpu_context(model.get());
     std::vector<int32_t> tokens(40);
     for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
     lk_batch chain{tokens.data(), nullptr, static_cast<int32_t>(tokens.size()), LK_LOGITS_ALL};
@@ -172,7 +204,7 @@ TEST(Cuda, MixedDtypeLayersMatchTheCpuBackend) {
     }
 }
 
-TEST(Cuda, LongContextMatchesTheCpuBackend) {
+TEST_P(Cuda, LongContextMatchesTheCpuBackend) {
     REQUIRE_CUDA();
     const Shape shape = shapes()[1];
     ModelPtr model = make_model(shape, 9);
@@ -180,7 +212,7 @@ TEST(Cuda, LongContextMatchesTheCpuBackend) {
     std::vector<int32_t> prefix(3000);
     for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, shape.params.vocab_size - 1)(rng);
     ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
-    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    ContextPtr gpu = gpu_context(model.get());
     prefill(cpu.get(), prefix);
     prefill(gpu.get(), prefix);
     std::vector<int32_t> tokens{1, 2, 3, 4, 5, 6, 7, 8};
@@ -215,12 +247,12 @@ void draft_from(const std::vector<int32_t>& expected, size_t at, int32_t root, i
     }
 }
 
-TEST(Cuda, GreedyTokensMatchTheCpuBackend) {
+TEST_P(Cuda, GreedyTokensMatchTheCpuBackend) {
     REQUIRE_CUDA();
     for (const Shape& shape : shapes()) {
         ModelPtr model = make_model(shape, 11);
         ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
-        ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+        ContextPtr gpu = gpu_context(model.get());
         int32_t token = 1, differences = 0;
         for (int step = 0; step < 200; ++step) {
             lk_batch one{&token, nullptr, 1, LK_LOGITS_LAST};
@@ -248,13 +280,13 @@ TEST(Cuda, GreedyTokensMatchTheCpuBackend) {
 
 // Lookahead on CUDA equals greedy on CUDA, token for token: drafts built from the known answer (sometimes
 // wrong) with random distractor branches, verified and compacted on the device.
-TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
+TEST_P(Cuda, DraftTreeStepsReproduceCudaGreedy) {
     REQUIRE_CUDA();
     std::mt19937 rng(23);
     for (const Shape& shape : shapes()) {
         ModelPtr model = make_model(shape, 13);
         const int32_t vocab = shape.params.vocab_size;
-        ContextPtr reference = make_context(model.get(), LK_BACKEND_CUDA);
+        ContextPtr reference = gpu_context(model.get());
         std::vector<int32_t> expected;
         int32_t last = 3;
         while (expected.size() < 150) {
@@ -263,7 +295,7 @@ TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
             ASSERT_EQ(lk_context_decode_greedy(reference.get(), &one, &last, 1, &produced), LK_OK) << lk_last_error();
             expected.push_back(last);
         }
-        ContextPtr ctx = make_context(model.get(), LK_BACKEND_CUDA);
+        ContextPtr ctx = gpu_context(model.get());
         std::vector<int32_t> produced;
         int32_t root = 3;
         int steps = 0;
@@ -289,7 +321,7 @@ TEST(Cuda, DraftTreeStepsReproduceCudaGreedy) {
 // (penalties included): drafts from the known answer, sometimes wrong, with distractor branches. And plain
 // sampling on CUDA follows the CPU backend's, but for the rare draw that falls within the backends' logit
 // difference of a boundary.
-TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
+TEST_P(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
     REQUIRE_CUDA();
     std::mt19937 rng(29);
     const Shape shape = shapes()[0];
@@ -311,7 +343,7 @@ TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
         }
         return out;
     };
-    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    ContextPtr gpu = gpu_context(model.get());
     ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
     int backend_differences = 0, accepted = 0;
     for (uint64_t seed = 0; seed < 40; ++seed) {
@@ -347,7 +379,7 @@ TEST(Cuda, SampledDraftTreeStepsReproducePlainSampling) {
 
 // Two identical output rows give exactly tied logits; both backends must pick the lower id, so fused
 // verification over random trees accepts the same paths on both.
-TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {
+TEST_P(Cuda, VerificationBreaksExactTiesToTheLowestId) {
     REQUIRE_CUDA();
     Shape shape = shapes()[1];
     ModelPtr model = make_model(shape, 29);
@@ -359,7 +391,7 @@ TEST(Cuda, VerificationBreaksExactTiesToTheLowestId) {
     ASSERT_EQ(lk_model_set_tensor(model.get(), LK_TENSOR_OUTPUT, 0, LK_DTYPE_BF16, p.vocab_size, p.hidden_size, head.data()), LK_OK);
     // Bias the head towards the duplicated rows so ties are common.
     ContextPtr cpu = make_context(model.get(), LK_BACKEND_CPU);
-    ContextPtr gpu = make_context(model.get(), LK_BACKEND_CUDA);
+    ContextPtr gpu = gpu_context(model.get());
     for (int trial = 0; trial < 100; ++trial) {
         const int n = std::uniform_int_distribution<int>(1, 20)(rng);
         std::vector<int32_t> tokens(n);
@@ -412,7 +444,7 @@ ProfiledStep profiled_draft_step(int32_t mode) {
 
 // Stage timing on the device (with a synchronization per stage) covers every stage and leaves the
 // tokens as they are.
-TEST(Cuda, ProfilingReportsEveryStageAndKeepsTheTokens) {
+TEST(CudaContext, ProfilingReportsEveryStageAndKeepsTheTokens) {
     REQUIRE_CUDA();
     const ProfiledStep step = profiled_draft_step(LK_PROFILE_STAGES);
     ASSERT_EQ(step.stages.size(), 10u);
@@ -425,7 +457,7 @@ TEST(Cuda, ProfilingReportsEveryStageAndKeepsTheTokens) {
 
 // Device time (CUDA events around each call's device work): one entry per forward pass, verification
 // and compaction, graphs and tokens as usual, and no more GPU time than the calls took on the host.
-TEST(Cuda, DeviceTimeCountsEveryCallAndKeepsTheTokens) {
+TEST(CudaContext, DeviceTimeCountsEveryCallAndKeepsTheTokens) {
     REQUIRE_CUDA();
     const ProfiledStep step = profiled_draft_step(LK_PROFILE_DEVICE);
     ASSERT_EQ(step.stages.size(), 10u);
@@ -437,18 +469,17 @@ TEST(Cuda, DeviceTimeCountsEveryCallAndKeepsTheTokens) {
     EXPECT_LE(step.stages[9].milliseconds, step.host_ms);
 }
 
-// CUDA graphs (the default) replay what the direct launches (LK_CUDA_GRAPHS=0) compute, bit for bit: the same steps on
+// CUDA graphs (the default) replay what the direct launches (LK_CUDA_GRAPHS_OFF) compute, bit for bit: the same steps on
 // two contexts, across attention chunk boundaries, trees and chains of 1 to 64 nodes,
 // every node's logits compared exactly, then the fused greedy step (verify + compact) on both.
-TEST(Cuda, GraphsReplayTheDirectLaunchesBitForBit) {
+TEST(CudaContext, GraphsReplayTheDirectLaunchesBitForBit) {
     REQUIRE_CUDA();
     std::mt19937 rng(41);
     for (const Shape& shape : shapes()) {
         const int32_t vocab = shape.params.vocab_size;
         ModelPtr model = make_model(shape, 43);
-        setenv("LK_CUDA_GRAPHS", "0", 1);  // read when a context is created
-        ContextPtr direct = make_context(model.get(), LK_BACKEND_CUDA);
-        unsetenv("LK_CUDA_GRAPHS");
+        ContextPtr direct = make_context(model.get(), LK_BACKEND_CUDA, 0,
+                                         Variant{"direct", LK_CUDA_MATMUL_AUTO, LK_CUDA_ATTENTION_AUTO, LK_CUDA_GRAPHS_OFF});
         ContextPtr graphs = make_context(model.get(), LK_BACKEND_CUDA);
         std::vector<int32_t> prefix(240);
         for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, vocab - 1)(rng);
@@ -484,7 +515,7 @@ TEST(Cuda, GraphsReplayTheDirectLaunchesBitForBit) {
     }
 }
 
-TEST(Cuda, ReportsTheDeviceInSystemInfo) {
+TEST(CudaContext, ReportsTheDeviceInSystemInfo) {
     REQUIRE_CUDA();
     EXPECT_NE(std::string(lk_system_info()).find("device"), std::string::npos) << lk_system_info();
 }

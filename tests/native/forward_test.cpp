@@ -42,7 +42,7 @@ ModelPtr make_model(const lk_model_params& p, int32_t dtype, uint32_t seed) {
 }
 
 ContextPtr make_context(lk_model* model, int32_t threads = 1, int32_t n_batch = 0) {
-    lk_context_params cp{LK_BACKEND_CPU, 0, n_batch, threads};
+    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, 0, n_batch, threads);
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
     return ContextPtr(raw);

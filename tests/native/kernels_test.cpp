@@ -1,6 +1,7 @@
 // CPU kernels against plain double-precision loops written here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -59,10 +60,10 @@ const uint16_t* packed_or_null(const std::vector<uint16_t>& packed) { return pac
 std::vector<MatmulKernel> kernels() {
     std::vector<MatmulKernel> all{lk::cpu::matmul_scalar};
 #if defined(LK_HAVE_AVX2_KERNELS)
-    const std::string best = lk::cpu::best_matmul_kernel_name();
-    if (best != "scalar") all.push_back(lk::cpu::matmul_avx2);
-    if (best == "avx512" || best == "avx512-bf16") all.push_back(lk::cpu::matmul_avx512);
-    if (best == "avx512-bf16") all.push_back(lk::cpu::matmul_avx512_bf16);
+    const int32_t best = lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AUTO).level;
+    if (best >= LK_CPU_KERNEL_AVX2) all.push_back(lk::cpu::matmul_avx2);
+    if (best >= LK_CPU_KERNEL_AVX512) all.push_back(lk::cpu::matmul_avx512);
+    if (best >= LK_CPU_KERNEL_AVX512_BF16) all.push_back(lk::cpu::matmul_avx512_bf16);
 #endif
     return all;
 }
@@ -163,7 +164,7 @@ TEST(Matmul, AccumulateAddsTheProductToTheOutput) {
 // The BF16 dot-product kernel reads the packed inputs (x_bf16), not the floats: with the packed copy zeroed,
 // only the scalar tail (columns past the last 32-column step, read as floats) contributes.
 TEST(Matmul, Bf16DotProductKernelReadsThePackedInputs) {
-    if (std::string(lk::cpu::best_matmul_kernel_name()) != "avx512-bf16") GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+    if (lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AUTO).level != LK_CPU_KERNEL_AVX512_BF16) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
     std::mt19937 rng(77);
     std::uniform_real_distribution<float> dist(0.5f, 1.0f);
     const int64_t rows = 9, cols = 64 + 5;
@@ -183,9 +184,17 @@ TEST(Matmul, Bf16DotProductKernelReadsThePackedInputs) {
 }
 #endif
 
-TEST(Matmul, BestKernelIsReported) {
-    const std::string name = lk::cpu::best_matmul_kernel_name();
-    EXPECT_TRUE(name == "avx512-bf16" || name == "avx512" || name == "avx2" || name == "scalar") << name;
+// A cap gives the best kernel at or below it, so every level up to the best is reachable and none above.
+TEST(Matmul, ACapChoosesTheBestKernelAtOrBelowIt) {
+    const lk::cpu::ChosenKernel best = lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AUTO);
+    EXPECT_EQ(best.level, lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AVX512_BF16).level);
+    for (int32_t cap = LK_CPU_KERNEL_SCALAR; cap <= LK_CPU_KERNEL_AVX512_BF16; ++cap) {
+        const lk::cpu::ChosenKernel chosen = lk::cpu::choose_matmul_kernel(cap);
+        EXPECT_EQ(chosen.level, std::min(cap, best.level)) << "cap " << cap;
+    }
+    EXPECT_EQ(lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_SCALAR).run, lk::cpu::matmul_scalar);
+    EXPECT_STREQ(lk::cpu::matmul_kernel_name(LK_CPU_KERNEL_SCALAR), "scalar");
+    EXPECT_STREQ(lk::cpu::matmul_kernel_name(LK_CPU_KERNEL_AVX512_BF16), "avx512-bf16");
 }
 
 // The backend's vectorizable rounding against the test's own scalar one, over every exponent (normals,

@@ -429,7 +429,7 @@ struct Fixture {
         EXPECT_EQ(lk_model_init(&params, &m), LK_OK);
         EXPECT_EQ(lk_test::fill_random(m, params, LK_DTYPE_F32, seed), LK_OK);
         model.reset(m);
-        lk_context_params cp{LK_BACKEND_CPU, 128, 16, 1};
+        lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, 128, 16, 1);
         lk_context* c = nullptr;
         EXPECT_EQ(lk_context_init(m, &cp, &c), LK_OK) << lk_last_error();
         context.reset(c);

@@ -36,6 +36,16 @@ struct ContextDeleter {
     void operator()(lk_context* c) const { lk_context_free(c); }
 };
 
+// Context parameters from the library's defaults, with the fields most tests set.
+inline lk_context_params context_params(int32_t backend, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
+    lk_context_params cp = lk_context_default_params();
+    cp.backend = backend;
+    cp.n_ctx = n_ctx;
+    cp.n_batch = n_batch;
+    cp.n_threads = n_threads;
+    return cp;
+}
+
 inline lk_model_params small_params(int hidden = 24, int heads = 4, int kv_heads = 2, int layers = 2, int vocab = 53) {
     lk_model_params p{};
     p.vocab_size = vocab;

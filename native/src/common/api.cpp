@@ -1,4 +1,5 @@
 // The C boundary: argument checks, handle conversion, and exceptions turned into lk_status codes.
+#include <cstddef>
 #include <new>
 #include <string>
 
@@ -21,12 +22,65 @@ struct lk_context : lk::Context {
     using lk::Context::Context;
 };
 
+// The ABI structs' layout (64-bit targets), mirrored field by field by the managed InteropLayoutTests.
+#define LK_PIN(type, field, offset) static_assert(offsetof(type, field) == (offset), #type "." #field " moved")
+
 static_assert(sizeof(lk_model_params) == 48, "lk_model_params layout is part of the ABI");
-static_assert(sizeof(lk_context_params) == 16, "lk_context_params layout is part of the ABI");
-static_assert(sizeof(lk_context_info) == 24, "lk_context_info layout is part of the ABI");
+LK_PIN(lk_model_params, vocab_size, 0);
+LK_PIN(lk_model_params, hidden_size, 4);
+LK_PIN(lk_model_params, intermediate_size, 8);
+LK_PIN(lk_model_params, n_layers, 12);
+LK_PIN(lk_model_params, n_heads, 16);
+LK_PIN(lk_model_params, n_kv_heads, 20);
+LK_PIN(lk_model_params, head_dim, 24);
+LK_PIN(lk_model_params, max_context, 28);
+LK_PIN(lk_model_params, rms_norm_eps, 32);
+LK_PIN(lk_model_params, rope_theta, 36);
+LK_PIN(lk_model_params, flags, 40);
+LK_PIN(lk_model_params, reserved, 44);
+static_assert(sizeof(lk_context_params) == 36, "lk_context_params layout is part of the ABI");
+LK_PIN(lk_context_params, backend, 0);
+LK_PIN(lk_context_params, n_ctx, 4);
+LK_PIN(lk_context_params, n_batch, 8);
+LK_PIN(lk_context_params, n_threads, 12);
+LK_PIN(lk_context_params, cuda_device, 16);
+LK_PIN(lk_context_params, cpu_kernel, 20);
+LK_PIN(lk_context_params, cuda_matmul, 24);
+LK_PIN(lk_context_params, cuda_attention, 28);
+LK_PIN(lk_context_params, cuda_graphs, 32);
+static_assert(sizeof(lk_context_info) == 44, "lk_context_info layout is part of the ABI");
+LK_PIN(lk_context_info, backend, 0);
+LK_PIN(lk_context_info, n_ctx, 4);
+LK_PIN(lk_context_info, n_batch, 8);
+LK_PIN(lk_context_info, n_threads, 12);
+LK_PIN(lk_context_info, n_past, 16);
+LK_PIN(lk_context_info, n_pending, 20);
+LK_PIN(lk_context_info, cuda_device, 24);
+LK_PIN(lk_context_info, cpu_kernel, 28);
+LK_PIN(lk_context_info, cuda_matmul, 32);
+LK_PIN(lk_context_info, cuda_attention, 36);
+LK_PIN(lk_context_info, cuda_graphs, 40);
 static_assert(sizeof(lk_batch) == 24, "lk_batch layout is part of the ABI");
+LK_PIN(lk_batch, tokens, 0);
+LK_PIN(lk_batch, parents, 8);
+LK_PIN(lk_batch, n_tokens, 16);
+LK_PIN(lk_batch, logits, 20);
 static_assert(sizeof(lk_stage_time) == 24, "lk_stage_time layout is part of the ABI");
+LK_PIN(lk_stage_time, name, 0);
+LK_PIN(lk_stage_time, calls, 8);
+LK_PIN(lk_stage_time, milliseconds, 16);
 static_assert(sizeof(lk_sampling_params) == 48, "lk_sampling_params layout is part of the ABI");
+LK_PIN(lk_sampling_params, temperature, 0);
+LK_PIN(lk_sampling_params, top_k, 4);
+LK_PIN(lk_sampling_params, top_p, 8);
+LK_PIN(lk_sampling_params, min_p, 12);
+LK_PIN(lk_sampling_params, repetition_penalty, 16);
+LK_PIN(lk_sampling_params, presence_penalty, 20);
+LK_PIN(lk_sampling_params, frequency_penalty, 24);
+LK_PIN(lk_sampling_params, n_prompt, 28);
+LK_PIN(lk_sampling_params, seed, 32);
+LK_PIN(lk_sampling_params, token_index, 40);
+#undef LK_PIN
 
 namespace lk {
 
@@ -75,7 +129,7 @@ const char* lk_last_error(void) { return lk::last_error.c_str(); }
 const char* lk_system_info(void) {
     static const std::string info = [] {
         std::string text = std::string("lookahead native ABI ") + std::to_string(LK_ABI_VERSION) + "; cpu: " +
-                           lk::cpu::best_matmul_kernel_name() + " kernels, " + std::to_string(lk::hardware_threads()) +
+                           lk::cpu::matmul_kernel_name(lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AUTO).level) + " kernels, " + std::to_string(lk::hardware_threads()) +
                            " threads; cuda: ";
 #if defined(LK_HAVE_CUDA)
         std::string reason;
@@ -104,6 +158,15 @@ lk_status lk_measure_read_bandwidth(int32_t n_threads, double* out_gbps) {
         *out_gbps = lk::cpu::measure_read_bandwidth(n_threads);
     });
 }
+
+lk_model_params lk_model_default_params(void) {
+    lk_model_params p{};
+    p.rms_norm_eps = 1e-5f;
+    p.rope_theta = 10000.0f;
+    return p;
+}
+
+lk_context_params lk_context_default_params(void) { return lk_context_params{}; }
 
 lk_status lk_model_init(const lk_model_params* params, lk_model** out_model) {
     return guarded([&] {

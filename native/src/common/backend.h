@@ -11,6 +11,16 @@
 
 namespace lk {
 
+// The kernel choices of lk_context_params as a backend resolved them (lk_context_info reports them):
+// fields the backend does not use stay AUTO.
+struct KernelChoices {
+    int32_t cuda_device = 0;
+    int32_t cpu_kernel = LK_CPU_KERNEL_AUTO;
+    int32_t cuda_matmul = LK_CUDA_MATMUL_AUTO;
+    int32_t cuda_attention = LK_CUDA_ATTENTION_AUTO;
+    int32_t cuda_graphs = LK_CUDA_GRAPHS_AUTO;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -43,10 +53,15 @@ public:
     StageProfile& profile() { return profile_; }
     const StageProfile& profile() const { return profile_; }
 
+    const KernelChoices& choices() const { return choices_; }
+
 protected:
     StageProfile profile_;
+    KernelChoices choices_;
 };
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+// cpu_kernel caps the matrix kernel (lk_cpu_kernel).
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          int32_t cpu_kernel);
 
 }  // namespace lk

@@ -23,6 +23,11 @@ struct PendingGuard {
 
 std::string mib(double bytes) { return std::to_string(static_cast<long long>(bytes / (1024.0 * 1024.0))) + " MiB"; }
 
+void require_choice(int32_t value, int32_t last, const char* field) {
+    require(value >= 0 && value <= last,
+            std::string(field) + " " + std::to_string(value) + " must be in 0.." + std::to_string(last) + " (lk_" + field + ")");
+}
+
 }  // namespace
 
 Context::Context(Model& model, const lk_context_params& params) : model_(model) {
@@ -40,20 +45,34 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
 
     require(params.backend == LK_BACKEND_AUTO || params.backend == LK_BACKEND_CPU || params.backend == LK_BACKEND_CUDA,
             "unknown backend " + std::to_string(params.backend));
+    require_choice(params.cpu_kernel, LK_CPU_KERNEL_AVX512_BF16, "cpu_kernel");
+    require_choice(params.cuda_matmul, LK_CUDA_MATMUL_SIMT, "cuda_matmul");
+    require_choice(params.cuda_attention, LK_CUDA_ATTENTION_SHARED_PREFIX, "cuda_attention");
+    require_choice(params.cuda_graphs, LK_CUDA_GRAPHS_OFF, "cuda_graphs");
+    require(params.cuda_device >= 0, "cuda_device " + std::to_string(params.cuda_device) + " must not be negative");
+    KernelChoices requested;
+    requested.cuda_device = params.cuda_device;
+    requested.cuda_matmul = params.cuda_matmul;
+    requested.cuda_attention = params.cuda_attention;
+    requested.cuda_graphs = params.cuda_graphs;
+
     bool use_cuda = params.backend == LK_BACKEND_CUDA;
 #if defined(LK_HAVE_CUDA)
     std::string no_device;
-    const bool have_device = cuda_device_count(&no_device) > 0;
-    if (use_cuda && !have_device) fail(LK_ERR_NO_DEVICE, "no CUDA device: " + no_device);
-    if (params.backend == LK_BACKEND_AUTO) use_cuda = have_device;
+    const int32_t devices = cuda_device_count(&no_device);
+    if (use_cuda && devices == 0) fail(LK_ERR_NO_DEVICE, "no CUDA device: " + no_device);
+    if (params.backend == LK_BACKEND_AUTO) use_cuda = devices > 0;
+    if (use_cuda && params.cuda_device >= devices)
+        fail(LK_ERR_NO_DEVICE, "cuda_device " + std::to_string(params.cuda_device) + " does not exist: this machine has " +
+                                   std::to_string(devices) + " CUDA device(s)");
 #else
     if (use_cuda) fail(LK_ERR_UNSUPPORTED, "this build of the native library has no CUDA backend");
 #endif
     try {
 #if defined(LK_HAVE_CUDA)
-        if (use_cuda) backend_ = make_cuda_backend(model, n_ctx_, n_batch_);
+        if (use_cuda) backend_ = make_cuda_backend(model, n_ctx_, n_batch_, requested);
 #endif
-        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads);
+        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads, params.cpu_kernel);
     } catch (const std::bad_alloc&) {
         const double kv_bytes = 2.0 * p.n_layers * n_ctx_ * model.kv_dim() * sizeof(float);
         fail(LK_ERR_OUT_OF_MEMORY, "out of memory allocating a context of " + std::to_string(n_ctx_) +
@@ -66,7 +85,9 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
 Context::~Context() { --model_.live_contexts; }
 
 lk_context_info Context::info() const {
-    return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), n_past_, tree_.size()};
+    const KernelChoices& c = backend_->choices();
+    return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), n_past_, tree_.size(),
+                           c.cuda_device, c.cpu_kernel, c.cuda_matmul, c.cuda_attention, c.cuda_graphs};
 }
 
 void Context::prepare(const lk_batch& batch) {

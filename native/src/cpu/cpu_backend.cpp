@@ -1,28 +1,33 @@
-// Picks the CPU backend variant for this CPU.
+// Picks the CPU backend variant for the context's matrix kernel: the element-wise code is compiled once
+// per instruction set, and a variant runs only on a CPU that has its instructions.
 #include "../common/backend.h"
 #include "kernels.h"
 
 namespace lk {
 
 namespace generic {
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          cpu::ChosenKernel kernel);
 }
 #if defined(LK_HAVE_AVX2_KERNELS)
 namespace avx2 {
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          cpu::ChosenKernel kernel);
 }
 namespace avx512 {
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads);
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          cpu::ChosenKernel kernel);
 }
 #endif
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          int32_t cpu_kernel) {
+    const cpu::ChosenKernel kernel = cpu::choose_matmul_kernel(cpu_kernel);
 #if defined(LK_HAVE_AVX2_KERNELS)
-    const cpu::MatmulKernel best = cpu::best_matmul_kernel();
-    if (best == cpu::matmul_avx512 || best == cpu::matmul_avx512_bf16) return avx512::make_cpu_backend(model, n_ctx, n_batch, n_threads);
-    if (best == cpu::matmul_avx2) return avx2::make_cpu_backend(model, n_ctx, n_batch, n_threads);
+    if (kernel.level >= LK_CPU_KERNEL_AVX512) return avx512::make_cpu_backend(model, n_ctx, n_batch, n_threads, kernel);
+    if (kernel.level == LK_CPU_KERNEL_AVX2) return avx2::make_cpu_backend(model, n_ctx, n_batch, n_threads, kernel);
 #endif
-    return generic::make_cpu_backend(model, n_ctx, n_batch, n_threads);
+    return generic::make_cpu_backend(model, n_ctx, n_batch, n_threads, kernel);
 }
 
 }  // namespace lk

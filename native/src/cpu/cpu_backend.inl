@@ -2,8 +2,9 @@
 // nodes, with the matrix products spread over a persistent thread pool.
 //
 // This file is compiled once per instruction-set variant (cpu_backend_generic.cpp, cpu_backend_avx2.cpp):
-// the includer defines LK_CPU_VARIANT (a namespace name) and LK_CPU_MATMUL (the matrix kernel), and the
-// compiler flags of that translation unit decide how the element-wise loops are vectorized.
+// the includer defines LK_CPU_VARIANT (a namespace name), and the compiler flags of that translation unit
+// decide how the element-wise loops are vectorized. The matrix kernel is the context's choice
+// (cpu::choose_matmul_kernel), passed in.
 //
 // The K/V cache is kept per head so that attention reads long contiguous runs: keys in blocks of 16
 // slots, [layer][kv head][slot block][dim][16] (a query's scores against a block are a multiply-add over
@@ -41,8 +42,9 @@ constexpr int kScoreChunk = 256;
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads)
-        : model_(model), p_(model.params), pool_(n_threads) {
+    CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, cpu::ChosenKernel kernel)
+        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run) {
+        choices_.cpu_kernel = kernel.level;
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
         head_slots_ = (int64_t{n_ctx} + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock;
         const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
@@ -252,12 +254,12 @@ private:
         });
     }
 
-    static void matmul_rows(const Tensor& w, const Inputs& x, int n_x, float* y, int64_t y_stride, bool accumulate,
-                            int64_t begin, int64_t end) {
+    void matmul_rows(const Tensor& w, const Inputs& x, int n_x, float* y, int64_t y_stride, bool accumulate,
+                     int64_t begin, int64_t end) const {
         const bool bf16 = w.dtype == LK_DTYPE_BF16;
         const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, bf16 ? x.rounded : x.x, bf16 ? w.cols : x.stride,
                                    y, y_stride, n_x, accumulate, bf16 ? x.packed : nullptr};
-        LK_CPU_MATMUL(args, begin, end);
+        matmul_(args, begin, end);
     }
 
     // Runs fn over [0, rows) in shrinking pieces whose boundaries are multiples of grain, taken
@@ -382,6 +384,7 @@ private:
     const Model& model_;
     const lk_model_params& p_;
     ThreadPool pool_;
+    cpu::MatmulKernel matmul_;
     int64_t head_slots_ = 0;     // cache slots per head: n_ctx rounded up to whole key blocks
     AlignedBuffer key_cache_;    // [layer][kv head][slot block][dim][kKeyBlock]
     AlignedBuffer value_cache_;  // [layer][kv head][slot][dim]
@@ -396,8 +399,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads) {
-    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads);
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
+                                          cpu::ChosenKernel kernel) {
+    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads, kernel);
 }
 
 }  // namespace lk::LK_CPU_VARIANT

@@ -3,5 +3,4 @@
 #include "kernels.h"
 
 #define LK_CPU_VARIANT avx2
-#define LK_CPU_MATMUL cpu::matmul_avx2
 #include "cpu_backend.inl"

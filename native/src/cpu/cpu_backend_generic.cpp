@@ -2,5 +2,4 @@
 #include "kernels.h"
 
 #define LK_CPU_VARIANT generic
-#define LK_CPU_MATMUL cpu::matmul_scalar
 #include "cpu_backend.inl"

@@ -5,8 +5,6 @@
 #endif
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
 #include "../common/half.h"
 #include "lookahead.h"
@@ -60,16 +58,6 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
-// LK_CPU_KERNEL caps the instruction set: "scalar", "avx2", "avx512" (without the BF16 dot product),
-// or unset for the best available.
-int kernel_cap() {
-    const char* value = std::getenv("LK_CPU_KERNEL");
-    if (value && std::strcmp(value, "scalar") == 0) return 0;
-    if (value && std::strcmp(value, "avx2") == 0) return 1;
-    if (value && std::strcmp(value, "avx512") == 0) return 2;
-    return 3;
-}
-
 }  // namespace
 
 void matmul_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
@@ -92,28 +80,25 @@ void matmul_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
     }
 }
 
-MatmulKernel best_matmul_kernel() {
+ChosenKernel choose_matmul_kernel(int32_t cap) {
+    if (cap == LK_CPU_KERNEL_AUTO) cap = LK_CPU_KERNEL_AVX512_BF16;
 #if defined(LK_HAVE_AVX2_KERNELS)
-    static const MatmulKernel best = [] {
-        const int cap = kernel_cap();
-        if (cap >= 3 && cpu_has_avx512_bf16()) return matmul_avx512_bf16;
-        if (cap >= 2 && cpu_has_avx512()) return matmul_avx512;
-        if (cap >= 1 && cpu_has_avx2_fma_f16c()) return matmul_avx2;
-        return matmul_scalar;
-    }();
-    return best;
-#else
-    return matmul_scalar;
+    // CPUID does not change while the process runs: read it once.
+    static const bool avx512_bf16 = cpu_has_avx512_bf16(), avx512 = cpu_has_avx512(), avx2 = cpu_has_avx2_fma_f16c();
+    if (cap >= LK_CPU_KERNEL_AVX512_BF16 && avx512_bf16) return {matmul_avx512_bf16, LK_CPU_KERNEL_AVX512_BF16};
+    if (cap >= LK_CPU_KERNEL_AVX512 && avx512) return {matmul_avx512, LK_CPU_KERNEL_AVX512};
+    if (cap >= LK_CPU_KERNEL_AVX2 && avx2) return {matmul_avx2, LK_CPU_KERNEL_AVX2};
 #endif
+    return {matmul_scalar, LK_CPU_KERNEL_SCALAR};
 }
 
-const char* best_matmul_kernel_name() {
-#if defined(LK_HAVE_AVX2_KERNELS)
-    if (best_matmul_kernel() == matmul_avx512_bf16) return "avx512-bf16";
-    if (best_matmul_kernel() == matmul_avx512) return "avx512";
-    if (best_matmul_kernel() == matmul_avx2) return "avx2";
-#endif
-    return "scalar";
+const char* matmul_kernel_name(int32_t level) {
+    switch (level) {
+        case LK_CPU_KERNEL_AVX512_BF16: return "avx512-bf16";
+        case LK_CPU_KERNEL_AVX512: return "avx512";
+        case LK_CPU_KERNEL_AVX2: return "avx2";
+        default: return "scalar";
+    }
 }
 
 int32_t argmax(const float* values, int n) {

@@ -1,8 +1,10 @@
-// CPU matrix kernels, one implementation per instruction set, picked once at start-up from the CPU's
-// features (the element-wise operations are in vector_ops.h).
+// CPU matrix kernels, one implementation per instruction set, picked per context from the CPU's features
+// and the context's cap (the element-wise operations are in vector_ops.h).
 #pragma once
 
 #include <cstdint>
+
+#include "lookahead.h"
 
 namespace lk::cpu {
 
@@ -37,11 +39,17 @@ void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512_bf16(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #endif
 
-// The fastest matrix kernel this CPU runs; LK_CPU_KERNEL=avx512, =avx2 or =scalar caps the choice (for
-// comparisons and tests).
-MatmulKernel best_matmul_kernel();
-// Name of the kernel best_matmul_kernel() returns: "avx512-bf16", "avx512", "avx2" or "scalar".
-const char* best_matmul_kernel_name();
+// A matrix kernel and its level (an lk_cpu_kernel value, never AUTO).
+struct ChosenKernel {
+    MatmulKernel run;
+    int32_t level;
+};
+
+// The fastest matrix kernel this CPU runs at or below cap (an lk_cpu_kernel; LK_CPU_KERNEL_AUTO for no
+// cap); the scalar kernel runs everywhere.
+ChosenKernel choose_matmul_kernel(int32_t cap);
+// "avx512-bf16", "avx512", "avx2" or "scalar" for a level.
+const char* matmul_kernel_name(int32_t level);
 
 // Index of the largest value; ties go to the lowest index. -1 when any value is NaN or infinite: such
 // logits name no token (greedy decoding then stops with LK_ERR_NON_FINITE instead of emitting one).

@@ -1,8 +1,7 @@
 #include <algorithm>
 #include <cfloat>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "attention.cuh"
 #include "cuda_check.h"
@@ -294,11 +293,6 @@ size_t shared_bytes(int head_dim, int chunk) {
 
 }  // namespace
 
-AttentionKernel attention_kernel_from_environment() {
-    const char* choice = std::getenv("LK_CUDA_ATTENTION");
-    return choice && std::strcmp(choice, "shared") == 0 ? AttentionKernel::SharedPrefix : AttentionKernel::PerNode;
-}
-
 AttentionPlan plan_attention(int32_t n_ctx, int head_dim, AttentionKernel kernel) {
     // At most 32 chunks, of at least 64 positions (a multiple of 64): enough blocks for a decoding step of
     // one node to spread over the GPU (32 heads x 17 chunks at 1k positions), a bounded scratch.
@@ -316,14 +310,20 @@ AttentionPlan plan_attention(int32_t n_ctx, int head_dim, AttentionKernel kernel
 int attention_max_head_dim() { return kMaxHeadDim; }
 
 void attention_prepare(const AttentionPlan& plan, int head_dim) {
-    // The limit belongs to the kernel, for the whole process: it is only ever raised, so that a context
-    // with a smaller plan does not take shared memory from one with a larger plan.
+    // The limit belongs to the kernel on the current device, for the whole process: it is only ever raised,
+    // so that a context with a smaller plan does not take shared memory from one with a larger plan.
+    struct Raised {
+        size_t shared = 48 * 1024, chunk = 48 * 1024;
+    };
     static std::mutex mutex;
-    static size_t raised_shared = 48 * 1024, raised_chunk = 48 * 1024;
+    static std::vector<Raised> raised_by_device;  // indexed by device ordinal
+    int device = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
     const bool shared_prefix = plan.kernel == AttentionKernel::SharedPrefix;
     const size_t need = shared_prefix ? shared_prefix_bytes(head_dim, plan) : shared_bytes(head_dim, plan.chunk);
     std::lock_guard<std::mutex> lock(mutex);
-    size_t& raised = shared_prefix ? raised_shared : raised_chunk;
+    if (raised_by_device.size() <= static_cast<size_t>(device)) raised_by_device.resize(device + 1);
+    size_t& raised = shared_prefix ? raised_by_device[device].shared : raised_by_device[device].chunk;
     if (need <= raised) return;
     if (shared_prefix)
         check(cudaFuncSetAttribute(attention_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(need)),

@@ -18,10 +18,9 @@ struct TreeView {
 // for one (node, head), a second kernel merges the chunks in order. Chunk boundaries are absolute
 // positions, so a node's result does not depend on the rest of the batch.
 // The per-node kernel (the default) gives each (node, head, chunk) a block; the shared-prefix kernel
-// (LK_CUDA_ATTENTION=shared; not yet run on a GPU) gives each (head, chunk, group of nodes) a block that
-// reads the positions all nodes share once.
+// (LK_CUDA_ATTENTION_SHARED_PREFIX; not yet run on a GPU) gives each (head, chunk, group of nodes) a block
+// that reads the positions all nodes share once.
 enum class AttentionKernel { PerNode, SharedPrefix };
-AttentionKernel attention_kernel_from_environment();
 
 struct AttentionPlan {
     int32_t chunk;            // positions per chunk

@@ -1,8 +1,6 @@
 // The CUDA backend: the same forward pass as the CPU backend, one kernel family per stage, every stage
 // computing each node independently of the rest of the batch so lookahead stays lossless on the GPU.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -57,7 +55,7 @@ struct DeviceLayer {
     DeviceTensor attn_norm, q, k, v, o, q_bias, k_bias, v_bias, ffn_norm, gate, up, down;
 };
 
-// CUDA graphs (on unless LK_CUDA_GRAPHS=0): the forward pass of each decoding-step shape (nodes, chain or
+// CUDA graphs (unless the context asks for LK_CUDA_GRAPHS_OFF): the forward pass of each decoding-step shape (nodes, chain or
 // tree) is captured once and then replayed as one launch; everything that changes from step to step
 // (tokens, positions, the tree, n_past) is in device memory that the kernels read, and the attention
 // launches cover the whole context (chunks past n_past return at once). Only
@@ -70,22 +68,24 @@ struct GraphKey {
 };
 constexpr int kMaxGraphNodes = 64;  // so at most 128 graphs per context
 
-bool graphs_requested() {
-    const char* value = std::getenv("LK_CUDA_GRAPHS");
-    return !(value && std::strcmp(value, "0") == 0);
-}
-
 class CudaBackend final : public Backend {
 public:
-    CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch)
-        : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch), graphs_(graphs_requested()) {
-        cuda::check(cudaSetDevice(0), "cudaSetDevice");
+    CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch, const KernelChoices& requested)
+        : model_(model), p_(model.params), n_ctx_(n_ctx), n_batch_(n_batch), device_(requested.cuda_device) {
+        choices_.cuda_device = device_;
+        choices_.cuda_matmul = requested.cuda_matmul == LK_CUDA_MATMUL_SIMT ? LK_CUDA_MATMUL_SIMT : LK_CUDA_MATMUL_TENSOR_CORES;
+        choices_.cuda_attention = requested.cuda_attention == LK_CUDA_ATTENTION_SHARED_PREFIX ? LK_CUDA_ATTENTION_SHARED_PREFIX
+                                                                                              : LK_CUDA_ATTENTION_PER_NODE;
+        choices_.cuda_graphs = requested.cuda_graphs == LK_CUDA_GRAPHS_OFF ? LK_CUDA_GRAPHS_OFF : LK_CUDA_GRAPHS_ON;
+        select_device();
         // Stage timing waits for the device at each boundary (errors surface at the next checked call).
         profile_.set_barrier([] { (void)cudaDeviceSynchronize(); });
         if (p_.head_dim > cuda::attention_max_head_dim())
             fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
                                          std::to_string(cuda::attention_max_head_dim()));
-        plan_ = cuda::plan_attention(n_ctx, p_.head_dim, cuda::attention_kernel_from_environment());
+        plan_ = cuda::plan_attention(n_ctx, p_.head_dim,
+                                     choices_.cuda_attention == LK_CUDA_ATTENTION_SHARED_PREFIX ? cuda::AttentionKernel::SharedPrefix
+                                                                                                : cuda::AttentionKernel::PerNode);
         cuda::attention_prepare(plan_, p_.head_dim);
         attention_scratch_ = cuda::DeviceBuffer<float>(cuda::attention_scratch_floats(plan_, n_batch, p_.n_heads, p_.head_dim));
 
@@ -121,7 +121,8 @@ public:
                                            feed_forward_down(l, nullptr)}) {
                 for (int first = 0; first < product.n_parts; first += product.launch_size) {
                     const cuda::MmaScratchSize need = cuda::matmul_scratch(product.parts + first, product.launch_size,
-                                                                           product.dtypes[first], product.cols, n_batch);
+                                                                           product.dtypes[first], product.cols, n_batch,
+                                                                           choices_.cuda_matmul);
                     scratch.floats = std::max(scratch.floats, need.floats);
                     scratch.counters = std::max(scratch.counters, need.counters);
                 }
@@ -129,7 +130,7 @@ public:
         }
         const DeviceTensor& head = output_head();
         const cuda::MatmulPart head_part{head.get(), head.rows, nullptr, 0, nullptr};
-        const cuda::MmaScratchSize head_need = cuda::matmul_scratch(&head_part, 1, head.dtype, head.cols, n_batch);
+        const cuda::MmaScratchSize head_need = cuda::matmul_scratch(&head_part, 1, head.dtype, head.cols, n_batch, choices_.cuda_matmul);
         scratch.floats = std::max(scratch.floats, head_need.floats);
         scratch.counters = std::max(scratch.counters, head_need.counters);
         matmul_partial_ = cuda::DeviceBuffer<float>(std::max<int64_t>(scratch.floats, 1));
@@ -149,6 +150,7 @@ public:
     }
 
     ~CudaBackend() override {
+        (void)cudaSetDevice(device_);
         clear_graphs();
         (void)cudaEventDestroy(work_start_);
         (void)cudaEventDestroy(work_stop_);
@@ -159,9 +161,10 @@ public:
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
         NvtxRange range("lk forward");
+        select_device();
         const cuda::TreeView view = upload_tree(tree, n_past);
         // Stage timing synchronizes inside the pass, which a graph cannot; profiled passes launch directly.
-        if (graphs_ && !profile_.enabled() && logits_mode == LK_LOGITS_ALL && view.n <= kMaxGraphNodes) {
+        if (choices_.cuda_graphs == LK_CUDA_GRAPHS_ON && !profile_.enabled() && logits_mode == LK_LOGITS_ALL && view.n <= kMaxGraphNodes) {
             const cudaGraphExec_t graph = graph_for(GraphKey{view.n, tree.is_chain()}, view, n_past);
             mark_work_start();  // after a capture, which is host work
             cuda::check(cudaGraphLaunch(graph, cudaStreamPerThread), "cudaGraphLaunch");
@@ -223,7 +226,8 @@ private:
         cuda::rms_norm(x_.get(), output_norm_.f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
         const DeviceTensor& head = output_head();
         const cuda::MatmulPart part{head.get(), head.rows, logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr};
-        cuda::matmul(&part, 1, head.dtype, head.cols, xb_.get() + first * hidden, hidden, n - first, false, matmul_scratch());
+        cuda::matmul(&part, 1, head.dtype, head.cols, xb_.get() + first * hidden, hidden, n - first, false, choices_.cuda_matmul,
+                     matmul_scratch());
     }
 
     // The instantiated graph of this key, captured on first use.
@@ -278,6 +282,7 @@ private:
 
 public:
     const float* logits(int32_t node) override {
+        select_device();
         cuda::check(cudaMemcpy(host_logits_.data(), logits_.get() + int64_t{node} * p_.vocab_size,
                                p_.vocab_size * sizeof(float), cudaMemcpyDeviceToHost), "logits download");
         return host_logits_.data();
@@ -285,6 +290,7 @@ public:
 
     int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
         NvtxRange range("lk verify");
+        select_device();
         StageProfile::Scope stage(profile_, Stage::kVerify);
         const int n = tree.size();
         mark_work_start();
@@ -298,6 +304,7 @@ public:
     // tokens in place of the argmax: only the path and the bonus come back.
     int32_t verify_sample(const Tree& tree, const SampledStep& step, int32_t* path, int32_t* bonus) override {
         NvtxRange range("lk verify");
+        select_device();
         StageProfile::Scope stage(profile_, Stage::kVerify);
         const int n = tree.size();
         const SamplingSettings& s = step.settings;
@@ -320,6 +327,7 @@ public:
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override {
         NvtxRange range("lk compact");
+        select_device();
         StageProfile::Scope stage(profile_, Stage::kCompact);
         cuda::check(cudaMemcpy(scratch(), path, n * sizeof(int32_t), cudaMemcpyHostToDevice), "path upload");
         mark_work_start();
@@ -458,15 +466,19 @@ private:
     void run(const Product& product, int n) {
         for (int first = 0; first < product.n_parts; first += product.launch_size)
             cuda::matmul(product.parts + first, product.launch_size, product.dtypes[first], product.cols, product.x, product.cols,
-                         n, product.accumulate, matmul_scratch());
+                         n, product.accumulate, choices_.cuda_matmul, matmul_scratch());
     }
     cuda::MmaScratch matmul_scratch() const { return {matmul_partial_.get(), matmul_counters_.get()}; }
+
+    // Kernels launch on the calling thread's current device: every entry point selects this context's.
+    void select_device() const { cuda::check(cudaSetDevice(device_), "cudaSetDevice"); }
 
     const DeviceTensor& output_head() const { return (p_.flags & LK_MODEL_TIED_OUTPUT) ? token_embedding_ : output_; }
 
     const Model& model_;
     const lk_model_params& p_;
     const int32_t n_ctx_, n_batch_;
+    const int32_t device_;
     int64_t layer_stride_ = 0;
     DeviceTensor token_embedding_, output_norm_, output_;
     std::vector<DeviceLayer> layers_;
@@ -476,7 +488,6 @@ private:
     cuda::DeviceBuffer<int> matmul_counters_;    // its per-row-block slice counters (zero between launches)
     cuda::DeviceBuffer<float> inv_freq_, key_cache_, value_cache_, x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_;
     cuda::DeviceBuffer<int32_t> ints_;
-    const bool graphs_;
     cudaEvent_t work_start_ = nullptr, work_stop_ = nullptr;
     struct CachedGraph {
         GraphKey key;
@@ -506,8 +517,8 @@ int32_t cuda_device_count(std::string* reason) {
     return count;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const Model& model, int32_t n_ctx, int32_t n_batch) {
-    return std::make_unique<CudaBackend>(model, n_ctx, n_batch);
+std::unique_ptr<Backend> make_cuda_backend(const Model& model, int32_t n_ctx, int32_t n_batch, const KernelChoices& requested) {
+    return std::make_unique<CudaBackend>(model, n_ctx, n_batch, requested);
 }
 
 }  // namespace lk

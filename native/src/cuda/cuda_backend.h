@@ -12,6 +12,7 @@ namespace lk {
 // Number of usable CUDA devices; 0 with the reason (no driver, no device) when there are none.
 int32_t cuda_device_count(std::string* reason);
 
-std::unique_ptr<Backend> make_cuda_backend(const Model& model, int32_t n_ctx, int32_t n_batch);
+// requested: the device and the kernel choices of lk_context_params (the device index already checked).
+std::unique_ptr<Backend> make_cuda_backend(const Model& model, int32_t n_ctx, int32_t n_batch, const KernelChoices& requested);
 
 }  // namespace lk

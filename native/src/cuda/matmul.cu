@@ -1,8 +1,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <cstdlib>
-#include <cstring>
 
 #include "cuda_check.h"
 #include "warp_reduce.cuh"
@@ -117,28 +115,21 @@ __global__ void matmul_kernel(const void* __restrict__ w, int32_t dtype, int64_t
     }
 }
 
-// LK_CUDA_MATMUL=simt sends BF16 weights to the CUDA-core kernel too.
-bool bf16_on_tensor_cores() {
-    static const bool mma = [] {
-        const char* choice = std::getenv("LK_CUDA_MATMUL");
-        return !(choice && std::strcmp(choice, "simt") == 0);
-    }();
-    return mma;
-}
+bool on_tensor_cores(int32_t dtype, int32_t kernel) { return dtype == LK_DTYPE_BF16 && kernel != LK_CUDA_MATMUL_SIMT; }
 
 }  // namespace
 
 void matmul(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,
-            bool accumulate, const MmaScratch& scratch) {
-    if (dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores()) {
+            bool accumulate, int32_t kernel, const MmaScratch& scratch) {
+    if (on_tensor_cores(dtype, kernel)) {
         matmul_bf16_mma(parts, n_parts, cols, x, x_stride, n_x, accumulate, scratch);
         return;
     }
     for (int p = 0; p < n_parts; ++p) matmul_simt(parts[p], dtype, cols, x, x_stride, n_x, accumulate);
 }
 
-MmaScratchSize matmul_scratch(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, int n_x) {
-    return dtype == LK_DTYPE_BF16 && bf16_on_tensor_cores() ? matmul_bf16_mma_scratch(parts, n_parts, cols, n_x) : MmaScratchSize{};
+MmaScratchSize matmul_scratch(const MatmulPart* parts, int n_parts, int32_t dtype, int64_t cols, int n_x, int32_t kernel) {
+    return on_tensor_cores(dtype, kernel) ? matmul_bf16_mma_scratch(parts, n_parts, cols, n_x) : MmaScratchSize{};
 }
 
 void matmul_simt(const MatmulPart& part, int32_t dtype, int64_t cols, const float* x, int64_t x_stride, int n_x,

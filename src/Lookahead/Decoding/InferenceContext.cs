@@ -36,6 +36,11 @@ public sealed unsafe class InferenceContext : IDisposable
         ContextLength = info.NCtx;
         BatchSize = info.NBatch;
         Threads = info.NThreads;
+        CudaDevice = info.CudaDevice;
+        CpuKernel = (CpuKernel)info.CpuKernel;
+        CudaMatmul = (CudaMatmulKernel)info.CudaMatmul;
+        CudaAttention = (CudaAttentionKernel)info.CudaAttention;
+        CudaGraphs = info.CudaGraphs == NativeConstants.CudaGraphsOn;
     }
 
     /// <summary>The model this context runs.</summary>
@@ -48,6 +53,16 @@ public sealed unsafe class InferenceContext : IDisposable
     public int BatchSize { get; }
     /// <summary>CPU threads in use.</summary>
     public int Threads { get; }
+    /// <summary>The CUDA device (0 on the CPU backend).</summary>
+    public int CudaDevice { get; }
+    /// <summary>The CPU matrix kernel in use (CPU backend; Auto on CUDA).</summary>
+    public CpuKernel CpuKernel { get; }
+    /// <summary>The CUDA matrix kernel in use (CUDA backend; Auto on the CPU).</summary>
+    public CudaMatmulKernel CudaMatmul { get; }
+    /// <summary>The CUDA attention kernel in use (CUDA backend; Auto on the CPU).</summary>
+    public CudaAttentionKernel CudaAttention { get; }
+    /// <summary>Whether decoding steps replay CUDA graphs (CUDA backend; false on the CPU).</summary>
+    public bool CudaGraphs { get; }
     /// <summary>Tokens committed to the KV cache.</summary>
     public int CommittedTokens => Info().NPast;
 

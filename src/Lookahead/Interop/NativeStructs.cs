@@ -31,8 +31,13 @@ internal struct LkContextParams
     public int NCtx;
     public int NBatch;
     public int NThreads;
+    public int CudaDevice;
+    public int CpuKernel;
+    public int CudaMatmul;
+    public int CudaAttention;
+    public int CudaGraphs;
 
-    public const int NativeSize = 16;
+    public const int NativeSize = 36;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -44,8 +49,13 @@ internal struct LkContextInfo
     public int NThreads;
     public int NPast;
     public int NPending;
+    public int CudaDevice;
+    public int CpuKernel;
+    public int CudaMatmul;
+    public int CudaAttention;
+    public int CudaGraphs;
 
-    public const int NativeSize = 24;
+    public const int NativeSize = 44;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -89,7 +99,7 @@ internal struct LkSamplingParams
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
-    public const int AbiVersion = 5;
+    public const int AbiVersion = 6;
 
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;
@@ -101,6 +111,9 @@ internal static class NativeConstants
 
     public const uint ModelTiedOutput = 1;
     public const uint ModelQkvBias = 2;
+
+    public const int CudaGraphsOn = 1;
+    public const int CudaGraphsOff = 2;
 }
 
 /// <summary>Tensor kinds of the C ABI (LK_TENSOR_*).</summary>

@@ -18,7 +18,7 @@ lk_context* shared_context() {
         const lk_model_params p = lk_test::small_params(16, 2, 1, 2, 29);
         lk_model* model = nullptr;
         if (lk_model_init(&p, &model) != LK_OK || lk_test::fill_random(model, p, LK_DTYPE_BF16, 7) != LK_OK) __builtin_trap();
-        lk_context_params cp{LK_BACKEND_CPU, kContext, kBatch, 1};
+        lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, kContext, kBatch, 1);
         lk_context* created = nullptr;
         if (lk_context_init(model, &cp, &created) != LK_OK) __builtin_trap();
         return created;  // lives for the process, as the model does
