@@ -43,7 +43,8 @@ catch (UsageException e)
     Console.Error.WriteLine("run 'lookahead --help' for usage");
     return 2;
 }
-catch (Exception e) when (e is LookaheadException or IOException or UnauthorizedAccessException or DllNotFoundException)
+// The library's ArgumentExceptions here come from what the user gave (a prompt too long for the context).
+catch (Exception e) when (e is LookaheadException or ArgumentException or IOException or UnauthorizedAccessException or DllNotFoundException)
 {
     StatusLine.End();
     Console.Error.WriteLine(verbose ? $"error: {e}" : $"error: {OneLine(e.Message)}");

@@ -122,6 +122,9 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>Creates a context (KV cache) for one sequence at a time.</summary>
+    /// <exception cref="ArgumentException">The context length exceeds the model's.</exception>
+    /// <exception cref="LookaheadException">The native library refused the options (the message names the
+    /// field; <see cref="LookaheadException.Status"/> says why: e.g. no CUDA device, out of memory).</exception>
     public InferenceContext CreateContext(ContextOptions? options = null)
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
@@ -139,8 +142,8 @@ public sealed class LanguageModel : IDisposable
             CudaGraphs = options.CudaGraphs ? NativeConstants.CudaGraphsOn : NativeConstants.CudaGraphsOff,
         };
         if (parameters.NCtx > Config.MaxPositionEmbeddings)
-            throw new LookaheadException(
-                $"context length {parameters.NCtx} exceeds the model's max_position_embeddings ({Config.MaxPositionEmbeddings})");
+            throw new ArgumentException(
+                $"context length {parameters.NCtx} exceeds the model's max_position_embeddings ({Config.MaxPositionEmbeddings})", nameof(options));
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_init(_handle, parameters, out ContextHandle context));
         context.KeepAlive(_handle);
         return new InferenceContext(this, context);

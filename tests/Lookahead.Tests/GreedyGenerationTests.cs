@@ -15,7 +15,7 @@ public class GreedyGenerationTests
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
         int[] prompt = model.Tokenizer!.Encode("Once upon a time");
-        GenerationResult result = new Generator(context).Generate(prompt, TwoHundredNoStop);
+        GenerationResult result = new Generator(context).GenerateOnce(prompt, TwoHundredNoStop);
         int[] want = ReferenceModel.LoadF32Folder(TestPaths.Stories260K).Greedy(prompt, TwoHundredNoStop.MaxTokens);
         Assert.That(result.Tokens, Is.EqualTo(want));
         Assert.That(result.Stats.Steps, Is.EqualTo(TwoHundredNoStop.MaxTokens));
@@ -26,7 +26,7 @@ public class GreedyGenerationTests
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext();
-        GenerationResult result = new Generator(context).Generate(model.Tokenizer!.Encode(""), new GenerationOptions { MaxTokens = 40 });
+        GenerationResult result = new Generator(context).GenerateOnce(model.Tokenizer!.Encode(""), new GenerationOptions { MaxTokens = 40 });
         // The text the original llama2.c prints for this model at temperature 0 (models/stories260K/README.md).
         Assert.That(model.Tokenizer.Decode(result.Tokens), Does.StartWith(
             "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."));
@@ -39,7 +39,7 @@ public class GreedyGenerationTests
         using LanguageModel model = LanguageModel.Load(fixture.Folder);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512 });
         int[] prompt = [1, 5, 9, 14];
-        GenerationResult result = new Generator(context).Generate(prompt, TwoHundredNoStop);
+        GenerationResult result = new Generator(context).GenerateOnce(prompt, TwoHundredNoStop);
         int[] want = fixture.CreateReference().Greedy(prompt, TwoHundredNoStop.MaxTokens);
         Assert.That(result.Tokens, Is.EqualTo(want));
         Assert.That(result.Tokens.Distinct().Count(), Is.GreaterThan(3), "a degenerate model would make this test weak");
@@ -50,7 +50,7 @@ public class GreedyGenerationTests
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { ContextLength = 64 });
-        var generator = new Generator(context);
+        using var generator = new Generator(context);
         int[] prompt = model.Tokenizer!.Encode("");
         GenerationResult full = generator.Generate(prompt, new GenerationOptions { MaxTokens = 500, StopTokens = [] });
         Assert.That(full.FinishReason, Is.EqualTo(FinishReason.ContextFull));
@@ -77,7 +77,7 @@ public class GreedyGenerationTests
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext();
-        GenerationResult result = new Generator(context).Generate(model.Tokenizer!.Encode(""), new GenerationOptions { MaxTokens = 500 });
+        GenerationResult result = new Generator(context).GenerateOnce(model.Tokenizer!.Encode(""), new GenerationOptions { MaxTokens = 500 });
         if (result.FinishReason == FinishReason.EndOfSequence)
             Assert.That(result.Tokens[^1], Is.EqualTo(2));
         else

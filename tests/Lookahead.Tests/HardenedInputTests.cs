@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
 using Lookahead.Model;
@@ -263,7 +263,7 @@ public class HardenedInputTests
         {
             var emitted = new List<int>();
             var error = Assert.Throws<LookaheadException>(() =>
-                new Generator(context).Generate([1, 5, 9], new GenerationOptions { Mode = mode, MaxTokens = 8 }, t => emitted.AddRange(t.ToArray())));
+                new Generator(context).GenerateOnce([1, 5, 9], new GenerationOptions { Mode = mode, MaxTokens = 8 }, t => emitted.AddRange(t.ToArray())));
             Assert.That(error!.Status, Is.EqualTo(NativeStatus.NonFinite));
             Assert.That(error.Message, Does.Contain("hold NaN or infinity"));
             Assert.That(emitted, Is.Empty, $"{mode}: no token comes from NaN logits");
@@ -280,7 +280,7 @@ public class HardenedInputTests
         {
             using LanguageModel model = LanguageModel.Load(fixture.Folder);
             using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 64 });
-            return new Generator(context).Generate(prompt, options).Tokens;
+            return new Generator(context).GenerateOnce(prompt, options).Tokens;
         }
         int[] aligned = Generate();
         // One more space in the header moves the data section to an odd address.

@@ -9,10 +9,13 @@ namespace Lookahead.Tests;
 /// <summary>
 /// The central property: lookahead decoding emits exactly the greedy token ids, for every draft mode,
 /// frequency source, decoding length and branch length, with the trie carried (warmed) across requests.
+/// Adaptive generators run on a <see cref="SteppingClock"/>, so the sizer's choices (and whether drafts
+/// get verified at all) do not depend on this machine's timing.
 /// </summary>
 public class LookaheadLosslessTests
 {
-    private static readonly int[] DecodingLengths = [1, 2, 3, 8, 64];
+    // Decoding length 1 is plain decoding by construction (see LookaheadOfOneNodeIsPlainDecoding).
+    private static readonly int[] DecodingLengths = [2, 3, 8, 64];
     private static readonly int[] BranchLengths = [1, 2, 12];
 
     // Every fixed size, and the adaptive sizer (which truncates drafts of up to 64 nodes step by step).
@@ -38,15 +41,15 @@ public class LookaheadLosslessTests
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
         List<int[]> prompts = BenchPrompts(4).Prepend("").Select(model.Tokenizer!.Encode).ToList();
         var greedyOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 48 };
-        var greedy = new Generator(context);
+        using var greedy = new Generator(context);
         List<int[]> expected = prompts.Select(p => greedy.Generate(p, greedyOptions).Tokens).ToList();
 
         foreach (DraftOptions drafts in AllDraftOptions())
         {
             // One generator per option set: its trie is warmed by the earlier prompts of the loop.
-            var generator = new Generator(context);
+            using var generator = new Generator(context, time: new SteppingClock());
             var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = 48, Drafts = drafts };
-            long accepted = 0;
+            long accepted = 0, drafted = 0;
             for (int round = 0; round < 2; round++)
             {
                 for (int i = 0; i < prompts.Count; i++)
@@ -54,10 +57,12 @@ public class LookaheadLosslessTests
                     GenerationResult result = generator.Generate(prompts[i], options);
                     Assert.That(result.Tokens, Is.EqualTo(expected[i]), $"{drafts} prompt {i} round {round}");
                     accepted += result.Stats.AcceptedTokens;
+                    drafted += result.Stats.DraftedTokens;
                     Assert.That(result.Stats.Steps, Is.LessThanOrEqualTo(expected[i].Length));
                 }
             }
-            if (drafts.DecodingLength > 1 && drafts.Frequency != FrequencySource.Input && !drafts.Adaptive)
+            Assert.That(drafted, Is.GreaterThan(0), $"{drafts}: drafts were verified");
+            if (drafts.Frequency != FrequencySource.Input)
                 Assert.That(accepted, Is.GreaterThan(0), $"{drafts}: a warmed trie should supply accepted drafts");
         }
     }
@@ -83,17 +88,40 @@ public class LookaheadLosslessTests
             Enumerable.Range(0, 30).Select(_ => random.Next(spec.Vocab)).ToArray(),
             [1],
         ];
-        var greedy = new Generator(context);
+        using var greedy = new Generator(context);
         var noStop = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 64, StopTokens = [] };
         List<int[]> expected = prompts.Select(p => greedy.Generate(p, noStop).Tokens).ToList();
         foreach (DraftOptions drafts in AllDraftOptions())
         {
-            var generator = new Generator(context);
+            using var generator = new Generator(context, time: new SteppingClock());
+            long drafted = 0;
             for (int i = 0; i < prompts.Count; i++)
             {
                 GenerationResult result = generator.Generate(prompts[i], noStop with { Mode = DecodingMode.Lookahead, Drafts = drafts });
                 Assert.That(result.Tokens, Is.EqualTo(expected[i]), $"{spec} {drafts} prompt {i}");
+                drafted += result.Stats.DraftedTokens;
             }
+            Assert.That(drafted, Is.GreaterThan(0), $"{spec} {drafts}: drafts were verified");
+        }
+    }
+
+    // One node per step is the root alone: lookahead mode then is plain decoding, step for step.
+    [Test]
+    public void LookaheadOfOneNodeIsPlainDecoding()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128 });
+        int[] prompt = model.Tokenizer!.Encode(BenchPrompts(1)[0]);
+        var plain = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 40, StopTokens = [] };
+        using var generator = new Generator(context);
+        int[] expected = generator.Generate(prompt, plain).Tokens;
+        foreach (bool adaptive in new[] { false, true })
+        {
+            GenerationResult result = generator.Generate(prompt,
+                plain with { Mode = DecodingMode.Lookahead, Drafts = new DraftOptions { DecodingLength = 1, Adaptive = adaptive } });
+            Assert.That(result.Tokens, Is.EqualTo(expected));
+            Assert.That(result.Stats.Steps, Is.EqualTo(expected.Length));
+            Assert.That(result.Stats.DraftedTokens, Is.Zero);
         }
     }
 
@@ -104,8 +132,8 @@ public class LookaheadLosslessTests
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
         int[] prompt = model.Tokenizer!.Encode(BenchPrompts(1)[0]);
         var drafts = new DraftOptions { DecodingLength = 32, Adaptive = false };
-        var generator = new Generator(context);
-        int[] full = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 120, StopTokens = [] }).Tokens;
+        using var generator = new Generator(context);
+        int[] full = new Generator(context).GenerateOnce(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 120, StopTokens = [] }).Tokens;
         // Warm the trie with the answer itself so most of it arrives in long accepted runs.
         generator.Trie.AddOutputCorpus(full);
         for (int stopAt = 5; stopAt < 100; stopAt += 7)
@@ -132,7 +160,7 @@ public class LookaheadLosslessTests
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         int[] prompt = model.Tokenizer!.Encode("Once upon a time");
         using InferenceContext small = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 40 });
-        var generator = new Generator(small);
+        using var generator = new Generator(small);
         int[] greedy = generator.Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 100, StopTokens = [] }).Tokens;
         generator.Trie.AddOutputCorpus(greedy);
         GenerationResult result = generator.Generate(prompt, new GenerationOptions
@@ -150,7 +178,7 @@ public class LookaheadLosslessTests
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
-        var generator = new Generator(context);
+        using var generator = new Generator(context);
         int[] prompt = model.Tokenizer!.Encode(BenchPrompts(3)[2]);
         var options = new GenerationOptions
         {

@@ -105,7 +105,7 @@ public class NativeForwardTests
         {
             using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, CpuKernel = cap });
             used = context.CpuKernel;
-            return new Generator(context).Generate(prompt, options).Tokens;
+            return new Generator(context).GenerateOnce(prompt, options).Tokens;
         }
         int[] best = Greedy(CpuKernel.Auto, out CpuKernel bestKernel);
         Assert.That(bestKernel, Is.Not.EqualTo(CpuKernel.Auto));

@@ -26,10 +26,10 @@ internal sealed class RunTotals
         Steps += stats.Steps;
         DraftedTokens += stats.DraftedTokens;
         AcceptedTokens += stats.AcceptedTokens;
-        Seconds += stats.DecodeSeconds;
-        DraftSeconds += stats.DraftSeconds;
-        ForwardSeconds += stats.ForwardSeconds;
-        DeviceSeconds += stats.DeviceSeconds;
+        Seconds += stats.DecodeTime.TotalSeconds;
+        DraftSeconds += stats.DraftTime.TotalSeconds;
+        ForwardSeconds += stats.ForwardTime.TotalSeconds;
+        DeviceSeconds += stats.DeviceTime.TotalSeconds;
     }
 }
 

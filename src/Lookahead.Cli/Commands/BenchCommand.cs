@@ -109,8 +109,8 @@ internal static class BenchCommand
                     // The machine's bandwidth drifts: probe it right before each prompt's greedy run.
                     double probe = pairedBandwidth && run.Length is null ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
                     GenerationStats stats = run.Generate(line, ids, out int[] tokens);
-                    if (probe > 0 && stats.DecodeSeconds > 0)
-                        paired.Add(model.WeightBytesPerToken * (double)stats.Steps / stats.DecodeSeconds / 1e9 / probe);
+                    if (probe > 0 && stats.DecodeTime > TimeSpan.Zero)
+                        paired.Add(model.WeightBytesPerToken * (double)stats.Steps / stats.DecodeTime.TotalSeconds / 1e9 / probe);
                     if (reference is null)
                     {
                         reference = tokens;

@@ -143,7 +143,7 @@ internal static class GenerateCommand
         return string.Create(CultureInfo.InvariantCulture,
             $"[{ModeName(options)}{sampled} | {context.Backend.ToString().ToLowerInvariant()} | " +
             $"{s.PromptTokens} prompt + {s.GeneratedTokens} generated tokens | {s.Steps} steps{drafts} | " +
-            $"{s.DecodeSeconds:F3} s | {s.TokensPerSecond:F1} tokens/s | prefill {s.PrefillTokensPerSecond:F1} tokens/s | " +
+            $"{s.DecodeTime.TotalSeconds:F3} s | {s.TokensPerSecond:F1} tokens/s | prefill {s.PrefillTokensPerSecond:F1} tokens/s | " +
             $"{FinishName(result.FinishReason)}]");
     }
 
@@ -173,18 +173,18 @@ internal static class GenerateCommand
             if (text is null) json.WriteNull("text");
             else json.WriteString("text", text);
             json.WriteNumber("steps", s.Steps);
-            json.WriteNumber("seconds", s.DecodeSeconds);
+            json.WriteNumber("seconds", s.DecodeTime.TotalSeconds);
             json.WriteNumber("tokens_per_second", s.TokensPerSecond);
             json.WriteNumber("drafted_tokens", s.DraftedTokens);
             json.WriteNumber("accepted_tokens", s.AcceptedTokens);
             json.WriteNumber("mean_tokens_per_step", s.MeanTokensPerStep);
-            json.WriteNumber("prefill_seconds", s.PrefillSeconds);
+            json.WriteNumber("prefill_seconds", s.PrefillTime.TotalSeconds);
             json.WriteNumber("prefill_tokens_per_second", s.PrefillTokensPerSecond);
             json.WriteString("finish_reason", FinishName(result.FinishReason));
             json.WriteNumber("threads", context.Threads);
             json.WriteNumber("weight_bytes_per_token", model.WeightBytesPerToken);
             // Weight bytes streamed per second of decoding (one pass over the weights per step).
-            json.WriteNumber("weight_gbps", s.DecodeSeconds > 0 ? model.WeightBytesPerToken * (double)s.Steps / s.DecodeSeconds / 1e9 : 0);
+            json.WriteNumber("weight_gbps", s.DecodeTime > TimeSpan.Zero ? model.WeightBytesPerToken * (double)s.Steps / s.DecodeTime.TotalSeconds / 1e9 : 0);
             if (result.Seed is ulong seed)
             {
                 SamplingOptions sampling = options.Sampling;

@@ -18,7 +18,9 @@ namespace Lookahead.Decoding;
 /// cost is extrapolated from the largest timed size, and sizes beyond twice that (or beyond twice the
 /// largest size chosen lately) are not built, so large drafts are reached step by step and small
 /// choices keep draft building cheap. No size is priced below a plain step. With no drafts, or drafts
-/// that do not hold, nearly every step verifies the root alone: plain greedy decoding.
+/// that do not hold, nearly every step verifies the root alone: plain greedy decoding. The sizer reads no
+/// clock: <see cref="Observe"/> receives each step's time, which the <see cref="Generator"/> measures on its
+/// <see cref="TimeProvider"/>, so a test with a fake clock makes every choice deterministic.
 /// </remarks>
 public sealed class DraftSizer
 {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Lookahead.Drafting;
 
 namespace Lookahead.Decoding;
@@ -16,14 +15,18 @@ public sealed class Generator : IDisposable
     private readonly bool _ownsTrie;
     private DraftBuilder? _builder;
     private readonly DraftSizer _sizer = new();
+    private readonly TimeProvider _time;
     private DraftTree? _draft;
     private int[] _emitted = new int[1];
 
     /// <summary>Creates a generator over a context (reset at the start of each generation). The trie
-    /// collects n-grams across generations; by default a new one with the model's stop tokens.</summary>
-    public Generator(InferenceContext context, TokenTrie? trie = null)
+    /// collects n-grams across generations; by default a new one with the model's stop tokens. time is the
+    /// clock of the statistics and of the adaptive sizer's step costs (default: the system's).</summary>
+    public Generator(InferenceContext context, TokenTrie? trie = null, TimeProvider? time = null)
     {
+        ArgumentNullException.ThrowIfNull(context);
         _context = context;
+        _time = time ?? TimeProvider.System;
         _ownsTrie = trie is null;
         Trie = trie ?? new TokenTrie(DefaultTrieOptions(context.Model, new DraftOptions().BranchLength));
     }
@@ -52,38 +55,36 @@ public sealed class Generator : IDisposable
     };
 
     /// <summary>Runs one generation from a fresh context. onTokens sees tokens as they are produced.</summary>
+    /// <exception cref="ArgumentException">The prompt is empty, longer than the context or holds a token
+    /// outside the vocabulary, or an option is out of range (the message names it).</exception>
+    /// <exception cref="LookaheadException">A native step failed (e.g. non-finite logits).</exception>
+    /// <exception cref="OperationCanceledException">cancellation fired; it is checked before each step.</exception>
+    /// <exception cref="InvalidOperationException">The context or the trie is in use by another generation.</exception>
     public GenerationResult Generate(ReadOnlySpan<int> prompt, GenerationOptions options, TokensCallback? onTokens = null,
         CancellationToken cancellation = default)
     {
         // The whole generation owns the context: another thread's calls fail instead of interleaving.
         using InferenceContext.Lease lease = _context.Enter();
         Validate(prompt, options);
-        IReadOnlyList<int> stopTokens = options.StopTokens ?? _context.Model.Config.EosTokenIds;
-        bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;
-        bool sampled = !options.Sampling.IsGreedy;
-        ulong seed = options.Sampling.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
         PrepareBuffers(options);
+        bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;
+        bool adaptive = lookahead && options.Drafts.Adaptive;
+        ulong? seed = options.Sampling.IsGreedy ? null : options.Sampling.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
+        var sequence = new GeneratedSequence(prompt, options.MaxTokens, options.StopTokens ?? _context.Model.Config.EosTokenIds);
+        var statistics = new StepStatistics(_time);
 
         _context.Truncate(0);
-        long prefillStart = Stopwatch.GetTimestamp();
+        long prefillStart = statistics.Now;
         _context.Prefill(prompt[..^1]);
-        double prefillSeconds = Stopwatch.GetElapsedTime(prefillStart).TotalSeconds;
+        statistics.EndPrefill(prefillStart);
 
-        // history = prompt + generated tokens: the query context of each draft.
-        var history = new int[prompt.Length + options.MaxTokens];
-        prompt.CopyTo(history);
-        int historyLength = prompt.Length;
-        int generated = 0, steps = 0;
-        long drafted = 0, accepted = 0, draftTicks = 0, forwardTicks = 0;
-        FinishReason finish = FinishReason.MaxTokens;
-        DraftTree draft = _draft!;
         if (lookahead) Trie.BeginRequest(prompt);
         try
         {
-            bool deviceTiming = _context.Profiling == ProfilingMode.Device;
-            TimeSpan deviceStart = deviceTiming ? _context.DeviceTime : TimeSpan.Zero;
-            long decodeStart = Stopwatch.GetTimestamp();
-            while (generated < options.MaxTokens)
+            TimeSpan deviceStart = _context.Profiling == ProfilingMode.Device ? _context.DeviceTime : TimeSpan.Zero;
+            FinishReason finish = FinishReason.MaxTokens;
+            statistics.StartDecode();
+            while (!sequence.Full)
             {
                 cancellation.ThrowIfCancellationRequested();
                 int room = _context.ContextLength - _context.CommittedTokens;  // a draft also fits one forward batch
@@ -92,34 +93,17 @@ public sealed class Generator : IDisposable
                     finish = FinishReason.ContextFull;
                     break;
                 }
-                long stepStart = Stopwatch.GetTimestamp();
-                if (lookahead)
-                {
-                    _builder!.Build(Trie, history.AsSpan(0, historyLength), draft,
-                        options.Drafts.Adaptive ? _sizer.Limit : int.MaxValue);
-                    if (options.Drafts.Adaptive) _sizer.Choose(draft);
-                    draft.Truncate(Math.Min(room, _context.BatchSize));
-                }
-                else
-                {
-                    draft.Reset(history[historyLength - 1]);
-                }
-
-                long forwardStart = Stopwatch.GetTimestamp();
-                int count = sampled
-                    ? _context.DecodeSample(draft.Tokens, draft.Parents, options.Sampling, seed, prompt.Length, generated, _emitted)
+                long stepStart = statistics.Now;
+                DraftTree draft = NextDraft(sequence, options.Drafts, lookahead, Math.Min(room, _context.BatchSize));
+                long forwardStart = statistics.Now;
+                int count = seed is ulong s
+                    ? _context.DecodeSample(draft.Tokens, draft.Parents, options.Sampling, s, prompt.Length, sequence.Generated, _emitted)
                     : _context.DecodeGreedy(draft.Tokens, draft.Parents, _emitted);
-                long forwardEnd = Stopwatch.GetTimestamp();
-                draftTicks += forwardStart - stepStart;
-                forwardTicks += forwardEnd - forwardStart;
-                if (lookahead && options.Drafts.Adaptive)
-                    _sizer.Observe(draft.Count, (double)(forwardEnd - forwardStart) / Stopwatch.Frequency, count - 1);
-                steps++;
-                drafted += draft.Count - 1;
-                accepted += count - 1;
-                int taken = Accept(_emitted.AsSpan(0, count), history, ref historyLength, ref generated, stopTokens,
-                    options.MaxTokens, out bool stopped);
-                ReadOnlySpan<int> emitted = history.AsSpan(historyLength - taken, taken);
+                long forwardEnd = statistics.Now;
+                statistics.AddStep(stepStart, forwardStart, forwardEnd, draft.Count, count);
+                if (adaptive) _sizer.Observe(draft.Count, statistics.Elapsed(forwardStart, forwardEnd).TotalSeconds, count - 1);
+
+                ReadOnlySpan<int> emitted = sequence.Append(_emitted.AsSpan(0, count), out bool stopped);
                 if (lookahead) Trie.AppendOutput(emitted);
                 onTokens?.Invoke(emitted);
                 if (stopped)
@@ -128,27 +112,31 @@ public sealed class Generator : IDisposable
                     break;
                 }
             }
-            double decodeSeconds = Stopwatch.GetElapsedTime(decodeStart).TotalSeconds;
-            double deviceSeconds = deviceTiming ? (_context.DeviceTime - deviceStart).TotalSeconds : 0;
-            var stats = new GenerationStats
-            {
-                PromptTokens = prompt.Length,
-                GeneratedTokens = generated,
-                Steps = steps,
-                DraftedTokens = drafted,
-                AcceptedTokens = accepted,
-                PrefillSeconds = prefillSeconds,
-                DecodeSeconds = decodeSeconds,
-                DraftSeconds = (double)draftTicks / Stopwatch.Frequency,
-                ForwardSeconds = (double)forwardTicks / Stopwatch.Frequency,
-                DeviceSeconds = deviceSeconds,
-            };
-            return new GenerationResult(history[prompt.Length..historyLength], finish, stats) { Seed = sampled ? seed : null };
+            statistics.EndDecode();
+            TimeSpan deviceTime = _context.Profiling == ProfilingMode.Device ? _context.DeviceTime - deviceStart : TimeSpan.Zero;
+            GenerationStats stats = statistics.Result(prompt.Length, sequence.Generated, deviceTime);
+            return new GenerationResult(sequence.Output(), finish, stats) { Seed = seed };
         }
         finally
         {
             if (lookahead) Trie.EndRequest();
         }
+    }
+
+    // The step's tree: a draft from the trie below the last token (sized by the sizer when adaptive, at
+    // most room nodes), or that token alone for plain decoding.
+    private DraftTree NextDraft(GeneratedSequence sequence, DraftOptions drafts, bool lookahead, int room)
+    {
+        DraftTree draft = _draft!;
+        if (!lookahead)
+        {
+            draft.Reset(sequence.Last);
+            return draft;
+        }
+        _builder!.Build(Trie, sequence.History, draft, drafts.Adaptive ? _sizer.Limit : int.MaxValue);
+        if (drafts.Adaptive) _sizer.Choose(draft);
+        draft.Truncate(room);
+        return draft;
     }
 
     private void PrepareBuffers(GenerationOptions options)
@@ -161,53 +149,23 @@ public sealed class Generator : IDisposable
         }
     }
 
-    // Appends a step's tokens exactly as one-at-a-time greedy decoding would: up to and including a stop
-    // token, and no further than maxTokens. Returns how many were taken.
-    private static int Accept(ReadOnlySpan<int> step, int[] history, ref int historyLength, ref int generated,
-        IReadOnlyList<int> stopTokens, int maxTokens, out bool stopped)
-    {
-        stopped = false;
-        int taken = 0;
-        foreach (int token in step)
-        {
-            if (generated == maxTokens) break;
-            history[historyLength++] = token;
-            generated++;
-            taken++;
-            if (IsStop(token, stopTokens))
-            {
-                stopped = true;
-                break;
-            }
-        }
-        return taken;
-    }
-
-    private static bool IsStop(int token, IReadOnlyList<int> stopTokens)
-    {
-        for (int i = 0; i < stopTokens.Count; i++)
-        {
-            if (stopTokens[i] == token) return true;
-        }
-        return false;
-    }
-
     private void Validate(ReadOnlySpan<int> prompt, GenerationOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (options.MaxTokens < 0)
-            throw new LookaheadException($"max tokens must be at least 0, got {options.MaxTokens}");
+            throw new ArgumentException($"max tokens must be at least 0, got {options.MaxTokens}", nameof(options));
         options.Drafts.Validate();
         options.Sampling.Validate();
         if (prompt.IsEmpty)
-            throw new LookaheadException("the prompt is empty: it needs at least one token (the model has no BOS token to start from)");
+            throw new ArgumentException("the prompt is empty: it needs at least one token (the model has no BOS token to start from)", nameof(prompt));
         int vocab = _context.Model.Config.VocabSize;
         for (int i = 0; i < prompt.Length; i++)
         {
             if ((uint)prompt[i] >= (uint)vocab)
-                throw new LookaheadException($"prompt token id {prompt[i]} at position {i} is out of range 0..{vocab - 1}");
+                throw new ArgumentException($"prompt token id {prompt[i]} at position {i} is out of range 0..{vocab - 1}", nameof(prompt));
         }
         if (prompt.Length > _context.ContextLength)
-            throw new LookaheadException(
-                $"the prompt has {prompt.Length} tokens but the context holds only {_context.ContextLength}");
+            throw new ArgumentException(
+                $"the prompt has {prompt.Length} tokens but the context holds only {_context.ContextLength}", nameof(prompt));
     }
 }

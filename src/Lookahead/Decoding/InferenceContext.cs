@@ -3,17 +3,6 @@ using Lookahead.Interop;
 
 namespace Lookahead.Decoding;
 
-/// <summary>Which logits a forward pass keeps.</summary>
-public enum LogitsMode
-{
-    /// <summary>None (prefill).</summary>
-    None = NativeConstants.LogitsNone,
-    /// <summary>Only the last node's.</summary>
-    Last = NativeConstants.LogitsLast,
-    /// <summary>Every node's.</summary>
-    All = NativeConstants.LogitsAll,
-}
-
 /// <summary>
 /// One sequence's native state: the KV cache of committed tokens and the pending nodes of the last
 /// forward pass. Not thread-safe. See native/include/lookahead.h for the decoding model: node 0 of a

@@ -30,17 +30,18 @@ public sealed record SamplingOptions
     /// <summary>Whether these settings are plain greedy decoding (no temperature, no penalty).</summary>
     public bool IsGreedy => Temperature == 0 && RepetitionPenalty == 1 && PresencePenalty == 0 && FrequencyPenalty == 0;
 
-    /// <summary>Throws a LookaheadException naming the first setting out of range.</summary>
+    /// <summary>Throws an ArgumentException naming the first setting out of range.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public void Validate()
     {
         if (!float.IsFinite(Temperature) || Temperature < 0)
-            throw new LookaheadException($"temperature must be a finite number >= 0, got {Temperature}");
-        if (TopK < 0) throw new LookaheadException($"top-k must be >= 0 (0 = off), got {TopK}");
-        if (!(TopP > 0 && TopP <= 1)) throw new LookaheadException($"top-p must be in (0, 1], got {TopP}");
-        if (!(MinP >= 0 && MinP <= 1)) throw new LookaheadException($"min-p must be in [0, 1], got {MinP}");
+            throw new ArgumentException($"temperature must be a finite number >= 0, got {Temperature}", nameof(Temperature));
+        if (TopK < 0) throw new ArgumentException($"top-k must be >= 0 (0 = off), got {TopK}", nameof(TopK));
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}", nameof(TopP));
+        if (!(MinP >= 0 && MinP <= 1)) throw new ArgumentException($"min-p must be in [0, 1], got {MinP}", nameof(MinP));
         if (!float.IsFinite(RepetitionPenalty) || RepetitionPenalty <= 0)
-            throw new LookaheadException($"repetition penalty must be a finite number > 0, got {RepetitionPenalty}");
-        if (!float.IsFinite(PresencePenalty)) throw new LookaheadException($"presence penalty must be finite, got {PresencePenalty}");
-        if (!float.IsFinite(FrequencyPenalty)) throw new LookaheadException($"frequency penalty must be finite, got {FrequencyPenalty}");
+            throw new ArgumentException($"repetition penalty must be a finite number > 0, got {RepetitionPenalty}", nameof(RepetitionPenalty));
+        if (!float.IsFinite(PresencePenalty)) throw new ArgumentException($"presence penalty must be finite, got {PresencePenalty}", nameof(PresencePenalty));
+        if (!float.IsFinite(FrequencyPenalty)) throw new ArgumentException($"frequency penalty must be finite, got {FrequencyPenalty}", nameof(FrequencyPenalty));
     }
 }

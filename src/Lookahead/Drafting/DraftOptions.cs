@@ -1,16 +1,5 @@
 namespace Lookahead.Drafting;
 
-/// <summary>How drafts are shaped from the trie.</summary>
-public enum DraftMode
-{
-    /// <summary>The trie's subtree merged into one multi-branch tree (shared prefixes once).</summary>
-    Hierarchical,
-    /// <summary>Separate root-to-leaf branches, shared prefixes duplicated.</summary>
-    Parallel,
-    /// <summary>One chain: the most frequent child at every step.</summary>
-    Single,
-}
-
 /// <summary>Draft limits and ranking.</summary>
 public sealed record DraftOptions
 {
@@ -31,8 +20,8 @@ public sealed record DraftOptions
 
     internal void Validate()
     {
-        if (DecodingLength < 1) throw new LookaheadException($"decoding length must be at least 1, got {DecodingLength}");
-        if (BranchLength < 1) throw new LookaheadException($"branch length must be at least 1, got {BranchLength}");
-        if (MaxQueryLength < 1) throw new LookaheadException($"max query length must be at least 1, got {MaxQueryLength}");
+        if (DecodingLength < 1) throw new ArgumentException($"decoding length must be at least 1, got {DecodingLength}", nameof(DecodingLength));
+        if (BranchLength < 1) throw new ArgumentException($"branch length must be at least 1, got {BranchLength}", nameof(BranchLength));
+        if (MaxQueryLength < 1) throw new ArgumentException($"max query length must be at least 1, got {MaxQueryLength}", nameof(MaxQueryLength));
     }
 }

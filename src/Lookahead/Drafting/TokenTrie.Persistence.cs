@@ -19,6 +19,7 @@ public sealed unsafe partial class TokenTrie
     /// Writes the output n-grams (prompt counts are per request and not saved) to a file, atomically:
     /// a partial file never replaces an existing one.
     /// </summary>
+    /// <exception cref="IOException">The file cannot be written.</exception>
     public void Save(string path)
     {
         ThrowIfDisposed();
@@ -61,9 +62,13 @@ public sealed unsafe partial class TokenTrie
     /// left as it was. A root's tree above MaxNodesPerRoot (a file saved with a larger limit) is squeezed
     /// to fit, as it would have been in this trie.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">vocabSize is not positive.</exception>
+    /// <exception cref="LookaheadException">The file is missing, not a trie file, corrupt or does not fit
+    /// this model or this trie's limits (the message says which).</exception>
     public void Load(string path, int vocabSize)
     {
         ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
         string label = Path.GetFileName(path);
         byte[] bytes;
         using (FileStream stream = BoundedFile.Open(path, "trie file"))

@@ -2,17 +2,6 @@ using System.Runtime.InteropServices;
 
 namespace Lookahead.Drafting;
 
-/// <summary>Which frequencies rank trie nodes.</summary>
-public enum FrequencySource
-{
-    /// <summary>Prompt plus output frequency.</summary>
-    Mix,
-    /// <summary>The current request's prompt only.</summary>
-    Input,
-    /// <summary>Earlier outputs only.</summary>
-    Output,
-}
-
 /// <summary>
 /// A trie of token n-grams from prompts and outputs, the draft source of lookahead decoding.
 /// </summary>
@@ -24,7 +13,8 @@ public enum FrequencySource
 /// epoch stamp makes that count stale at request end in O(1)). When a root's tree or the whole trie grows
 /// past its limit it is squeezed: output counts halve and nodes left with no count go, with their subtrees.
 /// One request at a time (BeginRequest while one is open throws InvalidOperationException); not
-/// thread-safe. Every walk is iterative, so no trie shape can overflow the stack.
+/// thread-safe. Every walk is iterative, so no trie shape can overflow the stack. After Dispose every
+/// member but Options and Dispose throws ObjectDisposedException.
 /// </remarks>
 public sealed unsafe partial class TokenTrie : IDisposable
 {
@@ -87,10 +77,24 @@ public sealed unsafe partial class TokenTrie : IDisposable
     public TrieOptions Options { get; }
 
     /// <summary>Live nodes.</summary>
-    public int NodeCount => _liveNodes;
+    public int NodeCount
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _liveNodes;
+        }
+    }
 
     /// <summary>Unmanaged bytes held (arena, root tables, edge table).</summary>
-    public long BytesAllocated => (long)_capacity * sizeof(Node) + 2L * _rootCapacity * sizeof(int) + _edges.BytesAllocated;
+    public long BytesAllocated
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return (long)_capacity * sizeof(Node) + 2L * _rootCapacity * sizeof(int) + _edges.BytesAllocated;
+        }
+    }
 
     /// <summary>How many times the trie has been squeezed.</summary>
     public int SqueezeCount { get; private set; }
@@ -176,8 +180,10 @@ public sealed unsafe partial class TokenTrie : IDisposable
         if (SqueezeCount != squeezes) RebuildCursors();
     }
 
+    // Navigation for the draft builder (and the tests): node indices are this trie's own, checked on use.
+
     /// <summary>The node of a token sequence, or -1.</summary>
-    public int Find(ReadOnlySpan<int> tokens)
+    internal int Find(ReadOnlySpan<int> tokens)
     {
         ThrowIfDisposed();
         if (tokens.IsEmpty) return -1;
@@ -187,7 +193,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>A node's frequency under a source.</summary>
-    public int Frequency(int node, FrequencySource source)
+    internal int Frequency(int node, FrequencySource source)
     {
         ref Node n = ref _nodes[CheckNode(node)];
         int prompt = n.PromptEpoch == _epoch ? n.PromptFreq : 0;
@@ -200,13 +206,13 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>The token of a node.</summary>
-    public int TokenOf(int node) => _nodes[CheckNode(node)].Token;
+    internal int TokenOf(int node) => _nodes[CheckNode(node)].Token;
 
     /// <summary>The first child of a node, or -1.</summary>
-    public int FirstChild(int node) => _nodes[CheckNode(node)].FirstChild;
+    internal int FirstChild(int node) => _nodes[CheckNode(node)].FirstChild;
 
     /// <summary>The next sibling of a node, or -1.</summary>
-    public int NextSibling(int node) => _nodes[CheckNode(node)].NextSibling;
+    internal int NextSibling(int node) => _nodes[CheckNode(node)].NextSibling;
 
     /// <summary>Removes every node (options stay).</summary>
     public void Clear()

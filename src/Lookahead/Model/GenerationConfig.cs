@@ -32,8 +32,9 @@ public static class GenerationConfig
             {
                 options.Validate();
             }
-            catch (LookaheadException e)
+            catch (ArgumentException e)
             {
+                // A file's values, not the caller's arguments: a model error.
                 throw new LookaheadException($"generation_config.json ('{path}'): {e.Message}", e);
             }
             return options;

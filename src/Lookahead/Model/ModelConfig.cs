@@ -2,25 +2,6 @@ using System.Text.Json;
 
 namespace Lookahead.Model;
 
-/// <summary>RoPE frequency scaling variants from config.json's rope_scaling.</summary>
-public enum RopeScalingKind
-{
-    /// <summary>Plain RoPE.</summary>
-    None,
-    /// <summary>Positions divided by a factor ("linear").</summary>
-    Linear,
-    /// <summary>Llama 3.1 frequency-dependent scaling ("llama3").</summary>
-    Llama3,
-}
-
-/// <summary>RoPE scaling parameters (only the fields the kind uses are meaningful).</summary>
-public sealed record RopeScaling(
-    RopeScalingKind Kind,
-    double Factor,
-    double LowFreqFactor,
-    double HighFreqFactor,
-    int OriginalMaxPositionEmbeddings);
-
 /// <summary>The hyper-parameters of a supported Hugging Face causal LM, read from config.json.</summary>
 public sealed record ModelConfig
 {

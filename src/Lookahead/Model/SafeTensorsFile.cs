@@ -3,42 +3,6 @@ using System.Text.Json;
 
 namespace Lookahead.Model;
 
-/// <summary>Element types a safetensors header may name.</summary>
-public enum TensorDtype
-{
-    /// <summary>IEEE float32.</summary>
-    F32,
-    /// <summary>IEEE float16.</summary>
-    F16,
-    /// <summary>bfloat16.</summary>
-    BF16,
-    /// <summary>float64 (recognized, not loadable).</summary>
-    F64,
-    /// <summary>int64 (recognized, not loadable).</summary>
-    I64,
-    /// <summary>int32 (recognized, not loadable).</summary>
-    I32,
-    /// <summary>int16 (recognized, not loadable).</summary>
-    I16,
-    /// <summary>int8 (recognized, not loadable).</summary>
-    I8,
-    /// <summary>uint8 (recognized, not loadable).</summary>
-    U8,
-    /// <summary>bool (recognized, not loadable).</summary>
-    Bool,
-    /// <summary>float8 e4m3 (recognized, not loadable).</summary>
-    F8E4M3,
-    /// <summary>float8 e5m2 (recognized, not loadable).</summary>
-    F8E5M2,
-}
-
-/// <summary>One tensor's entry in a safetensors header.</summary>
-public sealed record TensorInfo(string Name, TensorDtype Dtype, long[] Shape, long DataOffset, long ByteLength)
-{
-    /// <summary>Number of elements (1 for a scalar).</summary>
-    public long ElementCount => Shape.Aggregate(1L, (product, dim) => product * dim);
-}
-
 /// <summary>
 /// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header, then the
 /// tensor bytes. The header is validated completely on open: lengths, JSON shape, dtypes, shapes

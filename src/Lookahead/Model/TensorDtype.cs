@@ -1,0 +1,30 @@
+namespace Lookahead.Model;
+
+/// <summary>Element types a safetensors header may name.</summary>
+public enum TensorDtype
+{
+    /// <summary>IEEE float32.</summary>
+    F32,
+    /// <summary>IEEE float16.</summary>
+    F16,
+    /// <summary>bfloat16.</summary>
+    BF16,
+    /// <summary>float64 (recognized, not loadable).</summary>
+    F64,
+    /// <summary>int64 (recognized, not loadable).</summary>
+    I64,
+    /// <summary>int32 (recognized, not loadable).</summary>
+    I32,
+    /// <summary>int16 (recognized, not loadable).</summary>
+    I16,
+    /// <summary>int8 (recognized, not loadable).</summary>
+    I8,
+    /// <summary>uint8 (recognized, not loadable).</summary>
+    U8,
+    /// <summary>bool (recognized, not loadable).</summary>
+    Bool,
+    /// <summary>float8 e4m3 (recognized, not loadable).</summary>
+    F8E4M3,
+    /// <summary>float8 e5m2 (recognized, not loadable).</summary>
+    F8E5M2,
+}
