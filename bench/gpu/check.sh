@@ -57,14 +57,17 @@ run racecheck compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
   --gtest_filter='Variants/Cuda.VerificationBreaksExactTiesToTheLowestId/*'
 # The tensor-core kernel's shared-memory staging and split-column sums, and the CUDA graph path.
 run racecheck-mma timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers'
+  --gtest_filter='CudaMatmul.TensorCoreMatmulStagesManyInputsExactly:CudaAttention.TreeAttentionOfSmallBatchesForTheSanitizers'
 run memcheck-mma-graphs timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.TensorCoreMatmulStagesManyInputsExactly:CudaKernels.TreeAttentionOfSmallBatchesForTheSanitizers:CudaContext.GraphsReplayTheDirectLaunchesBitForBit'
+  --gtest_filter='CudaMatmul.TensorCoreMatmulStagesManyInputsExactly:CudaAttention.TreeAttentionOfSmallBatchesForTheSanitizers:CudaContext.GraphsReplayTheDirectLaunchesBitForBit'
 # The device sampler's shared-memory histograms and block reductions.
 run racecheck-sampler timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers'
+  --gtest_filter='CudaSampler.DeviceSamplerOfSmallTreesForTheSanitizers'
 run memcheck-sampler timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$TESTS" \
-  --gtest_filter='CudaKernels.DeviceSamplerOfSmallTreesForTheSanitizers:Variants/Cuda.SampledDraftTreeStepsReproducePlainSampling/default'
+  --gtest_filter='CudaSampler.DeviceSamplerOfSmallTreesForTheSanitizers:Variants/Cuda.SampledDraftTreeStepsReproducePlainSampling/default'
+# Each kernel family at llama2-7b's shapes against the copy rate (bench/native/cuda/).
+run kernel-bench timeout 120 "$BUILD/bench/native/lookahead_cuda_kernel_bench"
+sed -n '/==> kernel-bench/,/^==>/p' "$LOG" | grep -v '^==>' | sed 's/^/    /' >> "$SUMMARY"
 # The sampler's cost per node, CPU and device (vocab 32,000 and 128,256; a 16-node tree in one launch).
 run sampler-bench "$BUILD/bench/native/lookahead_sampler_bench"
 sed -n '/==> sampler-bench/,/^==>/p' "$LOG" | grep -v '^==>' | sed 's/^/    /' >> "$SUMMARY"

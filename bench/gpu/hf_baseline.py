@@ -15,12 +15,23 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHAPES = {
-    "tinyllama-1.1b": dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                           num_attention_heads=32, num_key_value_heads=4),
-    "llama2-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                      num_attention_heads=32, num_key_value_heads=32),
-}
+
+
+def read_shapes():
+    """models/shapes.tsv, the one table of model shapes, as LlamaConfig arguments by name."""
+    shapes = {}
+    for line in (ROOT / "models/shapes.tsv").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, vocab, hidden, ffn, layers, heads, kv_heads, max_positions, theta, tied = line.split("\t")
+        shapes[name] = dict(vocab_size=int(vocab), hidden_size=int(hidden), intermediate_size=int(ffn),
+                            num_hidden_layers=int(layers), num_attention_heads=int(heads),
+                            num_key_value_heads=int(kv_heads), max_position_embeddings=int(max_positions),
+                            rope_theta=float(theta), tie_word_embeddings=tied == "1")
+    return shapes
+
+
+SHAPES = read_shapes()
 
 
 def stories_check():
@@ -45,7 +56,7 @@ def timed_generate(model, ids, new_tokens, **kwargs):
 
 
 def shape_baseline(shape, context, new_tokens):
-    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096, rms_norm_eps=1e-5, rope_theta=10000.0)
+    config = LlamaConfig(**SHAPES[shape], rms_norm_eps=1e-5)
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = LlamaForCausalLM(config).to(torch.bfloat16).eval()

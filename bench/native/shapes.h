@@ -1,8 +1,9 @@
-// Real model shapes for synthetic benchmarks (weights are random: speed does not depend on their values).
+// Real model shapes for synthetic benchmarks (weights are random: speed does not depend on their values),
+// from models/shapes.tsv.
 #pragma once
 
-#include <cstring>
 #include <string>
+#include <vector>
 
 #include "lookahead.h"
 
@@ -13,34 +14,51 @@ struct NamedShape {
     lk_model_params params;
 };
 
-inline lk_model_params shape_params(int vocab, int hidden, int ffn, int layers, int heads, int kv_heads, int max_context,
-                                    float theta) {
-    lk_model_params p{};
-    p.vocab_size = vocab;
-    p.hidden_size = hidden;
-    p.intermediate_size = ffn;
-    p.n_layers = layers;
-    p.n_heads = heads;
-    p.n_kv_heads = kv_heads;
-    p.head_dim = hidden / heads;
-    p.max_context = max_context;
-    p.rms_norm_eps = 1e-5f;
-    p.rope_theta = theta;
+struct ShapeRow {
+    const char* name;
+    int vocab, hidden, ffn, layers, heads, kv_heads, max_context;
+    float rope_theta;
+    int tied;
+};
+
+inline lk_model_params shape_params(const ShapeRow& row) {
+    lk_model_params p = lk_model_default_params();
+    p.vocab_size = row.vocab;
+    p.hidden_size = row.hidden;
+    p.intermediate_size = row.ffn;
+    p.n_layers = row.layers;
+    p.n_heads = row.heads;
+    p.n_kv_heads = row.kv_heads;
+    p.head_dim = row.hidden / row.heads;
+    p.max_context = row.max_context;
+    p.rope_theta = row.rope_theta;
+    p.flags = row.tied ? LK_MODEL_TIED_OUTPUT : 0;
     return p;
 }
 
-inline const NamedShape* find_shape(const std::string& name) {
-    static const NamedShape shapes[] = {
-        {"stories260K", shape_params(512, 64, 172, 5, 8, 4, 512, 10000.0f)},
-        {"stories15M", shape_params(32000, 288, 768, 6, 6, 6, 256, 10000.0f)},
-        {"stories110M", shape_params(32000, 768, 2048, 12, 12, 12, 1024, 10000.0f)},
-        {"tinyllama-1.1b", shape_params(32000, 2048, 5632, 22, 32, 4, 2048, 10000.0f)},
-        {"llama2-7b", shape_params(32000, 4096, 11008, 32, 32, 32, 4096, 10000.0f)},
-        {"llama3-8b", shape_params(128256, 4096, 14336, 32, 32, 8, 8192, 500000.0f)},
+inline const std::vector<NamedShape>& all_shapes() {
+    static const ShapeRow rows[] = {
+#include "model_shapes.inc"
     };
-    for (const NamedShape& shape : shapes)
+    static const std::vector<NamedShape> shapes = [] {
+        std::vector<NamedShape> all;
+        for (const ShapeRow& row : rows) all.push_back({row.name, shape_params(row)});
+        return all;
+    }();
+    return shapes;
+}
+
+inline const NamedShape* find_shape(const std::string& name) {
+    for (const NamedShape& shape : all_shapes())
         if (name == shape.name) return &shape;
     return nullptr;
+}
+
+// "stories260K, stories15M, ..." for messages.
+inline std::string shape_names() {
+    std::string names;
+    for (const NamedShape& shape : all_shapes()) names += (names.empty() ? "" : ", ") + std::string(shape.name);
+    return names;
 }
 
 }  // namespace lk_bench

@@ -101,10 +101,11 @@ internal static class Help
 
         """;
 
-    public const string Synth = """
+    // The shape names come from models/shapes.tsv (SyntheticModel.Shapes).
+    public static string Synth => $"""
         usage: lookahead synth --shape NAME --out DIR [--dtype f32|f16|bf16] [--seed S]
 
-          --shape NAME   stories15M | stories110M | tinyllama-1.1b | llama2-7b | llama3-8b
+          --shape NAME   {string.Join(" | ", Lookahead.Model.SyntheticModel.Shapes.Select(s => s.Name))}
           --out DIR      a new or empty folder: config.json and safetensors (sharded above 4 GiB)
           --dtype D      weight dtype (default bf16)
           --seed S       random seed (default 1); the same seed writes the same bytes

@@ -238,7 +238,7 @@ public class HardenedInputTests
     {
         TensorDtype.F32 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(data).ToArray(),
         TensorDtype.F16 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(data).ToArray().Select(h => (float)h).ToArray(),
-        _ => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(data).ToArray().Select(BFloat16Bits.ToFloat).ToArray(),
+        _ => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(data).ToArray().Select(BFloat16.ToSingle).ToArray(),
     };
 
     [TestCase(TensorDtype.F32, "model.layers.0.self_attn.q_proj.weight", 37, float.NaN, "layer 0 attn_q holds NaN at element 37 (row 1, column 5)")]

@@ -37,6 +37,26 @@ public class SyntheticModelTests
         Assert.That(Directory.GetFiles(folder, "*.partial"), Is.Empty);
     }
 
+    // models/shapes.tsv is the one table of shapes: its stories260K row must be the bundled model's config,
+    // and every shape must be a valid Llama (heads divide the width, kv heads the heads).
+    [Test]
+    public void TheShapesTableMatchesTheBundledModelAndIsConsistent()
+    {
+        Assert.That(SyntheticModel.Shapes.Select(s => s.Name),
+            Is.EquivalentTo(new[] { "stories260K", "stories15M", "stories110M", "tinyllama-1.1b", "llama2-7b", "llama3-8b" }));
+        ModelConfig bundled = ModelConfig.Load(Path.Combine(TestPaths.Stories260K, "config.json"));
+        ModelConfig table = SyntheticModel.Find("stories260K").ToConfig();
+        Assert.That((table.VocabSize, table.HiddenSize, table.IntermediateSize, table.NumLayers, table.NumHeads, table.NumKvHeads,
+                table.MaxPositionEmbeddings, table.RopeTheta, table.TieWordEmbeddings),
+            Is.EqualTo((bundled.VocabSize, bundled.HiddenSize, bundled.IntermediateSize, bundled.NumLayers, bundled.NumHeads,
+                bundled.NumKvHeads, bundled.MaxPositionEmbeddings, bundled.RopeTheta, bundled.TieWordEmbeddings)));
+        foreach (SyntheticShape shape in SyntheticModel.Shapes)
+        {
+            Assert.That(shape.HiddenSize % shape.NumHeads, Is.Zero, shape.Name);
+            Assert.That(shape.NumHeads % shape.NumKvHeads, Is.Zero, shape.Name);
+        }
+    }
+
     [Test]
     public void ShardedAndSingleFileFoldersHoldTheSameWeights()
     {

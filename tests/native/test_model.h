@@ -6,15 +6,12 @@
 #include <random>
 #include <vector>
 
+#include "common/half.h"
 #include "lookahead.h"
 
 namespace lk_test {
 
-inline uint16_t float_to_bf16(float value) {
-    uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);  // round to nearest even
-}
+using lk::float_to_bf16;
 
 inline uint16_t float_to_f16(float value) {
     // Values in the tests are normal and well inside the half range, so a simple rounding suffices.

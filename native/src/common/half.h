@@ -5,6 +5,20 @@
 #include <cstring>
 
 namespace lk {
+// Internal linkage: the CPU backend's variants compile these with different instruction sets, and one
+// shared (inline, external) definition would let the linker hand the AVX-512 copy to the portable variant.
+namespace {
+
+// The bfloat16 nearest to value, ties to even (as PyTorch rounds): subnormals are rounded, not flushed;
+// overflow gives infinity; a NaN stays a quiet NaN of the same sign. Branch-free, so loops over it
+// vectorize. The one C++ copy of this rounding (the managed one is Lookahead.Model.BFloat16; CUDA code
+// uses __float2bfloat16_rn, which rounds the same way).
+inline uint16_t float_to_bf16(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    return static_cast<uint16_t>((nan ? bits | 0x00400000u : bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
 
 inline float bf16_to_float(uint16_t value) {
     uint32_t bits = static_cast<uint32_t>(value) << 16;
@@ -35,4 +49,5 @@ inline float f16_to_float(uint16_t value) {
     return result;
 }
 
+}  // namespace
 }  // namespace lk

@@ -15,6 +15,8 @@
 #include <limits>
 #include <cstdint>
 
+#include "../common/half.h"
+
 namespace lk::cpu {
 // Internal linkage: each backend variant compiles these with its own instruction set, and one shared
 // (inline, external) definition would let the linker hand the AVX-512 copy to the portable variant.
@@ -285,16 +287,12 @@ inline void swiglu(float* gate, const float* up, int n) {
     }
 }
 
-// Rounds x to BF16 (nearest even, as PyTorch does; subnormals are rounded, not flushed; NaN stays a
-// quiet NaN; overflow gives infinity), branch-free so it vectorizes: `rounded` gets the values as floats,
-// `packed` their BF16 bits.
+// Rounds x to BF16 (float_to_bf16 in half.h): `rounded` gets the values as floats, `packed` their BF16 bits.
 inline void round_to_bf16(const float* x, int64_t n, float* rounded, uint16_t* packed) {
     for (int64_t i = 0; i < n; ++i) {
-        const uint32_t bits = std::bit_cast<uint32_t>(x[i]);
-        const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
-        const uint32_t high = (nan ? bits | 0x00400000u : bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-        rounded[i] = std::bit_cast<float>(high);
-        packed[i] = static_cast<uint16_t>(high >> 16);
+        const uint16_t bf16 = float_to_bf16(x[i]);
+        rounded[i] = std::bit_cast<float>(static_cast<uint32_t>(bf16) << 16);
+        packed[i] = bf16;
     }
 }
 

@@ -15,20 +15,32 @@ public static class SyntheticModel
     private const long DefaultShardBytes = 4L << 30;
     private const int ChunkElements = 1 << 20;
 
-    /// <summary>The shapes this writer knows.</summary>
-    public static readonly IReadOnlyList<SyntheticShape> Shapes =
-    [
-        new("stories15M", 32000, 288, 768, 6, 6, 6, 256, 10000, true),
-        new("stories110M", 32000, 768, 2048, 12, 12, 12, 1024, 10000, true),
-        new("tinyllama-1.1b", 32000, 2048, 5632, 22, 32, 4, 2048, 10000, false),
-        new("llama2-7b", 32000, 4096, 11008, 32, 32, 32, 4096, 10000, false),
-        new("llama3-8b", 128256, 4096, 14336, 32, 32, 8, 8192, 500000, false),
-    ];
+    /// <summary>The shapes this writer knows: models/shapes.tsv, embedded in this assembly.</summary>
+    public static readonly IReadOnlyList<SyntheticShape> Shapes = ReadShapes();
 
     /// <summary>Looks a shape up by name (case-insensitive).</summary>
     public static SyntheticShape Find(string name) =>
         Shapes.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase)) ??
         throw new LookaheadException($"unknown shape '{name}' (known: {string.Join(", ", Shapes.Select(s => s.Name))})");
+
+    private static List<SyntheticShape> ReadShapes()
+    {
+        using Stream stream = typeof(SyntheticModel).Assembly.GetManifestResourceStream("Lookahead.shapes.tsv")
+            ?? throw new InvalidOperationException("the embedded shapes table (models/shapes.tsv) is missing from this build");
+        using var reader = new StreamReader(stream);
+        var shapes = new List<SyntheticShape>();
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            string[] f = line.Split('\t');
+            if (f.Length != 10) throw new InvalidOperationException($"models/shapes.tsv: '{line}' has {f.Length} columns, not 10");
+            int Int(int i) => int.Parse(f[i], invariant);
+            shapes.Add(new SyntheticShape(f[0], Int(1), Int(2), Int(3), Int(4), Int(5), Int(6), Int(7),
+                double.Parse(f[8], invariant), f[9] == "1"));
+        }
+        return shapes;
+    }
 
     /// <summary>Writes config.json and the safetensors file(s) into an empty or new folder.</summary>
     public static void Write(SyntheticShape shape, TensorDtype dtype, string folder, int seed, IProgress<double>? progress = null) =>
@@ -140,8 +152,7 @@ public static class SyntheticModel
                 case TensorDtype.F32: BinaryPrimitives.WriteSingleLittleEndian(bytes[(i * 4)..], value); break;
                 case TensorDtype.F16: BinaryPrimitives.WriteHalfLittleEndian(bytes[(i * 2)..], (Half)value); break;
                 default:
-                    uint bits = BitConverter.SingleToUInt32Bits(value);
-                    BinaryPrimitives.WriteUInt16LittleEndian(bytes[(i * 2)..], (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16));
+                    BinaryPrimitives.WriteUInt16LittleEndian(bytes[(i * 2)..], BFloat16.FromSingle(value));
                     break;
             }
         }

@@ -120,7 +120,7 @@ public sealed class RandomModel : IDisposable
     public static float Round(float value, TensorDtype dtype) => dtype switch
     {
         TensorDtype.F16 => (float)(Half)value,
-        TensorDtype.BF16 => BFloat16Bits.ToFloat(BFloat16Bits.FromFloat(value)),
+        TensorDtype.BF16 => BFloat16.ToSingle(BFloat16.FromSingle(value)),
         _ => value,
     };
 
@@ -183,21 +183,10 @@ public sealed class RandomModel : IDisposable
             case TensorDtype.F16:
                 return MemoryMarshal.AsBytes(values.Select(x => (Half)x).ToArray().AsSpan()).ToArray();
             case TensorDtype.BF16:
-                return MemoryMarshal.AsBytes(values.Select(BFloat16Bits.FromFloat).ToArray().AsSpan()).ToArray();
+                return MemoryMarshal.AsBytes(values.Select(BFloat16.FromSingle).ToArray().AsSpan()).ToArray();
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype));
         }
     }
 }
 
-/// <summary>bfloat16 bit patterns (round to nearest even), for writing fixtures.</summary>
-public static class BFloat16Bits
-{
-    public static ushort FromFloat(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-    }
-
-    public static float ToFloat(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
-}

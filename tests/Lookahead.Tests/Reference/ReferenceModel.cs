@@ -1,3 +1,4 @@
+using Lookahead.Model;
 using System.Text.Json;
 
 namespace Lookahead.Tests.Reference;
@@ -126,7 +127,7 @@ public sealed class ReferenceModel
     private double[] MatVec(float[] w, double[] x, int rows, int cols, float[]? bias)
     {
         // The library holds activations as floats; BF16 weights see them rounded once more, to BF16.
-        if (_c.Bf16Inputs) x = x.Select(value => (double)Bf16.Round((float)value)).ToArray();
+        if (_c.Bf16Inputs) x = x.Select(value => (double)BFloat16.Round((float)value)).ToArray();
         var y = new double[rows];
         for (int r = 0; r < rows; r++)
         {
@@ -197,14 +198,3 @@ public sealed class ReferenceModel
     }
 }
 
-/// <summary>Round to nearest even to BF16 (written here, independent of the library's conversions).</summary>
-public static class Bf16
-{
-    public static float Round(float value)
-    {
-        if (float.IsNaN(value)) return value;
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        uint lsb = (bits >> 16) & 1;
-        return BitConverter.UInt32BitsToSingle((bits + 0x7FFFu + lsb) & 0xFFFF0000u);
-    }
-}
