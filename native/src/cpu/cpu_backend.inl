@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/backend.h"
+#include "../common/forward_pass.h"
 #include "../common/half.h"
 #include "../common/sampled_walk.h"
 #include "kernels.h"
@@ -85,52 +86,8 @@ public:
     int32_t threads() const override { return pool_.size(); }
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
-        const int n = tree.size();
-        const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim();
-        const int64_t ffn = p_.intermediate_size;
-        float* x = x_.as<float>();
-        float* xb = xb_.as<float>();
-
-        {
-            StageProfile::Scope stage(profile_, Stage::kEmbed);
-            for (int i = 0; i < n; ++i) embed(tree.token(i), x + i * hidden);
-        }
-
-        for (int l = 0; l < p_.n_layers; ++l) {
-            const LayerWeights& w = model_.layers[l];
-            {
-                StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
-                for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.attn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-                attention_inputs(w, inputs(xb, hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), tree, n_past,
-                                 k_.as<float>(), v_.as<float>());
-                store_kv(l, n_past, n);
-            }
-            {
-                StageProfile::Scope stage(profile_, Stage::kAttention);
-                attention(l, tree, n_past);
-            }
-            {
-                StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
-                project(w.o, inputs(attn_.as<float>(), q_dim, n, q_dim, any_bf16({&w.o})), n, x, hidden, /*accumulate=*/true);
-            }
-            {
-                StageProfile::Scope stage(profile_, Stage::kFeedForward);
-                for (int i = 0; i < n; ++i) cpu::rms_norm(x + i * hidden, w.ffn_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-                feed_forward_gate(w, inputs(xb, hidden, n, hidden, any_bf16({&w.gate, &w.up})), n);
-            }
-            {
-                StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
-                project(w.down, inputs(gate_.as<float>(), ffn, n, ffn, any_bf16({&w.down})), n, x, hidden, /*accumulate=*/true);
-            }
-        }
-
-        if (logits_mode == LK_LOGITS_NONE) return;
-        StageProfile::Scope stage(profile_, Stage::kOutput);
-        const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
-        for (int i = first; i < n; ++i) cpu::rms_norm(x + i * hidden, model_.output_norm.f32(), xb + i * hidden, hidden, p_.rms_norm_eps);
-        const Tensor& head = model_.output_weights();
-        project(head, inputs(xb + first * hidden, hidden, n - first, hidden, any_bf16({&head})), n - first,
-                logits_.as<float>() + int64_t{first} * p_.vocab_size, p_.vocab_size);
+        Pass pass{*this, tree, n_past, tree.size()};
+        run_forward_pass(pass, profile_, p_.n_layers, tree.size(), logits_mode);
     }
 
     const float* logits(int32_t node) override { return logits_.as<float>() + int64_t{node} * p_.vocab_size; }
@@ -167,6 +124,59 @@ public:
     }
 
 private:
+    // The stages of one forward pass over tree's n nodes below n_past committed tokens (run_forward_pass).
+    struct Pass {
+        CpuBackend& b;
+        const Tree& tree;
+        int32_t n_past;
+        int n;
+
+        float* x() const { return b.x_.as<float>(); }
+        float* xb() const { return b.xb_.as<float>(); }
+        void norm(const Tensor& weight, int first) const {
+            const int64_t hidden = b.p_.hidden_size;
+            for (int i = first; i < n; ++i) cpu::rms_norm(x() + i * hidden, weight.f32(), xb() + i * hidden, hidden, b.p_.rms_norm_eps);
+        }
+
+        void embed() const {
+            for (int i = 0; i < n; ++i) b.embed(tree.token(i), x() + i * b.p_.hidden_size);
+        }
+        void attention_inputs(int l) const {
+            const LayerWeights& w = b.model_.layers[l];
+            const int64_t hidden = b.p_.hidden_size;
+            norm(w.attn_norm, 0);
+            b.attention_inputs(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), tree, n_past, b.k_.as<float>(),
+                               b.v_.as<float>());
+            b.store_kv(l, n_past, n);
+        }
+        void attention(int l) const { b.attention(l, tree, n_past); }
+        void attention_output(int l) const {
+            const LayerWeights& w = b.model_.layers[l];
+            const int64_t q_dim = b.model_.q_dim();
+            b.project(w.o, b.inputs(b.attn_.as<float>(), q_dim, n, q_dim, any_bf16({&w.o})), n, x(), b.p_.hidden_size,
+                      /*accumulate=*/true);
+        }
+        void feed_forward(int l) const {
+            const LayerWeights& w = b.model_.layers[l];
+            const int64_t hidden = b.p_.hidden_size;
+            norm(w.ffn_norm, 0);
+            b.feed_forward_gate(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.gate, &w.up})), n);
+        }
+        void feed_forward_down(int l) const {
+            const LayerWeights& w = b.model_.layers[l];
+            const int64_t ffn = b.p_.intermediate_size;
+            b.project(w.down, b.inputs(b.gate_.as<float>(), ffn, n, ffn, any_bf16({&w.down})), n, x(), b.p_.hidden_size,
+                      /*accumulate=*/true);
+        }
+        void output(int first) const {
+            const int64_t hidden = b.p_.hidden_size;
+            norm(b.model_.output_norm, first);
+            const Tensor& head = b.model_.output_weights();
+            b.project(head, b.inputs(xb() + first * hidden, hidden, n - first, hidden, any_bf16({&head})), n - first,
+                      b.logits_.as<float>() + int64_t{first} * b.p_.vocab_size, b.p_.vocab_size);
+        }
+    };
+
     static AlignedBuffer floats(int64_t count) { return AlignedBuffer(count * sizeof(float)); }
 
     // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file): both

@@ -14,6 +14,7 @@
 #endif
 
 #include "../common/backend.h"
+#include "../common/forward_pass.h"
 #include "attention.cuh"
 #include "cuda_backend.h"
 #include "cuda_check.h"
@@ -84,9 +85,26 @@ private:
     // Device memory for the largest product of a batch: the layers' stacked q/k/v and gate/up, o, down, the head.
     void allocate_matmul_scratch();
 
-    // Issues the forward pass's kernels, directly or into a graph being captured. device_n_past: where the
-    // kernels read n_past (graphs), or null to pass it by value.
+    // The stages of one forward pass (run_forward_pass) as kernel launches. device_n_past: where the kernels
+    // read n_past (graphs), or null to pass it by value.
+    struct Pass {
+        CudaBackend& b;
+        const cuda::TreeView& view;
+        int32_t n_past;
+        const int32_t* device_n_past;
+
+        void embed() const;
+        void attention_inputs(int l) const;
+        void attention(int l) const;
+        void attention_output(int l) const;
+        void feed_forward(int l) const;
+        void feed_forward_down(int l) const;
+        void output(int first) const;
+    };
+    // Issues the forward pass's kernels, directly or into a graph being captured.
     void encode_forward(const cuda::TreeView& view, int32_t n_past, const int32_t* device_n_past, int32_t logits_mode);
+    float* keys(int l) const { return key_cache_.get() + l * layer_stride_; }
+    float* values(int l) const { return value_cache_.get() + l * layer_stride_; }
     // The verification's result comes back; the call then leaves no work queued.
     int32_t finish_verify(int n, int32_t* path, int32_t* bonus);
     // Brings the device's token counts (the penalties') to the committed sequence before the root: counts
@@ -211,55 +229,47 @@ void CudaBackend::forward(const Tree& tree, int32_t n_past, int32_t logits_mode)
     timer_.add();
 }
 
-// The same stages as the CPU backend's forward pass (cpu_backend.inl), each a few launches here; the
-// layer loop is written per backend because the CPU's fuses work across what are kernels here.
 void CudaBackend::encode_forward(const cuda::TreeView& view, int32_t n_past, const int32_t* device_n_past, int32_t logits_mode) {
-    const int n = view.n;
-    const int64_t hidden = p_.hidden_size, ffn = p_.intermediate_size;
-    {
-        StageProfile::Scope stage(profile_, Stage::kEmbed);
-        const DeviceTensor& embedding = weights_.token_embedding();
-        cuda::embed(embedding.get(), embedding.dtype, inputs_.tokens(), n, p_.hidden_size, x_.get());
-    }
-    for (int l = 0; l < p_.n_layers; ++l) {
-        const DeviceLayer& w = weights_.layer(l);
-        float* keys = key_cache_.get() + l * layer_stride_;
-        float* values = value_cache_.get() + l * layer_stride_;
-        {
-            StageProfile::Scope stage(profile_, Stage::kAttentionInputs);
-            cuda::rms_norm(x_.get(), w.attn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-            run(attention_inputs(l, xb_.get()), n);
-            cuda::rope_and_store(q_.get(), k_.get(), v_.get(), inputs_.positions(), weights_.rope_inv_freq(), n, p_.n_heads,
-                                 p_.n_kv_heads, p_.head_dim, n_past, device_n_past, keys, values);
-        }
-        {
-            StageProfile::Scope stage(profile_, Stage::kAttention);
-            cuda::tree_attention(q_.get(), keys, values, n_past, device_n_past, view, p_.n_heads, p_.n_kv_heads, p_.head_dim, plan_,
-                                 attention_scratch_.get(), attn_.get());
-        }
-        {
-            StageProfile::Scope stage(profile_, Stage::kAttentionOutput);
-            run(attention_output(l, attn_.get()), n);  // adds to the residual stream x
-        }
-        {
-            StageProfile::Scope stage(profile_, Stage::kFeedForward);
-            cuda::rms_norm(x_.get(), w.ffn_norm.f32(), xb_.get(), 0, n, p_.hidden_size, p_.rms_norm_eps);
-            run(feed_forward(l, xb_.get()), n);
-            cuda::swiglu(gate_.get(), up_.get(), n * ffn);
-        }
-        {
-            StageProfile::Scope stage(profile_, Stage::kFeedForwardDown);
-            run(feed_forward_down(l, gate_.get()), n);  // adds to the residual stream x
-        }
-    }
-    if (logits_mode == LK_LOGITS_NONE) return;
-    StageProfile::Scope stage(profile_, Stage::kOutput);
-    const int first = logits_mode == LK_LOGITS_LAST ? n - 1 : 0;
-    cuda::rms_norm(x_.get(), weights_.output_norm().f32(), xb_.get(), first, n, p_.hidden_size, p_.rms_norm_eps);
-    const DeviceTensor& head = weights_.output_head();
-    const cuda::MatmulPart part{head.get(), head.rows, logits_.get() + int64_t{first} * p_.vocab_size, p_.vocab_size, nullptr};
-    cuda::matmul(&part, 1, head.dtype, head.cols, xb_.get() + first * hidden, hidden, n - first, false, choices_.cuda_matmul,
-                 matmul_scratch());
+    Pass pass{*this, view, n_past, device_n_past};
+    run_forward_pass(pass, profile_, p_.n_layers, view.n, logits_mode);
+}
+
+void CudaBackend::Pass::embed() const {
+    const DeviceTensor& embedding = b.weights_.token_embedding();
+    cuda::embed(embedding.get(), embedding.dtype, b.inputs_.tokens(), view.n, b.p_.hidden_size, b.x_.get());
+}
+
+void CudaBackend::Pass::attention_inputs(int l) const {
+    const DeviceLayer& w = b.weights_.layer(l);
+    cuda::rms_norm(b.x_.get(), w.attn_norm.f32(), b.xb_.get(), 0, view.n, b.p_.hidden_size, b.p_.rms_norm_eps);
+    b.run(b.attention_inputs(l, b.xb_.get()), view.n);
+    cuda::rope_and_store(b.q_.get(), b.k_.get(), b.v_.get(), b.inputs_.positions(), b.weights_.rope_inv_freq(), view.n, b.p_.n_heads,
+                         b.p_.n_kv_heads, b.p_.head_dim, n_past, device_n_past, b.keys(l), b.values(l));
+}
+
+void CudaBackend::Pass::attention(int l) const {
+    cuda::tree_attention(b.q_.get(), b.keys(l), b.values(l), n_past, device_n_past, view, b.p_.n_heads, b.p_.n_kv_heads, b.p_.head_dim,
+                         b.plan_, b.attention_scratch_.get(), b.attn_.get());
+}
+
+void CudaBackend::Pass::attention_output(int l) const { b.run(b.attention_output(l, b.attn_.get()), view.n); }
+
+void CudaBackend::Pass::feed_forward(int l) const {
+    const DeviceLayer& w = b.weights_.layer(l);
+    cuda::rms_norm(b.x_.get(), w.ffn_norm.f32(), b.xb_.get(), 0, view.n, b.p_.hidden_size, b.p_.rms_norm_eps);
+    b.run(b.feed_forward(l, b.xb_.get()), view.n);
+    cuda::swiglu(b.gate_.get(), b.up_.get(), int64_t{view.n} * b.p_.intermediate_size);
+}
+
+void CudaBackend::Pass::feed_forward_down(int l) const { b.run(b.feed_forward_down(l, b.gate_.get()), view.n); }
+
+void CudaBackend::Pass::output(int first) const {
+    const int64_t hidden = b.p_.hidden_size;
+    cuda::rms_norm(b.x_.get(), b.weights_.output_norm().f32(), b.xb_.get(), first, view.n, b.p_.hidden_size, b.p_.rms_norm_eps);
+    const DeviceTensor& head = b.weights_.output_head();
+    const cuda::MatmulPart part{head.get(), head.rows, b.logits_.get() + int64_t{first} * b.p_.vocab_size, b.p_.vocab_size, nullptr};
+    cuda::matmul(&part, 1, head.dtype, head.cols, b.xb_.get() + first * hidden, hidden, view.n - first, false, b.choices_.cuda_matmul,
+                 b.matmul_scratch());
 }
 
 const float* CudaBackend::logits(int32_t node) {
