@@ -6,13 +6,6 @@ namespace Lookahead.Cli;
 /// <summary>The decoding options shared by generate (and later bench): mode, draft shape and trie file.</summary>
 internal static class DecodingArguments
 {
-    /// <summary>The sampling options (defaults: the model folder's generation_config.json, else greedy).</summary>
-    public static readonly string[] SamplingValueOptions =
-        ["temperature", "top-k", "top-p", "min-p", "repetition-penalty", "presence-penalty", "frequency-penalty", "seed"];
-
-    public static readonly string[] ValueOptions =
-        ["mode", "decoding-length", "branch-length", "max-query-length", "draft-mode", "freq", "trie", "warmup", .. SamplingValueOptions];
-
     // "plain" is one forward pass per token (greedy, or sampling when sampling is on); "greedy" names it too.
     private static readonly Dictionary<string, DecodingMode> Modes = new()
     {

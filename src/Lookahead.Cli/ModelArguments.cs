@@ -7,10 +7,6 @@ internal static class ModelArguments
 {
     private const long ProgressThresholdBytes = 256L * 1024 * 1024;
 
-    /// <summary>The options <see cref="Context"/> reads.</summary>
-    public static readonly string[] ContextValueOptions =
-        ["backend", "threads", "context", "cpu-kernel", "cuda-device", "cuda-graphs", "cuda-attention", "cuda-matmul"];
-
     private static readonly Dictionary<string, Backend> Backends = new()
     {
         ["auto"] = Backend.Auto,

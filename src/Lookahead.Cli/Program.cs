@@ -3,12 +3,12 @@ using Lookahead.Cli;
 using Lookahead.Cli.Commands;
 
 // Exit codes: 0 success, 1 runtime error (one line on stderr), 2 usage error.
-var commands = new Dictionary<string, (IReadOnlySet<string> ValueOptions, Func<IReadOnlyList<string>, int> Run)>
+var commands = new Dictionary<string, (CliCommand Spec, Func<IReadOnlyList<string>, int> Run)>
 {
-    ["generate"] = (GenerateCommand.ValueOptions, GenerateCommand.Run),
-    ["info"] = (InfoCommand.ValueOptions, InfoCommand.Run),
-    ["bench"] = (BenchCommand.ValueOptions, BenchCommand.Run),
-    ["synth"] = (SynthCommand.ValueOptions, SynthCommand.Run),
+    ["generate"] = (CommandLineTable.Generate, GenerateCommand.Run),
+    ["info"] = (CommandLineTable.Info, InfoCommand.Run),
+    ["bench"] = (CommandLineTable.Bench, BenchCommand.Run),
+    ["synth"] = (CommandLineTable.Synth, SynthCommand.Run),
 };
 // Global flags may come before the command too; after it, they are read as the command reads its options.
 int first = 0;
@@ -22,16 +22,16 @@ try
 {
     if (first == args.Length || args[first] == "help")
     {
-        Console.Out.Write(Help.Main);
+        Console.Out.Write(CommandLineTable.MainHelp());
         return help || first < args.Length ? 0 : 2;
     }
     string name = args[first];
     if (!commands.TryGetValue(name, out var command)) throw new UsageException($"unknown command '{name}'");
-    List<string> options = ArgumentReader.TakeGlobalFlags(args[(first + 1)..], command.ValueOptions, out bool verboseAfter, out bool helpAfter);
+    List<string> options = ArgumentReader.TakeGlobalFlags(args[(first + 1)..], command.Spec.ValueOptions, out bool verboseAfter, out bool helpAfter);
     verbose |= verboseAfter;
     if (help || helpAfter)
     {
-        Console.Out.Write(Help.For(name));
+        Console.Out.Write(CommandLineTable.Help(command.Spec));
         return 0;
     }
     return command.Run(options);

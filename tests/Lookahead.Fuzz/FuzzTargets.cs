@@ -147,12 +147,13 @@ public static class FuzzTargets
     private static void CommandLine(byte[] input)
     {
         string[] args = Encoding.UTF8.GetString(input).Split('\0');
-        (IReadOnlySet<string> options, HashSet<string> flags) = args[0] switch
+        CliCommand command = args[0] switch
         {
-            "bench" => (BenchCommand.ValueOptions, new HashSet<string> { "device-time", "paired-bandwidth" }),
-            "info" => (InfoCommand.ValueOptions, new HashSet<string>()),
-            _ => ((IReadOnlySet<string>)GenerateCommand.ValueOptions, new HashSet<string> { "json", "profile" }),
+            "bench" => CommandLineTable.Bench,
+            "info" => CommandLineTable.Info,
+            _ => CommandLineTable.Generate,
         };
+        IReadOnlySet<string> options = command.ValueOptions, flags = command.Flags;
         List<string> rest = ArgumentReader.TakeGlobalFlags(args[1..], options, out _, out _);
         var reader = new ArgumentReader(rest, options, flags);
         _ = reader.Int("max-tokens", 0, 1 << 24);

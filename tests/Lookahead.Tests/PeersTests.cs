@@ -12,15 +12,8 @@ public class PeersTests
     public void LlamaCppGreedyIdsEqualOurs()
     {
         // The benchmark project is built by the same solution build, next to this one.
-        string testOutput = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
-        string configuration = Path.GetFileName(Path.GetDirectoryName(testOutput)!);
-        string root = testOutput;
-        while (!File.Exists(Path.Combine(root, "Lookahead.sln")))
-        {
-            string? parent = Path.GetDirectoryName(root);
-            if (parent is null) Assert.Fail($"repository root (Lookahead.sln) not found above {testOutput}");
-            root = parent!;
-        }
+        string configuration = Path.GetFileName(Path.GetDirectoryName(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)))!;
+        string root = TestPaths.RepositoryRoot;
         string bench = Path.Combine(root, "bench", "Lookahead.Benchmarks", "bin", configuration, "net10.0", "Lookahead.Benchmarks.dll");
         // The solution build that built these tests builds the benchmarks too: missing means a broken build, not
         // an optional peer, so this fails rather than skips.

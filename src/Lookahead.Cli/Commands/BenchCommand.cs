@@ -13,15 +13,11 @@ namespace Lookahead.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    public static readonly HashSet<string> ValueOptions =
-        ["model", "prompts", "max-tokens", "modes", "decoding-length", "branch-length", "max-query-length", "draft-mode",
-         "freq", "out", "forward-cost-context", "temperature", .. ModelArguments.ContextValueOptions];
-
     public static string BundledPrompts => Path.Combine(AppContext.BaseDirectory, "data", "stories.jsonl");
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string> { "device-time", "paired-bandwidth" });
+        var reader = new ArgumentReader(args, CommandLineTable.Bench.ValueOptions, CommandLineTable.Bench.Flags);
         int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
         string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (modes.Length == 0) throw new UsageException("--modes needs at least one of greedy, lookahead");

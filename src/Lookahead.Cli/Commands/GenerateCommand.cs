@@ -11,16 +11,9 @@ namespace Lookahead.Cli.Commands;
 /// <summary>lookahead generate: one prompt in, a greedy-equivalent continuation out.</summary>
 internal static class GenerateCommand
 {
-    public static readonly HashSet<string> ValueOptions =
-    [
-        "model", "prompt", "prompt-file", "prompt-ids", "max-tokens",
-        .. ModelArguments.ContextValueOptions, .. DecodingArguments.ValueOptions,
-    ];
-    private static readonly HashSet<string> Flags = ["json", "profile"];
-
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, Flags);
+        var reader = new ArgumentReader(args, CommandLineTable.Generate.ValueOptions, CommandLineTable.Generate.Flags);
         int sources = new[] { "prompt", "prompt-file", "prompt-ids" }.Count(reader.Has);
         if (sources > 1) throw new UsageException("give only one of --prompt, --prompt-file and --prompt-ids");
         var options = new GenerationOptions

@@ -5,11 +5,10 @@ namespace Lookahead.Cli.Commands;
 /// <summary>lookahead info: describes a model folder.</summary>
 internal static class InfoCommand
 {
-    public static readonly HashSet<string> ValueOptions = ["model"];
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        var reader = new ArgumentReader(args, CommandLineTable.Info.ValueOptions, CommandLineTable.Info.Flags);
         string folder = ModelArguments.Resolve(reader);
         using LanguageModel model = ModelArguments.Load(folder);
         ModelConfig c = model.Config;

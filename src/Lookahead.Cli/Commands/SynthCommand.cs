@@ -13,11 +13,10 @@ internal static class SynthCommand
         ["bf16"] = TensorDtype.BF16,
     };
 
-    public static readonly HashSet<string> ValueOptions = ["shape", "dtype", "out", "seed"];
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var reader = new ArgumentReader(args, ValueOptions, new HashSet<string>());
+        var reader = new ArgumentReader(args, CommandLineTable.Synth.ValueOptions, CommandLineTable.Synth.Flags);
         string shapeName = reader.String("shape") ?? throw new UsageException(
             $"synth needs --shape ({string.Join(", ", SyntheticModel.Shapes.Select(s => s.Name))})");
         string folder = reader.String("out") ?? throw new UsageException("synth needs --out DIR");
