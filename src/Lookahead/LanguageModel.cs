@@ -68,6 +68,7 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>Loads a model folder. Progress (0..1) is reported as weights are copied.</summary>
+    /// <exception cref="LookaheadException">The folder, config.json, a safetensors file, a tensor or the tokenizer is missing or invalid (the message names the file and the problem), or the native library refused the weights.</exception>
     public static LanguageModel Load(string folder, IProgress<double>? progress = null)
     {
         NativeLibraryResolver.EnsureCompatible();

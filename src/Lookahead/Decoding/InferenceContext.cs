@@ -56,6 +56,9 @@ public sealed unsafe class InferenceContext : IDisposable
     public int CommittedTokens => Info().NPast;
 
     /// <summary>One forward pass over a batch; empty parents means a chain (causal prefill).</summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public void Eval(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, LogitsMode logits)
     {
         using Lease lease = Enter();
@@ -68,6 +71,10 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Copies a node's logits (kept by the last Eval) into destination (vocab_size floats).</summary>
+    /// <exception cref="ArgumentException">destination holds fewer than vocab_size floats.</exception>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public void CopyLogits(int node, Span<float> destination)
     {
         using Lease lease = Enter();
@@ -79,6 +86,9 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Commits a root path of pending nodes (nodes[0] = 0, each next a child of the previous).</summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public void Commit(ReadOnlySpan<int> nodes)
     {
         using Lease lease = Enter();
@@ -89,6 +99,9 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Commits the first count nodes of a pending chain.</summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public void CommitChain(int count)
     {
         using Lease lease = Enter();
@@ -96,6 +109,9 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Forgets committed tokens beyond count (0 empties the cache).</summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public void Truncate(int count)
     {
         using Lease lease = Enter();
@@ -118,6 +134,9 @@ public sealed unsafe class InferenceContext : IDisposable
     /// Fused greedy step over a draft tree whose root is the last emitted token: forward, verify, commit.
     /// Writes the accepted draft tokens and then the bonus token to output; returns how many.
     /// </summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public int DecodeGreedy(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, Span<int> output)
     {
         using Lease lease = Enter();
@@ -139,6 +158,9 @@ public sealed unsafe class InferenceContext : IDisposable
     /// ones, then the root) are prompt; tokenIndex is the index of the first token this step generates.
     /// Writes the accepted draft tokens and then the bonus token to output; returns how many.
     /// </summary>
+    /// <exception cref="LookaheadException">The native call failed; <see cref="LookaheadException.Status"/> says why (an argument out of range, named in the message; a full KV cache; call order; non-finite logits).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is inside a call on this context.</exception>
     public int DecodeSample(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, SamplingOptions sampling, ulong seed,
         int promptLength, long tokenIndex, Span<int> output)
     {
@@ -190,6 +212,7 @@ public sealed unsafe class InferenceContext : IDisposable
     public TimeSpan DeviceTime => GetProfile().FirstOrDefault(s => s.Name == "device")?.Total ?? TimeSpan.Zero;
 
     /// <summary>The stage totals since profiling was last switched, in the library's order (all zero while it is off).</summary>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
     public IReadOnlyList<StageTime> GetProfile()
     {
         using Lease lease = Enter();

@@ -12,6 +12,8 @@ namespace Lookahead.Diagnostics;
 public static class MemoryBandwidth
 {
     /// <summary>Best of several passes over 1 GiB, in GB/s (10^9 bytes per second); about a second.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">threads is below 1.</exception>
+    /// <exception cref="LookaheadException">The native library is missing, of another ABI, or the probe failed.</exception>
     public static double MeasureReadGBps(int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);

@@ -36,6 +36,7 @@ public sealed class DraftBuilder
 
     /// <summary>Writes into draft the tree rooted at context's last token, of at most maxNodes nodes
     /// (default: the options' decoding length; the adaptive sizer asks for no more than it may use).</summary>
+    /// <exception cref="ArgumentException">context is empty.</exception>
     public void Build(TokenTrie trie, ReadOnlySpan<int> context, DraftTree draft, int maxNodes = int.MaxValue)
     {
         if (context.IsEmpty) throw new ArgumentException("the context is empty", nameof(context));

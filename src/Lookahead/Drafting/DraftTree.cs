@@ -47,6 +47,8 @@ public sealed class DraftTree
     }
 
     /// <summary>Appends a node below an existing one (with its acceptance estimate); returns its index.</summary>
+    /// <exception cref="InvalidOperationException">The tree is full.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">parent is not an existing node.</exception>
     public int Add(int token, int parent, float confidence = 0)
     {
         if (Count == Capacity) throw new InvalidOperationException($"draft tree is full ({Capacity} nodes)");
@@ -60,6 +62,7 @@ public sealed class DraftTree
     }
 
     /// <summary>Makes this tree a copy of another (which must fit).</summary>
+    /// <exception cref="ArgumentException">other does not fit in this tree.</exception>
     public void CopyFrom(DraftTree other)
     {
         if (other.Count > Capacity) throw new ArgumentException($"a draft of {other.Count} nodes does not fit in {Capacity}", nameof(other));

@@ -102,6 +102,8 @@ public sealed unsafe partial class TokenTrie : IDisposable
     internal Node* Nodes => _nodes;
 
     /// <summary>Starts a request: forgets the previous prompt's counts and inserts every n-gram of this one.</summary>
+    /// <exception cref="InvalidOperationException">A request is already open on this trie.</exception>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void BeginRequest(ReadOnlySpan<int> prompt)
     {
         ThrowIfDisposed();
@@ -142,6 +144,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>Ends the request: its prompt counts stop counting (O(1)) and output streaming restarts.</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void EndRequest()
     {
         ThrowIfDisposed();
@@ -152,6 +155,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>Streams committed output tokens in: every n-gram ending at each token gains an output count.</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void AppendOutput(ReadOnlySpan<int> tokens)
     {
         ThrowIfDisposed();
@@ -159,6 +163,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>Inserts a finished text's n-grams as output (warm-up with a corpus of outputs).</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void AddOutputCorpus(ReadOnlySpan<int> tokens)
     {
         ThrowIfDisposed();
@@ -215,6 +220,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     internal int NextSibling(int node) => _nodes[CheckNode(node)].NextSibling;
 
     /// <summary>Removes every node (options stay).</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void Clear()
     {
         ThrowIfDisposed();
@@ -229,6 +235,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     }
 
     /// <summary>Halves output counts everywhere and drops nodes left with no count.</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void Squeeze()
     {
         ThrowIfDisposed();

@@ -11,6 +11,7 @@ namespace Lookahead.Model;
 public static class GenerationConfig
 {
     /// <summary>The folder's defaults; greedy when it has no generation_config.json.</summary>
+    /// <exception cref="LookaheadException">generation_config.json is not valid JSON or holds values out of range.</exception>
     public static SamplingOptions Load(string folder)
     {
         string path = Path.Combine(folder, "generation_config.json");

@@ -33,6 +33,7 @@ public sealed class ModelCheckpoint : IDisposable
     public IEnumerable<string> TensorNames => _tensors.Keys;
 
     /// <summary>Opens a model folder and validates config.json and every safetensors header.</summary>
+    /// <exception cref="LookaheadException">A file is missing, truncated or inconsistent (the message names it).</exception>
     public static ModelCheckpoint Open(string folder)
     {
         if (!Directory.Exists(folder)) throw new LookaheadException($"model folder not found: '{folder}'");

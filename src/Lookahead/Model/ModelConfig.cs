@@ -54,6 +54,7 @@ public sealed record ModelConfig
     public string? TorchDtype { get; init; }
 
     /// <summary>Reads and validates config.json in a model folder.</summary>
+    /// <exception cref="LookaheadException">config.json is missing, not JSON, or holds an unsupported or invalid value (the message names the field).</exception>
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new LookaheadException($"config.json not found: '{path}'");
@@ -63,6 +64,7 @@ public sealed record ModelConfig
     }
 
     /// <summary>Validates a parsed config.json object.</summary>
+    /// <exception cref="LookaheadException">A field is missing, of the wrong type or out of range (the message names it).</exception>
     public static ModelConfig Parse(JsonElement root)
     {
         var reader = new ConfigReader(root);

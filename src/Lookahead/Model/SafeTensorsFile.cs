@@ -37,6 +37,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>Opens, validates and maps a file. Throws LookaheadException naming the problem.</summary>
+    /// <exception cref="LookaheadException">The file is missing or its header, dtypes, shapes or byte ranges are invalid (the message says which).</exception>
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new LookaheadException($"safetensors file not found: '{path}'");

@@ -9,6 +9,7 @@ public sealed class SafeTensorsWriter
     private readonly List<(string Name, TensorDtype Dtype, long[] Shape, byte[] Data)> _tensors = [];
 
     /// <summary>Adds a tensor with its raw little-endian bytes.</summary>
+    /// <exception cref="ArgumentException">data does not hold the bytes the shape and dtype need.</exception>
     public SafeTensorsWriter Add(string name, TensorDtype dtype, long[] shape, byte[] data)
     {
         long expected = shape.Aggregate(1L, (p, d) => p * d) * SafeTensorsFile.ElementSize(dtype);

@@ -19,9 +19,10 @@ public static class SyntheticModel
     public static readonly IReadOnlyList<SyntheticShape> Shapes = ReadShapes();
 
     /// <summary>Looks a shape up by name (case-insensitive).</summary>
+    /// <exception cref="ArgumentException">No shape has that name (the message lists them).</exception>
     public static SyntheticShape Find(string name) =>
         Shapes.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase)) ??
-        throw new LookaheadException($"unknown shape '{name}' (known: {string.Join(", ", Shapes.Select(s => s.Name))})");
+        throw new ArgumentException($"unknown shape '{name}' (known: {string.Join(", ", Shapes.Select(s => s.Name))})", nameof(name));
 
     private static List<SyntheticShape> ReadShapes()
     {
@@ -43,6 +44,9 @@ public static class SyntheticModel
     }
 
     /// <summary>Writes config.json and the safetensors file(s) into an empty or new folder.</summary>
+    /// <exception cref="ArgumentException">dtype is not F32, F16 or BF16.</exception>
+    /// <exception cref="LookaheadException">folder is a file or a folder that is not empty.</exception>
+    /// <exception cref="IOException">A file cannot be written.</exception>
     public static void Write(SyntheticShape shape, TensorDtype dtype, string folder, int seed, IProgress<double>? progress = null) =>
         Write(shape, dtype, folder, seed, progress, DefaultShardBytes);
 
@@ -51,7 +55,7 @@ public static class SyntheticModel
         long shardBytes)
     {
         if (dtype is not (TensorDtype.F32 or TensorDtype.F16 or TensorDtype.BF16))
-            throw new LookaheadException($"dtype {dtype} is not supported for synthetic models (F32, F16, BF16)");
+            throw new ArgumentException($"dtype {dtype} is not supported for synthetic models (F32, F16, BF16)", nameof(dtype));
         if (File.Exists(folder)) throw new LookaheadException($"'{folder}' is a file, not a folder");
         if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
             throw new LookaheadException($"output folder '{folder}' is not empty");

@@ -55,7 +55,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         lk_model_set_tensor(model, kind, layer, dtype, rows, cols, bytes.data() + in.byte() % 2);  // aligned or not
     }
-    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, in.in(0, 40), in.in(0, 8), 1);
+    lk_context_params cp = lk_context_default_params();
+    cp.backend = LK_BACKEND_CPU;
+    cp.n_ctx = in.in(0, 40);
+    cp.n_batch = in.in(0, 8);
+    cp.n_threads = 1;
+    cp.cpu_kernel = in.in(0, 6);  // 5 is out of range: refused by name
+    cp.cuda_graphs = in.in(0, 4);  // ignored by the CPU backend, 3 refused
     lk_context* context = nullptr;
     if (lk_context_init(model, &cp, &context) == LK_OK) {
         const int32_t tokens[] = {0, 1, 2, 3};
