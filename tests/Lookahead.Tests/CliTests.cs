@@ -172,6 +172,11 @@ public class CliTests
             File.WriteAllLines(prompts, File.ReadLines(TestPaths.BenchPrompts).Take(8));
             CliRunner.Result result = CliRunner.Run(["bench", "--prompts", prompts, "--max-tokens", "24", "--decoding-length", "1,4", "--out", directory]);
             Assert.That(result.ExitCode, Is.Zero, result.Stderr);
+            // stderr is a pipe here: progress comes as a few whole lines ending at the final state, not one
+            // line of carriage-return rewrites.
+            Assert.That(result.Stderr, Does.Not.Contain("\r"));
+            Assert.That(result.Stderr.Split('\n'), Has.All.Length.LessThan(200));
+            Assert.That(result.Stderr, Does.Match(@"\[#{30}\] (\d+)/\1 "), "the last progress state is printed");
             Assert.That(result.Stdout, Does.Contain("greedy").And.Contain("lookahead").And.Contain("forward cost"));
             using JsonDocument report = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, "report.json")));
             JsonElement root = report.RootElement;
