@@ -33,7 +33,6 @@ public:
     int32_t* walk() const { return at(layout_.walk); }      // greedy_path's scratch, 2 x n_batch
     int32_t* result() const { return at(layout_.result); }  // length, path, bonus
 
-private:
     // Offsets (in int32s) of the regions of one device allocation and its host mirror; the uploaded regions
     // come first so that one copy sends them all.
     struct Layout {
@@ -43,6 +42,7 @@ private:
         int64_t argmax, path, walk, result, ancestors, total;
     };
 
+private:
     int32_t* at(int64_t offset) const { return device_.get() + offset; }
 
     Layout layout_;
