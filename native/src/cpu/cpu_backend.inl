@@ -18,6 +18,8 @@
 #include "../common/backend.h"
 #include "../common/forward_pass.h"
 #include "../common/half.h"
+#include "../common/error.h"
+#include "../common/kv_pool.h"
 #include "../common/sampled_walk.h"
 #include "kernels.h"
 #include "vector_ops.h"
@@ -47,7 +49,10 @@ public:
         : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run) {
         choices_.cpu_kernel = kernel.level;
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
-        head_slots_ = (int64_t{n_ctx} + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock;
+        static_assert(kKvBlockSlots == cpu::kKeyBlock, "a KV pool block is one key block");
+        const int32_t n_blocks = (n_ctx + kKvBlockSlots - 1) / kKvBlockSlots;
+        kv_blocks_ = KvBlockPool(n_blocks);
+        head_slots_ = int64_t{n_blocks} * kKvBlockSlots;
         const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
         key_cache_ = AlignedBuffer(cache_floats * sizeof(float));
         value_cache_ = AlignedBuffer(cache_floats * sizeof(float));
@@ -86,6 +91,9 @@ public:
     int32_t threads() const override { return pool_.size(); }
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
+        // The context keeps n_past + n within n_ctx, for which the pool has blocks.
+        if (!table_.reserve(int64_t{n_past} + tree.size(), kv_blocks_))
+            fail(LK_ERR_CONTEXT_FULL, "the KV cache pool has no free block left");
         Pass pass{*this, tree, n_past, tree.size()};
         run_forward_pass(pass, profile_, p_.n_layers, tree.size(), logits_mode);
     }
@@ -115,7 +123,7 @@ public:
                 float* values = head_values(l, h);
                 for (int j = 0; j < n; ++j) {
                     if (path[j] == j) continue;
-                    const int64_t to = n_past + j, from = n_past + path[j];
+                    const int64_t to = table_.physical_slot(int64_t{n_past} + j), from = table_.physical_slot(int64_t{n_past} + path[j]);
                     for (int t = 0; t < d; ++t) keys[key_index(to, t)] = keys[key_index(from, t)];
                     std::memcpy(values + to * d, values + from * d, d * sizeof(float));
                 }
@@ -139,7 +147,7 @@ private:
         }
 
         void embed() const {
-            for (int i = 0; i < n; ++i) b.embed(tree.token(i), x() + i * b.p_.hidden_size);
+            for (int i = 0; i < n; ++i) b.embed(tree.token(i), x() + int64_t{i} * b.p_.hidden_size);
         }
         void attention_inputs(int l) const {
             const LayerWeights& w = b.model_.layers[l];
@@ -184,7 +192,12 @@ private:
     int64_t head_offset(int layer, int kv_head) const { return (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim; }
     float* head_keys(int layer, int kv_head) { return key_cache_.as<float>() + head_offset(layer, kv_head); }
     float* head_values(int layer, int kv_head) { return value_cache_.as<float>() + head_offset(layer, kv_head); }
+    // Offset of key element t of a physical slot in a head's keys.
     int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
+    // The sequence's view of one head's cache through its block table.
+    cpu::PagedHead paged_head(int layer, int kv_head) {
+        return cpu::PagedHead{head_keys(layer, kv_head), head_values(layer, kv_head), table_.data(), p_.head_dim};
+    }
 
     // Scatters the batch's rotated keys and its values (k_, v_: one row per node) into the cache.
     void store_kv(int layer, int32_t n_past, int n) {
@@ -195,8 +208,9 @@ private:
             float* values = head_values(layer, h);
             for (int i = 0; i < n; ++i) {
                 const float* k = k_.as<float>() + i * kv_dim + h * d;
-                for (int t = 0; t < d; ++t) keys[key_index(n_past + i, t)] = k[t];
-                std::memcpy(values + (int64_t{n_past} + i) * d, v_.as<float>() + i * kv_dim + h * d, d * sizeof(float));
+                const int64_t slot = table_.physical_slot(int64_t{n_past} + i);
+                for (int t = 0; t < d; ++t) keys[key_index(slot, t)] = k[t];
+                std::memcpy(values + slot * d, v_.as<float>() + i * kv_dim + h * d, d * sizeof(float));
             }
         }
     }
@@ -341,8 +355,7 @@ private:
         auto run = [&](int thread, int64_t begin, int64_t end) {
             float* scores = scores_.as<float>() + int64_t{thread} * kAttentionRows * score_stride_;
             for (int64_t task = begin; task < end; ++task) {
-                const float* keys = head_keys(layer, static_cast<int>(task / blocks));
-                const float* values = head_values(layer, static_cast<int>(task / blocks));
+                const cpu::PagedHead head = paged_head(layer, static_cast<int>(task / blocks));
                 const int head_base = static_cast<int>(task / blocks) * group;
                 const int r0 = static_cast<int>(task % blocks) * kAttentionRows;
                 const int r1 = std::min(rows, r0 + kAttentionRows);
@@ -358,7 +371,7 @@ private:
                 for (int s0 = 0; s0 < n_past; s0 += kScoreChunk) {
                     const int s1 = std::min<int>(n_past, s0 + kScoreChunk);
                     for (int r = r0; r < r1; ++r)
-                        cpu::scores_against_columns(queries[r - r0], keys, d, s0, s1, scores + (r - r0) * score_stride_);
+                        cpu::scores_against_columns(queries[r - r0], head, s0, s1, scores + (r - r0) * score_stride_);
                 }
                 for (int r = r0; r < r1; ++r) {
                     float* row = scores + (r - r0) * score_stride_;
@@ -367,16 +380,16 @@ private:
                     // The same sums, in the same order, for the node's pending ancestors (and itself). In a
                     // chain (prefill) they are the consecutive slots n_past .. n_past + count - 1, so the
                     // vector path scores them, and their values are read as if committed.
-                    if (chain) cpu::scores_against_columns(queries[r - r0], keys, d, n_past, n_past + count, row);
+                    if (chain) cpu::scores_against_columns(queries[r - r0], head, n_past, n_past + count, row);
                     else
-                        for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], keys, d, n_past + visible[j]);
+                        for (int j = 0; j < count; ++j) row[n_past + j] = cpu::key_score(queries[r - r0], head, int64_t{n_past} + visible[j]);
                     const int total = n_past + count;
                     for (int s = 0; s < total; ++s) row[s] *= scale;
                     const float max_score = cpu::max_value(row, total);
                     for (int s = 0; s < total; ++s) row[s] = cpu::exp_nonpositive(row[s] - max_score);
                     const float inv_total = 1.0f / cpu::sum(row, total);
                     for (int s = 0; s < total; ++s) row[s] *= inv_total;
-                    cpu::weighted_values(row, chain ? total : n_past, visible, total, values, d, outputs[r - r0]);
+                    cpu::weighted_values(row, chain ? total : n_past, visible, total, head, outputs[r - r0]);
                 }
             }
         };
@@ -395,9 +408,13 @@ private:
     const lk_model_params& p_;
     ThreadPool pool_;
     cpu::MatmulKernel matmul_;
-    int64_t head_slots_ = 0;     // cache slots per head: n_ctx rounded up to whole key blocks
-    AlignedBuffer key_cache_;    // [layer][kv head][slot block][dim][kKeyBlock]
-    AlignedBuffer value_cache_;  // [layer][kv head][slot][dim]
+    // The KV cache is a pool of blocks of kKvBlockSlots slots; the sequence's block table says which of
+    // them hold its slots (contiguous for a lone sequence unless a test scatters them).
+    KvBlockPool kv_blocks_{0};
+    BlockTable table_;
+    int64_t head_slots_ = 0;     // pool slots per head: n_ctx rounded up to whole blocks
+    AlignedBuffer key_cache_;    // [layer][kv head][pool block][dim][kKeyBlock]
+    AlignedBuffer value_cache_;  // [layer][kv head][pool block][slot in block][dim]
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
     AlignedBuffer rounded_, packed_;  // matrix inputs rounded to BF16 for BF16 weights (Inputs)

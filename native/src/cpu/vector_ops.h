@@ -104,60 +104,80 @@ inline void axpy(float a, const float* x, float* y, int n) {
 }
 
 // Keys are cached in blocks of kKeyBlock slots, [block][dim][slot in block]: the keys a query is scored
-// against in one pass over a block are one contiguous run of memory (long sequential reads).
+// against in one pass over a block are one contiguous run of memory (long sequential reads). Values are
+// rows of d floats, [block][slot in block][dim].
 constexpr int kKeyBlock = 16;
 
-// Offset of key element (slot, dim t) in one head's blocked keys.
+// Offset of key element (slot, dim t) in blocked keys whose blocks are in slot order.
 inline int64_t key_offset(int d, int64_t slot, int t) {
     return (slot / kKeyBlock) * kKeyBlock * d + int64_t{t} * kKeyBlock + slot % kKeyBlock;
 }
-inline const float* key_at(const float* keys, int d, int64_t slot, int t) { return keys + key_offset(d, slot, t); }
 
-// The score of one query against the key in `slot` of one head's blocked keys: sum over t of
-// q[t] * k[t], in dimension order, each product rounded before it is added.
-inline float key_score(const float* q, const float* keys, int d, int64_t slot) {
+// One head's cache of one sequence, paged: its logical block b is physical block table[b] of the head's
+// keys and values (the KV pool's layout, common/kv_pool.h).
+struct PagedHead {
+    const float* keys;
+    const float* values;
+    const int32_t* table;
+    int d;
+
+    const float* key_block(int64_t block) const { return keys + int64_t{table[block]} * kKeyBlock * d; }
+    // Key element t of a slot.
+    const float* key_at(int64_t slot, int t) const { return key_block(slot / kKeyBlock) + int64_t{t} * kKeyBlock + slot % kKeyBlock; }
+    const float* value_row(int64_t slot) const {
+        return values + (int64_t{table[slot / kKeyBlock]} * kKeyBlock + slot % kKeyBlock) * d;
+    }
+};
+
+// The score of one query against the key in `slot`: sum over t of q[t] * k[t], in dimension order, each
+// product rounded before it is added.
+inline float key_score(const float* q, const PagedHead& head, int64_t slot) {
+    const float* k = head.key_at(slot, 0);  // element t is kKeyBlock floats after element t - 1
     float acc = 0.0f;
-    for (int t = 0; t < d; ++t) acc += q[t] * *key_at(keys, d, slot, t);
+    for (int t = 0; t < head.d; ++t) acc += q[t] * k[int64_t{t} * kKeyBlock];
     return acc;
 }
 
 #if defined(LK_HAVE_SIMD)
-// Key blocks scored together: independent running sums hide the add latency, and the blocks, consecutive
-// in memory, are one sequential read.
+// Key blocks scored together: independent running sums hide the add latency.
 constexpr int kBlocksPerPass = 4;
 
-// row[s .. s + B * kKeyBlock) for the B blocks starting at slot s (a block start), each slot summed
-// exactly as key_score does.
+// row[s .. s + B * kKeyBlock) for the B logical blocks starting at slot s (a block start), each slot summed
+// exactly as key_score does, whichever physical blocks hold them.
 template <int B>
-inline void score_blocks(const float* q, const float* keys, int d, int s, float* row) {
+inline void score_blocks(const float* q, const PagedHead& head, int s, float* row) {
     constexpr int kPer = kKeyBlock / Simd::kWidth;
     static_assert(kPer * Simd::kWidth == kKeyBlock);
+    const int d = head.d;
+    const float* blocks[B];
+    for (int b = 0; b < B; ++b) blocks[b] = head.key_block(s / kKeyBlock + b);
     typename Simd::V acc[B][kPer];
     for (int b = 0; b < B; ++b)
         for (int h = 0; h < kPer; ++h) acc[b][h] = Simd::zero();
-    const float* first = keys + int64_t{s} * d;
     for (int t = 0; t < d; ++t) {
         const typename Simd::V qt = Simd::set1(q[t]);
         for (int b = 0; b < B; ++b)
             for (int h = 0; h < kPer; ++h)
-                acc[b][h] = Simd::add(acc[b][h], Simd::mul(qt, Simd::load(first + (int64_t{b} * d + t) * kKeyBlock + h * Simd::kWidth)));
+                acc[b][h] = Simd::add(acc[b][h], Simd::mul(qt, Simd::load(blocks[b] + int64_t{t} * kKeyBlock + h * Simd::kWidth)));
     }
     for (int b = 0; b < B; ++b)
         for (int h = 0; h < kPer; ++h) Simd::store(row + s + b * kKeyBlock + h * Simd::kWidth, acc[b][h]);
 }
 #endif
 
-// row[s] = key_score(q, keys, d, s) for s in [begin, end), whole blocks of slots at a time: every lane
-// does exactly key_score's arithmetic, so a key scores the same whether it is scored here (committed)
-// or alone (a pending draft node).
-inline void scores_against_columns(const float* q, const float* keys, int d, int begin, int end, float* row) {
+// row[s] = key_score(q, head, s) for s in [begin, end), whole blocks of slots at a time: every lane does
+// exactly key_score's arithmetic, so a key scores the same whether it is scored here (committed) or alone
+// (a pending draft node), and wherever its block sits in the pool.
+inline void scores_against_columns(const float* q, const PagedHead& head, int begin, int end, float* row) {
+    const int d = head.d;
     int s = begin;
-    for (; s < end && s % kLanes != 0; ++s) row[s] = key_score(q, keys, d, s);
+    for (; s < end && s % kLanes != 0; ++s) row[s] = key_score(q, head, s);
     auto eight = [&](int at) {  // at % kLanes == 0: the eight slots share a block
         float acc[kLanes] = {};
+        const float* keys = head.key_at(at, 0);
         for (int t = 0; t < d; ++t) {
             const float qt = q[t];
-            const float* k = key_at(keys, d, at, t);
+            const float* k = keys + int64_t{t} * kKeyBlock;
             for (int l = 0; l < kLanes; ++l) acc[l] += qt * k[l];
         }
         for (int l = 0; l < kLanes; ++l) row[at + l] = acc[l];
@@ -167,18 +187,20 @@ inline void scores_against_columns(const float* q, const float* keys, int d, int
         s += kLanes;
     }
 #if defined(LK_HAVE_SIMD)
-    for (; s + kBlocksPerPass * kKeyBlock <= end; s += kBlocksPerPass * kKeyBlock) score_blocks<kBlocksPerPass>(q, keys, d, s, row);
-    for (; s + kKeyBlock <= end; s += kKeyBlock) score_blocks<1>(q, keys, d, s, row);
+    for (; s + kBlocksPerPass * kKeyBlock <= end; s += kBlocksPerPass * kKeyBlock) score_blocks<kBlocksPerPass>(q, head, s, row);
+    for (; s + kKeyBlock <= end; s += kKeyBlock) score_blocks<1>(q, head, s, row);
 #endif
     for (; s + kLanes <= end; s += kLanes) eight(s);
-    for (; s < end; ++s) row[s] = key_score(q, keys, d, s);
+    for (; s < end; ++s) row[s] = key_score(q, head, s);
 }
 
 #if defined(LK_HAVE_SIMD)
 // Elements [i, i + W * S::kWidth) of weighted_values' output in one pass over the value rows.
 template <typename S, int W>
-inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const float* values,
-                                  int d, int i, float* out) {
+inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead& head, int i,
+                                  float* out) {
+    static_assert(kKeyBlock % 4 == 0, "four consecutive committed rows share a block");
+    const int d = head.d;
     typename S::V acc[4][W];
     for (int g = 0; g < 4; ++g)
         for (int k = 0; k < W; ++k) acc[g][k] = S::zero();
@@ -187,44 +209,42 @@ inline void weighted_value_slices(const float* weight, int n_past, const int32_t
         for (int k = 0; k < W; ++k) acc[group][k] = S::add(acc[group][k], S::mul(w, S::load(v + i + k * S::kWidth)));
     };
     int p = 0;
-    for (; p + 4 <= n_past; p += 4) {  // the committed run starts at position 0, so p % 4 == 0 here
-        add_row(0, p, values + p * d);
-        add_row(1, p + 1, values + (p + 1) * d);
-        add_row(2, p + 2, values + (p + 2) * d);
-        add_row(3, p + 3, values + (p + 3) * d);
+    // The committed run starts at position 0, so p % 4 == 0 here and rows p .. p + 3 share a block.
+    for (; p + 4 <= n_past; p += 4) {
+        const float* v = head.value_row(p);
+        add_row(0, p, v);
+        add_row(1, p + 1, v + d);
+        add_row(2, p + 2, v + 2 * d);
+        add_row(3, p + 3, v + 3 * d);
     }
-    for (; p < n_past; ++p) add_row(p & 3, p, values + p * d);
-    const float* pending = values + int64_t{n_past} * d;
-    for (; p < total; ++p) add_row(p & 3, p, pending + visible[p - n_past] * d);
+    for (; p < n_past; ++p) add_row(p & 3, p, head.value_row(p));
+    for (; p < total; ++p) add_row(p & 3, p, head.value_row(int64_t{n_past} + visible[p - n_past]));
     for (int k = 0; k < W; ++k)
         S::store(out + i + k * S::kWidth, S::add(S::add(acc[0][k], acc[1][k]), S::add(acc[2][k], acc[3][k])));
 }
 #endif
 
 // Attention output of one query: out[i] = sum over positions p in [0, total) of weight[p] * v_p[i], where
-// v_p is row p of one head's values (rows of d floats) for committed positions (p < n_past) and row
-// n_past + visible[p - n_past] for the query's pending ancestors. Four running sums, chosen by position mod 4, hide the add latency; as
-// the choice depends only on the position, a node's output is the same in any batch (batch invariance).
-inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const float* values, int d,
-                            float* out) {
+// v_p is the value row of slot p for committed positions (p < n_past) and of slot
+// n_past + visible[p - n_past] for the query's pending ancestors. Four running sums, chosen by position mod
+// 4, hide the add latency; as the choice depends only on the position, a node's output is the same in any
+// batch (batch invariance).
+inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead& head, float* out) {
+    const int d = head.d;
     int i = 0;
 #if defined(LK_HAVE_SIMD)
     constexpr int kWide = Simd::kValueSlices * Simd::kWidth;
-    for (; i + kWide <= d; i += kWide)
-        weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, values, d, i, out);
-    for (; i + Simd::kWidth <= d; i += Simd::kWidth)
-        weighted_value_slices<Simd, 1>(weight, n_past, visible, total, values, d, i, out);
+    for (; i + kWide <= d; i += kWide) weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, head, i, out);
+    for (; i + Simd::kWidth <= d; i += Simd::kWidth) weighted_value_slices<Simd, 1>(weight, n_past, visible, total, head, i, out);
 #endif
 #if defined(__AVX512F__)
     // Heads narrower than a 16-float vector (or their last 8 floats) in 8-float vectors.
-    for (; i + Simd8::kWidth <= d; i += Simd8::kWidth)
-        weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, values, d, i, out);
+    for (; i + Simd8::kWidth <= d; i += Simd8::kWidth) weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, head, i, out);
 #endif
-    const float* pending = values + int64_t{n_past} * d;
     for (; i < d; ++i) {
         float acc[4] = {};
-        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * values[p * d + i];
-        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * pending[visible[p - n_past] * d + i];
+        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * head.value_row(p)[i];
+        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * head.value_row(int64_t{n_past} + visible[p - n_past])[i];
         out[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }

@@ -42,9 +42,15 @@ struct NvtxRange {
 };
 
 // Kernels launch on the calling thread's current device: the backend selects its device on construction
-// (this member comes first, so every allocation after it lands there) and at every entry point.
+// (this member comes first, so every allocation after it lands there) and at every entry point. It also
+// refuses a model the kernels cannot run before any weight is uploaded.
 struct DeviceIndex {
-    explicit DeviceIndex(int32_t index) : index(index) { select(); }
+    DeviceIndex(int32_t index, const lk_model_params& p) : index(index) {
+        if (p.head_dim > cuda::attention_max_head_dim())
+            fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p.head_dim) + " exceeds the CUDA attention kernel's " +
+                                         std::to_string(cuda::attention_max_head_dim()));
+        select();
+    }
     void select() const { cuda::check(cudaSetDevice(index), "cudaSetDevice"); }
     int32_t index;
 };
@@ -52,7 +58,9 @@ struct DeviceIndex {
 class CudaBackend final : public Backend {
 public:
     CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch, const KernelChoices& requested);
-    ~CudaBackend() override { device_.select(); }  // the members free device memory and graphs on it
+    // The members free device memory and graphs on this device; a destructor must not throw, so a failure
+    // to select it (a device already in a sticky error state) is ignored.
+    ~CudaBackend() override { (void)cudaSetDevice(device_.index); }
 
     int32_t kind() const override { return LK_BACKEND_CUDA; }
     int32_t threads() const override { return 1; }
@@ -144,7 +152,7 @@ CudaBackend::CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch, con
       p_(model.params),
       n_ctx_(n_ctx),
       n_batch_(n_batch),
-      device_(requested.cuda_device),
+      device_(requested.cuda_device, model.params),
       weights_(model),
       inputs_(n_batch),
       timer_(profile_) {
@@ -155,9 +163,6 @@ CudaBackend::CudaBackend(const Model& model, int32_t n_ctx, int32_t n_batch, con
     choices_.cuda_graphs = requested.cuda_graphs == LK_CUDA_GRAPHS_OFF ? LK_CUDA_GRAPHS_OFF : LK_CUDA_GRAPHS_ON;
     // Stage timing waits for the device at each boundary (errors surface at the next checked call).
     profile_.set_barrier([] { (void)cudaDeviceSynchronize(); });
-    if (p_.head_dim > cuda::attention_max_head_dim())
-        fail(LK_ERR_UNSUPPORTED, "head_dim " + std::to_string(p_.head_dim) + " exceeds the CUDA attention kernel's " +
-                                     std::to_string(cuda::attention_max_head_dim()));
     plan_ = cuda::plan_attention(n_ctx, p_.head_dim,
                                  choices_.cuda_attention == LK_CUDA_ATTENTION_SHARED_PREFIX ? cuda::AttentionKernel::SharedPrefix
                                                                                             : cuda::AttentionKernel::PerNode);
@@ -214,10 +219,12 @@ void CudaBackend::forward(const Tree& tree, int32_t n_past, int32_t logits_mode)
     // Stage timing synchronizes inside the pass, which a graph cannot; profiled passes launch directly.
     if (choices_.cuda_graphs == LK_CUDA_GRAPHS_ON && !profile_.enabled() && logits_mode == LK_LOGITS_ALL &&
         view.n <= cuda::GraphCache::kMaxNodes) {
-        const cudaGraphExec_t graph = graphs_.get(cuda::GraphKey{view.n, tree.is_chain()}, [&] {
-            NvtxRange capture("lk graph capture");
-            encode_forward(view, n_past, inputs_.n_past(), LK_LOGITS_ALL);
-        });
+        const cuda::GraphKey key{view.n, tree.is_chain()};
+        cudaGraphExec_t graph = graphs_.find(key);
+        if (!graph) {
+            NvtxRange capture("lk graph capture");  // capture and instantiation
+            graph = graphs_.capture(key, [&] { encode_forward(view, n_past, inputs_.n_past(), LK_LOGITS_ALL); });
+        }
         timer_.start();  // after a capture, which is host work
         cuda::check(cudaGraphLaunch(graph, cudaStreamPerThread), "cudaGraphLaunch");
     } else {

@@ -2,9 +2,13 @@
 
 namespace lk::cuda {
 
-cudaGraphExec_t GraphCache::get(const GraphKey& key, const std::function<void()>& encode) {
+cudaGraphExec_t GraphCache::find(const GraphKey& key) const {
     for (const Entry& entry : entries_)
         if (entry.key == key) return entry.exec;
+    return nullptr;
+}
+
+cudaGraphExec_t GraphCache::capture(const GraphKey& key, const std::function<void()>& encode) {
     const cudaStream_t stream = cudaStreamPerThread;  // kernels launch there (--default-stream per-thread)
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;

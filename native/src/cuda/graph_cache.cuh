@@ -28,9 +28,10 @@ public:
     GraphCache& operator=(const GraphCache&) = delete;
     ~GraphCache() { clear(); }
 
-    // The instantiated graph of key, captured from encode (which issues the kernels on the per-thread
-    // default stream) the first time.
-    cudaGraphExec_t get(const GraphKey& key, const std::function<void()>& encode);
+    // The instantiated graph of key, or null before its capture.
+    cudaGraphExec_t find(const GraphKey& key) const;
+    // Captures what encode issues on the per-thread default stream as key's graph and instantiates it.
+    cudaGraphExec_t capture(const GraphKey& key, const std::function<void()>& encode);
     void clear();
 
 private:
