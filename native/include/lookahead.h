@@ -44,13 +44,15 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 6  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+#define LK_ABI_VERSION 7  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
                              3: profiling modes (LK_PROFILE_*) and the "device" stage;
                              4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows;
                              5: lk_sampling_params, lk_context_decode_sample;
                              6: enums, lk_model_default_params, lk_context_default_params, kernel choices and
                                 the CUDA device in lk_context_params (no environment variables are read),
-                                lk_context_info reports the choices made */
+                                lk_context_info reports the choices made;
+                             7: sequences (n_seq_max, n_kv_tokens, lk_seq_*), lk_seq_batch and
+                                lk_context_decode_greedy_seqs */
 
 typedef int32_t lk_status; /* an lk_status_code */
 enum lk_status_code {
@@ -179,6 +181,9 @@ typedef struct lk_context_params {
     int32_t cuda_matmul;    /* lk_cuda_matmul */
     int32_t cuda_attention; /* lk_cuda_attention */
     int32_t cuda_graphs;    /* lk_cuda_graphs */
+    int32_t n_seq_max;      /* sequences the context can hold at once; 0 = 1 (more: CPU backend only) */
+    int32_t n_kv_tokens;    /* KV pool capacity in tokens, shared by the sequences (blocks of 16);
+                               0 = n_ctx x n_seq_max */
 } lk_context_params;
 
 /* What a context was created with, every choice resolved (never AUTO). The CPU kernel is reported on
@@ -205,6 +210,25 @@ typedef struct lk_batch {
     int32_t n_tokens;
     int32_t logits; /* LK_LOGITS_* */
 } lk_batch;
+
+/*
+ * Several sequences' draft trees in one forward pass (lk_context_decode_greedy_seqs). A sequence's nodes
+ * are contiguous in the batch and its first node is its root (parent -1); every other node names a
+ * parent of the same sequence with a smaller (batch) index. A sequence appears at most once.
+ */
+typedef struct lk_seq_batch {
+    const int32_t* tokens;  /* n_tokens token ids */
+    const int32_t* parents; /* n_tokens batch indices, -1 for each sequence's root */
+    const int32_t* seq_ids; /* n_tokens: the sequence of each node */
+    int32_t n_tokens;
+    int32_t reserved;       /* must be 0 */
+} lk_seq_batch;
+
+/* A sequence's state. */
+typedef struct lk_seq_info {
+    int32_t n_past;   /* committed tokens */
+    int32_t n_blocks; /* KV pool blocks it holds */
+} lk_seq_info;
 
 /*
  * Sampling settings of lk_context_decode_sample. Generated token i (0-based over the whole generation)
@@ -337,6 +361,44 @@ LK_API lk_status lk_context_decode_greedy(lk_context* context, const lk_batch* t
  */
 LK_API lk_status lk_context_decode_sample(lk_context* context, const lk_batch* tree, const lk_sampling_params* params,
                                           int32_t* out_tokens, int32_t capacity, int32_t* out_count);
+
+/* ---- sequences ----
+ *
+ * A context holds up to n_seq_max sequences (ids 0 .. n_seq_max-1), each at most n_ctx tokens, their KV
+ * cache in blocks of a pool of n_kv_tokens tokens, so memory follows the tokens in flight. Sequence 0
+ * exists from creation and is the one the single-sequence calls above use (they fail with
+ * LK_ERR_INVALID_STATE while it is removed). Any lk_seq_* call that runs the model drops the pending
+ * nodes of lk_context_eval. A sequence's logits do not depend on the other sequences in a batch: the
+ * tokens a batched step emits for a sequence are those a step on that sequence alone emits.
+ */
+
+/* Adds an empty sequence, the lowest free id; LK_ERR_CONTEXT_FULL when n_seq_max are live. */
+LK_API lk_status lk_seq_add(lk_context* context, int32_t* out_seq);
+
+/* Removes a sequence and gives its KV blocks back to the pool. */
+LK_API lk_status lk_seq_remove(lk_context* context, int32_t seq);
+
+/* Drops a sequence's committed tokens beyond n_past (its blocks past them go back to the pool). On failure
+   nothing changes. */
+LK_API lk_status lk_seq_truncate(lk_context* context, int32_t seq, int32_t n_past);
+
+LK_API lk_status lk_seq_get_info(const lk_context* context, int32_t seq, lk_seq_info* out_info);
+
+/* Commits a chain of n_tokens tokens (at most n_batch) to a sequence: prefill. On failure (a full pool:
+   LK_ERR_CONTEXT_FULL) nothing is committed. */
+LK_API lk_status lk_seq_prefill(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens);
+
+/*
+ * Fused greedy step over several sequences at once: one forward pass over every sequence's tree, then for
+ * each sequence what lk_context_decode_greedy does for one: the accepted path and its bonus token are
+ * committed to that sequence. The tokens of the sequence whose tree starts at batch index f are written to
+ * out_tokens[f ..] (at most its tree's depth + 1 of them; out_tokens holds n_tokens), and their count to
+ * out_counts[k] for the k-th tree in batch order. If any sequence's root logits are not finite the call
+ * fails with LK_ERR_NON_FINITE naming it. On any failure nothing is committed to any sequence, and the
+ * pending nodes of lk_context_eval are dropped.
+ */
+LK_API lk_status lk_context_decode_greedy_seqs(lk_context* context, const lk_seq_batch* batch, int32_t* out_tokens,
+                                               int32_t* out_counts);
 
 /* ---- profiling ---- */
 

@@ -13,8 +13,8 @@ public class InteropLayoutTests
     [
         new TestCaseData(typeof(LkModelParams), LkModelParams.NativeSize, 48,
             new (string, int)[] { ("VocabSize", 0), ("HiddenSize", 4), ("IntermediateSize", 8), ("NLayers", 12), ("NHeads", 16), ("NKvHeads", 20), ("HeadDim", 24), ("MaxContext", 28), ("RmsNormEps", 32), ("RopeTheta", 36), ("Flags", 40), ("Reserved", 44) }).SetName("LkModelParams"),
-        new TestCaseData(typeof(LkContextParams), LkContextParams.NativeSize, 36,
-            new (string, int)[] { ("Backend", 0), ("NCtx", 4), ("NBatch", 8), ("NThreads", 12), ("CudaDevice", 16), ("CpuKernel", 20), ("CudaMatmul", 24), ("CudaAttention", 28), ("CudaGraphs", 32) }).SetName("LkContextParams"),
+        new TestCaseData(typeof(LkContextParams), LkContextParams.NativeSize, 44,
+            new (string, int)[] { ("Backend", 0), ("NCtx", 4), ("NBatch", 8), ("NThreads", 12), ("CudaDevice", 16), ("CpuKernel", 20), ("CudaMatmul", 24), ("CudaAttention", 28), ("CudaGraphs", 32), ("NSeqMax", 36), ("NKvTokens", 40) }).SetName("LkContextParams"),
         new TestCaseData(typeof(LkContextInfo), LkContextInfo.NativeSize, 44,
             new (string, int)[] { ("Backend", 0), ("NCtx", 4), ("NBatch", 8), ("NThreads", 12), ("NPast", 16), ("NPending", 20), ("CudaDevice", 24), ("CpuKernel", 28), ("CudaMatmul", 32), ("CudaAttention", 36), ("CudaGraphs", 40) }).SetName("LkContextInfo"),
         new TestCaseData(typeof(LkBatch), LkBatch.NativeSize, 24,

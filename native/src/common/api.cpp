@@ -38,7 +38,7 @@ LK_PIN(lk_model_params, rms_norm_eps, 32);
 LK_PIN(lk_model_params, rope_theta, 36);
 LK_PIN(lk_model_params, flags, 40);
 LK_PIN(lk_model_params, reserved, 44);
-static_assert(sizeof(lk_context_params) == 36, "lk_context_params layout is part of the ABI");
+static_assert(sizeof(lk_context_params) == 44, "lk_context_params layout is part of the ABI");
 LK_PIN(lk_context_params, backend, 0);
 LK_PIN(lk_context_params, n_ctx, 4);
 LK_PIN(lk_context_params, n_batch, 8);
@@ -48,6 +48,17 @@ LK_PIN(lk_context_params, cpu_kernel, 20);
 LK_PIN(lk_context_params, cuda_matmul, 24);
 LK_PIN(lk_context_params, cuda_attention, 28);
 LK_PIN(lk_context_params, cuda_graphs, 32);
+LK_PIN(lk_context_params, n_seq_max, 36);
+LK_PIN(lk_context_params, n_kv_tokens, 40);
+static_assert(sizeof(lk_seq_batch) == 32, "lk_seq_batch layout is part of the ABI");
+LK_PIN(lk_seq_batch, tokens, 0);
+LK_PIN(lk_seq_batch, parents, 8);
+LK_PIN(lk_seq_batch, seq_ids, 16);
+LK_PIN(lk_seq_batch, n_tokens, 24);
+LK_PIN(lk_seq_batch, reserved, 28);
+static_assert(sizeof(lk_seq_info) == 8, "lk_seq_info layout is part of the ABI");
+LK_PIN(lk_seq_info, n_past, 0);
+LK_PIN(lk_seq_info, n_blocks, 4);
 static_assert(sizeof(lk_context_info) == 44, "lk_context_info layout is part of the ABI");
 LK_PIN(lk_context_info, backend, 0);
 LK_PIN(lk_context_info, n_ctx, 4);
@@ -265,6 +276,51 @@ lk_status lk_context_decode_sample(lk_context* context, const lk_batch* tree, co
         require_handle(out_count, "out_count");
         *out_count = 0;
         *out_count = context->decode_sample(*tree, *params, out_tokens, capacity);
+    });
+}
+
+lk_status lk_seq_add(lk_context* context, int32_t* out_seq) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_seq, "out_seq");
+        *out_seq = context->seq_add();
+    });
+}
+
+lk_status lk_seq_remove(lk_context* context, int32_t seq) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->seq_remove(seq);
+    });
+}
+
+lk_status lk_seq_truncate(lk_context* context, int32_t seq, int32_t n_past) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->seq_truncate(seq, n_past);
+    });
+}
+
+lk_status lk_seq_get_info(const lk_context* context, int32_t seq, lk_seq_info* out_info) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_info, "out_info");
+        *out_info = context->seq_info(seq);
+    });
+}
+
+lk_status lk_seq_prefill(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens) {
+    return guarded([&] {
+        require_handle(context, "context");
+        context->seq_prefill(seq, tokens, n_tokens);
+    });
+}
+
+lk_status lk_context_decode_greedy_seqs(lk_context* context, const lk_seq_batch* batch, int32_t* out_tokens, int32_t* out_counts) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(batch, "batch");
+        context->decode_greedy_seqs(*batch, out_tokens, out_counts);
     });
 }
 

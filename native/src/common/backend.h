@@ -3,7 +3,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "error.h"
 #include "model.h"
 #include "sampling.h"
 #include "stage_profile.h"
@@ -19,6 +21,15 @@ struct KernelChoices {
     int32_t cuda_matmul = LK_CUDA_MATMUL_AUTO;
     int32_t cuda_attention = LK_CUDA_ATTENTION_AUTO;
     int32_t cuda_graphs = LK_CUDA_GRAPHS_AUTO;
+};
+
+// One sequence's tree within a batch of several (forward_seqs): batch nodes [first, first + tree->size()),
+// below the sequence's n_past committed tokens.
+struct SeqSegment {
+    int32_t seq;
+    int32_t first;
+    int32_t n_past;
+    const Tree* tree;
 };
 
 class Backend {
@@ -49,6 +60,27 @@ public:
     // Moves the K/V of pending slots n_past + path[j] to n_past + j, for j in [0, n).
     virtual void compact(int32_t n_past, const int32_t* path, int32_t n) = 0;
 
+    // Several sequences' trees in one forward pass (node indices are the batch's). A backend that holds one
+    // sequence (the default below) takes one segment of sequence 0.
+    virtual void forward_seqs(const std::vector<SeqSegment>& segments, int32_t logits_mode) {
+        require_one_sequence(segments);
+        forward(*segments[0].tree, segments[0].n_past, logits_mode);
+    }
+    // verify_greedy over one segment of the last forward_seqs.
+    virtual int32_t verify_greedy_seq(const SeqSegment& segment, int32_t* path, int32_t* bonus) {
+        require_one_sequence({segment});
+        return verify_greedy(*segment.tree, path, bonus);
+    }
+    // compact for one sequence.
+    virtual void compact_seq(int32_t seq, int32_t n_past, const int32_t* path, int32_t n) {
+        require_one_sequence({SeqSegment{seq, 0, n_past, nullptr}});
+        compact(n_past, path, n);
+    }
+    // Frees the sequence's KV memory holding no slot below n_slots (a removed sequence: 0).
+    virtual void release_seq(int32_t /*seq*/, int32_t /*n_slots*/) {}
+    // KV pool blocks the sequence holds (0 where the backend has no pool).
+    virtual int32_t seq_blocks(int32_t /*seq*/) const { return 0; }
+
     // Per-stage timing of the calls above (lk_context_set_profiling).
     StageProfile& profile() { return profile_; }
     const StageProfile& profile() const { return profile_; }
@@ -58,10 +90,17 @@ public:
 protected:
     StageProfile profile_;
     KernelChoices choices_;
+
+private:
+    static void require_one_sequence(const std::vector<SeqSegment>& segments) {
+        if (segments.size() != 1 || segments[0].seq != 0 || segments[0].first != 0)
+            fail(LK_ERR_UNSUPPORTED, "this backend holds one sequence per context");
+    }
 };
 
-// cpu_kernel caps the matrix kernel (lk_cpu_kernel).
+// cpu_kernel caps the matrix kernel (lk_cpu_kernel); the KV pool holds n_kv_tokens slots for up to
+// n_seq_max sequences.
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                                          int32_t cpu_kernel);
+                                          int32_t cpu_kernel, int32_t n_seq_max, int64_t n_kv_tokens);
 
 }  // namespace lk

@@ -14,6 +14,7 @@ namespace {
 
 constexpr int32_t kDefaultBatch = 512;
 constexpr int32_t kMaxThreads = 256;
+constexpr int32_t kMaxSequences = 256;
 
 // Drops the pending nodes when a fused step ends, whether it returns or throws.
 struct PendingGuard {
@@ -50,6 +51,13 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     require_choice(params.cuda_attention, LK_CUDA_ATTENTION_SHARED_PREFIX, "cuda_attention");
     require_choice(params.cuda_graphs, LK_CUDA_GRAPHS_OFF, "cuda_graphs");
     require(params.cuda_device >= 0, "cuda_device " + std::to_string(params.cuda_device) + " must not be negative");
+    const int32_t n_seq_max = params.n_seq_max == 0 ? 1 : params.n_seq_max;
+    require(n_seq_max >= 1 && n_seq_max <= kMaxSequences,
+            "n_seq_max " + std::to_string(params.n_seq_max) + " must be in 0.." + std::to_string(kMaxSequences));
+    const int64_t n_kv_tokens = params.n_kv_tokens == 0 ? int64_t{n_ctx_} * n_seq_max : params.n_kv_tokens;
+    require(n_kv_tokens >= 1 && n_kv_tokens <= int64_t{kMaxSequences} * p.max_context,
+            "n_kv_tokens " + std::to_string(params.n_kv_tokens) + " must be 0 (n_ctx x n_seq_max) or in 1.." +
+                std::to_string(int64_t{kMaxSequences} * p.max_context));
     KernelChoices requested;
     requested.cuda_device = params.cuda_device;
     requested.cuda_matmul = params.cuda_matmul;
@@ -68,17 +76,22 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
 #else
     if (use_cuda) fail(LK_ERR_UNSUPPORTED, "this build of the native library has no CUDA backend");
 #endif
+    if (use_cuda && (n_seq_max > 1 || params.n_kv_tokens != 0))
+        fail(LK_ERR_UNSUPPORTED, "the CUDA backend holds one sequence in a contiguous cache: n_seq_max and n_kv_tokens "
+                                 "must be 0 there (several sequences per context run on the CPU backend)");
     try {
 #if defined(LK_HAVE_CUDA)
         if (use_cuda) backend_ = make_cuda_backend(model, n_ctx_, n_batch_, requested);
 #endif
-        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads, params.cpu_kernel);
+        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads, params.cpu_kernel, n_seq_max, n_kv_tokens);
     } catch (const std::bad_alloc&) {
         const double kv_bytes = 2.0 * p.n_layers * n_ctx_ * model.kv_dim() * sizeof(float);
         fail(LK_ERR_OUT_OF_MEMORY, "out of memory allocating a context of " + std::to_string(n_ctx_) +
                                        " tokens (KV cache " + mib(kv_bytes) + "); try a smaller n_ctx");
     }
     path_.resize(n_batch_);
+    seqs_.resize(n_seq_max);
+    seqs_[0].live = true;
     ++model_.live_contexts;
 }
 
@@ -86,11 +99,28 @@ Context::~Context() { --model_.live_contexts; }
 
 lk_context_info Context::info() const {
     const KernelChoices& c = backend_->choices();
-    return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), n_past_, tree_.size(),
+    return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), seqs_[0].live ? seqs_[0].n_past : 0, tree_.size(),
                            c.cuda_device, c.cpu_kernel, c.cuda_matmul, c.cuda_attention, c.cuda_graphs};
 }
 
+Context::Sequence& Context::main_sequence() {
+    if (!seqs_[0].live) fail(LK_ERR_INVALID_STATE, "sequence 0, which this call uses, was removed (lk_seq_add makes it again)");
+    return seqs_[0];
+}
+
+Context::Sequence& Context::live_sequence(int32_t seq) {
+    return const_cast<Sequence&>(static_cast<const Context*>(this)->live_sequence(seq));
+}
+
+const Context::Sequence& Context::live_sequence(int32_t seq) const {
+    require(seq >= 0 && seq < static_cast<int32_t>(seqs_.size()),
+            "sequence " + std::to_string(seq) + " is out of range 0.." + std::to_string(seqs_.size() - 1) + " (n_seq_max)");
+    if (!seqs_[seq].live) fail(LK_ERR_INVALID_STATE, "sequence " + std::to_string(seq) + " is not live (lk_seq_add)");
+    return seqs_[seq];
+}
+
 void Context::prepare(const lk_batch& batch) {
+    const int32_t n_past = main_sequence().n_past;
     tree_.clear();
     logits_mode_ = LK_LOGITS_NONE;
     try {
@@ -99,11 +129,11 @@ void Context::prepare(const lk_batch& batch) {
         tree_.clear();  // a batch refused halfway leaves nothing pending
         throw;
     }
-    if (n_past_ + tree_.size() > n_ctx_) {
+    if (n_past + tree_.size() > n_ctx_) {
         const int32_t n = tree_.size();
         tree_.clear();
         fail(LK_ERR_CONTEXT_FULL, "batch of " + std::to_string(n) + " nodes does not fit: " +
-                                      std::to_string(n_past_) + " of " + std::to_string(n_ctx_) +
+                                      std::to_string(n_past) + " of " + std::to_string(n_ctx_) +
                                       " context slots are committed");
     }
 }
@@ -111,7 +141,7 @@ void Context::prepare(const lk_batch& batch) {
 void Context::eval(const lk_batch& batch) {
     prepare(batch);
     try {
-        backend_->forward(tree_, n_past_, batch.logits);
+        backend_->forward(tree_, seqs_[0].n_past, batch.logits);
     } catch (...) {
         tree_.clear();  // a failed pass leaves nothing pending
         throw;
@@ -147,29 +177,27 @@ void Context::prepare_step(const lk_batch& batch, int32_t capacity) {
 }
 
 void Context::fail_non_finite_root() const {
-    fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(n_past_) +
+    fail(LK_ERR_NON_FINITE, "the logits at position " + std::to_string(seqs_[0].n_past) +
                                 " hold NaN or infinity: the model's activations overflowed, so it names no token");
 }
 
 void Context::commit_path(int32_t length) {
-    backend_->compact(n_past_, path_.data(), length);
-    for (int32_t j = 0; j < length; ++j) committed_.push_back(tree_.token(path_[j]));
-    n_past_ += length;
+    Sequence& main = seqs_[0];
+    backend_->compact(main.n_past, path_.data(), length);
+    for (int32_t j = 0; j < length; ++j) main.committed.push_back(tree_.token(path_[j]));
+    main.n_past += length;
 }
 
 void Context::truncate(int32_t n_past) {
-    require(n_past >= 0 && n_past <= n_past_, "cannot truncate to " + std::to_string(n_past) + ": only " +
-                                                  std::to_string(n_past_) + " tokens are committed");
-    n_past_ = n_past;
-    committed_.resize(n_past);
-    tree_.clear();
+    main_sequence();
+    seq_truncate(0, n_past);
 }
 
 int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32_t capacity) {
     require(out_tokens != nullptr, "out_tokens is NULL");
     prepare_step(batch, capacity);
     const PendingGuard clear_on_exit{tree_};  // whatever fails below, nothing stays pending
-    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
+    backend_->forward(tree_, seqs_[0].n_past, LK_LOGITS_ALL);
     int32_t bonus = 0;
     const int32_t length = backend_->verify_greedy(tree_, path_.data(), &bonus);
     return finish_step(length, bonus, out_tokens);
@@ -188,9 +216,9 @@ int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& 
     step.seed = params.seed;
     step.token_index = params.token_index;
     step.n_prompt = params.n_prompt;
-    step.history = committed_.data();
-    step.n_history = n_past_;
-    backend_->forward(tree_, n_past_, LK_LOGITS_ALL);
+    step.history = seqs_[0].committed.data();
+    step.n_history = seqs_[0].n_past;
+    backend_->forward(tree_, seqs_[0].n_past, LK_LOGITS_ALL);
     int32_t bonus = 0;
     const int32_t length = backend_->verify_sample(tree_, step, path_.data(), &bonus);
     return finish_step(length, bonus, out_tokens);
@@ -211,6 +239,131 @@ int32_t Context::finish_step(int32_t length, int32_t bonus, int32_t* out_tokens)
     for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
     out_tokens[length - 1] = bonus;
     return length;
+}
+
+}  // namespace lk
+
+namespace lk {
+
+int32_t Context::seq_add() {
+    for (int32_t seq = 0; seq < static_cast<int32_t>(seqs_.size()); ++seq) {
+        if (seqs_[seq].live) continue;
+        seqs_[seq] = Sequence{true, 0, {}};
+        return seq;
+    }
+    fail(LK_ERR_CONTEXT_FULL, "all " + std::to_string(seqs_.size()) + " sequences (n_seq_max) are live");
+}
+
+void Context::seq_remove(int32_t seq) {
+    live_sequence(seq);
+    backend_->release_seq(seq, 0);
+    seqs_[seq] = Sequence{};
+    if (seq == 0) tree_.clear();
+}
+
+void Context::seq_truncate(int32_t seq, int32_t n_past) {
+    Sequence& s = live_sequence(seq);
+    require(n_past >= 0 && n_past <= s.n_past, "cannot truncate to " + std::to_string(n_past) + ": only " +
+                                                   std::to_string(s.n_past) + " tokens are committed");
+    s.n_past = n_past;
+    s.committed.resize(n_past);
+    backend_->release_seq(seq, n_past);
+    if (seq == 0) tree_.clear();
+}
+
+lk_seq_info Context::seq_info(int32_t seq) const {
+    const Sequence& s = live_sequence(seq);
+    return lk_seq_info{s.n_past, backend_->seq_blocks(seq)};
+}
+
+void Context::seq_prefill(int32_t seq, const int32_t* tokens, int32_t n_tokens) {
+    Sequence& s = live_sequence(seq);
+    require(tokens != nullptr, "tokens is NULL");
+    require(n_tokens >= 1 && n_tokens <= n_batch_,
+            "n_tokens " + std::to_string(n_tokens) + " must be in 1.." + std::to_string(n_batch_) + " (n_batch)");
+    if (s.n_past + n_tokens > n_ctx_)
+        fail(LK_ERR_CONTEXT_FULL, "sequence " + std::to_string(seq) + ": " + std::to_string(n_tokens) + " tokens do not fit after " +
+                                      std::to_string(s.n_past) + " of " + std::to_string(n_ctx_) + " (n_ctx)");
+    Tree chain;
+    chain.assign(lk_batch{tokens, nullptr, n_tokens, LK_LOGITS_NONE}, model_.params.vocab_size, n_batch_);
+    tree_.clear();  // the pass overwrites what a pending eval computed
+    backend_->forward_seqs({SeqSegment{seq, 0, s.n_past, &chain}}, LK_LOGITS_NONE);
+    s.committed.insert(s.committed.end(), tokens, tokens + n_tokens);
+    s.n_past += n_tokens;
+}
+
+void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens, int32_t* out_counts) {
+    require(batch.tokens && batch.parents && batch.seq_ids, "tokens, parents and seq_ids must not be NULL");
+    require(out_tokens != nullptr && out_counts != nullptr, "out_tokens and out_counts must not be NULL");
+    require(batch.reserved == 0, "reserved must be 0");
+    const int32_t n = batch.n_tokens;
+    require(n >= 1 && n <= n_batch_, "n_tokens " + std::to_string(n) + " must be in 1.." + std::to_string(n_batch_) + " (n_batch)");
+    // Split the batch into its sequences' trees: contiguous runs of one sequence id, each rooted at its first node.
+    std::vector<Tree> trees;
+    std::vector<SeqSegment> segments;
+    std::vector<bool> seen(seqs_.size(), false);
+    std::vector<int32_t> local;
+    trees.reserve(n);
+    for (int32_t first = 0; first < n;) {
+        const int32_t seq = batch.seq_ids[first];
+        Sequence& s = live_sequence(seq);
+        require(!seen[seq], "sequence " + std::to_string(seq) + "'s nodes are not contiguous in the batch (or it appears twice)");
+        seen[seq] = true;
+        int32_t end = first + 1;
+        while (end < n && batch.seq_ids[end] == seq) ++end;
+        require(batch.parents[first] == -1, "node " + std::to_string(first) + ", the first of sequence " + std::to_string(seq) +
+                                                 ", must be its root (parent -1)");
+        local.assign(end - first, -1);
+        for (int32_t i = first + 1; i < end; ++i) {
+            require(batch.parents[i] >= first && batch.parents[i] < i,
+                    "node " + std::to_string(i) + " names parent " + std::to_string(batch.parents[i]) + ", not an earlier node of sequence " +
+                        std::to_string(seq));
+            local[i - first] = batch.parents[i] - first;
+        }
+        if (s.n_past + (end - first) > n_ctx_)
+            fail(LK_ERR_CONTEXT_FULL, "sequence " + std::to_string(seq) + ": a tree of " + std::to_string(end - first) +
+                                          " nodes does not fit after " + std::to_string(s.n_past) + " of " + std::to_string(n_ctx_) +
+                                          " (n_ctx)");
+        trees.emplace_back();
+        trees.back().assign(lk_batch{batch.tokens + first, local.data(), end - first, LK_LOGITS_ALL}, model_.params.vocab_size, n_batch_);
+        segments.push_back(SeqSegment{seq, first, s.n_past, nullptr});
+        first = end;
+    }
+    for (size_t k = 0; k < segments.size(); ++k) segments[k].tree = &trees[k];
+
+    tree_.clear();  // the pass overwrites what a pending eval computed
+    backend_->forward_seqs(segments, LK_LOGITS_ALL);
+    // Every sequence is verified before any is committed, so a failure commits nothing.
+    std::vector<std::vector<int32_t>> paths(segments.size());
+    std::vector<int32_t> bonuses(segments.size());
+    for (size_t k = 0; k < segments.size(); ++k) {
+        const Tree& tree = trees[k];
+        paths[k].resize(tree.size());
+        int32_t bonus = 0;
+        int32_t length = backend_->verify_greedy_seq(segments[k], paths[k].data(), &bonus);
+        // As in finish_step: a non-finite node past the root ends the walk with its own token as the bonus.
+        if (bonus < 0 && length > 1) {
+            --length;
+            bonus = tree.token(paths[k][length]);
+        }
+        if (bonus < 0)
+            fail(LK_ERR_NON_FINITE, "sequence " + std::to_string(segments[k].seq) + ": the logits at position " +
+                                        std::to_string(segments[k].n_past) + " hold NaN or infinity, so they name no token");
+        paths[k].resize(length);
+        bonuses[k] = bonus;
+    }
+    for (size_t k = 0; k < segments.size(); ++k) {
+        const SeqSegment& segment = segments[k];
+        const std::vector<int32_t>& path = paths[k];
+        const int32_t length = static_cast<int32_t>(path.size());
+        Sequence& s = seqs_[segment.seq];
+        backend_->compact_seq(segment.seq, s.n_past, path.data(), length);
+        for (int32_t j = 0; j < length; ++j) s.committed.push_back(trees[k].token(path[j]));
+        s.n_past += length;
+        for (int32_t j = 1; j < length; ++j) out_tokens[segment.first + j - 1] = trees[k].token(path[j]);
+        out_tokens[segment.first + length - 1] = bonuses[k];
+        out_counts[k] = length;
+    }
 }
 
 }  // namespace lk

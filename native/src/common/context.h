@@ -26,10 +26,28 @@ public:
     void truncate(int32_t n_past);
     int32_t decode_greedy(const lk_batch& tree, int32_t* out_tokens, int32_t capacity);
     int32_t decode_sample(const lk_batch& tree, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity);
+
+    // Sequences (lookahead.h's "sequences" section).
+    int32_t seq_add();
+    void seq_remove(int32_t seq);
+    void seq_truncate(int32_t seq, int32_t n_past);
+    lk_seq_info seq_info(int32_t seq) const;
+    void seq_prefill(int32_t seq, const int32_t* tokens, int32_t n_tokens);
+    void decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens, int32_t* out_counts);
     void set_profiling(int32_t mode) { backend_->profile().set_mode(mode); }
     int32_t profile(lk_stage_time* out, int32_t capacity) const { return backend_->profile().copy(out, capacity); }
 
 private:
+    struct Sequence {
+        bool live = false;
+        int32_t n_past = 0;
+        std::vector<int32_t> committed;  // the tokens of its n_past committed slots (sampling penalties)
+    };
+    // Sequence 0, which the single-sequence calls use; LK_ERR_INVALID_STATE while it is removed.
+    Sequence& main_sequence();
+    Sequence& live_sequence(int32_t seq);
+    const Sequence& live_sequence(int32_t seq) const;
+
     void prepare(const lk_batch& batch);
     // prepare() for a fused step whose output holds capacity tokens: the tree's depth + 1 must fit.
     void prepare_step(const lk_batch& batch, int32_t capacity);
@@ -44,10 +62,10 @@ private:
     Model& model_;
     std::unique_ptr<Backend> backend_;
     Tree tree_;
-    int32_t n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
+    int32_t n_ctx_ = 0, n_batch_ = 0;
     int32_t logits_mode_ = LK_LOGITS_NONE;
     std::vector<int32_t> path_;
-    std::vector<int32_t> committed_;  // the tokens of the n_past committed slots (sampling penalties)
+    std::vector<Sequence> seqs_;
 };
 
 }  // namespace lk

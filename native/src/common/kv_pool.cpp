@@ -47,6 +47,14 @@ bool BlockTable::reserve(int64_t slots, KvBlockPool& pool) {
     return true;
 }
 
+void BlockTable::release_from(int64_t slots, KvBlockPool& pool) {
+    const int64_t keep = (slots + kKvBlockSlots - 1) / kKvBlockSlots;
+    while (static_cast<int64_t>(blocks_.size()) > keep) {
+        pool.release(blocks_.back());
+        blocks_.pop_back();
+    }
+}
+
 void BlockTable::release_all(KvBlockPool& pool) {
     for (int32_t block : blocks_) pool.release(block);
     blocks_.clear();

@@ -37,6 +37,8 @@ public:
     bool reserve(int64_t slots, KvBlockPool& pool);
     // Gives back every block (the table is empty after).
     void release_all(KvBlockPool& pool);
+    // Gives back the blocks holding no slot below slots.
+    void release_from(int64_t slots, KvBlockPool& pool);
 
     const int32_t* data() const { return blocks_.data(); }
     int32_t blocks() const { return static_cast<int32_t>(blocks_.size()); }

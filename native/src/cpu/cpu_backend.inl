@@ -45,12 +45,13 @@ constexpr int kScoreChunk = 256;
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, cpu::ChosenKernel kernel)
-        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run) {
+    CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, cpu::ChosenKernel kernel, int32_t n_seq_max,
+               int64_t n_kv_tokens)
+        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run), tables_(n_seq_max) {
         choices_.cpu_kernel = kernel.level;
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
         static_assert(kKvBlockSlots == cpu::kKeyBlock, "a KV pool block is one key block");
-        const int32_t n_blocks = (n_ctx + kKvBlockSlots - 1) / kKvBlockSlots;
+        const int32_t n_blocks = static_cast<int32_t>((n_kv_tokens + kKvBlockSlots - 1) / kKvBlockSlots);
         kv_blocks_ = KvBlockPool(n_blocks);
         head_slots_ = int64_t{n_blocks} * kKvBlockSlots;
         const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
@@ -73,6 +74,8 @@ public:
         score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
         scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
         argmax_.resize(n_batch);
+        positions_.resize(n_batch);
+        node_segment_.resize(n_batch);
 
         const int half = p_.head_dim / 2;
         rope_cos_ = floats(int64_t{n_ctx} * half);
@@ -91,18 +94,40 @@ public:
     int32_t threads() const override { return pool_.size(); }
 
     void forward(const Tree& tree, int32_t n_past, int32_t logits_mode) override {
-        // The context keeps n_past + n within n_ctx, for which the pool has blocks.
-        if (!table_.reserve(int64_t{n_past} + tree.size(), kv_blocks_))
-            fail(LK_ERR_CONTEXT_FULL, "the KV cache pool has no free block left");
-        Pass pass{*this, tree, n_past, tree.size()};
-        run_forward_pass(pass, profile_, p_.n_layers, tree.size(), logits_mode);
+        forward_seqs({SeqSegment{0, 0, n_past, &tree}}, logits_mode);
+    }
+
+    void forward_seqs(const std::vector<SeqSegment>& segments, int32_t logits_mode) override {
+        // Blocks for every sequence's new slots first: a pool that runs out fails the pass before any
+        // write (blocks reserved for the sequences before stay theirs, unused until they grow there).
+        for (const SeqSegment& segment : segments) {
+            if (!tables_[segment.seq].reserve(int64_t{segment.n_past} + segment.tree->size(), kv_blocks_))
+                fail(LK_ERR_CONTEXT_FULL, "the KV pool has no free block left for sequence " + std::to_string(segment.seq) + " (" +
+                                              std::to_string(kv_blocks_.size()) + " blocks of " + std::to_string(kKvBlockSlots) +
+                                              " tokens, n_kv_tokens)");
+        }
+        int n = 0;
+        for (int32_t k = 0; k < static_cast<int32_t>(segments.size()); ++k) {
+            const SeqSegment& segment = segments[k];
+            for (int i = 0; i < segment.tree->size(); ++i, ++n) {
+                positions_[n] = segment.n_past + segment.tree->depth(i);
+                node_segment_[n] = k;
+            }
+        }
+        Pass pass{*this, segments, n};
+        run_forward_pass(pass, profile_, p_.n_layers, n, logits_mode);
     }
 
     const float* logits(int32_t node) override { return logits_.as<float>() + int64_t{node} * p_.vocab_size; }
 
     int32_t verify_greedy(const Tree& tree, int32_t* path, int32_t* bonus) override {
+        return verify_greedy_seq(SeqSegment{0, 0, 0, &tree}, path, bonus);
+    }
+
+    int32_t verify_greedy_seq(const SeqSegment& segment, int32_t* path, int32_t* bonus) override {
         StageProfile::Scope stage(profile_, Stage::kVerify);
-        for (int i = 0; i < tree.size(); ++i) argmax_[i] = cpu::argmax(logits(i), p_.vocab_size);
+        const Tree& tree = *segment.tree;
+        for (int i = 0; i < tree.size(); ++i) argmax_[i] = cpu::argmax(logits(segment.first + i), p_.vocab_size);
         const int32_t length = tree.greedy_path(argmax_.data(), path);
         *bonus = argmax_[path[length - 1]];
         return length;
@@ -113,8 +138,11 @@ public:
         return sampled_walk_.walk(*this, tree, step, p_.vocab_size, path, bonus);
     }
 
-    void compact(int32_t n_past, const int32_t* path, int32_t n) override {
+    void compact(int32_t n_past, const int32_t* path, int32_t n) override { compact_seq(0, n_past, path, n); }
+
+    void compact_seq(int32_t seq, int32_t n_past, const int32_t* path, int32_t n) override {
         StageProfile::Scope stage(profile_, Stage::kCompact);
+        const BlockTable& table = tables_[seq];
         const int d = p_.head_dim;
         // path[j] >= j and increasing, so copying in order never overwrites a slot still to be read.
         for (int l = 0; l < p_.n_layers; ++l) {
@@ -123,7 +151,7 @@ public:
                 float* values = head_values(l, h);
                 for (int j = 0; j < n; ++j) {
                     if (path[j] == j) continue;
-                    const int64_t to = table_.physical_slot(int64_t{n_past} + j), from = table_.physical_slot(int64_t{n_past} + path[j]);
+                    const int64_t to = table.physical_slot(int64_t{n_past} + j), from = table.physical_slot(int64_t{n_past} + path[j]);
                     for (int t = 0; t < d; ++t) keys[key_index(to, t)] = keys[key_index(from, t)];
                     std::memcpy(values + to * d, values + from * d, d * sizeof(float));
                 }
@@ -131,13 +159,19 @@ public:
         }
     }
 
+    void release_seq(int32_t seq, int32_t n_slots) override { tables_[seq].release_from(n_slots, kv_blocks_); }
+
+    int32_t seq_blocks(int32_t seq) const override { return tables_[seq].blocks(); }
+
 private:
-    // The stages of one forward pass over tree's n nodes below n_past committed tokens (run_forward_pass).
+    // The stages of one forward pass over the segments' n nodes (run_forward_pass); node g belongs to
+    // segment node_segment_[g] and sits at position positions_[g].
     struct Pass {
         CpuBackend& b;
-        const Tree& tree;
-        int32_t n_past;
+        const std::vector<SeqSegment>& segments;
         int n;
+
+        const SeqSegment& segment_of(int g) const { return segments[b.node_segment_[g]]; }
 
         float* x() const { return b.x_.as<float>(); }
         float* xb() const { return b.xb_.as<float>(); }
@@ -147,17 +181,20 @@ private:
         }
 
         void embed() const {
-            for (int i = 0; i < n; ++i) b.embed(tree.token(i), x() + int64_t{i} * b.p_.hidden_size);
+            for (int g = 0; g < n; ++g) {
+                const SeqSegment& segment = segment_of(g);
+                b.embed(segment.tree->token(g - segment.first), x() + int64_t{g} * b.p_.hidden_size);
+            }
         }
         void attention_inputs(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t hidden = b.p_.hidden_size;
             norm(w.attn_norm, 0);
-            b.attention_inputs(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), tree, n_past, b.k_.as<float>(),
+            b.attention_inputs(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), n, b.k_.as<float>(),
                                b.v_.as<float>());
-            b.store_kv(l, n_past, n);
+            for (const SeqSegment& segment : segments) b.store_kv(l, segment);
         }
-        void attention(int l) const { b.attention(l, tree, n_past); }
+        void attention(int l) const { b.attention(l, segments, n); }
         void attention_output(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t q_dim = b.model_.q_dim();
@@ -195,22 +232,25 @@ private:
     // Offset of key element t of a physical slot in a head's keys.
     int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
     // The sequence's view of one head's cache through its block table.
-    cpu::PagedHead paged_head(int layer, int kv_head) {
-        return cpu::PagedHead{head_keys(layer, kv_head), head_values(layer, kv_head), table_.data(), p_.head_dim};
+    cpu::PagedHead paged_head(int layer, int kv_head, int32_t seq) {
+        return cpu::PagedHead{head_keys(layer, kv_head), head_values(layer, kv_head), tables_[seq].data(), p_.head_dim};
     }
 
-    // Scatters the batch's rotated keys and its values (k_, v_: one row per node) into the cache.
-    void store_kv(int layer, int32_t n_past, int n) {
+    // Scatters a segment's rotated keys and its values (k_, v_: one row per batch node) into its
+    // sequence's slots n_past .. n_past + n - 1.
+    void store_kv(int layer, const SeqSegment& segment) {
         const int d = p_.head_dim;
         const int64_t kv_dim = model_.kv_dim();
+        const BlockTable& table = tables_[segment.seq];
         for (int h = 0; h < p_.n_kv_heads; ++h) {
             float* keys = head_keys(layer, h);
             float* values = head_values(layer, h);
-            for (int i = 0; i < n; ++i) {
-                const float* k = k_.as<float>() + i * kv_dim + h * d;
-                const int64_t slot = table_.physical_slot(int64_t{n_past} + i);
+            for (int i = 0; i < segment.tree->size(); ++i) {
+                const int64_t row = int64_t{segment.first} + i;
+                const float* k = k_.as<float>() + row * kv_dim + h * d;
+                const int64_t slot = table.physical_slot(int64_t{segment.n_past} + i);
                 for (int t = 0; t < d; ++t) keys[key_index(slot, t)] = k[t];
-                std::memcpy(values + slot * d, v_.as<float>() + i * kv_dim + h * d, d * sizeof(float));
+                std::memcpy(values + slot * d, v_.as<float>() + row * kv_dim + h * d, d * sizeof(float));
             }
         }
     }
@@ -300,8 +340,7 @@ private:
 
     // Q, K and V in one job over their stacked rows, with bias and RoPE applied by the thread that
     // produced each head (ranges are cut at head boundaries), so the pool is entered once, not three times.
-    void attention_inputs(const LayerWeights& w, const Inputs& xb, const Tree& tree, int32_t n_past, float* keys, float* values) {
-        const int n = tree.size();
+    void attention_inputs(const LayerWeights& w, const Inputs& xb, int n, float* keys, float* values) {
         const int64_t hidden = p_.hidden_size, q_dim = model_.q_dim(), kv_dim = model_.kv_dim(), d = p_.head_dim;
         const bool bias = model_.has_qkv_bias();
         float* queries = q_.as<float>();
@@ -315,7 +354,7 @@ private:
                 float* row = out + i * stride;
                 if (bias) add(row + lo, bias_vector.f32() + lo, hi - lo);
                 if (rotate_heads)
-                    for (int64_t h = lo / d; h < hi / d; ++h) rotate(row + h * d, n_past + tree.depth(i));
+                    for (int64_t h = lo / d; h < hi / d; ++h) rotate(row + h * d, positions_[i]);
             }
         };
         parallel_rows(q_dim + 2 * kv_dim, d, (q_dim + 2 * kv_dim) * hidden * n, w.q.data.size() + w.k.data.size() + w.v.data.size(),
@@ -342,23 +381,32 @@ private:
     // Work is split by KV head and blocks of query rows (node, head of the group), and the committed
     // keys and values are walked in the outer loop, so each K/V row is read once per block rather than
     // once per query. Each row's arithmetic is independent of the other rows (batch invariance).
-    void attention(int layer, const Tree& tree, int32_t n_past) {
-        const int n = tree.size(), d = p_.head_dim;
+    void attention(int layer, const std::vector<SeqSegment>& segments, int n) {
+        const int d = p_.head_dim;
         const int group = p_.n_heads / p_.n_kv_heads;
         const int64_t q_dim = model_.q_dim();
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-        const bool chain = tree.is_chain();
-        const int rows = n * group;
-        const int64_t blocks = (rows + kAttentionRows - 1) / kAttentionRows;
+        row_blocks_.clear();
+        int64_t work = 0;
+        for (int32_t k = 0; k < static_cast<int32_t>(segments.size()); ++k) {
+            const int32_t first = segments[k].first * group, last = (segments[k].first + segments[k].tree->size()) * group;
+            for (int32_t r0 = first; r0 < last; r0 += kAttentionRows) row_blocks_.push_back({k, r0, std::min(last, r0 + kAttentionRows)});
+            work += int64_t{segments[k].tree->size()} * p_.n_heads * (segments[k].n_past + segments[k].tree->max_depth() + 1) * d;
+        }
+        const int64_t blocks = static_cast<int64_t>(row_blocks_.size());
         const int64_t tasks = int64_t{p_.n_kv_heads} * blocks;
 
         auto run = [&](int thread, int64_t begin, int64_t end) {
             float* scores = scores_.as<float>() + int64_t{thread} * kAttentionRows * score_stride_;
             for (int64_t task = begin; task < end; ++task) {
-                const cpu::PagedHead head = paged_head(layer, static_cast<int>(task / blocks));
+                const RowBlock& block = row_blocks_[task % blocks];
+                const SeqSegment& segment = segments[block.segment];
+                const Tree& tree = *segment.tree;
+                const int32_t n_past = segment.n_past;
+                const bool chain = tree.is_chain();
+                const cpu::PagedHead head = paged_head(layer, static_cast<int>(task / blocks), segment.seq);
                 const int head_base = static_cast<int>(task / blocks) * group;
-                const int r0 = static_cast<int>(task % blocks) * kAttentionRows;
-                const int r1 = std::min(rows, r0 + kAttentionRows);
+                const int r0 = block.r0, r1 = block.r1;
                 const float* queries[kAttentionRows];
                 float* outputs[kAttentionRows];
                 for (int r = r0; r < r1; ++r) {
@@ -375,8 +423,9 @@ private:
                 }
                 for (int r = r0; r < r1; ++r) {
                     float* row = scores + (r - r0) * score_stride_;
-                    const int32_t* visible = tree.visible(r / group);
-                    const int count = tree.visible_count(r / group);
+                    const int node = r / group - segment.first;
+                    const int32_t* visible = tree.visible(node);
+                    const int count = tree.visible_count(node);
                     // The same sums, in the same order, for the node's pending ancestors (and itself). In a
                     // chain (prefill) they are the consecutive slots n_past .. n_past + count - 1, so the
                     // vector path scores them, and their values are read as if committed.
@@ -394,7 +443,7 @@ private:
             }
         };
 
-        const int64_t work = int64_t{n} * p_.n_heads * (n_past + tree.max_depth() + 1) * d;
+        (void)n;
         if (pool_.size() == 1 || tasks < 2 || work < kParallelAttentionWork) {
             run(0, 0, tasks);
             return;
@@ -411,7 +460,8 @@ private:
     // The KV cache is a pool of blocks of kKvBlockSlots slots; the sequence's block table says which of
     // them hold its slots (contiguous for a lone sequence unless a test scatters them).
     KvBlockPool kv_blocks_{0};
-    BlockTable table_;
+    std::vector<BlockTable> tables_;  // per sequence
+    std::vector<int32_t> positions_, node_segment_;  // per batch node, for the current pass
     int64_t head_slots_ = 0;     // pool slots per head: n_ctx rounded up to whole blocks
     AlignedBuffer key_cache_;    // [layer][kv head][pool block][dim][kKeyBlock]
     AlignedBuffer value_cache_;  // [layer][kv head][pool block][slot in block][dim]
@@ -421,14 +471,20 @@ private:
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
     std::vector<int32_t> argmax_;
+    // Attention's blocks of query rows (node, head of the group) of one segment each: a block walks one
+    // sequence's committed keys.
+    struct RowBlock {
+        int32_t segment, r0, r1;
+    };
+    std::vector<RowBlock> row_blocks_;
     SampledWalk sampled_walk_;
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                                          cpu::ChosenKernel kernel) {
-    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads, kernel);
+                                          cpu::ChosenKernel kernel, int32_t n_seq_max, int64_t n_kv_tokens) {
+    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads, kernel, n_seq_max, n_kv_tokens);
 }
 
 }  // namespace lk::LK_CPU_VARIANT

@@ -36,8 +36,10 @@ internal struct LkContextParams
     public int CudaMatmul;
     public int CudaAttention;
     public int CudaGraphs;
+    public int NSeqMax;
+    public int NKvTokens;
 
-    public const int NativeSize = 36;
+    public const int NativeSize = 44;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -99,7 +101,7 @@ internal struct LkSamplingParams
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
-    public const int AbiVersion = 6;
+    public const int AbiVersion = 7;
 
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;
