@@ -6,7 +6,9 @@
 //
 //   lookahead_native_bench --shape llama2-7b --dtype bf16 --backend cuda --context 1024 [--json FILE]
 //     [--steps N] [--cpu-kernel scalar|avx2|avx512|avx512-bf16] [--cuda-graphs on|off]
-//     [--cuda-attention per-node|shared-prefix] [--cuda-matmul tensor-cores|simt]
+//     [--cuda-attention per-node|shared-prefix] [--cuda-matmul tensor-cores|simt] [--sequences LIST]
+// --sequences 1,2,4,8 (CPU) also times batched greedy steps: N sequences in one context, one node each per
+// step (lk_context_decode_greedy_seqs), and prints the aggregate tokens/s against one sequence's.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -135,11 +137,52 @@ double device_copy_gbps() {
 }
 #endif
 
+// Batched greedy: for each N, a context of N sequences over the same random prefix of `context` tokens,
+// then `steps` steps of one node per sequence in one call; prints ms per step and aggregate tokens/s.
+void batched_greedy(lk_model* model, const lk_model_params& p, int context, int steps, const std::vector<int>& counts) {
+    std::mt19937 rng(11);
+    std::vector<int32_t> prefix(context);
+    for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
+    double one_sequence_rate = 0;
+    std::printf("batched greedy (one node per sequence per step, %d committed tokens each):\n", context);
+    for (int n_seq : counts) {
+        lk_context_params cp = lk_context_default_params();
+        cp.backend = LK_BACKEND_CPU;
+        cp.n_ctx = context + steps + 8;
+        cp.n_batch = std::max(128, n_seq);
+        cp.n_seq_max = n_seq;
+        lk_context* ctx = nullptr;
+        check(lk_context_init(model, &cp, &ctx), "lk_context_init (sequences)");
+        for (int s = 0; s < n_seq; ++s) {
+            int32_t id = 0;
+            if (s > 0) check(lk_seq_add(ctx, &id), "lk_seq_add");
+            for (int start = 0; start < context; start += 128)
+                check(lk_seq_prefill(ctx, s, prefix.data() + start, std::min(128, context - start)), "lk_seq_prefill");
+        }
+        std::vector<int32_t> tokens(n_seq, 1), parents(n_seq, -1), seq_ids(n_seq), out(n_seq), out_counts(n_seq);
+        for (int s = 0; s < n_seq; ++s) seq_ids[s] = s;
+        std::vector<double> step_ms;
+        for (int step = 0; step < steps + 3; ++step) {
+            const lk_seq_batch batch{tokens.data(), parents.data(), seq_ids.data(), n_seq, 0};
+            const auto start = Clock::now();
+            check(lk_context_decode_greedy_seqs(ctx, &batch, out.data(), out_counts.data()), "batched greedy step");
+            if (step >= 3) step_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+            tokens = out;
+        }
+        const double ms = median(step_ms), rate = 1000.0 * n_seq / ms;
+        if (n_seq == counts.front()) one_sequence_rate = rate / n_seq;
+        std::printf("  %3d sequences: %8.3f ms per step, %9.1f tokens/s aggregate (%.2fx one sequence's)\n", n_seq, ms, rate,
+                    rate / one_sequence_rate);
+        lk_context_free(ctx);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string shape_name = "tinyllama-1.1b", dtype_name = "bf16", backend_name = "cuda", json_path;
     int context = 1024, steps = 64;
+    std::vector<int> sequence_counts;
     lk_context_params cp = lk_context_default_params();
     auto choice = [](const std::string& option, const std::string& value,
                      std::initializer_list<std::pair<const char*, int32_t>> names) {
@@ -159,6 +202,16 @@ int main(int argc, char** argv) {
         else if (arg == "--context") context = std::stoi(value());
         else if (arg == "--steps") steps = std::stoi(value());
         else if (arg == "--json") json_path = value();
+        else if (arg == "--sequences") {
+            const std::string list = value();
+            for (size_t at = 0; at <= list.size();) {
+                const size_t comma = std::min(list.find(',', at), list.size());
+                const int n = std::atoi(list.substr(at, comma - at).c_str());
+                if (n < 1 || n > 256) die("--sequences takes counts in 1..256, got " + list);
+                sequence_counts.push_back(n);
+                at = comma + 1;
+            }
+        }
         else if (arg == "--cpu-kernel")
             cp.cpu_kernel = choice(arg, value(), {{"scalar", LK_CPU_KERNEL_SCALAR}, {"avx2", LK_CPU_KERNEL_AVX2},
                                                   {"avx512", LK_CPU_KERNEL_AVX512}, {"avx512-bf16", LK_CPU_KERNEL_AVX512_BF16}});
@@ -346,6 +399,10 @@ int main(int argc, char** argv) {
         json << "]}\n";
     }
     lk_context_free(ctx);
+    if (!sequence_counts.empty()) {
+        if (backend != LK_BACKEND_CPU) die("--sequences runs on the CPU backend (the CUDA backend holds one sequence)");
+        batched_greedy(model, p, context, steps, sequence_counts);
+    }
     lk_model_free(model);
     return 0;
 }

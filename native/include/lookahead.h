@@ -183,7 +183,8 @@ typedef struct lk_context_params {
     int32_t cuda_graphs;    /* lk_cuda_graphs */
     int32_t n_seq_max;      /* sequences the context can hold at once; 0 = 1 (more: CPU backend only) */
     int32_t n_kv_tokens;    /* KV pool capacity in tokens, shared by the sequences (blocks of 16);
-                               0 = n_ctx x n_seq_max */
+                               0 = room for every sequence at n_ctx (n_ctx rounded up to whole blocks,
+                               times n_seq_max) */
 } lk_context_params;
 
 /* What a context was created with, every choice resolved (never AUTO). The CPU kernel is reported on

@@ -30,7 +30,7 @@ ModelPtr make_model(int32_t dtype, uint32_t seed) {
 }
 
 ContextPtr make_context(lk_model* model, int32_t n_seq_max, int32_t n_ctx, int32_t n_kv_tokens = 0) {
-    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, n_ctx, 64, 1);
+    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, n_ctx, std::min(64, n_ctx), 1);
     cp.n_seq_max = n_seq_max;
     cp.n_kv_tokens = n_kv_tokens;
     lk_context* raw = nullptr;
@@ -163,6 +163,20 @@ TEST(Sequences, PoolBlocksFollowTheTokensAndExhaustionChangesNothing) {
     ASSERT_EQ(lk_seq_add(ctx.get(), &again), LK_OK);
     EXPECT_EQ(again, 0) << "the lowest free id";
     EXPECT_EQ(lk_seq_prefill(ctx.get(), again, tokens.data(), 30), LK_OK) << "the removed sequence's blocks are free again";
+}
+
+// The default pool has room for every sequence at n_ctx, also when n_ctx is not a whole number of blocks.
+TEST(Sequences, TheDefaultPoolHoldsEverySequenceAtFullLength) {
+    ModelPtr model = make_model(LK_DTYPE_F32, 9);
+    ContextPtr ctx = make_context(model.get(), 3, 40);  // 3 blocks each, 7.5 blocks' worth of n_ctx x n_seq_max
+    const std::vector<int32_t> tokens(40, 2);
+    for (int32_t seq = 0; seq < 3; ++seq) {
+        if (seq > 0) {
+            int32_t id = -1;
+            ASSERT_EQ(lk_seq_add(ctx.get(), &id), LK_OK);
+        }
+        ASSERT_EQ(lk_seq_prefill(ctx.get(), seq, tokens.data(), 40), LK_OK) << "sequence " << seq << ": " << lk_last_error();
+    }
 }
 
 TEST(Sequences, MisuseIsRefusedByNameAndCommitsNothing) {

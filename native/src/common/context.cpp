@@ -8,6 +8,7 @@
 #include "../cuda/cuda_backend.h"
 #endif
 #include "error.h"
+#include "kv_pool.h"
 
 namespace lk {
 namespace {
@@ -54,7 +55,10 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     const int32_t n_seq_max = params.n_seq_max == 0 ? 1 : params.n_seq_max;
     require(n_seq_max >= 1 && n_seq_max <= kMaxSequences,
             "n_seq_max " + std::to_string(params.n_seq_max) + " must be in 0.." + std::to_string(kMaxSequences));
-    const int64_t n_kv_tokens = params.n_kv_tokens == 0 ? int64_t{n_ctx_} * n_seq_max : params.n_kv_tokens;
+    // By default every sequence can reach n_ctx at once: whole blocks per sequence.
+    const int64_t n_kv_tokens = params.n_kv_tokens == 0
+                                    ? (int64_t{n_ctx_} + kKvBlockSlots - 1) / kKvBlockSlots * kKvBlockSlots * n_seq_max
+                                    : params.n_kv_tokens;
     require(n_kv_tokens >= 1 && n_kv_tokens <= int64_t{kMaxSequences} * p.max_context,
             "n_kv_tokens " + std::to_string(params.n_kv_tokens) + " must be 0 (n_ctx x n_seq_max) or in 1.." +
                 std::to_string(int64_t{kMaxSequences} * p.max_context));
