@@ -20,6 +20,12 @@ public sealed record ContextOptions
     public CudaMatmulKernel CudaMatmul { get; init; } = CudaMatmulKernel.Auto;
     /// <summary>CUDA tree-attention kernel.</summary>
     public CudaAttentionKernel CudaAttention { get; init; } = CudaAttentionKernel.Auto;
+    /// <summary>Sequences the context holds at once (CPU backend; <see cref="Decoding.InferenceContext.AddSequence"/>);
+    /// null = 1.</summary>
+    public int? MaxSequences { get; init; }
+    /// <summary>KV pool capacity in tokens, shared by the sequences in blocks of 16; null = room for every
+    /// sequence at the full context length.</summary>
+    public int? KvPoolTokens { get; init; }
     /// <summary>Capture each decoding-step shape as a CUDA graph and replay it (false: direct launches,
     /// for comparisons and kernel profilers).</summary>
     public bool CudaGraphs { get; init; } = true;

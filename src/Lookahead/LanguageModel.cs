@@ -141,6 +141,8 @@ public sealed class LanguageModel : IDisposable
             CudaMatmul = (int)options.CudaMatmul,
             CudaAttention = (int)options.CudaAttention,
             CudaGraphs = options.CudaGraphs ? NativeConstants.CudaGraphsOn : NativeConstants.CudaGraphsOff,
+            NSeqMax = options.MaxSequences ?? 0,
+            NKvTokens = options.KvPoolTokens ?? 0,
         };
         if (parameters.NCtx > Config.MaxPositionEmbeddings)
             throw new ArgumentException(

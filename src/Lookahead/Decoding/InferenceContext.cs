@@ -130,6 +130,96 @@ public sealed unsafe class InferenceContext : IDisposable
         }
     }
 
+    /// <summary>Adds an empty sequence and returns its id (the lowest free one); sequence 0, which the calls
+    /// above use, exists from creation.</summary>
+    /// <exception cref="LookaheadException">All <see cref="ContextOptions.MaxSequences"/> are live (Status ContextFull).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public int AddSequence()
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_add(_handle, out int seq));
+        return seq;
+    }
+
+    /// <summary>Removes a sequence; its KV blocks go back to the pool.</summary>
+    /// <exception cref="LookaheadException">The sequence is not live.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public void RemoveSequence(int sequence)
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_remove(_handle, sequence));
+    }
+
+    /// <summary>Keeps a sequence's first committedTokens tokens; the blocks past them go back to the pool.</summary>
+    /// <exception cref="LookaheadException">The sequence is not live or has fewer tokens.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public void TruncateSequence(int sequence, int committedTokens)
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_truncate(_handle, sequence, committedTokens));
+    }
+
+    /// <summary>A sequence's committed tokens and the KV pool blocks it holds.</summary>
+    /// <exception cref="LookaheadException">The sequence is not live.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public (int CommittedTokens, int Blocks) GetSequenceInfo(int sequence)
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_get_info(_handle, sequence, out LkSeqInfo info));
+        return (info.NPast, info.NBlocks);
+    }
+
+    /// <summary>Commits tokens to a sequence as causal context, in chunks of at most BatchSize.</summary>
+    /// <exception cref="LookaheadException">The sequence is not live, the tokens do not fit its context or
+    /// the KV pool (Status ContextFull: the chunk that did not fit and those after it are not committed).</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public void PrefillSequence(int sequence, ReadOnlySpan<int> tokens)
+    {
+        using Lease lease = Enter();
+        fixed (int* pointer = tokens)
+        {
+            for (int start = 0; start < tokens.Length; start += BatchSize)
+            {
+                int count = Math.Min(BatchSize, tokens.Length - start);
+                LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_prefill(_handle, sequence, pointer + start, count));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fused greedy step over several sequences' draft trees in one forward pass (lk_context_decode_greedy_seqs):
+    /// a sequence's nodes are contiguous, its root first (parent -1), other parents are batch indices of the
+    /// same sequence. Each sequence's accepted tokens are written to output from the index where its tree
+    /// starts, their count to counts in batch order; returns the number of trees. Each sequence gets exactly
+    /// the tokens a step on it alone gives.
+    /// </summary>
+    /// <exception cref="ArgumentException">The spans' lengths disagree, or output or counts is too short.</exception>
+    /// <exception cref="LookaheadException">The native call failed (a dead or repeated sequence, a bad parent,
+    /// a full context or pool, non-finite logits); nothing is committed.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public int DecodeGreedySequences(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, ReadOnlySpan<int> sequenceIds,
+        Span<int> output, Span<int> counts)
+    {
+        if (parents.Length != tokens.Length || sequenceIds.Length != tokens.Length)
+            throw new ArgumentException($"{tokens.Length} tokens need as many parents and sequence ids, got {parents.Length} and {sequenceIds.Length}", nameof(parents));
+        int trees = 0;
+        for (int i = 0; i < sequenceIds.Length; i++)
+            if (i == 0 || sequenceIds[i] != sequenceIds[i - 1]) trees++;
+        if (output.Length < tokens.Length) throw new ArgumentException($"output holds {output.Length} tokens, the batch needs {tokens.Length}", nameof(output));
+        if (counts.Length < trees) throw new ArgumentException($"counts holds {counts.Length}, the batch has {trees} trees", nameof(counts));
+        using Lease lease = Enter();
+        fixed (int* tokenPointer = tokens)
+        fixed (int* parentPointer = parents)
+        fixed (int* seqPointer = sequenceIds)
+        fixed (int* outputPointer = output)
+        fixed (int* countPointer = counts)
+        {
+            var batch = new LkSeqBatch { Tokens = tokenPointer, Parents = parentPointer, SeqIds = seqPointer, NTokens = tokens.Length };
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_decode_greedy_seqs(_handle, batch, outputPointer, countPointer));
+        }
+        return trees;
+    }
+
     /// <summary>
     /// Fused greedy step over a draft tree whose root is the last emitted token: forward, verify, commit.
     /// Writes the accepted draft tokens and then the bonus token to output; returns how many.

@@ -63,6 +63,24 @@ internal static unsafe partial class NativeMethods
         int* outTokens, int capacity, out int outCount);
 
     [LibraryImport(LibraryName)]
+    public static partial int lk_seq_add(ContextHandle context, out int outSeq);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_remove(ContextHandle context, int seq);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_truncate(ContextHandle context, int seq, int nPast);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_get_info(ContextHandle context, int seq, out LkSeqInfo outInfo);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_prefill(ContextHandle context, int seq, int* tokens, int nTokens);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_decode_greedy_seqs(ContextHandle context, in LkSeqBatch batch, int* outTokens, int* outCounts);
+
+    [LibraryImport(LibraryName)]
     public static partial int lk_context_set_profiling(ContextHandle context, int enabled);
 
     [LibraryImport(LibraryName)]

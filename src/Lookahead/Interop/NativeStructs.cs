@@ -82,6 +82,27 @@ internal unsafe struct LkBatch
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal unsafe struct LkSeqBatch
+{
+    public int* Tokens;
+    public int* Parents;
+    public int* SeqIds;
+    public int NTokens;
+    public int Reserved;
+
+    public const int NativeSize = 32;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct LkSeqInfo
+{
+    public int NPast;
+    public int NBlocks;
+
+    public const int NativeSize = 8;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct LkSamplingParams
 {
     public float Temperature;
