@@ -17,6 +17,24 @@ constexpr int32_t kDefaultBatch = 512;
 constexpr int32_t kMaxThreads = 256;
 constexpr int32_t kMaxSequences = 256;
 
+// A node whose logits hold NaN or infinity names no token (bonus -1): the walk stops there. Past the root,
+// that node's own token is still its parent's choice, so it becomes the bonus and the step succeeds, exactly
+// as plain decoding would emit it; the next step, rooted at it, then fails. Returns the path's length after
+// that (bonus stays -1 only when the root's logits are not finite).
+int32_t settle_bonus(const Tree& tree, const int32_t* path, int32_t length, int32_t& bonus) {
+    if (bonus < 0 && length > 1) {
+        --length;
+        bonus = tree.token(path[length]);
+    }
+    return length;
+}
+
+// Writes a committed path's accepted draft tokens (its nodes after the root) and then the bonus.
+void write_step_tokens(const Tree& tree, const int32_t* path, int32_t length, int32_t bonus, int32_t* out) {
+    for (int32_t j = 1; j < length; ++j) out[j - 1] = tree.token(path[j]);
+    out[length - 1] = bonus;
+}
+
 // Drops the pending nodes when a fused step ends, whether it returns or throws.
 struct PendingGuard {
     Tree& tree;
@@ -60,7 +78,7 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
                                     ? (int64_t{n_ctx_} + kKvBlockSlots - 1) / kKvBlockSlots * kKvBlockSlots * n_seq_max
                                     : params.n_kv_tokens;
     require(n_kv_tokens >= 1 && n_kv_tokens <= int64_t{kMaxSequences} * p.max_context,
-            "n_kv_tokens " + std::to_string(params.n_kv_tokens) + " must be 0 (n_ctx x n_seq_max) or in 1.." +
+            "n_kv_tokens " + std::to_string(params.n_kv_tokens) + " must be 0 (room for every sequence at n_ctx) or in 1.." +
                 std::to_string(int64_t{kMaxSequences} * p.max_context));
     KernelChoices requested;
     requested.cuda_device = params.cuda_device;
@@ -166,7 +184,7 @@ void Context::commit(const int32_t* nodes, int32_t n_nodes) {
     if (tree_.empty()) fail(LK_ERR_INVALID_STATE, "nothing to commit: call lk_context_eval first");
     tree_.check_root_path(nodes, n_nodes);
     for (int32_t j = 0; j < n_nodes; ++j) path_[j] = nodes ? nodes[j] : j;
-    commit_path(n_nodes);
+    commit_path(0, tree_, path_.data(), n_nodes);
     tree_.clear();
 }
 
@@ -185,11 +203,11 @@ void Context::fail_non_finite_root() const {
                                 " hold NaN or infinity: the model's activations overflowed, so it names no token");
 }
 
-void Context::commit_path(int32_t length) {
-    Sequence& main = seqs_[0];
-    backend_->compact(main.n_past, path_.data(), length);
-    for (int32_t j = 0; j < length; ++j) main.committed.push_back(tree_.token(path_[j]));
-    main.n_past += length;
+void Context::commit_path(int32_t seq, const Tree& tree, const int32_t* path, int32_t length) {
+    Sequence& s = seqs_[seq];
+    backend_->compact_seq(seq, s.n_past, path, length);
+    for (int32_t j = 0; j < length; ++j) s.committed.push_back(tree.token(path[j]));
+    s.n_past += length;
 }
 
 void Context::truncate(int32_t n_past) {
@@ -229,25 +247,12 @@ int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& 
 }
 
 int32_t Context::finish_step(int32_t length, int32_t bonus, int32_t* out_tokens) {
-    // A node whose logits hold NaN or infinity names no token (-1): the walk stops there. Past the root, that
-    // node's own token is still its parent's choice, so it becomes the bonus and the step succeeds, exactly as
-    // plain decoding would emit it; the next step, rooted at it, then fails.
-    if (bonus < 0 && length > 1) {
-        --length;
-        bonus = tree_.token(path_[length]);
-    }
-    if (bonus < 0) {
-        fail_non_finite_root();
-    }
-    commit_path(length);
-    for (int32_t j = 1; j < length; ++j) out_tokens[j - 1] = tree_.token(path_[j]);
-    out_tokens[length - 1] = bonus;
+    length = settle_bonus(tree_, path_.data(), length, bonus);
+    if (bonus < 0) fail_non_finite_root();
+    commit_path(0, tree_, path_.data(), length);
+    write_step_tokens(tree_, path_.data(), length, bonus, out_tokens);
     return length;
 }
-
-}  // namespace lk
-
-namespace lk {
 
 int32_t Context::seq_add() {
     for (int32_t seq = 0; seq < static_cast<int32_t>(seqs_.size()); ++seq) {
@@ -345,11 +350,7 @@ void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens,
         paths[k].resize(tree.size());
         int32_t bonus = 0;
         int32_t length = backend_->verify_greedy_seq(segments[k], paths[k].data(), &bonus);
-        // As in finish_step: a non-finite node past the root ends the walk with its own token as the bonus.
-        if (bonus < 0 && length > 1) {
-            --length;
-            bonus = tree.token(paths[k][length]);
-        }
+        length = settle_bonus(tree, paths[k].data(), length, bonus);
         if (bonus < 0)
             fail(LK_ERR_NON_FINITE, "sequence " + std::to_string(segments[k].seq) + ": the logits at position " +
                                         std::to_string(segments[k].n_past) + " hold NaN or infinity, so they name no token");
@@ -357,15 +358,9 @@ void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens,
         bonuses[k] = bonus;
     }
     for (size_t k = 0; k < segments.size(); ++k) {
-        const SeqSegment& segment = segments[k];
-        const std::vector<int32_t>& path = paths[k];
-        const int32_t length = static_cast<int32_t>(path.size());
-        Sequence& s = seqs_[segment.seq];
-        backend_->compact_seq(segment.seq, s.n_past, path.data(), length);
-        for (int32_t j = 0; j < length; ++j) s.committed.push_back(trees[k].token(path[j]));
-        s.n_past += length;
-        for (int32_t j = 1; j < length; ++j) out_tokens[segment.first + j - 1] = trees[k].token(path[j]);
-        out_tokens[segment.first + length - 1] = bonuses[k];
+        const int32_t length = static_cast<int32_t>(paths[k].size());
+        commit_path(segments[k].seq, trees[k], paths[k].data(), length);
+        write_step_tokens(trees[k], paths[k].data(), length, bonuses[k], out_tokens + segments[k].first);
         out_counts[k] = length;
     }
 }

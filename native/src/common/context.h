@@ -56,8 +56,8 @@ private:
     // Commits a verified path (length nodes of path_, then bonus; -1 when the last node's logits are not
     // finite) and writes its tokens to out_tokens.
     int32_t finish_step(int32_t length, int32_t bonus, int32_t* out_tokens);
-    // Moves the accepted path's K/V after the committed context and records its tokens.
-    void commit_path(int32_t length);
+    // Moves a root path's K/V after the sequence's committed context and records its tokens.
+    void commit_path(int32_t seq, const Tree& tree, const int32_t* path, int32_t length);
 
     Model& model_;
     std::unique_ptr<Backend> backend_;

@@ -194,7 +194,7 @@ private:
                                b.v_.as<float>());
             for (const SeqSegment& segment : segments) b.store_kv(l, segment);
         }
-        void attention(int l) const { b.attention(l, segments, n); }
+        void attention(int l) const { b.attention(l, segments); }
         void attention_output(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t q_dim = b.model_.q_dim();
@@ -381,7 +381,7 @@ private:
     // Work is split by KV head and blocks of query rows (node, head of the group), and the committed
     // keys and values are walked in the outer loop, so each K/V row is read once per block rather than
     // once per query. Each row's arithmetic is independent of the other rows (batch invariance).
-    void attention(int layer, const std::vector<SeqSegment>& segments, int n) {
+    void attention(int layer, const std::vector<SeqSegment>& segments) {
         const int d = p_.head_dim;
         const int group = p_.n_heads / p_.n_kv_heads;
         const int64_t q_dim = model_.q_dim();
@@ -443,7 +443,6 @@ private:
             }
         };
 
-        (void)n;
         if (pool_.size() == 1 || tasks < 2 || work < kParallelAttentionWork) {
             run(0, 0, tasks);
             return;
