@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 7  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+#define LK_ABI_VERSION 8  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
                              3: profiling modes (LK_PROFILE_*) and the "device" stage;
                              4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows;
                              5: lk_sampling_params, lk_context_decode_sample;
@@ -52,7 +52,9 @@ extern "C" {
                                 the CUDA device in lk_context_params (no environment variables are read),
                                 lk_context_info reports the choices made;
                              7: sequences (n_seq_max, n_kv_tokens, lk_seq_*), lk_seq_batch and
-                                lk_context_decode_greedy_seqs */
+                                lk_context_decode_greedy_seqs;
+                             8: lk_context_decode_sample_seqs, lk_seq_fork, prefix caching
+                                (lk_seq_reuse_prefix, lk_kv_pool_info, lk_context_get_kv_pool) */
 
 typedef int32_t lk_status; /* an lk_status_code */
 enum lk_status_code {
@@ -228,8 +230,17 @@ typedef struct lk_seq_batch {
 /* A sequence's state. */
 typedef struct lk_seq_info {
     int32_t n_past;   /* committed tokens */
-    int32_t n_blocks; /* KV pool blocks it holds */
+    int32_t n_blocks; /* KV pool blocks it holds (shared ones included) */
 } lk_seq_info;
+
+/* The KV pool (all zeros on a backend without one: CUDA). Blocks in use = n_blocks - n_free - n_cached. */
+typedef struct lk_kv_pool_info {
+    int32_t n_blocks;     /* pool size */
+    int32_t n_free;       /* blocks holding nothing */
+    int32_t n_cached;     /* published prefix blocks no sequence holds: reusable by lk_seq_reuse_prefix, and
+                             taken back, least recently used first, when no free block is left */
+    int32_t block_tokens; /* slots per block */
+} lk_kv_pool_info;
 
 /*
  * Sampling settings of lk_context_decode_sample. Generated token i (0-based over the whole generation)
@@ -385,6 +396,25 @@ LK_API lk_status lk_seq_truncate(lk_context* context, int32_t seq, int32_t n_pas
 
 LK_API lk_status lk_seq_get_info(const lk_context* context, int32_t seq, lk_seq_info* out_info);
 
+/* Adds a sequence (the lowest free id) whose first n_past committed tokens are those of sequence src: the
+   KV blocks full of them are shared (a write never reaches a shared block: it is copied first), a partial
+   last one is copied. On failure (LK_ERR_CONTEXT_FULL: no free sequence, or no block for the copy) no
+   sequence is added. */
+LK_API lk_status lk_seq_fork(lk_context* context, int32_t src, int32_t n_past, int32_t* out_seq);
+
+/*
+ * Prefix caching. Every full KV block of committed tokens is published under its token prefix (the block's
+ * tokens and every token before them). This call gives an empty sequence the published blocks holding the
+ * longest whole-block prefix of tokens[0, n_tokens), commits those tokens, and writes their count (a
+ * multiple of lk_kv_pool_info.block_tokens, maybe 0) to *out_n_reused; the caller prefills the rest. The
+ * reused K/V are those a prefill of the same tokens computes, bit for bit, so the tokens decoded after
+ * are unchanged. A published block outlives its sequences until the pool needs the space.
+ */
+LK_API lk_status lk_seq_reuse_prefix(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens,
+                                     int32_t* out_n_reused);
+
+LK_API lk_status lk_context_get_kv_pool(const lk_context* context, lk_kv_pool_info* out_info);
+
 /* Commits a chain of n_tokens tokens (at most n_batch) to a sequence: prefill. On failure (a full pool:
    LK_ERR_CONTEXT_FULL) nothing is committed. */
 LK_API lk_status lk_seq_prefill(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens);
@@ -400,6 +430,16 @@ LK_API lk_status lk_seq_prefill(lk_context* context, int32_t seq, const int32_t*
  */
 LK_API lk_status lk_context_decode_greedy_seqs(lk_context* context, const lk_seq_batch* batch, int32_t* out_tokens,
                                                int32_t* out_counts);
+
+/*
+ * lk_context_decode_sample for several sequences in one forward pass: params[k] are the settings of the k-th
+ * tree in batch order (n_prompt and token_index count in that sequence), and each sequence's penalties see
+ * its own tokens only. Outputs as lk_context_decode_greedy_seqs; a sequence emits exactly what
+ * lk_context_decode_sample emits for it alone with the same settings. Invalid settings fail with
+ * LK_ERR_INVALID_ARGUMENT naming params[k]; on any failure nothing is committed to any sequence.
+ */
+LK_API lk_status lk_context_decode_sample_seqs(lk_context* context, const lk_seq_batch* batch, const lk_sampling_params* params,
+                                               int32_t* out_tokens, int32_t* out_counts);
 
 /* ---- profiling ---- */
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "common/kv_pool.h"
@@ -69,6 +70,100 @@ TEST(KvPool, BlockAccountingHoldsUnderRandomUse) {
     }
     EXPECT_EQ(pool.free_blocks(), pool.size());
     EXPECT_THROW(pool.release(0), std::logic_error) << "releasing a free block is a bug, not a silent no-op";
+}
+
+// Thousands of random operations with prefix caching: tables fill blocks with tokens from a small alphabet
+// (so that prefixes repeat), publish their full blocks, reuse published prefixes and end. Against a
+// brute-force index (every publication ever made, live while its block keeps its generation): a lookup
+// finds exactly the live entry, a publication of known contents returns the earlier block, and every block
+// is free, cached (published, unheld) or held as often as the tables hold it.
+TEST(KvPool, PrefixCacheAccountingHoldsUnderRandomUse) {
+    std::mt19937 rng(5);
+    lk::KvBlockPool pool(24);
+    constexpr int kTables = 5;
+    std::vector<lk::BlockTable> tables(kTables);
+    std::vector<std::vector<int32_t>> contents(kTables);   // per table: the tokens of its filled slots
+    std::vector<std::vector<lk::BlockRef>> chains(kTables);  // per table: its published blocks as the index names them
+    using OracleKey = std::tuple<int32_t, uint32_t, std::vector<int32_t>>;
+    std::map<OracleKey, lk::BlockRef> oracle;
+    auto live = [&](const OracleKey& key) -> lk::BlockRef {
+        const auto it = oracle.find(key);
+        if (it == oracle.end() || pool.ref(it->second.block).generation != it->second.generation) return {};
+        return it->second;
+    };
+    auto key_of = [](lk::BlockRef parent, const int32_t* tokens) {
+        return OracleKey{parent.block, parent.generation, std::vector<int32_t>(tokens, tokens + lk::kKvBlockSlots)};
+    };
+    int reused_blocks = 0, evictions_seen = 0;
+    for (int op = 0; op < 4000; ++op) {
+        const int t = std::uniform_int_distribution<int>(0, kTables - 1)(rng);
+        const int32_t cached_before = pool.cached_blocks(), free_before = pool.free_blocks();
+        switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
+            case 0: {  // fill slots: new blocks come from the free list, else from the cache
+                const int n = std::uniform_int_distribution<int>(1, 40)(rng);
+                if (!tables[t].reserve(static_cast<int64_t>(contents[t].size()) + n, pool)) break;
+                for (int i = 0; i < n; ++i) contents[t].push_back(std::uniform_int_distribution<int32_t>(0, 1)(rng));
+                if (free_before == 0 && pool.cached_blocks() < cached_before) ++evictions_seen;
+                break;
+            }
+            case 1: {  // publish every full block not yet published
+                for (size_t i = chains[t].size(); i < contents[t].size() / lk::kKvBlockSlots; ++i) {
+                    const lk::BlockRef parent = i > 0 ? chains[t][i - 1] : lk::BlockRef{};
+                    const int32_t* tokens = contents[t].data() + i * lk::kKvBlockSlots;
+                    const OracleKey key = key_of(parent, tokens);
+                    const lk::BlockRef expected = live(key);
+                    const lk::BlockRef got = pool.publish(parent, tokens, tables[t].data()[i]);
+                    if (expected.block >= 0) {
+                        ASSERT_EQ(got.block, expected.block) << "op " << op;
+                        ASSERT_EQ(got.generation, expected.generation);
+                    } else {
+                        ASSERT_EQ(got.block, tables[t].data()[i]);
+                        oracle[key] = got;
+                    }
+                    chains[t].push_back(got);
+                }
+                break;
+            }
+            case 2: {  // an empty table reuses the longest published prefix of another table's contents
+                if (tables[t].blocks() > 0) break;
+                const int from = std::uniform_int_distribution<int>(0, kTables - 1)(rng);
+                const std::vector<int32_t> wanted = contents[from];
+                for (size_t i = 0; i < wanted.size() / lk::kKvBlockSlots; ++i) {
+                    const lk::BlockRef parent = i > 0 ? chains[t][i - 1] : lk::BlockRef{};
+                    const lk::BlockRef expected = live(key_of(parent, wanted.data() + i * lk::kKvBlockSlots));
+                    const lk::BlockRef got = pool.acquire_published(parent, wanted.data() + i * lk::kKvBlockSlots);
+                    ASSERT_EQ(got.block, expected.block) << "op " << op << ": a lookup finds exactly the live entry";
+                    if (got.block < 0) break;
+                    tables[t].append(got.block);
+                    chains[t].push_back(got);
+                    contents[t].insert(contents[t].end(), wanted.begin() + i * lk::kKvBlockSlots, wanted.begin() + (i + 1) * lk::kKvBlockSlots);
+                    ++reused_blocks;
+                }
+                break;
+            }
+            default:
+                tables[t].release_all(pool);
+                contents[t].clear();
+                chains[t].clear();
+                break;
+        }
+        std::map<int32_t, int32_t> held;
+        for (const lk::BlockTable& table : tables) {
+            for (int32_t b = 0; b < table.blocks(); ++b) ++held[table.data()[b]];
+        }
+        int32_t in_use = 0, idle_published = 0;
+        for (int32_t block = 0; block < pool.size(); ++block) {
+            ASSERT_EQ(pool.refs(block), held.count(block) ? held[block] : 0) << "block " << block << " after op " << op;
+            in_use += pool.refs(block) > 0;
+            idle_published += pool.refs(block) == 0 && pool.published(block);
+        }
+        ASSERT_EQ(pool.cached_blocks(), idle_published) << "after op " << op;
+        ASSERT_EQ(pool.free_blocks() + pool.cached_blocks() + in_use, pool.size()) << "after op " << op;
+    }
+    EXPECT_GT(reused_blocks, 100) << "the operations exercise reuse";
+    EXPECT_GT(evictions_seen, 10) << "and eviction";
+    for (lk::BlockTable& table : tables) table.release_all(pool);
+    EXPECT_EQ(pool.free_blocks() + pool.cached_blocks(), pool.size());
 }
 
 TEST(KvPool, PhysicalSlotsFollowTheTable) {

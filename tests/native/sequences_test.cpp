@@ -11,58 +11,20 @@
 #include <vector>
 
 #include "common/kv_pool.h"
-#include "test_model.h"
+#include "sequence_helpers.h"
 
 namespace {
 
-using ModelPtr = std::unique_ptr<lk_model, lk_test::ModelDeleter>;
-using ContextPtr = std::unique_ptr<lk_context, lk_test::ContextDeleter>;
+using namespace lk_test::sequences;
 
-bool error_mentions(const std::string& needle) { return std::string(lk_last_error()).find(needle) != std::string::npos; }
-
-ModelPtr make_model(int32_t dtype, uint32_t seed) {
-    const lk_model_params p = lk_test::small_params(32, 4, 2, 2, 37);
-    lk_model* raw = nullptr;
-    EXPECT_EQ(lk_model_init(&p, &raw), LK_OK) << lk_last_error();
-    ModelPtr model(raw);
-    EXPECT_EQ(lk_test::fill_random(model.get(), p, dtype, seed), LK_OK) << lk_last_error();
-    return model;
-}
-
-ContextPtr make_context(lk_model* model, int32_t n_seq_max, int32_t n_ctx, int32_t n_kv_tokens = 0) {
-    lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, n_ctx, std::min(64, n_ctx), 1);
-    cp.n_seq_max = n_seq_max;
-    cp.n_kv_tokens = n_kv_tokens;
-    lk_context* raw = nullptr;
-    EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
-    return ContextPtr(raw);
-}
-
-// Plain greedy continuation of a prompt on a context of its own (the single-sequence calls).
-std::vector<int32_t> plain_greedy(lk_model* model, const std::vector<int32_t>& prompt, int n) {
-    ContextPtr ctx = make_context(model, 1, 200);
-    lk_batch chain{prompt.data(), nullptr, static_cast<int32_t>(prompt.size()) - 1, LK_LOGITS_NONE};
-    EXPECT_EQ(lk_context_eval(ctx.get(), &chain), LK_OK) << lk_last_error();
-    EXPECT_EQ(lk_context_commit(ctx.get(), nullptr, chain.n_tokens), LK_OK);
-    std::vector<int32_t> out;
-    int32_t root = prompt.back();
-    for (int i = 0; i < n; ++i) {
-        lk_batch one{&root, nullptr, 1, LK_LOGITS_NONE};
-        int32_t count = 0;
-        EXPECT_EQ(lk_context_decode_greedy(ctx.get(), &one, &root, 1, &count), LK_OK) << lk_last_error();
-        out.push_back(root);
-    }
-    return out;
-}
-
-void run_batched(lk_model* model, uint32_t seed) {
+void run_batched(lk_model* model, uint32_t seed, bool sampled) {
     constexpr int kSeqs = 4, kTokens = 40;
     std::mt19937 rng(seed);
     std::vector<std::vector<int32_t>> prompts(kSeqs), expected(kSeqs), produced(kSeqs);
     for (int s = 0; s < kSeqs; ++s) {
         prompts[s].resize(3 + 11 * s);  // 3, 14, 25, 36 tokens: different block fills
         for (int32_t& t : prompts[s]) t = std::uniform_int_distribution<int32_t>(0, 36)(rng);
-        expected[s] = plain_greedy(model, prompts[s], kTokens);
+        expected[s] = plain_decode(model, prompts[s], kTokens, sampled, s);
     }
     ContextPtr ctx = make_context(model, kSeqs, 120);
     for (int s = 1; s < kSeqs; ++s) {
@@ -82,9 +44,12 @@ void run_batched(lk_model* model, uint32_t seed) {
         if (order.empty()) continue;
         std::shuffle(order.begin(), order.end(), rng);
         std::vector<int32_t> tokens, parents, seq_ids;
+        std::vector<lk_sampling_params> params;
         for (int s : order) {
             const int first = static_cast<int>(tokens.size());
             const size_t done = produced[s].size();
+            params.push_back(sampling_for(s, static_cast<int32_t>(prompts[s].size())));
+            params.back().token_index = static_cast<int64_t>(done);
             tokens.push_back(done == 0 ? prompts[s].back() : produced[s].back());
             parents.push_back(-1);
             seq_ids.push_back(s);
@@ -103,7 +68,9 @@ void run_batched(lk_model* model, uint32_t seed) {
         steps += static_cast<int>(order.size());
         std::vector<int32_t> out(tokens.size(), -7), counts(order.size(), -7);
         const lk_seq_batch batch{tokens.data(), parents.data(), seq_ids.data(), static_cast<int32_t>(tokens.size()), 0};
-        ASSERT_EQ(lk_context_decode_greedy_seqs(ctx.get(), &batch, out.data(), counts.data()), LK_OK) << lk_last_error();
+        const lk_status status = sampled ? lk_context_decode_sample_seqs(ctx.get(), &batch, params.data(), out.data(), counts.data())
+                                         : lk_context_decode_greedy_seqs(ctx.get(), &batch, out.data(), counts.data());
+        ASSERT_EQ(status, LK_OK) << lk_last_error();
         int first = 0;
         for (size_t k = 0; k < order.size(); ++k) {
             const int s = order[k];
@@ -128,10 +95,43 @@ void run_batched(lk_model* model, uint32_t seed) {
 TEST(Sequences, BatchedStepsEmitWhatEachSequenceAloneEmits) {
     for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_BF16}) {
         ModelPtr model = make_model(dtype, 5);
-        run_batched(model.get(), 11);
+        run_batched(model.get(), 11, false);
         lk::testing::scatter_kv_blocks = true;
-        run_batched(model.get(), 12);
+        run_batched(model.get(), 12, false);
         lk::testing::scatter_kv_blocks = false;
+    }
+}
+
+// Sampling: each sequence has its own seed and settings, its penalties count its own tokens only, and a
+// batched sampled step emits exactly what plain sampling of that sequence alone emits.
+TEST(Sequences, BatchedSampledStepsEmitWhatPlainSamplingAloneEmits) {
+    for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_BF16}) {
+        ModelPtr model = make_model(dtype, 15);
+        run_batched(model.get(), 21, true);
+        lk::testing::scatter_kv_blocks = true;
+        run_batched(model.get(), 22, true);
+        lk::testing::scatter_kv_blocks = false;
+    }
+}
+
+// Invalid settings of one sequence are refused naming its params entry, and nothing is committed.
+TEST(Sequences, BatchedSamplingRefusesBadSettingsByIndex) {
+    ModelPtr model = make_model(LK_DTYPE_F32, 16);
+    ContextPtr ctx = make_context(model.get(), 2, 100);
+    int32_t one = -1;
+    ASSERT_EQ(lk_seq_add(ctx.get(), &one), LK_OK);
+    const std::vector<int32_t> tokens{5, 6}, parents{-1, -1}, seqs{0, 1};
+    std::vector<lk_sampling_params> params{sampling_for(0, 1), sampling_for(1, 1)};
+    params[1].top_p = 1.5f;
+    std::vector<int32_t> out(2), counts(2);
+    const lk_seq_batch batch{tokens.data(), parents.data(), seqs.data(), 2, 0};
+    EXPECT_EQ(lk_context_decode_sample_seqs(ctx.get(), &batch, params.data(), out.data(), counts.data()), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("params[1] (sequence 1)")) << lk_last_error();
+    EXPECT_TRUE(error_mentions("top_p")) << lk_last_error();
+    for (int32_t seq : {0, 1}) {
+        lk_seq_info info{};
+        ASSERT_EQ(lk_seq_get_info(ctx.get(), seq, &info), LK_OK);
+        EXPECT_EQ(info.n_past, 0);
     }
 }
 

@@ -309,6 +309,31 @@ lk_status lk_seq_get_info(const lk_context* context, int32_t seq, lk_seq_info* o
     });
 }
 
+lk_status lk_seq_fork(lk_context* context, int32_t src, int32_t n_past, int32_t* out_seq) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_seq, "out_seq");
+        *out_seq = context->seq_fork(src, n_past);
+    });
+}
+
+lk_status lk_seq_reuse_prefix(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens, int32_t* out_n_reused) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_n_reused, "out_n_reused");
+        *out_n_reused = 0;
+        *out_n_reused = context->seq_reuse_prefix(seq, tokens, n_tokens);
+    });
+}
+
+lk_status lk_context_get_kv_pool(const lk_context* context, lk_kv_pool_info* out_info) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(out_info, "out_info");
+        *out_info = context->kv_pool_info();
+    });
+}
+
 lk_status lk_seq_prefill(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens) {
     return guarded([&] {
         require_handle(context, "context");
@@ -321,6 +346,15 @@ lk_status lk_context_decode_greedy_seqs(lk_context* context, const lk_seq_batch*
         require_handle(context, "context");
         require_handle(batch, "batch");
         context->decode_greedy_seqs(*batch, out_tokens, out_counts);
+    });
+}
+
+lk_status lk_context_decode_sample_seqs(lk_context* context, const lk_seq_batch* batch, const lk_sampling_params* params,
+                                        int32_t* out_tokens, int32_t* out_counts) {
+    return guarded([&] {
+        require_handle(context, "context");
+        require_handle(batch, "batch");
+        context->decode_sample_seqs(*batch, params, out_tokens, out_counts);
     });
 }
 

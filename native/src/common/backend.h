@@ -71,6 +71,11 @@ public:
         require_one_sequence({segment});
         return verify_greedy(*segment.tree, path, bonus);
     }
+    // verify_sample over one segment of the last forward_seqs, step holding that sequence's settings.
+    virtual int32_t verify_sample_seq(const SeqSegment& segment, const SampledStep& step, int32_t* path, int32_t* bonus) {
+        require_one_sequence({segment});
+        return verify_sample(*segment.tree, step, path, bonus);
+    }
     // compact for one sequence.
     virtual void compact_seq(int32_t seq, int32_t n_past, const int32_t* path, int32_t n) {
         require_one_sequence({SeqSegment{seq, 0, n_past, nullptr}});
@@ -80,6 +85,19 @@ public:
     virtual void release_seq(int32_t /*seq*/, int32_t /*n_slots*/) {}
     // KV pool blocks the sequence holds (0 where the backend has no pool).
     virtual int32_t seq_blocks(int32_t /*seq*/) const { return 0; }
+
+    // Prefix sharing, for backends with a KV pool (the defaults: no pool, nothing to share).
+    // Publishes the sequence's full blocks of committed tokens (tokens[0, n_past)) under their prefix.
+    virtual void publish_seq(int32_t /*seq*/, const int32_t* /*tokens*/, int32_t /*n_past*/) {}
+    // Gives an empty sequence the published blocks holding the longest whole-block prefix of tokens[0, n);
+    // returns the slots they cover.
+    virtual int32_t reuse_prefix(int32_t /*seq*/, const int32_t* /*tokens*/, int32_t /*n*/) { return 0; }
+    // Gives an empty sequence dst the K/V of src's first n_slots slots: full blocks shared, a partial one copied.
+    virtual void fork_seq(int32_t /*src*/, int32_t /*dst*/, int32_t /*n_slots*/) {
+        fail(LK_ERR_UNSUPPORTED, "this backend holds one sequence per context");
+    }
+    // The pool's blocks: all, free, and cached (published, held by no sequence); zeros without a pool.
+    virtual lk_kv_pool_info pool_info() const { return {}; }
 
     // Per-stage timing of the calls above (lk_context_set_profiling).
     StageProfile& profile() { return profile_; }

@@ -208,6 +208,7 @@ void Context::commit_path(int32_t seq, const Tree& tree, const int32_t* path, in
     backend_->compact_seq(seq, s.n_past, path, length);
     for (int32_t j = 0; j < length; ++j) s.committed.push_back(tree.token(path[j]));
     s.n_past += length;
+    backend_->publish_seq(seq, s.committed.data(), s.n_past);
 }
 
 void Context::truncate(int32_t n_past) {
@@ -225,21 +226,26 @@ int32_t Context::decode_greedy(const lk_batch& batch, int32_t* out_tokens, int32
     return finish_step(length, bonus, out_tokens);
 }
 
-int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity) {
+SampledStep Context::sampled_step(const lk_sampling_params& params, const Sequence& s) {
     SampledStep step;
     step.settings = {params.temperature,        params.top_k,           params.top_p,           params.min_p,
                      params.repetition_penalty, params.presence_penalty, params.frequency_penalty};
     check_sampling_settings(step.settings);
     require(params.n_prompt >= 0, "n_prompt must be >= 0, got " + std::to_string(params.n_prompt));
     require(params.token_index >= 0, "token_index must be >= 0");
-    require(out_tokens != nullptr, "out_tokens is NULL");
-    prepare_step(batch, capacity);
-    const PendingGuard clear_on_exit{tree_};
     step.seed = params.seed;
     step.token_index = params.token_index;
     step.n_prompt = params.n_prompt;
-    step.history = seqs_[0].committed.data();
-    step.n_history = seqs_[0].n_past;
+    step.history = s.committed.data();
+    step.n_history = s.n_past;
+    return step;
+}
+
+int32_t Context::decode_sample(const lk_batch& batch, const lk_sampling_params& params, int32_t* out_tokens, int32_t capacity) {
+    const SampledStep step = sampled_step(params, main_sequence());
+    require(out_tokens != nullptr, "out_tokens is NULL");
+    prepare_step(batch, capacity);
+    const PendingGuard clear_on_exit{tree_};
     backend_->forward(tree_, seqs_[0].n_past, LK_LOGITS_ALL);
     int32_t bonus = 0;
     const int32_t length = backend_->verify_sample(tree_, step, path_.data(), &bonus);
@@ -254,13 +260,39 @@ int32_t Context::finish_step(int32_t length, int32_t bonus, int32_t* out_tokens)
     return length;
 }
 
-int32_t Context::seq_add() {
-    for (int32_t seq = 0; seq < static_cast<int32_t>(seqs_.size()); ++seq) {
-        if (seqs_[seq].live) continue;
-        seqs_[seq] = Sequence{true, 0, {}};
-        return seq;
-    }
+int32_t Context::free_sequence() const {
+    for (int32_t seq = 0; seq < static_cast<int32_t>(seqs_.size()); ++seq)
+        if (!seqs_[seq].live) return seq;
     fail(LK_ERR_CONTEXT_FULL, "all " + std::to_string(seqs_.size()) + " sequences (n_seq_max) are live");
+}
+
+int32_t Context::seq_add() {
+    const int32_t seq = free_sequence();
+    seqs_[seq] = Sequence{true, 0, {}};
+    return seq;
+}
+
+int32_t Context::seq_fork(int32_t src, int32_t n_past) {
+    const Sequence& from = live_sequence(src);
+    require(n_past >= 0 && n_past <= from.n_past, "cannot fork " + std::to_string(n_past) + " tokens of sequence " + std::to_string(src) +
+                                                      ": it has " + std::to_string(from.n_past) + " committed");
+    const int32_t seq = free_sequence();
+    backend_->fork_seq(src, seq, n_past);
+    seqs_[seq] = Sequence{true, n_past, std::vector<int32_t>(from.committed.begin(), from.committed.begin() + n_past)};
+    return seq;
+}
+
+int32_t Context::seq_reuse_prefix(int32_t seq, const int32_t* tokens, int32_t n_tokens) {
+    Sequence& s = live_sequence(seq);
+    require(tokens != nullptr, "tokens is NULL");
+    require(n_tokens >= 0 && n_tokens <= n_ctx_, "n_tokens " + std::to_string(n_tokens) + " must be in 0.." + std::to_string(n_ctx_) + " (n_ctx)");
+    if (s.n_past != 0) fail(LK_ERR_INVALID_STATE, "sequence " + std::to_string(seq) + " holds " + std::to_string(s.n_past) +
+                                                      " tokens: a prefix is reused by an empty sequence");
+    if (seq == 0) tree_.clear();
+    const int32_t reused = backend_->reuse_prefix(seq, tokens, n_tokens);
+    s.committed.assign(tokens, tokens + reused);
+    s.n_past = reused;
+    return reused;
 }
 
 void Context::seq_remove(int32_t seq) {
@@ -299,20 +331,18 @@ void Context::seq_prefill(int32_t seq, const int32_t* tokens, int32_t n_tokens) 
     backend_->forward_seqs({SeqSegment{seq, 0, s.n_past, &chain}}, LK_LOGITS_NONE);
     s.committed.insert(s.committed.end(), tokens, tokens + n_tokens);
     s.n_past += n_tokens;
+    backend_->publish_seq(seq, s.committed.data(), s.n_past);
 }
 
-void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens, int32_t* out_counts) {
+std::vector<Context::SeqTree> Context::split_seq_batch(const lk_seq_batch& batch) {
     require(batch.tokens && batch.parents && batch.seq_ids, "tokens, parents and seq_ids must not be NULL");
-    require(out_tokens != nullptr && out_counts != nullptr, "out_tokens and out_counts must not be NULL");
     require(batch.reserved == 0, "reserved must be 0");
     const int32_t n = batch.n_tokens;
     require(n >= 1 && n <= n_batch_, "n_tokens " + std::to_string(n) + " must be in 1.." + std::to_string(n_batch_) + " (n_batch)");
-    // Split the batch into its sequences' trees: contiguous runs of one sequence id, each rooted at its first node.
-    std::vector<Tree> trees;
-    std::vector<SeqSegment> segments;
+    // Contiguous runs of one sequence id, each rooted at its first node.
+    std::vector<SeqTree> trees;
     std::vector<bool> seen(seqs_.size(), false);
     std::vector<int32_t> local;
-    trees.reserve(n);
     for (int32_t first = 0; first < n;) {
         const int32_t seq = batch.seq_ids[first];
         Sequence& s = live_sequence(seq);
@@ -334,35 +364,71 @@ void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens,
                                           " nodes does not fit after " + std::to_string(s.n_past) + " of " + std::to_string(n_ctx_) +
                                           " (n_ctx)");
         trees.emplace_back();
-        trees.back().assign(lk_batch{batch.tokens + first, local.data(), end - first, LK_LOGITS_ALL}, model_.params.vocab_size, n_batch_);
-        segments.push_back(SeqSegment{seq, first, s.n_past, nullptr});
+        trees.back().tree.assign(lk_batch{batch.tokens + first, local.data(), end - first, LK_LOGITS_ALL}, model_.params.vocab_size,
+                                 n_batch_);
+        trees.back().segment = SeqSegment{seq, first, s.n_past, nullptr};
         first = end;
     }
-    for (size_t k = 0; k < segments.size(); ++k) segments[k].tree = &trees[k];
+    for (SeqTree& t : trees) t.segment.tree = &t.tree;
+    return trees;
+}
 
+template <class Verify>
+void Context::decode_seqs(std::vector<SeqTree>& trees, Verify&& verify, int32_t* out_tokens, int32_t* out_counts) {
+    std::vector<SeqSegment> segments;
+    segments.reserve(trees.size());
+    for (const SeqTree& t : trees) segments.push_back(t.segment);
     tree_.clear();  // the pass overwrites what a pending eval computed
     backend_->forward_seqs(segments, LK_LOGITS_ALL);
     // Every sequence is verified before any is committed, so a failure commits nothing.
-    std::vector<std::vector<int32_t>> paths(segments.size());
-    std::vector<int32_t> bonuses(segments.size());
-    for (size_t k = 0; k < segments.size(); ++k) {
-        const Tree& tree = trees[k];
-        paths[k].resize(tree.size());
+    std::vector<std::vector<int32_t>> paths(trees.size());
+    std::vector<int32_t> bonuses(trees.size());
+    for (size_t k = 0; k < trees.size(); ++k) {
+        paths[k].resize(trees[k].tree.size());
         int32_t bonus = 0;
-        int32_t length = backend_->verify_greedy_seq(segments[k], paths[k].data(), &bonus);
-        length = settle_bonus(tree, paths[k].data(), length, bonus);
+        int32_t length = verify(k, trees[k].segment, paths[k].data(), &bonus);
+        length = settle_bonus(trees[k].tree, paths[k].data(), length, bonus);
         if (bonus < 0)
-            fail(LK_ERR_NON_FINITE, "sequence " + std::to_string(segments[k].seq) + ": the logits at position " +
-                                        std::to_string(segments[k].n_past) + " hold NaN or infinity, so they name no token");
+            fail(LK_ERR_NON_FINITE, "sequence " + std::to_string(trees[k].segment.seq) + ": the logits at position " +
+                                        std::to_string(trees[k].segment.n_past) + " hold NaN or infinity, so they name no token");
         paths[k].resize(length);
         bonuses[k] = bonus;
     }
-    for (size_t k = 0; k < segments.size(); ++k) {
+    for (size_t k = 0; k < trees.size(); ++k) {
         const int32_t length = static_cast<int32_t>(paths[k].size());
-        commit_path(segments[k].seq, trees[k], paths[k].data(), length);
-        write_step_tokens(trees[k], paths[k].data(), length, bonuses[k], out_tokens + segments[k].first);
+        commit_path(trees[k].segment.seq, trees[k].tree, paths[k].data(), length);
+        write_step_tokens(trees[k].tree, paths[k].data(), length, bonuses[k], out_tokens + trees[k].segment.first);
         out_counts[k] = length;
     }
+}
+
+void Context::decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens, int32_t* out_counts) {
+    require(out_tokens != nullptr && out_counts != nullptr, "out_tokens and out_counts must not be NULL");
+    std::vector<SeqTree> trees = split_seq_batch(batch);
+    decode_seqs(
+        trees,
+        [&](size_t, const SeqSegment& segment, int32_t* path, int32_t* bonus) { return backend_->verify_greedy_seq(segment, path, bonus); },
+        out_tokens, out_counts);
+}
+
+void Context::decode_sample_seqs(const lk_seq_batch& batch, const lk_sampling_params* params, int32_t* out_tokens, int32_t* out_counts) {
+    require(params != nullptr, "params is NULL");
+    require(out_tokens != nullptr && out_counts != nullptr, "out_tokens and out_counts must not be NULL");
+    std::vector<SeqTree> trees = split_seq_batch(batch);
+    std::vector<SampledStep> steps(trees.size());
+    for (size_t k = 0; k < trees.size(); ++k) {
+        try {
+            steps[k] = sampled_step(params[k], seqs_[trees[k].segment.seq]);
+        } catch (const Error& e) {
+            fail(e.status(), "params[" + std::to_string(k) + "] (sequence " + std::to_string(trees[k].segment.seq) + "): " + e.what());
+        }
+    }
+    decode_seqs(
+        trees,
+        [&](size_t k, const SeqSegment& segment, int32_t* path, int32_t* bonus) {
+            return backend_->verify_sample_seq(segment, steps[k], path, bonus);
+        },
+        out_tokens, out_counts);
 }
 
 }  // namespace lk

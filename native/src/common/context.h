@@ -33,7 +33,11 @@ public:
     void seq_truncate(int32_t seq, int32_t n_past);
     lk_seq_info seq_info(int32_t seq) const;
     void seq_prefill(int32_t seq, const int32_t* tokens, int32_t n_tokens);
+    int32_t seq_fork(int32_t src, int32_t n_past);
+    int32_t seq_reuse_prefix(int32_t seq, const int32_t* tokens, int32_t n_tokens);
+    lk_kv_pool_info kv_pool_info() const { return backend_->pool_info(); }
     void decode_greedy_seqs(const lk_seq_batch& batch, int32_t* out_tokens, int32_t* out_counts);
+    void decode_sample_seqs(const lk_seq_batch& batch, const lk_sampling_params* params, int32_t* out_tokens, int32_t* out_counts);
     void set_profiling(int32_t mode) { backend_->profile().set_mode(mode); }
     int32_t profile(lk_stage_time* out, int32_t capacity) const { return backend_->profile().copy(out, capacity); }
 
@@ -48,6 +52,19 @@ private:
     Sequence& live_sequence(int32_t seq);
     const Sequence& live_sequence(int32_t seq) const;
 
+    // One sequence's tree of a batched step.
+    struct SeqTree {
+        Tree tree;
+        SeqSegment segment;
+    };
+    // Checks a batch of several sequences' trees and splits it into them, in batch order.
+    std::vector<SeqTree> split_seq_batch(const lk_seq_batch& batch);
+    // One forward pass over the trees, verify(k, segment, path, bonus) on each, then every commit.
+    template <class Verify>
+    void decode_seqs(std::vector<SeqTree>& trees, Verify&& verify, int32_t* out_tokens, int32_t* out_counts);
+    // The sampling settings checked, with the sequence's committed tokens as the history.
+    static SampledStep sampled_step(const lk_sampling_params& params, const Sequence& s);
+
     void prepare(const lk_batch& batch);
     // prepare() for a fused step whose output holds capacity tokens: the tree's depth + 1 must fit.
     void prepare_step(const lk_batch& batch, int32_t capacity);
@@ -56,7 +73,10 @@ private:
     // Commits a verified path (length nodes of path_, then bonus; -1 when the last node's logits are not
     // finite) and writes its tokens to out_tokens.
     int32_t finish_step(int32_t length, int32_t bonus, int32_t* out_tokens);
-    // Moves a root path's K/V after the sequence's committed context and records its tokens.
+    // The lowest free sequence id; LK_ERR_CONTEXT_FULL when there is none.
+    int32_t free_sequence() const;
+    // Moves a root path's K/V after the sequence's committed context, records its tokens and publishes the
+    // blocks they fill.
     void commit_path(int32_t seq, const Tree& tree, const int32_t* path, int32_t length);
 
     Model& model_;

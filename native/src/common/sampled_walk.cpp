@@ -4,8 +4,8 @@
 
 namespace lk {
 
-int32_t SampledWalk::walk(Backend& backend, const Tree& tree, const SampledStep& step, int32_t vocab_size, int32_t* path,
-                          int32_t* bonus) {
+int32_t SampledWalk::walk(Backend& backend, const Tree& tree, int32_t first, const SampledStep& step, int32_t vocab_size,
+                          int32_t* path, int32_t* bonus) {
     // Children as linked lists (lowest index first), and the penalties' counts of the sequence up to the root.
     const int32_t n = tree.size();
     first_child_.assign(n, -1);
@@ -49,7 +49,7 @@ int32_t SampledWalk::walk(Backend& backend, const Tree& tree, const SampledStep&
     level_.assign(1, 0);
     for (int64_t depth = 0; !level_.empty(); ++depth) {
         const uint64_t draw = sampling::draw_bits(step.seed, static_cast<uint64_t>(step.token_index + depth));
-        const int32_t token = sampler_.sample(backend.logits(level_[0]), vocab_size, step.settings, counts_, draw);
+        const int32_t token = sampler_.sample(backend.logits(first + level_[0]), vocab_size, step.settings, counts_, draw);
         next_level_.clear();
         for (int32_t node : level_) {
             sampled_[node] = token;

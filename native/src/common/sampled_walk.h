@@ -15,10 +15,11 @@ class Backend;
 
 class SampledWalk {
 public:
-    // Over the backend's last forward (all logits kept): writes the accepted root path to path and the
-    // sample at its last node to bonus (-1 when that node's logits are not finite); returns the path length.
-    int32_t walk(Backend& backend, const Tree& tree, const SampledStep& step, int32_t vocab_size, int32_t* path,
-                 int32_t* bonus);
+    // Over the backend's last forward (all logits kept), the tree's nodes at batch indices first, first + 1, ...:
+    // writes the accepted root path to path and the sample at its last node to bonus (-1 when that node's
+    // logits are not finite); returns the path length. A walker keeps one sequence's counts between steps.
+    int32_t walk(Backend& backend, const Tree& tree, int32_t first, const SampledStep& step, int32_t vocab_size,
+                 int32_t* path, int32_t* bonus);
 
 private:
     NodeSampler sampler_;

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
 #include <vector>
 
 #include "../common/backend.h"
@@ -47,7 +48,7 @@ class CpuBackend final : public Backend {
 public:
     CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, cpu::ChosenKernel kernel, int32_t n_seq_max,
                int64_t n_kv_tokens)
-        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run), tables_(n_seq_max) {
+        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run), tables_(n_seq_max), chains_(n_seq_max), sampled_walks_(n_seq_max) {
         choices_.cpu_kernel = kernel.level;
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
         static_assert(kKvBlockSlots == cpu::kKeyBlock, "a KV pool block is one key block");
@@ -101,10 +102,9 @@ public:
         // Blocks for every sequence's new slots first: a pool that runs out fails the pass before any
         // write (blocks reserved for the sequences before stay theirs, unused until they grow there).
         for (const SeqSegment& segment : segments) {
-            if (!tables_[segment.seq].reserve(int64_t{segment.n_past} + segment.tree->size(), kv_blocks_))
-                fail(LK_ERR_CONTEXT_FULL, "the KV pool has no free block left for sequence " + std::to_string(segment.seq) + " (" +
-                                              std::to_string(kv_blocks_.size()) + " blocks of " + std::to_string(kKvBlockSlots) +
-                                              " tokens, n_kv_tokens)");
+            if (!own_partial_block(segment.seq, segment.n_past) ||
+                !tables_[segment.seq].reserve(int64_t{segment.n_past} + segment.tree->size(), kv_blocks_))
+                fail_pool_full(segment.seq);
         }
         int n = 0;
         for (int32_t k = 0; k < static_cast<int32_t>(segments.size()); ++k) {
@@ -134,8 +134,15 @@ public:
     }
 
     int32_t verify_sample(const Tree& tree, const SampledStep& step, int32_t* path, int32_t* bonus) override {
+        return verify_sample_seq(SeqSegment{0, 0, 0, &tree}, step, path, bonus);
+    }
+
+    int32_t verify_sample_seq(const SeqSegment& segment, const SampledStep& step, int32_t* path, int32_t* bonus) override {
         StageProfile::Scope stage(profile_, Stage::kVerify);
-        return sampled_walk_.walk(*this, tree, step, p_.vocab_size, path, bonus);
+        // A walker per sequence keeps that sequence's penalty counts from step to step; made on first use.
+        std::unique_ptr<SampledWalk>& walker = sampled_walks_[segment.seq];
+        if (!walker) walker = std::make_unique<SampledWalk>();
+        return walker->walk(*this, *segment.tree, segment.first, step, p_.vocab_size, path, bonus);
     }
 
     void compact(int32_t n_past, const int32_t* path, int32_t n) override { compact_seq(0, n_past, path, n); }
@@ -159,9 +166,52 @@ public:
         }
     }
 
-    void release_seq(int32_t seq, int32_t n_slots) override { tables_[seq].release_from(n_slots, kv_blocks_); }
+    void release_seq(int32_t seq, int32_t n_slots) override {
+        tables_[seq].release_from(n_slots, kv_blocks_);
+        if (chains_[seq].size() > static_cast<size_t>(n_slots / kKvBlockSlots)) chains_[seq].resize(n_slots / kKvBlockSlots);
+    }
 
     int32_t seq_blocks(int32_t seq) const override { return tables_[seq].blocks(); }
+
+    void publish_seq(int32_t seq, const int32_t* tokens, int32_t n_past) override {
+        std::vector<BlockRef>& chain = chains_[seq];
+        for (int32_t i = static_cast<int32_t>(chain.size()); i < n_past / kKvBlockSlots; ++i)
+            chain.push_back(kv_blocks_.publish(i > 0 ? chain[i - 1] : BlockRef{}, tokens + int64_t{i} * kKvBlockSlots,
+                                               tables_[seq].data()[i]));
+    }
+
+    int32_t reuse_prefix(int32_t seq, const int32_t* tokens, int32_t n) override {
+        std::vector<BlockRef>& chain = chains_[seq];
+        for (int32_t i = 0; i < n / kKvBlockSlots; ++i) {
+            const BlockRef block = kv_blocks_.acquire_published(i > 0 ? chain[i - 1] : BlockRef{}, tokens + int64_t{i} * kKvBlockSlots);
+            if (block.block < 0) break;
+            tables_[seq].append(block.block);
+            chain.push_back(block);
+        }
+        return static_cast<int32_t>(chain.size()) * kKvBlockSlots;
+    }
+
+    void fork_seq(int32_t src, int32_t dst, int32_t n_slots) override {
+        const int32_t full = n_slots / kKvBlockSlots;
+        for (int32_t i = 0; i < full; ++i) {
+            kv_blocks_.retain(tables_[src].data()[i]);
+            tables_[dst].append(tables_[src].data()[i]);
+        }
+        chains_[dst].assign(chains_[src].begin(), chains_[src].begin() + std::min<size_t>(chains_[src].size(), full));
+        if (n_slots % kKvBlockSlots == 0) return;
+        // The partial block is the one both sequences write into next: dst gets its own copy.
+        const int32_t copy = kv_blocks_.allocate();
+        if (copy < 0) {
+            release_seq(dst, 0);
+            fail_pool_full(dst);
+        }
+        copy_block(tables_[src].data()[full], copy);
+        tables_[dst].append(copy);
+    }
+
+    lk_kv_pool_info pool_info() const override {
+        return lk_kv_pool_info{kv_blocks_.size(), kv_blocks_.free_blocks(), kv_blocks_.cached_blocks(), kKvBlockSlots};
+    }
 
 private:
     // The stages of one forward pass over the segments' n nodes (run_forward_pass); node g belongs to
@@ -231,6 +281,39 @@ private:
     float* head_values(int layer, int kv_head) { return value_cache_.as<float>() + head_offset(layer, kv_head); }
     // Offset of key element t of a physical slot in a head's keys.
     int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
+    [[noreturn]] void fail_pool_full(int32_t seq) const {
+        fail(LK_ERR_CONTEXT_FULL, "the KV pool has no free block left for sequence " + std::to_string(seq) + " (" +
+                                      std::to_string(kv_blocks_.size()) + " blocks of " + std::to_string(kKvBlockSlots) +
+                                      " tokens, n_kv_tokens)");
+    }
+
+    // The block holding slot n_past, where the sequence writes next, when it also holds committed slots and
+    // is shared or published (a truncation into a shared prefix): copied first, so that the write cannot
+    // change another sequence's cache. False when the pool has no block for the copy.
+    bool own_partial_block(int32_t seq, int32_t n_past) {
+        BlockTable& table = tables_[seq];
+        const int32_t i = n_past / kKvBlockSlots;
+        if (n_past % kKvBlockSlots == 0 || i >= table.blocks()) return true;
+        const int32_t block = table.data()[i];
+        if (kv_blocks_.refs(block) == 1 && !kv_blocks_.published(block)) return true;
+        const int32_t copy = kv_blocks_.allocate();
+        if (copy < 0) return false;
+        copy_block(block, copy);
+        table.replace(i, copy, kv_blocks_);
+        return true;
+    }
+
+    // Copies one pool block's keys and values, every layer and head.
+    void copy_block(int32_t from, int32_t to) {
+        const int64_t block_floats = int64_t{kKvBlockSlots} * p_.head_dim;
+        for (int l = 0; l < p_.n_layers; ++l) {
+            for (int h = 0; h < p_.n_kv_heads; ++h) {
+                std::memcpy(head_keys(l, h) + to * block_floats, head_keys(l, h) + from * block_floats, block_floats * sizeof(float));
+                std::memcpy(head_values(l, h) + to * block_floats, head_values(l, h) + from * block_floats, block_floats * sizeof(float));
+            }
+        }
+    }
+
     // The sequence's view of one head's cache through its block table.
     cpu::PagedHead paged_head(int layer, int kv_head, int32_t seq) {
         return cpu::PagedHead{head_keys(layer, kv_head), head_values(layer, kv_head), tables_[seq].data(), p_.head_dim};
@@ -460,6 +543,7 @@ private:
     // them hold its slots (contiguous for a lone sequence unless a test scatters them).
     KvBlockPool kv_blocks_{0};
     std::vector<BlockTable> tables_;  // per sequence
+    std::vector<std::vector<BlockRef>> chains_;  // per sequence: its published blocks as the index names them
     std::vector<int32_t> positions_, node_segment_;  // per batch node, for the current pass
     int64_t head_slots_ = 0;     // pool slots per head: n_ctx rounded up to whole blocks
     AlignedBuffer key_cache_;    // [layer][kv head][pool block][dim][kKeyBlock]
@@ -476,7 +560,7 @@ private:
         int32_t segment, r0, r1;
     };
     std::vector<RowBlock> row_blocks_;
-    SampledWalk sampled_walk_;
+    std::vector<std::unique_ptr<SampledWalk>> sampled_walks_;  // per sequence
 };
 
 }  // namespace
