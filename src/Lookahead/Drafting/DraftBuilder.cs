@@ -19,6 +19,7 @@ public sealed class DraftBuilder
     private float[] _heapConfidence = new float[256];
     private int _heapCount;
     private int _limit;  // node budget of the draft being built
+    private TrieRequest _request = null!;  // whose prompt counts the draft being built sees
 
     /// <summary>Creates a builder for drafts of at most options.DecodingLength nodes.</summary>
     public DraftBuilder(DraftOptions options)
@@ -39,7 +40,25 @@ public sealed class DraftBuilder
     /// <exception cref="ArgumentException">context is empty.</exception>
     public void Build(TokenTrie trie, ReadOnlySpan<int> context, DraftTree draft, int maxNodes = int.MaxValue)
     {
+        ArgumentNullException.ThrowIfNull(trie);
+        Build(trie, trie.DefaultRequest, context, draft, maxNodes);
+    }
+
+    /// <summary>As <see cref="Build(TokenTrie, ReadOnlySpan{int}, DraftTree, int)"/> for a request opened with
+    /// <see cref="TokenTrie.OpenRequest"/>: its own prompt's n-grams and every request's output.</summary>
+    /// <exception cref="ArgumentException">context is empty.</exception>
+    /// <exception cref="ObjectDisposedException">The request was closed.</exception>
+    public void Build(TrieRequest request, ReadOnlySpan<int> context, DraftTree draft, int maxNodes = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(!request.IsOpen, request);
+        Build(request.Trie, request, context, draft, maxNodes);
+    }
+
+    private void Build(TokenTrie trie, TrieRequest request, ReadOnlySpan<int> context, DraftTree draft, int maxNodes)
+    {
         if (context.IsEmpty) throw new ArgumentException("the context is empty", nameof(context));
+        _request = request;
         draft.Reset(context[^1]);
         _limit = Math.Clamp(maxNodes, 1, _options.DecodingLength);
         if (_limit == 1) return;
@@ -68,7 +87,7 @@ public sealed class DraftBuilder
             long total = 0;
             for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
             {
-                int score = trie.Frequency(child, _options.Frequency);
+                int score = trie.Frequency(child, _options.Frequency, _request);
                 total += score;
                 if (score > bestScore || (score == bestScore && score > 0 && child < best))
                 {
@@ -124,7 +143,7 @@ public sealed class DraftBuilder
         int kept = 0;
         for (int child = trie.FirstChild(node); child >= 0; child = trie.NextSibling(child))
         {
-            int score = trie.Frequency(child, _options.Frequency);
+            int score = trie.Frequency(child, _options.Frequency, _request);
             total += score;
             if (score <= 0) continue;
             long key = ((long)score << 32) | (uint)(int.MaxValue - child);

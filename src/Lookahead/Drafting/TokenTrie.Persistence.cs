@@ -55,7 +55,8 @@ public sealed unsafe partial class TokenTrie
     }
 
     /// <summary>
-    /// Replaces this trie's contents with a saved file's. The file is validated completely first (magic,
+    /// Replaces this trie's contents with a saved file's (open requests lose their prompt counts and output
+    /// windows with the old contents). The file is validated completely first (magic,
     /// version, reserved field, length, checksum, structure, token ids below vocabSize, and this trie's
     /// limits: at most MaxNodes nodes and n-grams of at most WindowLength tokens); no more bytes are read
     /// than the header's node count allows. On any problem a LookaheadException names it and this trie is
@@ -145,9 +146,7 @@ public sealed unsafe partial class TokenTrie
         other._rootSizes = rootSizes;
         (_rootCapacity, other._rootCapacity) = (other._rootCapacity, _rootCapacity);
         (_edges, other._edges) = (other._edges, _edges);
-        _epoch = Math.Max(_epoch, other._epoch) + 1;
-        _cursorCount = 0;
-        _historyCount = 0;
+        ForgetOpenRequests();
     }
 
     private static ulong Fnv1a(ReadOnlySpan<byte> data)

@@ -9,11 +9,12 @@ namespace Lookahead.Drafting;
 /// Nodes live in one growable unmanaged arena, addressed by int index (never by pointer, so growth
 /// invalidates nothing); roots are indexed by token id; children are found through one hash table keyed
 /// by (parent, token) and enumerated through first-child / next-sibling links. Each node counts how often
-/// its n-gram occurred in outputs (persisting across requests) and in the current request's prompt (an
-/// epoch stamp makes that count stale at request end in O(1)). When a root's tree or the whole trie grows
-/// past its limit it is squeezed: output counts halve and nodes left with no count go, with their subtrees.
-/// One request at a time (BeginRequest while one is open throws InvalidOperationException); not
-/// thread-safe. Every walk is iterative, so no trie shape can overflow the stack. After Dispose every
+/// its n-gram occurred in outputs (persisting across requests, shared by all of them); each open request
+/// counts its own prompt's n-grams (a node knows how many open requests' prompts hold it). When a root's
+/// tree or the whole trie grows past its limit it is squeezed: output counts halve and nodes left with no
+/// count go, with their subtrees. BeginRequest / EndRequest / AppendOutput serve one generation at a time
+/// (BeginRequest while one is open throws InvalidOperationException); <see cref="OpenRequest"/> opens any
+/// number more beside it (a batch of sequences). Not thread-safe. Every walk is iterative, so no trie shape can overflow the stack. After Dispose every
 /// member but Options and Dispose throws ObjectDisposedException.
 /// </remarks>
 public sealed unsafe partial class TokenTrie : IDisposable
@@ -26,8 +27,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
         public int FirstChild;   // -1 when none
         public int NextSibling;  // -1 at the end of the list; the free list reuses it
         public int OutputFreq;
-        public int PromptFreq;   // valid only when PromptEpoch == the trie's epoch
-        public int PromptEpoch;
+        public int PromptRefs;   // open requests whose prompt holds this n-gram
         public int RootToken;    // token of the tree's root
     }
 
@@ -41,17 +41,14 @@ public sealed unsafe partial class TokenTrie : IDisposable
     private int _rootCapacity;
     private EdgeTable _edges;
     private bool[] _isStop = [];
-    private int _epoch = 1;
     private int[] _walk = new int[64];
-    private int _inRequest;  // 1 while a request is open (set atomically: two generations cannot both begin)
+    private int _inRequest;  // 1 while BeginRequest's request is open (set atomically: two generations cannot both begin)
 
-    // Output streaming state: nodes at the ends of the windows still open, deepest window first.
-    private readonly int[] _cursorNodes;
-    private readonly int[] _cursorDepths;
+    // The request of BeginRequest / EndRequest / AppendOutput, open for the trie's lifetime (between
+    // requests it streams output with no prompt), and every request open now, it first.
+    private readonly TrieRequest _default;
+    private readonly List<TrieRequest> _open = [];
     private readonly int[] _grownRoots;  // roots of the windows one output token extended
-    private int _cursorCount;
-    private readonly int[] _history;  // the last WindowLength output tokens, to rebuild cursors after a squeeze
-    private int _historyCount;
 
     /// <summary>Creates an empty trie.</summary>
     public TokenTrie(TrieOptions? options = null)
@@ -64,10 +61,9 @@ public sealed unsafe partial class TokenTrie : IDisposable
             if (token >= _isStop.Length) Array.Resize(ref _isStop, token + 1);
             _isStop[token] = true;
         }
-        _cursorNodes = new int[Options.WindowLength];
-        _cursorDepths = new int[Options.WindowLength];
         _grownRoots = new int[Options.WindowLength + 1];
-        _history = new int[Options.WindowLength];
+        _default = new TrieRequest(this, Options.WindowLength) { IsOpen = true };
+        _open.Add(_default);
         AllocateArena(1024);
         EnsureRootCapacity(1024);
         _edges = EdgeTable.Create(2048);
@@ -101,6 +97,9 @@ public sealed unsafe partial class TokenTrie : IDisposable
 
     internal Node* Nodes => _nodes;
 
+    // BeginRequest's request: what Frequency without a request and DraftBuilder.Build(TokenTrie, ...) count.
+    internal TrieRequest DefaultRequest => _default;
+
     /// <summary>Starts a request: forgets the previous prompt's counts and inserts every n-gram of this one.</summary>
     /// <exception cref="InvalidOperationException">A request is already open on this trie.</exception>
     /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
@@ -112,7 +111,9 @@ public sealed unsafe partial class TokenTrie : IDisposable
                 "this TokenTrie is already serving a request (BeginRequest without EndRequest): a trie serves one generation at a time");
         try
         {
-            InsertPrompt(prompt);
+            ForgetPrompt(_default);
+            _default.ForgetStream();
+            InsertPrompt(_default, prompt);
         }
         catch
         {
@@ -121,45 +122,82 @@ public sealed unsafe partial class TokenTrie : IDisposable
         }
     }
 
-    private void InsertPrompt(ReadOnlySpan<int> prompt)
+    /// <summary>Ends the request: its prompt counts stop counting and output streaming restarts.</summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
+    public void EndRequest()
     {
-        _epoch++;
-        _cursorCount = 0;
-        _historyCount = 0;
+        ThrowIfDisposed();
+        ForgetPrompt(_default);
+        _default.ForgetStream();
+        Volatile.Write(ref _inRequest, 0);
+    }
+
+    /// <summary>
+    /// Opens a request beside any others: its prompt's n-grams count for drafts built for it only
+    /// (<see cref="DraftBuilder.Build(TrieRequest, ReadOnlySpan{int}, DraftTree, int)"/>), its output (its
+    /// <see cref="TrieRequest.AppendOutput"/>) counts for every request. Dispose it when the request ends.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
+    public TrieRequest OpenRequest(ReadOnlySpan<int> prompt)
+    {
+        ThrowIfDisposed();
+        var request = new TrieRequest(this, Options.WindowLength) { IsOpen = true };
+        _open.Add(request);
+        try
+        {
+            InsertPrompt(request, prompt);
+        }
+        catch
+        {
+            CloseRequest(request);
+            throw;
+        }
+        return request;
+    }
+
+    /// <summary>Requests open now: BeginRequest's (always counted) and those of OpenRequest.</summary>
+    public int OpenRequests => _open.Count;
+
+    internal void CloseRequest(TrieRequest request)
+    {
+        if (_nodes is not null) ForgetPrompt(request);
+        request.IsOpen = false;
+        _open.Remove(request);
+    }
+
+    private void InsertPrompt(TrieRequest request, ReadOnlySpan<int> prompt)
+    {
         int window = Options.WindowLength;
         for (int start = 0; start < prompt.Length; start++)
         {
             if (IsStop(prompt[start])) continue;
             int node = GetOrAddRoot(prompt[start]);
-            BumpPrompt(node);
+            BumpPrompt(request, node);
             int end = Math.Min(prompt.Length, start + window);
             for (int i = start + 1; i < end; i++)
             {
                 node = GetOrAddChild(node, prompt[i]);
-                BumpPrompt(node);
+                BumpPrompt(request, node);
             }
         }
         foreach (int token in prompt) EnforceRootLimit(token);
         EnforceGlobalLimit();
     }
 
-    /// <summary>Ends the request: its prompt counts stop counting (O(1)) and output streaming restarts.</summary>
-    /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
-    public void EndRequest()
+    private void ForgetPrompt(TrieRequest request)
     {
-        ThrowIfDisposed();
-        _epoch++;
-        _cursorCount = 0;
-        _historyCount = 0;
-        Volatile.Write(ref _inRequest, 0);
+        foreach (int node in request.PromptCounts.Keys) _nodes[node].PromptRefs--;
+        request.PromptCounts.Clear();
     }
 
     /// <summary>Streams committed output tokens in: every n-gram ending at each token gains an output count.</summary>
     /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
-    public void AppendOutput(ReadOnlySpan<int> tokens)
+    public void AppendOutput(ReadOnlySpan<int> tokens) => AppendOutput(_default, tokens);
+
+    internal void AppendOutput(TrieRequest request, ReadOnlySpan<int> tokens)
     {
         ThrowIfDisposed();
-        foreach (int token in tokens) AppendOutput(token);
+        foreach (int token in tokens) AppendOutput(request, token);
     }
 
     /// <summary>Inserts a finished text's n-grams as output (warm-up with a corpus of outputs).</summary>
@@ -167,22 +205,17 @@ public sealed unsafe partial class TokenTrie : IDisposable
     public void AddOutputCorpus(ReadOnlySpan<int> tokens)
     {
         ThrowIfDisposed();
-        int savedCursors = _cursorCount, savedHistory = _historyCount, squeezes = SqueezeCount;
-        Span<int> nodes = stackalloc int[_cursorCount];
-        Span<int> depths = stackalloc int[_cursorCount];
-        Span<int> history = stackalloc int[_historyCount];
-        _cursorNodes.AsSpan(0, _cursorCount).CopyTo(nodes);
-        _cursorDepths.AsSpan(0, _cursorCount).CopyTo(depths);
-        _history.AsSpan(0, _historyCount).CopyTo(history);
-        _cursorCount = _historyCount = 0;
-        AppendOutput(tokens);
-        // The corpus is a separate text: resume the request's own windows where they were.
-        _cursorCount = savedCursors;
-        _historyCount = savedHistory;
-        nodes.CopyTo(_cursorNodes);
-        depths.CopyTo(_cursorDepths);
-        history.CopyTo(_history);
-        if (SqueezeCount != squeezes) RebuildCursors();
+        // The corpus is a separate text: its windows are its own, the open requests' stay where they were.
+        var corpus = new TrieRequest(this, Options.WindowLength) { IsOpen = true };
+        _open.Add(corpus);
+        try
+        {
+            AppendOutput(corpus, tokens);
+        }
+        finally
+        {
+            CloseRequest(corpus);
+        }
     }
 
     // Navigation for the draft builder (and the tests): node indices are this trie's own, checked on use.
@@ -197,11 +230,15 @@ public sealed unsafe partial class TokenTrie : IDisposable
         return node;
     }
 
-    /// <summary>A node's frequency under a source.</summary>
-    internal int Frequency(int node, FrequencySource source)
+    /// <summary>A node's frequency under a source, for BeginRequest's request.</summary>
+    internal int Frequency(int node, FrequencySource source) => Frequency(node, source, _default);
+
+    /// <summary>A node's frequency under a source, for a request (its own prompt counts, everyone's output).</summary>
+    internal int Frequency(int node, FrequencySource source, TrieRequest request)
     {
         ref Node n = ref _nodes[CheckNode(node)];
-        int prompt = n.PromptEpoch == _epoch ? n.PromptFreq : 0;
+        // Most nodes are in no open prompt: no lookup for them.
+        int prompt = n.PromptRefs > 0 && request.PromptCounts.TryGetValue(node, out int count) ? count : 0;
         return source switch
         {
             FrequencySource.Input => prompt,
@@ -219,7 +256,7 @@ public sealed unsafe partial class TokenTrie : IDisposable
     /// <summary>The next sibling of a node, or -1.</summary>
     internal int NextSibling(int node) => _nodes[CheckNode(node)].NextSibling;
 
-    /// <summary>Removes every node (options stay).</summary>
+    /// <summary>Removes every node (options stay; open requests lose their prompt counts and output windows).</summary>
     /// <exception cref="ObjectDisposedException">The trie was disposed.</exception>
     public void Clear()
     {
@@ -230,8 +267,17 @@ public sealed unsafe partial class TokenTrie : IDisposable
         new Span<int>(_roots, _rootCapacity).Fill(-1);
         new Span<int>(_rootSizes, _rootCapacity).Clear();
         _edges.Clear();
-        _cursorCount = 0;
-        _historyCount = 0;
+        ForgetOpenRequests();
+    }
+
+    // Every node is gone or replaced (Clear, Load): the open requests' prompt counts and windows with them.
+    private void ForgetOpenRequests()
+    {
+        foreach (TrieRequest request in _open)
+        {
+            request.PromptCounts.Clear();
+            request.ForgetStream();
+        }
     }
 
     /// <summary>Halves output counts everywhere and drops nodes left with no count.</summary>
@@ -276,76 +322,81 @@ public sealed unsafe partial class TokenTrie : IDisposable
 
     private int RootOf(int token) => (uint)token < (uint)_rootCapacity ? _roots[token] : -1;
 
-    private void AppendOutput(int token)
+    private void AppendOutput(TrieRequest request, int token)
     {
         int window = Options.WindowLength;
+        int[] cursorNodes = request.CursorNodes, cursorDepths = request.CursorDepths;
         // Extend every open window by the token; windows that reach full length close. Each extended window,
         // closing ones included, may have grown its root's tree by one node: remember those roots.
         int kept = 0, grown = 0;
-        for (int i = 0; i < _cursorCount; i++)
+        for (int i = 0; i < request.CursorCount; i++)
         {
-            int child = GetOrAddChild(_cursorNodes[i], token);
+            int child = GetOrAddChild(cursorNodes[i], token);
             BumpOutput(child);
             _grownRoots[grown++] = _nodes[child].RootToken;
-            int depth = _cursorDepths[i] + 1;
+            int depth = cursorDepths[i] + 1;
             if (depth < window)
             {
-                _cursorNodes[kept] = child;
-                _cursorDepths[kept] = depth;
+                cursorNodes[kept] = child;
+                cursorDepths[kept] = depth;
                 kept++;
             }
         }
-        _cursorCount = kept;
+        request.CursorCount = kept;
         if (!IsStop(token))
         {
             int root = GetOrAddRoot(token);
             BumpOutput(root);
-            _cursorNodes[_cursorCount] = root;
-            _cursorDepths[_cursorCount] = 1;
-            _cursorCount++;
+            cursorNodes[request.CursorCount] = root;
+            cursorDepths[request.CursorCount] = 1;
+            request.CursorCount++;
             _grownRoots[grown++] = token;
         }
-        PushHistory(token);
+        PushHistory(request, token);
         for (int i = 0; i < grown; i++) EnforceRootLimit(_grownRoots[i]);
         EnforceGlobalLimit();
     }
 
-    private void PushHistory(int token)
+    private static void PushHistory(TrieRequest request, int token)
     {
-        if (_historyCount == _history.Length)
+        int[] history = request.History;
+        if (request.HistoryCount == history.Length)
         {
-            Array.Copy(_history, 1, _history, 0, _history.Length - 1);
-            _historyCount--;
+            Array.Copy(history, 1, history, 0, history.Length - 1);
+            request.HistoryCount--;
         }
-        _history[_historyCount++] = token;
+        history[request.HistoryCount++] = token;
     }
 
-    // After a squeeze the cursors may point at removed nodes: walk the recent history again.
+    // After a squeeze the cursors may point at removed nodes: every open request walks its recent history again.
     private void RebuildCursors()
     {
-        _cursorCount = 0;
-        for (int start = 0; start < _historyCount; start++)
+        foreach (TrieRequest request in _open) RebuildCursors(request);
+    }
+
+    private void RebuildCursors(TrieRequest request)
+    {
+        int[] history = request.History;
+        int count = request.HistoryCount;
+        request.CursorCount = 0;
+        for (int start = 0; start < count; start++)
         {
-            if (IsStop(_history[start])) continue;
-            int node = GetOrAddRoot(_history[start]);
-            for (int i = start + 1; i < _historyCount; i++) node = GetOrAddChild(node, _history[i]);
-            int depth = _historyCount - start;
+            if (IsStop(history[start])) continue;
+            int node = GetOrAddRoot(history[start]);
+            for (int i = start + 1; i < count; i++) node = GetOrAddChild(node, history[i]);
+            int depth = count - start;
             if (depth >= Options.WindowLength) continue;
-            _cursorNodes[_cursorCount] = node;
-            _cursorDepths[_cursorCount] = depth;
-            _cursorCount++;
+            request.CursorNodes[request.CursorCount] = node;
+            request.CursorDepths[request.CursorCount] = depth;
+            request.CursorCount++;
         }
     }
 
-    private void BumpPrompt(int node)
+    private void BumpPrompt(TrieRequest request, int node)
     {
-        ref Node n = ref _nodes[node];
-        if (n.PromptEpoch != _epoch)
-        {
-            n.PromptEpoch = _epoch;
-            n.PromptFreq = 0;
-        }
-        if (n.PromptFreq < int.MaxValue) n.PromptFreq++;
+        ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(request.PromptCounts, node, out bool existed);
+        if (!existed) _nodes[node].PromptRefs++;
+        if (count < int.MaxValue) count++;
     }
 
     private void BumpOutput(int node)
@@ -354,8 +405,8 @@ public sealed unsafe partial class TokenTrie : IDisposable
         if (n.OutputFreq < int.MaxValue) n.OutputFreq++;
     }
 
-    // Squeezes one root's tree until it fits (prompt counts keep the current request's n-grams alive, so
-    // it may stay above the limit by those). Returns whether it squeezed; cursors are then rebuilt.
+    // Squeezes one root's tree until it fits (prompt counts keep the open requests' n-grams alive, so it
+    // may stay above the limit by those). Returns whether it squeezed; cursors are then rebuilt.
     private bool EnforceRootLimit(int rootToken)
     {
         if ((uint)rootToken >= (uint)_rootCapacity || _rootSizes[rootToken] <= Options.MaxNodesPerRoot) return false;
@@ -419,12 +470,13 @@ public sealed unsafe partial class TokenTrie : IDisposable
         }
     }
 
-    // Halves a node's output count; returns whether the node still counts (output or this request's prompt).
+    // Halves a node's output count; returns whether the node still counts (output or an open prompt). A
+    // node in an open prompt keeps its ancestors (its prompt n-gram's prefixes, in the same prompt).
     private bool HalveAndCheck(int node)
     {
         ref Node n = ref _nodes[node];
         n.OutputFreq >>= 1;
-        return n.OutputFreq > 0 || (n.PromptEpoch == _epoch && n.PromptFreq > 0);
+        return n.OutputFreq > 0 || n.PromptRefs > 0;
     }
 
     // Frees a node and everything below it (the caller unlinks it from its parent's child list), using the
