@@ -408,7 +408,8 @@ LK_API lk_status lk_seq_fork(lk_context* context, int32_t src, int32_t n_past, i
  * longest whole-block prefix of tokens[0, n_tokens), commits those tokens, and writes their count (a
  * multiple of lk_kv_pool_info.block_tokens, maybe 0) to *out_n_reused; the caller prefills the rest. The
  * reused K/V are those a prefill of the same tokens computes, bit for bit, so the tokens decoded after
- * are unchanged. A published block outlives its sequences until the pool needs the space.
+ * are unchanged. A published block outlives its sequences until the pool needs the space. tokens may be
+ * NULL when n_tokens is 0 (nothing is reused).
  */
 LK_API lk_status lk_seq_reuse_prefix(lk_context* context, int32_t seq, const int32_t* tokens, int32_t n_tokens,
                                      int32_t* out_n_reused);

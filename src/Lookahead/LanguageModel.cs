@@ -122,7 +122,7 @@ public sealed class LanguageModel : IDisposable
         return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, sampling);
     }
 
-    /// <summary>Creates a context (KV cache) for one sequence at a time.</summary>
+    /// <summary>Creates a context (KV cache): one sequence, or up to <see cref="ContextOptions.MaxSequences"/>.</summary>
     /// <exception cref="ArgumentException">The context length exceeds the model's.</exception>
     /// <exception cref="LookaheadException">The native library refused the options (the message names the
     /// field; <see cref="LookaheadException.Status"/> says why: e.g. no CUDA device, out of memory).</exception>
@@ -149,7 +149,7 @@ public sealed class LanguageModel : IDisposable
                 $"context length {parameters.NCtx} exceeds the model's max_position_embeddings ({Config.MaxPositionEmbeddings})", nameof(options));
         LookaheadException.ThrowIfFailed(NativeMethods.lk_context_init(_handle, parameters, out ContextHandle context));
         context.KeepAlive(_handle);
-        return new InferenceContext(this, context);
+        return new InferenceContext(this, context, Math.Max(1, parameters.NSeqMax));
     }
 
     /// <summary>The context length used when none is given.</summary>

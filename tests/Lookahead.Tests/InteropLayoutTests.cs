@@ -23,6 +23,8 @@ public class InteropLayoutTests
             new (string, int)[] { ("Tokens", 0), ("Parents", 8), ("SeqIds", 16), ("NTokens", 24), ("Reserved", 28) }).SetName("LkSeqBatch"),
         new TestCaseData(typeof(LkSeqInfo), LkSeqInfo.NativeSize, 8,
             new (string, int)[] { ("NPast", 0), ("NBlocks", 4) }).SetName("LkSeqInfo"),
+        new TestCaseData(typeof(LkKvPoolInfo), LkKvPoolInfo.NativeSize, 16,
+            new (string, int)[] { ("NBlocks", 0), ("NFree", 4), ("NCached", 8), ("BlockTokens", 12) }).SetName("LkKvPoolInfo"),
         new TestCaseData(typeof(LkStageTime), LkStageTime.NativeSize, 24,
             new (string, int)[] { ("Name", 0), ("Calls", 8), ("Milliseconds", 16) }).SetName("LkStageTime"),
         new TestCaseData(typeof(LkSamplingParams), LkSamplingParams.NativeSize, 48,

@@ -170,4 +170,14 @@ TEST(PrefixSharing, MisuseIsRefusedByName) {
     EXPECT_TRUE(error_mentions("n_seq_max")) << lk_last_error();
 }
 
+TEST(PrefixSharing, AnEmptyPrefixMayBeNull) {
+    ModelPtr model = make_model(LK_DTYPE_F32, 35);
+    ContextPtr ctx = make_context(model.get(), 1, 100);
+    int32_t out = -1;
+    EXPECT_EQ(lk_seq_reuse_prefix(ctx.get(), 0, nullptr, 0, &out), LK_OK) << lk_last_error();
+    EXPECT_EQ(out, 0);
+    EXPECT_EQ(lk_seq_reuse_prefix(ctx.get(), 0, nullptr, 16, &out), LK_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(error_mentions("tokens is NULL")) << lk_last_error();
+}
+
 }  // namespace

@@ -284,7 +284,7 @@ int32_t Context::seq_fork(int32_t src, int32_t n_past) {
 
 int32_t Context::seq_reuse_prefix(int32_t seq, const int32_t* tokens, int32_t n_tokens) {
     Sequence& s = live_sequence(seq);
-    require(tokens != nullptr, "tokens is NULL");
+    require(tokens != nullptr || n_tokens == 0, "tokens is NULL");
     require(n_tokens >= 0 && n_tokens <= n_ctx_, "n_tokens " + std::to_string(n_tokens) + " must be in 0.." + std::to_string(n_ctx_) + " (n_ctx)");
     if (s.n_past != 0) fail(LK_ERR_INVALID_STATE, "sequence " + std::to_string(seq) + " holds " + std::to_string(s.n_past) +
                                                       " tokens: a prefix is reused by an empty sequence");

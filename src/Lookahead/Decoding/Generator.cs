@@ -65,7 +65,7 @@ public sealed class Generator : IDisposable
     {
         // The whole generation owns the context: another thread's calls fail instead of interleaving.
         using InferenceContext.Lease lease = _context.Enter();
-        Validate(prompt, options);
+        ValidateRequest(_context, prompt, options);
         PrepareBuffers(options);
         bool lookahead = options.Mode == DecodingMode.Lookahead && options.Drafts.DecodingLength > 1;
         bool adaptive = lookahead && options.Drafts.Adaptive;
@@ -149,7 +149,8 @@ public sealed class Generator : IDisposable
         }
     }
 
-    private void Validate(ReadOnlySpan<int> prompt, GenerationOptions options)
+    // The checks every entry point makes before a request touches the context (the batch generator too).
+    internal static void ValidateRequest(InferenceContext context, ReadOnlySpan<int> prompt, GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.MaxTokens < 0)
@@ -158,14 +159,14 @@ public sealed class Generator : IDisposable
         options.Sampling.Validate();
         if (prompt.IsEmpty)
             throw new ArgumentException("the prompt is empty: it needs at least one token (the model has no BOS token to start from)", nameof(prompt));
-        int vocab = _context.Model.Config.VocabSize;
+        int vocab = context.Model.Config.VocabSize;
         for (int i = 0; i < prompt.Length; i++)
         {
             if ((uint)prompt[i] >= (uint)vocab)
                 throw new ArgumentException($"prompt token id {prompt[i]} at position {i} is out of range 0..{vocab - 1}", nameof(prompt));
         }
-        if (prompt.Length > _context.ContextLength)
+        if (prompt.Length > context.ContextLength)
             throw new ArgumentException(
-                $"the prompt has {prompt.Length} tokens but the context holds only {_context.ContextLength}", nameof(prompt));
+                $"the prompt has {prompt.Length} tokens but the context holds only {context.ContextLength}", nameof(prompt));
     }
 }

@@ -16,9 +16,10 @@ public sealed unsafe class InferenceContext : IDisposable
     private int _ownerThread;  // managed thread id inside a call or a generation, 0 when free
     private int _ownerDepth;
 
-    internal InferenceContext(LanguageModel model, ContextHandle handle)
+    internal InferenceContext(LanguageModel model, ContextHandle handle, int maxSequences)
     {
         Model = model;
+        MaxSequences = maxSequences;
         _handle = handle;
         LkContextInfo info = Info();
         Backend = (Backend)info.Backend;
@@ -36,7 +37,9 @@ public sealed unsafe class InferenceContext : IDisposable
     public LanguageModel Model { get; }
     /// <summary>The backend chosen at creation (never Auto).</summary>
     public Backend Backend { get; }
-    /// <summary>KV cache capacity in tokens.</summary>
+    /// <summary>Sequences this context holds at once (<see cref="ContextOptions.MaxSequences"/>).</summary>
+    public int MaxSequences { get; }
+    /// <summary>KV cache capacity in tokens (per sequence).</summary>
     public int ContextLength { get; }
     /// <summary>Most nodes one forward pass holds.</summary>
     public int BatchSize { get; }
@@ -198,7 +201,30 @@ public sealed unsafe class InferenceContext : IDisposable
     /// a full context or pool, non-finite logits); nothing is committed.</exception>
     /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
     public int DecodeGreedySequences(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, ReadOnlySpan<int> sequenceIds,
-        Span<int> output, Span<int> counts)
+        Span<int> output, Span<int> counts) =>
+        DecodeSequences(tokens, parents, sequenceIds, default, output, counts);
+
+    /// <summary>
+    /// Fused sampling step over several sequences' draft trees in one forward pass
+    /// (lk_context_decode_sample_seqs): the batch as in <see cref="DecodeGreedySequences"/>, sampling[k] the
+    /// settings of the k-th tree in batch order (promptLength and tokenIndex count in that sequence). Each
+    /// sequence gets exactly the tokens <see cref="DecodeSample"/> gives it alone with the same settings.
+    /// </summary>
+    /// <exception cref="ArgumentException">The spans' lengths disagree, output or counts is too short, or
+    /// sampling does not hold one entry per tree.</exception>
+    /// <exception cref="LookaheadException">The native call failed (as for DecodeGreedySequences, or a setting
+    /// out of range, named with its tree); nothing is committed.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public int DecodeSampleSequences(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, ReadOnlySpan<int> sequenceIds,
+        ReadOnlySpan<SequenceSampling> sampling, Span<int> output, Span<int> counts)
+    {
+        if (sampling.IsEmpty) throw new ArgumentException("a sampled step needs the settings of each tree", nameof(sampling));
+        return DecodeSequences(tokens, parents, sequenceIds, sampling, output, counts);
+    }
+
+    // Greedy when sampling is empty, else sampled with one entry per tree.
+    private int DecodeSequences(ReadOnlySpan<int> tokens, ReadOnlySpan<int> parents, ReadOnlySpan<int> sequenceIds,
+        ReadOnlySpan<SequenceSampling> sampling, Span<int> output, Span<int> counts)
     {
         if (parents.Length != tokens.Length || sequenceIds.Length != tokens.Length)
             throw new ArgumentException($"{tokens.Length} tokens need as many parents and sequence ids, got {parents.Length} and {sequenceIds.Length}", nameof(parents));
@@ -207,17 +233,67 @@ public sealed unsafe class InferenceContext : IDisposable
             if (i == 0 || sequenceIds[i] != sequenceIds[i - 1]) trees++;
         if (output.Length < tokens.Length) throw new ArgumentException($"output holds {output.Length} tokens, the batch needs {tokens.Length}", nameof(output));
         if (counts.Length < trees) throw new ArgumentException($"counts holds {counts.Length}, the batch has {trees} trees", nameof(counts));
+        if (!sampling.IsEmpty && sampling.Length != trees)
+            throw new ArgumentException($"sampling holds {sampling.Length} settings, the batch has {trees} trees", nameof(sampling));
+        Span<LkSamplingParams> parameters = sampling.Length <= 64 ? stackalloc LkSamplingParams[sampling.Length] : new LkSamplingParams[sampling.Length];
+        for (int k = 0; k < sampling.Length; k++)
+            parameters[k] = SamplingParams(sampling[k].Sampling, sampling[k].Seed, sampling[k].PromptLength, sampling[k].TokenIndex);
         using Lease lease = Enter();
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         fixed (int* seqPointer = sequenceIds)
         fixed (int* outputPointer = output)
         fixed (int* countPointer = counts)
+        fixed (LkSamplingParams* parameterPointer = parameters)
         {
             var batch = new LkSeqBatch { Tokens = tokenPointer, Parents = parentPointer, SeqIds = seqPointer, NTokens = tokens.Length };
-            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_decode_greedy_seqs(_handle, batch, outputPointer, countPointer));
+            LookaheadException.ThrowIfFailed(sampling.IsEmpty
+                ? NativeMethods.lk_context_decode_greedy_seqs(_handle, batch, outputPointer, countPointer)
+                : NativeMethods.lk_context_decode_sample_seqs(_handle, batch, parameterPointer, outputPointer, countPointer));
         }
         return trees;
+    }
+
+    /// <summary>Adds a sequence (the lowest free id) holding the first committedTokens tokens of source: full KV
+    /// blocks are shared (copied before any write), a partial last one is copied. Returns the new id.</summary>
+    /// <exception cref="LookaheadException">source is not live or has fewer tokens, or no sequence or block for
+    /// the copy is free (Status ContextFull); nothing is added.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public int ForkSequence(int source, int committedTokens)
+    {
+        using Lease lease = Enter();
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_fork(_handle, source, committedTokens, out int seq));
+        return seq;
+    }
+
+    /// <summary>
+    /// Prefix caching: gives an empty sequence the cached KV blocks holding the longest whole-block prefix of
+    /// tokens (blocks that any sequence committed earlier, while the pool keeps them), commits those tokens
+    /// and returns how many (a multiple of <see cref="KvPoolState.BlockTokens"/>, maybe 0); prefill the rest.
+    /// What the sequence decodes after is what a prefill of all the tokens gives, bit for bit.
+    /// </summary>
+    /// <exception cref="LookaheadException">The sequence is not live or not empty.</exception>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public int ReuseSequencePrefix(int sequence, ReadOnlySpan<int> tokens)
+    {
+        using Lease lease = Enter();
+        fixed (int* pointer = tokens)
+        {
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_seq_reuse_prefix(_handle, sequence, pointer, tokens.Length, out int reused));
+            return reused;
+        }
+    }
+
+    /// <summary>The KV block pool now (all zeros on a backend without one: CUDA).</summary>
+    /// <exception cref="ObjectDisposedException">The context was disposed.</exception>
+    public KvPoolState KvPool
+    {
+        get
+        {
+            using Lease lease = Enter();
+            LookaheadException.ThrowIfFailed(NativeMethods.lk_context_get_kv_pool(_handle, out LkKvPoolInfo info));
+            return new KvPoolState(info.NBlocks, info.NFree, info.NCached, info.BlockTokens);
+        }
     }
 
     /// <summary>
@@ -255,19 +331,7 @@ public sealed unsafe class InferenceContext : IDisposable
         int promptLength, long tokenIndex, Span<int> output)
     {
         using Lease lease = Enter();
-        var parameters = new LkSamplingParams
-        {
-            Temperature = sampling.Temperature,
-            TopK = sampling.TopK,
-            TopP = sampling.TopP,
-            MinP = sampling.MinP,
-            RepetitionPenalty = sampling.RepetitionPenalty,
-            PresencePenalty = sampling.PresencePenalty,
-            FrequencyPenalty = sampling.FrequencyPenalty,
-            NPrompt = promptLength,
-            Seed = seed,
-            TokenIndex = tokenIndex,
-        };
+        LkSamplingParams parameters = SamplingParams(sampling, seed, promptLength, tokenIndex);
         fixed (int* tokenPointer = tokens)
         fixed (int* parentPointer = parents)
         fixed (int* outputPointer = output)
@@ -355,6 +419,20 @@ public sealed unsafe class InferenceContext : IDisposable
             throw new ArgumentException($"{parentCount} parents given for {tokenCount} tokens", "parents");
         return new LkBatch { Tokens = tokens, Parents = parentCount == 0 ? null : parents, NTokens = tokenCount, Logits = logits };
     }
+
+    private static LkSamplingParams SamplingParams(SamplingOptions sampling, ulong seed, int promptLength, long tokenIndex) => new()
+    {
+        Temperature = sampling.Temperature,
+        TopK = sampling.TopK,
+        TopP = sampling.TopP,
+        MinP = sampling.MinP,
+        RepetitionPenalty = sampling.RepetitionPenalty,
+        PresencePenalty = sampling.PresencePenalty,
+        FrequencyPenalty = sampling.FrequencyPenalty,
+        NPrompt = promptLength,
+        Seed = seed,
+        TokenIndex = tokenIndex,
+    };
 
     private LkContextInfo Info()
     {

@@ -81,6 +81,19 @@ internal static unsafe partial class NativeMethods
     public static partial int lk_context_decode_greedy_seqs(ContextHandle context, in LkSeqBatch batch, int* outTokens, int* outCounts);
 
     [LibraryImport(LibraryName)]
+    public static partial int lk_context_decode_sample_seqs(ContextHandle context, in LkSeqBatch batch, LkSamplingParams* parameters,
+        int* outTokens, int* outCounts);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_fork(ContextHandle context, int src, int nPast, out int outSeq);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_seq_reuse_prefix(ContextHandle context, int seq, int* tokens, int nTokens, out int outNReused);
+
+    [LibraryImport(LibraryName)]
+    public static partial int lk_context_get_kv_pool(ContextHandle context, out LkKvPoolInfo outInfo);
+
+    [LibraryImport(LibraryName)]
     public static partial int lk_context_set_profiling(ContextHandle context, int enabled);
 
     [LibraryImport(LibraryName)]

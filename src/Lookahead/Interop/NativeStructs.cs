@@ -103,6 +103,17 @@ internal struct LkSeqInfo
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal struct LkKvPoolInfo
+{
+    public int NBlocks;
+    public int NFree;
+    public int NCached;
+    public int BlockTokens;
+
+    public const int NativeSize = 16;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct LkSamplingParams
 {
     public float Temperature;
@@ -122,7 +133,7 @@ internal struct LkSamplingParams
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
-    public const int AbiVersion = 7;
+    public const int AbiVersion = 8;
 
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;
