@@ -98,11 +98,16 @@ internal static class CommandLineTable
         new("forward-cost-context", "N", "committed tokens for the t(k) probe (default 256)"),
         new("paired-bandwidth", null, "CPU: probe the memory read bandwidth right before each prompt's greedy run and report greedy's weight-streaming rate against it per prompt (median, range); about half a second per prompt"),
         new("device-time", null, "CUDA: measure the GPU's time of every step (events around each native call) and report the host overhead per step (decode time minus GPU time)"),
+        new("concurrency", "LIST", "serve many requests at once instead, e.g. 1,2,4,8,16: that many closed-loop clients on one batch generator, per value and mode (decoding length default auto); reports aggregate and per-request tokens/s, time to first token, and a 4-turn chat's prefix-cache reuse"),
+        new("requests", "N", "with --concurrency: the first N test prompts are the requests (and at most N warm-up prompts fill the trie); default all"),
     ],
         """
         Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
         prompts are timed, each in every mode before the next (so drift in machine speed hits all modes
         alike). Any lookahead output that differs from greedy fails the run (exit 1).
+        With --concurrency every prompt is first decoded alone (the reference); each request's tokens in
+        every batched run must equal its reference or the run fails (exit 1). With --out the report holds
+        report.json (its "concurrency" list), report.md and concurrency.png.
         """);
 
     public static readonly CliCommand Synth = new("synth", "write a model folder of a real shape with random weights (for speed tests)",

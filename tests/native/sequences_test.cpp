@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "common/context.h"
 #include "common/kv_pool.h"
 #include "sequence_helpers.h"
 
@@ -99,6 +101,78 @@ TEST(Sequences, BatchedStepsEmitWhatEachSequenceAloneEmits) {
         lk::testing::scatter_kv_blocks = true;
         run_batched(model.get(), 12, false);
         lk::testing::scatter_kv_blocks = false;
+    }
+}
+
+// A sequence's logits in a batched step are bit for bit those of its step alone, for batches of 2..16
+// sequences in random order, with contiguous and scattered KV blocks (what makes batching lossless).
+TEST(Sequences, ASequencesLogitsAloneEqualItsLogitsInBatchesOfTwoToSixteen) {
+    constexpr int kSeqs = 16, kVocab = 37;
+    ModelPtr model = make_model(LK_DTYPE_F32, 41);
+    std::mt19937 rng(41);
+    std::vector<std::vector<int32_t>> prompts(kSeqs), trees(kSeqs), parents(kSeqs);
+    for (int s = 0; s < kSeqs; ++s) {
+        prompts[s].resize(std::uniform_int_distribution<int>(1, 40)(rng));
+        for (int32_t& t : prompts[s]) t = std::uniform_int_distribution<int32_t>(0, kVocab - 1)(rng);
+        trees[s] = {prompts[s].back()};
+        parents[s] = {-1};
+        for (int extra = std::uniform_int_distribution<int>(0, 3)(rng); extra > 0; --extra) {  // at most 64 nodes: n_batch
+            trees[s].push_back(std::uniform_int_distribution<int32_t>(0, kVocab - 1)(rng));
+            parents[s].push_back(std::uniform_int_distribution<int32_t>(0, static_cast<int32_t>(trees[s].size()) - 2)(rng));
+        }
+    }
+    // Every sequence prefilled (its prompt but the last token) into a context of its own kind; then one step
+    // over the given sequences, returning each node's logits per sequence.
+    auto step = [&](const std::vector<int>& order, bool scattered) {
+        lk::testing::scatter_kv_blocks = scattered;
+        ContextPtr ctx = make_context(model.get(), kSeqs, 64);
+        lk::testing::scatter_kv_blocks = false;
+        for (int s = 1; s < kSeqs; ++s) {
+            int32_t id = -1;
+            EXPECT_EQ(lk_seq_add(ctx.get(), &id), LK_OK) << lk_last_error();
+        }
+        for (int s = 0; s < kSeqs; ++s) {
+            if (prompts[s].size() > 1) {
+                EXPECT_EQ(lk_seq_prefill(ctx.get(), s, prompts[s].data(), static_cast<int32_t>(prompts[s].size()) - 1), LK_OK) << lk_last_error();
+            }
+        }
+        std::vector<int32_t> tokens, batch_parents, seq_ids;
+        std::vector<int> owner;
+        for (int s : order) {
+            const int32_t first = static_cast<int32_t>(tokens.size());
+            for (size_t i = 0; i < trees[s].size(); ++i) {
+                tokens.push_back(trees[s][i]);
+                batch_parents.push_back(parents[s][i] < 0 ? -1 : first + parents[s][i]);
+                seq_ids.push_back(s);
+                owner.push_back(s);
+            }
+        }
+        std::vector<std::vector<float>> logits(kSeqs);
+        lk::testing::observe_seq_logits = [&](int32_t node, const float* row) {
+            logits[owner[node]].insert(logits[owner[node]].end(), row, row + kVocab);
+        };
+        std::vector<int32_t> out(tokens.size()), counts(order.size());
+        const lk_seq_batch batch{tokens.data(), batch_parents.data(), seq_ids.data(), static_cast<int32_t>(tokens.size()), 0};
+        EXPECT_EQ(lk_context_decode_greedy_seqs(ctx.get(), &batch, out.data(), counts.data()), LK_OK) << lk_last_error();
+        lk::testing::observe_seq_logits = nullptr;
+        return logits;
+    };
+    std::vector<std::vector<float>> alone(kSeqs);
+    for (int s = 0; s < kSeqs; ++s) {
+        alone[s] = step({s}, false)[s];
+        ASSERT_EQ(alone[s].size(), trees[s].size() * kVocab) << "every node's logits were observed";
+    }
+    for (int size = 2; size <= kSeqs; ++size) {
+        std::vector<int> order(kSeqs);
+        for (int s = 0; s < kSeqs; ++s) order[s] = s;
+        std::shuffle(order.begin(), order.end(), rng);
+        order.resize(size);
+        const std::vector<std::vector<float>> batched = step(order, size % 2 == 1);
+        for (int s : order) {
+            ASSERT_EQ(batched[s].size(), alone[s].size());
+            EXPECT_EQ(std::memcmp(batched[s].data(), alone[s].data(), alone[s].size() * sizeof(float)), 0)
+                << "sequence " << s << " in a batch of " << size << " sequences";
+        }
     }
 }
 

@@ -380,6 +380,9 @@ void Context::decode_seqs(std::vector<SeqTree>& trees, Verify&& verify, int32_t*
     for (const SeqTree& t : trees) segments.push_back(t.segment);
     tree_.clear();  // the pass overwrites what a pending eval computed
     backend_->forward_seqs(segments, LK_LOGITS_ALL);
+    if (testing::observe_seq_logits)
+        for (const SeqTree& t : trees)
+            for (int32_t i = 0; i < t.tree.size(); ++i) testing::observe_seq_logits(t.segment.first + i, backend_->logits(t.segment.first + i));
     // Every sequence is verified before any is committed, so a failure commits nothing.
     std::vector<std::vector<int32_t>> paths(trees.size());
     std::vector<int32_t> bonuses(trees.size());
@@ -430,5 +433,9 @@ void Context::decode_sample_seqs(const lk_seq_batch& batch, const lk_sampling_pa
         },
         out_tokens, out_counts);
 }
+
+namespace testing {
+std::function<void(int32_t, const float*)> observe_seq_logits;
+}  // namespace testing
 
 }  // namespace lk

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -87,5 +88,11 @@ private:
     std::vector<int32_t> path_;
     std::vector<Sequence> seqs_;
 };
+
+namespace testing {
+// When set (tests only), a batched sequence step hands it every node's logits (batch index, vocab_size
+// floats) before verifying, so tests can hold a sequence's logits bit for bit across batches.
+extern std::function<void(int32_t node, const float* logits)> observe_seq_logits;
+}  // namespace testing
 
 }  // namespace lk

@@ -61,7 +61,6 @@ internal sealed record BenchReport(
 
     public string Table(bool markdown)
     {
-        var text = new StringBuilder();
         string[] header = ["mode", "decoding length", "category", "prompts", "tokens", "seconds", "tokens/s", "tokens/step", "accepted/drafted", "speedup"];
         var rows = Rows().Select(row => new[]
         {
@@ -78,17 +77,7 @@ internal sealed record BenchReport(
                 ? speedup.ToString("F2", CultureInfo.InvariantCulture) + "x"
                 : "-",
         }).ToList();
-        if (markdown)
-        {
-            text.AppendLine("| " + string.Join(" | ", header) + " |");
-            text.AppendLine("|" + string.Concat(header.Select(_ => " --- |")));
-            foreach (string[] row in rows) text.AppendLine("| " + string.Join(" | ", row) + " |");
-            return text.ToString();
-        }
-        int[] widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
-        text.AppendLine(string.Join("  ", header.Select((h, i) => h.PadLeft(widths[i]))));
-        foreach (string[] row in rows) text.AppendLine(string.Join("  ", row.Select((c, i) => c.PadLeft(widths[i]))));
-        return text.ToString();
+        return TextTable.Render(header, rows, markdown);
     }
 
     // Measured only with --device-time (CUDA).

@@ -18,24 +18,11 @@ internal static class BenchCommand
     public static int Run(IReadOnlyList<string> args)
     {
         var reader = new ArgumentReader(args, CommandLineTable.Bench.ValueOptions, CommandLineTable.Bench.Flags);
-        int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
-        string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (modes.Length == 0) throw new UsageException("--modes needs at least one of greedy, lookahead");
-        foreach (string mode in modes)
-            if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
-        string[] lengths = (reader.String("decoding-length") ?? "auto,8,16,64")
-            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (lengths.Length == 0) throw new UsageException("--decoding-length needs at least one value");
-        DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
-        foreach (string length in lengths) DecodingArguments.WithLength(drafts, length);
+        if (reader.Has("concurrency")) return RunConcurrency(reader);
+        if (reader.Has("requests")) throw new UsageException("--requests counts the requests of --concurrency: give --concurrency too");
+        (int maxTokens, string[] modes, string[] lengths, DraftOptions drafts, float[] temperatures, string? outDirectory,
+            ContextOptions contextOptions, string promptsPath, string folder) = Common(reader, "auto,8,16,64");
         int? costContextOption = reader.Int("forward-cost-context", 0, 1 << 20);
-        float[] temperatures = Temperatures(reader.String("temperature") ?? "0");
-        string? outDirectory = reader.String("out");
-        if (outDirectory is not null) InputPaths.RequireOutputFolder(outDirectory, "report folder");
-        ContextOptions contextOptions = ModelArguments.Context(reader);
-        string promptsPath = reader.String("prompts") ?? BundledPrompts;
-        InputPaths.RequireFile(promptsPath, "prompts file");
-        string folder = ModelArguments.Resolve(reader);
 
         using LanguageModel model = ModelArguments.Load(folder);
         int contextLength = contextOptions.ContextLength ?? model.DefaultContextLength();
@@ -92,7 +79,7 @@ internal static class BenchCommand
                     foreach ((PromptLine line, int[] ids) in warmup)
                     {
                         progress.Advance($"warm-up, decoding length {length}");
-                        run.Generator.Generate(ids, TimedRun.ForPrompt(options, line));
+                        run.Generator.Generate(ids, ForPrompt(options, line));
                     }
                 }
             }
@@ -165,6 +152,120 @@ internal static class BenchCommand
         return 0;
     }
 
+    // Sampled runs draw with the prompt's line number as the seed, so every mode draws the same numbers.
+    public static GenerationOptions ForPrompt(GenerationOptions options, PromptLine line) =>
+        options.Sampling.IsGreedy ? options : options with { Sampling = options.Sampling with { Seed = (ulong)line.Line } };
+
+    // --concurrency: closed-loop clients on a batch generator per concurrency and mode (ConcurrencyBench).
+    private static int RunConcurrency(ArgumentReader reader)
+    {
+        int[] levels = (reader.String("concurrency") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(part => int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int level) && level is >= 1 and <= 256
+                ? level
+                : throw new UsageException($"--concurrency must be a list of integers in 1..256, e.g. 1,2,4,8,16; got '{part}'"))
+            .Distinct().Order().ToArray();
+        if (levels.Length == 0) throw new UsageException("--concurrency needs at least one value, e.g. 1,2,4,8,16");
+        foreach (string single in new[] { "forward-cost-context", "paired-bandwidth", "device-time" })
+            if (reader.Has(single)) throw new UsageException($"--{single} belongs to the single-request benchmark: leave out --concurrency or it");
+        int? requestLimit = reader.Int("requests", 1, 1 << 20);
+        (int maxTokens, string[] modes, string[] lengths, DraftOptions drafts, float[] temperatures, string? outDirectory,
+            ContextOptions contextOptions, string promptsPath, string folder) = Common(reader, "auto");
+        if (temperatures.Length > 1) throw new UsageException("--concurrency takes one --temperature");
+
+        using LanguageModel model = ModelArguments.Load(folder);
+        int contextLength = contextOptions.ContextLength ?? model.DefaultContextLength();
+        List<PromptLine> lines = PromptFile.Read(promptsPath, contextLength);
+        List<PromptLine> warmupLines = lines.Where(p => p.Split == "warmup").Take(requestLimit ?? int.MaxValue).ToList();
+        List<PromptLine> testLines = lines.Where(p => p.Split != "warmup").Take(requestLimit ?? int.MaxValue).ToList();
+        if (testLines.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
+        if (requestLimit > testLines.Count)
+            throw new UsageException($"--requests {requestLimit}: {promptsPath} has only {testLines.Count} test prompts (each request is a different one)");
+
+        var sampling = new SamplingOptions { Temperature = temperatures[0] };
+        string plainName = sampling.IsGreedy ? "greedy" : "plain";
+        var plain = new ConcurrencyBench.Run(plainName, null, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = maxTokens, Sampling = sampling });
+        var runs = new List<ConcurrencyBench.Run>();
+        if (modes.Contains("greedy")) runs.Add(plain);
+        if (modes.Contains("lookahead"))
+            runs.AddRange(lengths.Select(length => new ConcurrencyBench.Run("lookahead", length,
+                new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens, Drafts = DecodingArguments.WithLength(drafts, length), Sampling = sampling })));
+
+        // The oracle: each prompt's output alone, by the single-sequence Generator's plain decoding.
+        var progress = new ProgressBar();
+        progress.Start(warmupLines.Count + testLines.Count + levels.Length * runs.Count * testLines.Count);
+        List<ConcurrencyBench.Prompt> Reference(List<PromptLine> set, InferenceContext context)
+        {
+            using var generator = new Generator(context);
+            return set.Select(line =>
+            {
+                progress.Advance("each prompt alone (the reference)");
+                int[] ids = line.Tokens(model);
+                return new ConcurrencyBench.Prompt(line, ids, generator.Generate(ids, ForPrompt(plain.Options, line)).Tokens);
+            }).ToList();
+        }
+        List<ConcurrencyBench.Prompt> warmup, test;
+        string backend;
+        int threads;
+        using (InferenceContext alone = model.CreateContext(contextOptions))
+        {
+            warmup = Reference(warmupLines, alone);
+            test = Reference(testLines, alone);
+            backend = alone.Backend.ToString().ToLowerInvariant();
+            threads = alone.Threads;
+        }
+        // Each sequence holds the longest prompt and its output; the KV pool holds every client's.
+        int sequenceTokens = Math.Min(contextLength, test.Max(p => p.Ids.Length) + maxTokens + 16);
+        // Untimed: every run once on two requests, so the first timed one does not pay for compiling the scheduler.
+        foreach (ConcurrencyBench.Run run in runs)
+            ConcurrencyBench.Measure(model, ConcurrencyBench.ContextFor(contextOptions, 2, sequenceTokens), 2, run, [], test.Take(2).ToList(), _ => { });
+        var results = new List<ConcurrencyResult>();
+        foreach (int level in levels)
+        {
+            ContextOptions batched = ConcurrencyBench.ContextFor(contextOptions, level, sequenceTokens);
+            foreach (ConcurrencyBench.Run run in runs)
+                results.Add(ConcurrencyBench.Measure(model, batched, level, run, warmup, test, progress.Advance));
+        }
+        List<ChatTurn> chat = ConcurrencyBench.Chat(model, contextOptions with { MaxSequences = 1, KvPoolTokens = contextLength, ContextLength = contextLength },
+            test.OrderBy(p => p.Ids.Length).Take(4).ToList(), Math.Min(maxTokens, 32));
+        progress.Finish();
+
+        var report = new ConcurrencyReport(model.Folder, backend, threads, maxTokens, temperatures[0], warmup.Count, test.Count, results, chat);
+        Console.Out.Write(report.Table(markdown: false));
+        Console.Out.Write(report.ChatTable(markdown: false));
+        if (outDirectory is not null)
+        {
+            Directory.CreateDirectory(outDirectory);
+            using (FileStream json = File.Create(Path.Combine(outDirectory, "report.json"))) report.WriteJson(json);
+            string plot = report.WritePlot(outDirectory);
+            File.WriteAllText(Path.Combine(outDirectory, "report.md"), report.Markdown() + $"\n![concurrency]({plot})\n");
+            Console.Error.WriteLine($"wrote report.json, report.md and {plot} in {outDirectory}");
+        }
+        return 0;
+    }
+
+    // The options both benchmarks read, checked before any work.
+    private static (int MaxTokens, string[] Modes, string[] Lengths, DraftOptions Drafts, float[] Temperatures, string? OutDirectory,
+        ContextOptions Context, string PromptsPath, string ModelFolder) Common(ArgumentReader reader, string defaultLengths)
+    {
+        int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
+        string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (modes.Length == 0) throw new UsageException("--modes needs at least one of greedy, lookahead");
+        foreach (string mode in modes)
+            if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
+        string[] lengths = (reader.String("decoding-length") ?? defaultLengths)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (lengths.Length == 0) throw new UsageException("--decoding-length needs at least one value");
+        DraftOptions drafts = DecodingArguments.Drafts(reader, readDecodingLength: false);
+        foreach (string length in lengths) DecodingArguments.WithLength(drafts, length);
+        float[] temperatures = Temperatures(reader.String("temperature") ?? "0");
+        string? outDirectory = reader.String("out");
+        if (outDirectory is not null) InputPaths.RequireOutputFolder(outDirectory, "report folder");
+        ContextOptions contextOptions = ModelArguments.Context(reader);
+        string promptsPath = reader.String("prompts") ?? BundledPrompts;
+        InputPaths.RequireFile(promptsPath, "prompts file");
+        return (maxTokens, modes, lengths, drafts, temperatures, outDirectory, contextOptions, promptsPath, ModelArguments.Resolve(reader));
+    }
+
     // "--temperature T[,T...]": each at least 0 (0 is greedy).
     private static float[] Temperatures(string text)
     {
@@ -186,10 +287,6 @@ internal static class BenchCommand
         public string Mode => mode;
         public string? Length => length;
         public Generator Generator => generator;
-
-        // Sampled runs draw with the prompt's line number as the seed, so every mode draws the same numbers.
-        public static GenerationOptions ForPrompt(GenerationOptions options, PromptLine line) =>
-            options.Sampling.IsGreedy ? options : options with { Sampling = options.Sampling with { Seed = (ulong)line.Line } };
 
         public GenerationStats Generate(PromptLine line, int[] ids, out int[] tokens)
         {

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using Lookahead.Batching;
+using Lookahead.Cli.Commands;
+using Lookahead.Decoding;
+using Lookahead.Drafting;
+
+namespace Lookahead.Cli.Bench;
+
+/// <summary>
+/// lookahead bench --concurrency: closed-loop clients on one <see cref="BatchGenerator"/> per concurrency and
+/// mode. Every request's tokens must equal its prompt's output alone (the single-sequence Generator, plain
+/// decoding) or the run fails.
+/// </summary>
+internal static class ConcurrencyBench
+{
+    /// <summary>One timed configuration's inputs: the mode and decoding length, and its generation options.</summary>
+    public sealed record Run(string Mode, string? Length, GenerationOptions Options);
+
+    /// <summary>A prompt with its reference output (plain decoding alone).</summary>
+    public sealed record Prompt(PromptLine Line, int[] Ids, int[] Reference);
+
+    // The context each configuration runs on: a sequence per client, a KV pool that holds every client's
+    // longest request, and a batch with room for drafts beside every sequence's root.
+    public static ContextOptions ContextFor(ContextOptions baseOptions, int concurrency, int sequenceTokens) => baseOptions with
+    {
+        ContextLength = sequenceTokens,
+        MaxSequences = concurrency,
+        KvPoolTokens = concurrency * sequenceTokens,
+        BatchSize = Math.Clamp(16 * concurrency, 64, 512),
+    };
+
+    /// <summary>
+    /// Runs the requests through a batch generator with concurrency clients, each sending its next prompt when
+    /// the last one finished. Lookahead runs start from a trie holding the warm-up outputs.
+    /// </summary>
+    /// <exception cref="LookaheadException">LOSSLESS CHECK FAILED: a request's tokens differ from its reference.</exception>
+    public static ConcurrencyResult Measure(LanguageModel model, ContextOptions contextOptions, int concurrency, Run run,
+        IReadOnlyList<Prompt> warmup, IReadOnlyList<Prompt> requests, Action<string> progress)
+    {
+        using InferenceContext context = model.CreateContext(contextOptions);
+        TokenTrie? trie = null;
+        if (run.Options.Mode == DecodingMode.Lookahead)
+        {
+            trie = new TokenTrie(Generator.DefaultTrieOptions(model, run.Options.Drafts.BranchLength));
+            foreach (Prompt prompt in warmup) trie.AddOutputCorpus(prompt.Reference);
+        }
+        try
+        {
+            using var batch = new BatchGenerator(context, trie);
+            var ttfts = new double[requests.Count];
+            var rates = new double[requests.Count];
+            long tokens = 0;
+            int next = -1;
+            var clock = Stopwatch.StartNew();
+            async Task Client()
+            {
+                for (int i = Interlocked.Increment(ref next); i < requests.Count; i = Interlocked.Increment(ref next))
+                {
+                    Prompt prompt = requests[i];
+                    long submitted = Stopwatch.GetTimestamp();
+                    var output = new List<int>(prompt.Reference.Length);
+                    double ttft = double.NaN;
+                    await foreach (BatchChunk chunk in batch.GenerateAsync(prompt.Ids, BenchCommand.ForPrompt(run.Options, prompt.Line)).ConfigureAwait(false))
+                    {
+                        if (chunk.Tokens.Length > 0 && double.IsNaN(ttft)) ttft = Stopwatch.GetElapsedTime(submitted).TotalMilliseconds;
+                        output.AddRange(chunk.Tokens);
+                    }
+                    double seconds = Stopwatch.GetElapsedTime(submitted).TotalSeconds;
+                    CheckLossless(run, concurrency, prompt, output);
+                    ttfts[i] = double.IsNaN(ttft) ? seconds * 1000 : ttft;  // no token at all: the request's whole time
+                    rates[i] = seconds > 0 ? output.Count / seconds : 0;
+                    Interlocked.Add(ref tokens, output.Count);
+                    progress(run.Length is null ? $"{run.Mode} x{concurrency}" : $"{run.Mode} {run.Length} x{concurrency}");
+                }
+            }
+            Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
+            double wall = clock.Elapsed.TotalSeconds;
+            BatchStatistics statistics = batch.Statistics;
+            return new ConcurrencyResult(concurrency, run.Mode, run.Length, requests.Count, tokens, wall,
+                Percentile(rates, 0.5), Percentile(ttfts, 0.5), Percentile(ttfts, 0.95), statistics.Steps, statistics.Preemptions,
+                statistics.ReusedTokens, statistics.PrefilledTokens);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+        {
+            throw e.InnerExceptions[0];
+        }
+        finally
+        {
+            trie?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A chat of consecutive turns on one batch generator with prefix caching: each turn's prompt is the last
+    /// turn's prompt and reply plus the next user text, so only the new tokens should be prefilled.
+    /// </summary>
+    public static List<ChatTurn> Chat(LanguageModel model, ContextOptions contextOptions, IReadOnlyList<Prompt> userTurns, int maxTokens)
+    {
+        using InferenceContext context = model.CreateContext(contextOptions);
+        using var batch = new BatchGenerator(context);
+        var turns = new List<ChatTurn>();
+        var conversation = new List<int>();
+        var options = new GenerationOptions { Mode = DecodingMode.Lookahead, MaxTokens = maxTokens };
+        foreach (Prompt user in userTurns)
+        {
+            conversation.AddRange(user.Ids);
+            if (conversation.Count + maxTokens > context.ContextLength) break;
+            BatchResult result = batch.GenerateAllAsync(conversation.ToArray(), options).GetAwaiter().GetResult();
+            turns.Add(new ChatTurn(turns.Count + 1, conversation.Count, result.ReusedPromptTokens, result.PrefilledTokens));
+            conversation.AddRange(result.Tokens);
+        }
+        return turns;
+    }
+
+    private static void CheckLossless(Run run, int concurrency, Prompt prompt, List<int> output)
+    {
+        if (output.SequenceEqual(prompt.Reference)) return;
+        int at = output.Zip(prompt.Reference).TakeWhile(p => p.First == p.Second).Count();
+        throw new LookaheadException(
+            $"LOSSLESS CHECK FAILED: {run.Mode}{(run.Length is null ? "" : $" (decoding length {run.Length})")} at concurrency {concurrency} " +
+            $"differs from the prompt's output alone for prompt {prompt.Line.Id ?? $"on line {prompt.Line.Line}"} at generated token {at}");
+    }
+
+    // Nearest-rank percentile.
+    private static double Percentile(double[] values, double fraction)
+    {
+        if (values.Length == 0) return 0;
+        double[] sorted = values.Order().ToArray();
+        return sorted[Math.Clamp((int)Math.Ceiling(fraction * sorted.Length) - 1, 0, sorted.Length - 1)];
+    }
+}
+
+/// <summary>One concurrency and mode: totals over its requests, and the batch generator's counters.</summary>
+/// <param name="Seconds">Wall time from the first submission to the last request's end.</param>
+/// <param name="RequestTokensPerSecondP50">Median over requests of tokens / (end - submission).</param>
+/// <param name="Steps">Batched forward passes.</param>
+internal sealed record ConcurrencyResult(int Concurrency, string Mode, string? DecodingLength, int Requests, long Tokens, double Seconds,
+    double RequestTokensPerSecondP50, double TtftMsP50, double TtftMsP95, long Steps, long Preemptions, long ReusedTokens, long PrefilledTokens)
+{
+    public double TokensPerSecond => Seconds > 0 ? Tokens / Seconds : 0;
+    public double TokensPerStep => Steps > 0 ? (double)Tokens / Steps : 0;
+}
+
+/// <summary>One chat turn under prefix caching: its prompt, the prompt tokens found cached, those prefilled.</summary>
+internal sealed record ChatTurn(int Turn, int PromptTokens, int ReusedTokens, int PrefilledTokens);
