@@ -103,16 +103,22 @@ internal sealed record BenchReport(
         ? string.Create(CultureInfo.InvariantCulture, $", sampled at temperature {Temperature} (seed: the prompt's line number)")
         : ", greedy";
 
+    /// <summary>The settings both bench reports open their JSON with.</summary>
+    public static void WriteSettings(Utf8JsonWriter json, string model, string backend, int threads, int maxTokens, float temperature, int warmupPrompts)
+    {
+        json.WriteString("model", model);
+        json.WriteString("backend", backend);
+        json.WriteNumber("threads", threads);
+        json.WriteNumber("max_tokens", maxTokens);
+        json.WriteNumber("temperature", temperature);
+        json.WriteNumber("warmup_prompts", warmupPrompts);
+    }
+
     public void WriteJson(Stream stream)
     {
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
-        json.WriteString("model", Model);
-        json.WriteString("backend", Backend);
-        json.WriteNumber("threads", Threads);
-        json.WriteNumber("max_tokens", MaxTokens);
-        json.WriteNumber("temperature", Temperature);
-        json.WriteNumber("warmup_prompts", WarmupPrompts);
+        WriteSettings(json, Model, Backend, Threads, MaxTokens, Temperature, WarmupPrompts);
         json.WriteNumber("test_prompts", TestPrompts);
         json.WriteNumber("memory_read_gbps", MemoryReadGBps);
         json.WriteNumber("weight_bytes_per_token", WeightBytesPerToken);

@@ -34,10 +34,11 @@ internal static class ConcurrencyBench
     /// the last one finished. Lookahead runs start from a trie holding the warm-up outputs.
     /// </summary>
     /// <exception cref="LookaheadException">LOSSLESS CHECK FAILED: a request's tokens differ from its reference.</exception>
-    public static ConcurrencyResult Measure(LanguageModel model, ContextOptions contextOptions, int concurrency, Run run,
+    public static ConcurrencyResult Measure(LanguageModel model, ContextOptions contextOptions, Run run,
         IReadOnlyList<Prompt> warmup, IReadOnlyList<Prompt> requests, Action<string> progress)
     {
         using InferenceContext context = model.CreateContext(contextOptions);
+        int concurrency = context.MaxSequences;  // a client per sequence (ContextFor)
         TokenTrie? trie = null;
         if (run.Options.Mode == DecodingMode.Lookahead)
         {

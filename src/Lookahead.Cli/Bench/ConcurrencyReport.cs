@@ -69,12 +69,7 @@ internal sealed record ConcurrencyReport(
     {
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
-        json.WriteString("model", Model);
-        json.WriteString("backend", Backend);
-        json.WriteNumber("threads", Threads);
-        json.WriteNumber("max_tokens", MaxTokens);
-        json.WriteNumber("temperature", Temperature);
-        json.WriteNumber("warmup_prompts", WarmupPrompts);
+        BenchReport.WriteSettings(json, Model, Backend, Threads, MaxTokens, Temperature, WarmupPrompts);
         json.WriteNumber("requests", Requests);
         json.WriteStartArray("concurrency");
         foreach (ConcurrencyResult r in Results)

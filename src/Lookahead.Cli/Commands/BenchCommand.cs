@@ -217,13 +217,13 @@ internal static class BenchCommand
         int sequenceTokens = Math.Min(contextLength, test.Max(p => p.Ids.Length) + maxTokens + 16);
         // Untimed: every run once on two requests, so the first timed one does not pay for compiling the scheduler.
         foreach (ConcurrencyBench.Run run in runs)
-            ConcurrencyBench.Measure(model, ConcurrencyBench.ContextFor(contextOptions, 2, sequenceTokens), 2, run, [], test.Take(2).ToList(), _ => { });
+            ConcurrencyBench.Measure(model, ConcurrencyBench.ContextFor(contextOptions, 2, sequenceTokens), run, [], test.Take(2).ToList(), _ => { });
         var results = new List<ConcurrencyResult>();
         foreach (int level in levels)
         {
             ContextOptions batched = ConcurrencyBench.ContextFor(contextOptions, level, sequenceTokens);
             foreach (ConcurrencyBench.Run run in runs)
-                results.Add(ConcurrencyBench.Measure(model, batched, level, run, warmup, test, progress.Advance));
+                results.Add(ConcurrencyBench.Measure(model, batched, run, warmup, test, progress.Advance));
         }
         List<ChatTurn> chat = ConcurrencyBench.Chat(model, contextOptions with { MaxSequences = 1, KvPoolTokens = contextLength, ContextLength = contextLength },
             test.OrderBy(p => p.Ids.Length).Take(4).ToList(), Math.Min(maxTokens, 32));
