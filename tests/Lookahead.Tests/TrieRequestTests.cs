@@ -46,6 +46,14 @@ public class TrieRequestTests
             }
         }
 
+        // Output tokens were skipped: windows across the gap never count; the last Window - 1 of the recent
+        // tokens start new ones.
+        public void Restart(int request, int[] recent)
+        {
+            Histories[request].Clear();
+            foreach (int token in recent[Math.Max(0, recent.Length - (Window - 1))..]) Append(request, token);
+        }
+
         public void Squeeze()
         {
             // An n-gram goes when it or any of its prefixes is left with no count (a window reopened after a
@@ -93,6 +101,13 @@ public class TrieRequestTests
                 {
                     trie.Squeeze();
                     oracle.Squeeze();
+                }
+                else if (choice == 3)
+                {
+                    int r = open[random.Next(open.Count)];
+                    int[] recent = RandomTokens(8);
+                    requests[r]!.RestartOutput(recent);
+                    oracle.Restart(r, recent);
                 }
                 else
                 {

@@ -76,10 +76,8 @@ internal static class ConcurrencyBench
             }
             Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
             double wall = clock.Elapsed.TotalSeconds;
-            BatchStatistics statistics = batch.Statistics;
             return new ConcurrencyResult(concurrency, run.Mode, run.Length, requests.Count, tokens, wall,
-                Percentile(rates, 0.5), Percentile(ttfts, 0.5), Percentile(ttfts, 0.95), statistics.Steps, statistics.Preemptions,
-                statistics.ReusedTokens, statistics.PrefilledTokens);
+                Percentile(rates, 0.5), Percentile(ttfts, 0.5), Percentile(ttfts, 0.95), batch.Statistics);
         }
         catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
         {
@@ -134,12 +132,24 @@ internal static class ConcurrencyBench
 /// <summary>One concurrency and mode: totals over its requests, and the batch generator's counters.</summary>
 /// <param name="Seconds">Wall time from the first submission to the last request's end.</param>
 /// <param name="RequestTokensPerSecondP50">Median over requests of tokens / (end - submission).</param>
-/// <param name="Steps">Batched forward passes.</param>
+/// <param name="Batch">The generator's counters and times at the end.</param>
 internal sealed record ConcurrencyResult(int Concurrency, string Mode, string? DecodingLength, int Requests, long Tokens, double Seconds,
-    double RequestTokensPerSecondP50, double TtftMsP50, double TtftMsP95, long Steps, long Preemptions, long ReusedTokens, long PrefilledTokens)
+    double RequestTokensPerSecondP50, double TtftMsP50, double TtftMsP95, BatchStatistics Batch)
 {
     public double TokensPerSecond => Seconds > 0 ? Tokens / Seconds : 0;
+    /// <summary>Batched forward passes.</summary>
+    public long Steps => Batch.Steps;
     public double TokensPerStep => Steps > 0 ? (double)Tokens / Steps : 0;
+    public long Preemptions => Batch.Preemptions;
+    public long ReusedTokens => Batch.ReusedTokens;
+    public long PrefilledTokens => Batch.PrefilledTokens;
+    /// <summary>Mean milliseconds per step: the forward pass, building drafts, and the rest of the step
+    /// (choosing nodes, delivering tokens, updating the trie).</summary>
+    public double ForwardMsPerStep => PerStep(Batch.ForwardTime);
+    public double DraftMsPerStep => PerStep(Batch.DraftTime);
+    public double OtherHostMsPerStep => PerStep(Batch.StepTime - Batch.ForwardTime - Batch.DraftTime);
+
+    private double PerStep(TimeSpan time) => Steps > 0 ? time.TotalMilliseconds / Steps : 0;
 }
 
 /// <summary>One chat turn under prefix caching: its prompt, the prompt tokens found cached, those prefilled.</summary>

@@ -30,7 +30,7 @@ internal sealed record ConcurrencyReport(
     public string Table(bool markdown)
     {
         string[] header = ["concurrency", "mode", "requests", "tokens", "seconds", "tokens/s", "request tokens/s p50", "TTFT ms p50",
-            "TTFT ms p95", "tokens/step", "vs concurrency 1", "vs plain", "preemptions", "prefix reused", "prefilled"];
+            "TTFT ms p95", "tokens/step", "forward ms/step", "draft ms/step", "other host ms/step", "vs concurrency 1", "vs plain", "preemptions", "prefix reused", "prefilled"];
         var rows = Results.Select(r => new[]
         {
             r.Concurrency.ToString(CultureInfo.InvariantCulture),
@@ -43,6 +43,9 @@ internal sealed record ConcurrencyReport(
             r.TtftMsP50.ToString("F1", CultureInfo.InvariantCulture),
             r.TtftMsP95.ToString("F1", CultureInfo.InvariantCulture),
             r.TokensPerStep.ToString("F2", CultureInfo.InvariantCulture),
+            r.ForwardMsPerStep.ToString("F3", CultureInfo.InvariantCulture),
+            r.DraftMsPerStep.ToString("F3", CultureInfo.InvariantCulture),
+            r.OtherHostMsPerStep.ToString("F3", CultureInfo.InvariantCulture),
             Ratio(r.TokensPerSecond, Single(r)?.TokensPerSecond),
             r.DecodingLength is null ? "-" : Ratio(r.TokensPerSecond, Plain(r)?.TokensPerSecond),
             r.Preemptions.ToString(CultureInfo.InvariantCulture),
@@ -91,6 +94,10 @@ internal sealed record ConcurrencyReport(
             json.WriteNumber("ttft_ms_p95", r.TtftMsP95);
             json.WriteNumber("steps", r.Steps);
             json.WriteNumber("tokens_per_step", r.TokensPerStep);
+            json.WriteNumber("forward_ms_per_step", r.ForwardMsPerStep);
+            json.WriteNumber("draft_ms_per_step", r.DraftMsPerStep);
+            json.WriteNumber("other_host_ms_per_step", r.OtherHostMsPerStep);
+            json.WriteNumber("prefill_seconds", r.Batch.PrefillTime.TotalSeconds);
             json.WriteNumber("preemptions", r.Preemptions);
             json.WriteNumber("prefix_reused_tokens", r.ReusedTokens);
             json.WriteNumber("prefilled_tokens", r.PrefilledTokens);

@@ -17,19 +17,47 @@ namespace Lookahead.Batching;
 /// sequences. Totals beyond twice the largest timed one are not tried, so large batches are reached step by
 /// step. With drafts that do not hold, c falls, extra nodes stop paying and every step is one node per
 /// sequence: plain batched greedy decoding. Every <see cref="Decoding.DraftSizer.ExploreEvery"/>th step that
-/// declines all drafts verifies one extra node anyway, so that a factor can recover. Reads no clock.
+/// declines all drafts verifies one extra node anyway, so that a factor can recover. A new sequence starts
+/// from the factor learned over all sequences so far, not from a fixed guess.
+/// <para>The node choice prices the forward pass only; drafting also costs host time (building every
+/// sequence's draft, larger steps to deliver). So whole steps are checked too, an epoch of steps at a time
+/// (<see cref="BeginStep"/>, <see cref="ObserveStep"/>): the drafted steps' tokens per second of step time
+/// against what plain steps of the same sequences cost (t(sequences) plus the host time per sequence of
+/// plain steps). After an epoch that loses, adaptive sequences build no drafts (plain batched greedy
+/// decoding) for 1, 2, 4 ... epochs, then probe one drafted epoch, so that the worst case stays plain
+/// decoding but for the probes.</para>
+/// Reads no clock.
 /// </remarks>
 internal sealed class BatchDraftBudget
 {
     private const double Smoothing = 0.3;
+    private const double SharedSmoothing = 0.05;  // per sequence-step: the shared factor follows many sequences
     private const double SampleClip = 1.5;
     private const double FirstSampleClip = 2.0;
     // Until two totals are timed, each extra node is assumed to cost this share of a one-node-per-sequence step.
     private const double PriorMarginalShare = 0.1;
 
-    private readonly SortedDictionary<int, double> _seconds = new();  // total nodes -> smoothed step seconds
+    /// <summary>Steps per epoch of the whole-step check (drafted or plain as a whole).</summary>
+    public const int EpochSteps = 32;
+    /// <summary>Most plain epochs between two drafted probe epochs while drafting loses.</summary>
+    public const int LongestPlainRun = 16;
+    // Recent steps whose largest chosen draft bounds the drafts built (as DraftSizer.Limit).
+    private const int RecentSteps = 64;
+
+    // Smoothed step seconds per total nodes (NaN: not timed), and the timed totals ascending: Choose prices
+    // many totals per step, without allocating.
+    private double[] _seconds = [];
+    private readonly List<int> _timed = [];
     private int _declinedInARow;
     private int[] _heads = [];
+    private readonly List<(int Entry, double Value)> _order = [];  // Choose's marginal order, reused
+    private double _sharedFactor = InitialFactor;     // learned over every sequence's steps
+    private double _plainHostPerSequence;             // smoothed host seconds per sequence of a plain step
+    private int _epochStep, _plainEpochsLeft, _plainRun = 1;
+    private long _epochTokens, _epochSequenceSteps;
+    private double _epochSeconds, _epochPlainSeconds;  // the drafted steps' time, and a plain step's estimate for them
+    private int _periodLargest = 1, _lastPeriodLargest = 1, _periodSteps;
+    private const double InitialFactor = 0.6;
 
     /// <summary>One sequence of a step: its draft (best-first, root first), the most nodes it may verify, and
     /// its acceptance factor; <see cref="Choose"/> writes how many nodes it verifies and their expected
@@ -38,7 +66,7 @@ internal sealed class BatchDraftBudget
     {
         public DraftTree Draft = null!;
         public int Cap;            // at least 1
-        public double Factor = 0.6;
+        public double Factor = double.NaN;  // NaN until its first step: then the budget's shared factor
         public bool Fixed;         // verifies min(Cap, draft) nodes whatever the budget (not adaptive)
         public int Chosen;
         public double Predicted;
@@ -50,6 +78,7 @@ internal sealed class BatchDraftBudget
         int roots = 0, fixedNodes = 0;
         foreach (Entry e in entries)
         {
+            if (double.IsNaN(e.Factor)) e.Factor = _sharedFactor;
             e.Predicted = 0;
             e.Chosen = e.Fixed ? Math.Min(e.Cap, e.Draft.Count) : 1;
             if (e.Fixed)
@@ -73,11 +102,12 @@ internal sealed class BatchDraftBudget
         }
         int baseTotal = roots + fixedNodes;
         if (_heads.Length < entries.Count) _heads = new int[entries.Count];
-        if (!_seconds.Keys.Any(k => k <= baseTotal)) return baseTotal;  // time a plain step first: others are judged against it
+        if (_timed.Count == 0 || _timed[0] > baseTotal) return baseTotal;  // time a plain step first: others are judged against it
 
         // The marginal order: repeatedly the adaptive sequence whose next node is worth most.
         int limit = Math.Min(maxTotal, Math.Max(2 * LargestTimed(), baseTotal + 2));
-        var order = new List<(int Entry, double Value)>();
+        List<(int Entry, double Value)> order = _order;
+        order.Clear();
         for (int i = 0; i < entries.Count; i++) _heads[i] = 1;
         while (baseTotal + order.Count < limit)
         {
@@ -121,6 +151,14 @@ internal sealed class BatchDraftBudget
             e.Chosen++;
             e.Predicted += order[k].Value;
         }
+        foreach (Entry e in entries)
+            if (!e.Fixed) _periodLargest = Math.Max(_periodLargest, e.Chosen);
+        if (++_periodSteps == RecentSteps)
+        {
+            _lastPeriodLargest = _periodLargest;
+            _periodLargest = 1;
+            _periodSteps = 0;
+        }
         return baseTotal + bestExtra;
     }
 
@@ -128,10 +166,24 @@ internal sealed class BatchDraftBudget
     /// tokens accepted (in the order of the entries given to Choose).</summary>
     public void Observe(IReadOnlyList<Entry> entries, int total, double seconds, ReadOnlySpan<int> accepted)
     {
-        if (_seconds.TryGetValue(total, out double known))
+        if (IsTimed(total))
+        {
+            double known = _seconds[total];
             _seconds[total] = (1 - Smoothing) * known + Smoothing * Math.Min(seconds, SampleClip * known);
+        }
         else
-            _seconds[total] = _seconds.Count == 0 ? seconds : Math.Min(seconds, FirstSampleClip * Cost(total));
+        {
+            double first = _timed.Count == 0 ? seconds : Math.Min(seconds, FirstSampleClip * Cost(total));
+            if (_seconds.Length <= total)
+            {
+                int grown = _seconds.Length;
+                Array.Resize(ref _seconds, Math.Max(total + 1, 2 * grown));
+                _seconds.AsSpan(grown).Fill(double.NaN);
+            }
+            _seconds[total] = first;
+            int at = _timed.BinarySearch(total);
+            _timed.Insert(~at, total);
+        }
         for (int i = 0; i < entries.Count; i++)
         {
             Entry e = entries[i];
@@ -139,12 +191,60 @@ internal sealed class BatchDraftBudget
             {
                 double ratio = Math.Min(accepted[i] / e.Predicted, 1 / e.Factor);
                 e.Factor = Math.Clamp(e.Factor * ((1 - Smoothing) + Smoothing * ratio), 0.02, 1.0);
+                _sharedFactor = (1 - SharedSmoothing) * _sharedFactor + SharedSmoothing * e.Factor;
             }
             else if (e.Draft.Count > 1)
             {
                 e.Factor = Math.Min(1.0, e.Factor * 1.03);  // declined with a draft on offer: creep back up
             }
         }
+    }
+
+    /// <summary>Whether adaptive sequences build drafts this step (fixed-length ones always do): in every
+    /// epoch of <see cref="EpochSteps"/> steps while drafted epochs beat plain ones, and in one probe epoch
+    /// after 1, 2, 4 ... <see cref="LongestPlainRun"/> plain epochs while they do not.</summary>
+    public bool BeginStep() => _plainEpochsLeft == 0;
+    /// <summary>The most nodes a sequence's draft needs this step: twice the largest any adaptive sequence
+    /// chose in the last <see cref="RecentSteps"/> to twice that many steps (at least 2), and at most twice
+    /// the largest total timed. Larger drafts would be built for nothing.</summary>
+    public int BuildLimit => Math.Max(2, Math.Min(2 * LargestTimed(), 2 * Math.Max(_periodLargest, _lastPeriodLargest)));
+
+    /// <summary>Learns from a whole step: its sequences, the tokens they emitted, its time from the start of
+    /// drafting to the last token delivered, and whether any adaptive sequence built a draft.</summary>
+    public void ObserveStep(int sequences, int tokens, double stepSeconds, bool drafted)
+    {
+        if (sequences <= 0 || stepSeconds <= 0) return;
+        if (drafted)
+        {
+            _epochTokens += tokens;
+            _epochSeconds += stepSeconds;
+            _epochSequenceSteps += sequences;
+            _epochPlainSeconds += Cost(sequences) + sequences * _plainHostPerSequence;
+        }
+        else
+        {
+            double host = Math.Max(0, stepSeconds - Cost(sequences)) / sequences;
+            _plainHostPerSequence = (1 - Smoothing) * _plainHostPerSequence + Smoothing * host;
+        }
+        if (++_epochStep < EpochSteps) return;
+        bool wasDrafting = _plainEpochsLeft == 0;
+        if (!wasDrafting) _plainEpochsLeft--;
+        else if (_epochSequenceSteps > 0)
+        {
+            double draftedRate = _epochTokens / _epochSeconds, plainRate = _epochSequenceSteps / _epochPlainSeconds;
+            if (draftedRate >= plainRate)
+            {
+                _plainRun = 1;
+            }
+            else
+            {
+                _plainEpochsLeft = _plainRun;
+                _plainRun = Math.Min(2 * _plainRun, LongestPlainRun);
+            }
+        }
+        _epochStep = 0;
+        _epochTokens = _epochSequenceSteps = 0;
+        _epochSeconds = _epochPlainSeconds = 0;
     }
 
     private static double Value(Entry e, int node) => e.Draft.Confidence[node] * Math.Pow(e.Factor, e.Draft.Depths[node]);
@@ -160,31 +260,25 @@ internal sealed class BatchDraftBudget
     // Totals tried: every small one, then powers of two and the largest, so that a few totals get timed.
     private static bool IsCandidate(int extra, int most) => extra <= 4 || (extra & (extra - 1)) == 0 || extra == most;
 
-    private int LargestTimed() => _seconds.Count == 0 ? 1 : _seconds.Keys.Max();
+    private int LargestTimed() => _timed.Count == 0 ? 1 : _timed[^1];
+
+    private bool IsTimed(int total) => total < _seconds.Length && !double.IsNaN(_seconds[total]);
 
     // t(total): the timed value, else interpolated between the nearest timed totals, else extrapolated from
     // the largest timed one below with the slope between the two largest (a prior share before that).
     private double Cost(int total)
     {
-        if (_seconds.TryGetValue(total, out double known)) return known;
-        int below = -1, above = -1, second = -1;
-        foreach (int k in _seconds.Keys)
+        if (IsTimed(total)) return _seconds[total];
+        int at = ~_timed.BinarySearch(total);  // the first timed total above, or _timed.Count
+        if (at == 0) return _seconds[_timed[0]];
+        int below = _timed[at - 1];
+        if (at < _timed.Count)
         {
-            if (k < total)
-            {
-                second = below;
-                below = k;
-            }
-            else if (above < 0)
-            {
-                above = k;
-            }
-        }
-        if (below < 0) return _seconds[above];
-        if (above >= 0)
+            int above = _timed[at];
             return _seconds[below] + (_seconds[above] - _seconds[below]) * (total - below) / (above - below);
-        double slope = second >= 0
-            ? Math.Max(0, (_seconds[below] - _seconds[second]) / (below - second))
+        }
+        double slope = at >= 2
+            ? Math.Max(0, (_seconds[below] - _seconds[_timed[at - 2]]) / (below - _timed[at - 2]))
             : PriorMarginalShare * _seconds[below] / below;
         return _seconds[below] + slope * (total - below);
     }

@@ -51,6 +51,7 @@ public sealed class BatchGenerator : IDisposable
     private int _stopped;  // 1 once the scheduler stopped taking requests (disposed or failed)
     private Exception? _failure;
     private long _steps, _preemptions, _reusedTokens, _prefilledTokens;
+    private long _stepTicks, _draftTicks, _forwardTicks, _prefillTicks;  // in _time's timestamp units
 
     /// <summary>
     /// Starts serving on a context created with <see cref="ContextOptions.MaxSequences"/> (requests beyond it
@@ -86,7 +87,15 @@ public sealed class BatchGenerator : IDisposable
 
     /// <summary>Counters since the generator started.</summary>
     public BatchStatistics Statistics => new(Interlocked.Read(ref _steps), Interlocked.Read(ref _preemptions),
-        Interlocked.Read(ref _reusedTokens), Interlocked.Read(ref _prefilledTokens));
+        Interlocked.Read(ref _reusedTokens), Interlocked.Read(ref _prefilledTokens))
+    {
+        StepTime = Ticks(ref _stepTicks),
+        DraftTime = Ticks(ref _draftTicks),
+        ForwardTime = Ticks(ref _forwardTicks),
+        PrefillTime = Ticks(ref _prefillTicks),
+    };
+
+    private TimeSpan Ticks(ref long ticks) => _time.GetElapsedTime(0, Interlocked.Read(ref ticks));
 
     /// <summary>
     /// Submits a request and streams its tokens as steps produce them; the last chunk carries its
@@ -251,8 +260,7 @@ public sealed class BatchGenerator : IDisposable
             Interlocked.Add(ref _reusedTokens, reused);
             request.State = BatchRequest.Phase.Prefilling;
             request.AdmittedAt = _time.GetTimestamp();
-            if (request.Lookahead && request.Trie is null) request.Trie = _trie.OpenRequest(request.Prompt);
-            _admitted.Add(request);
+                _admitted.Add(request);
         }
     }
 
@@ -269,7 +277,9 @@ public sealed class BatchGenerator : IDisposable
             if (count > 0)
             {
                 if (!EnsureBlocks(request, request.Committed + count)) continue;
+                long start = _time.GetTimestamp();
                 _context.PrefillSequence(request.Seq, request.Context.Slice(request.Committed, count));
+                Interlocked.Add(ref _prefillTicks, _time.GetTimestamp() - start);
                 request.Committed += count;
                 request.PrefilledTokens += count;
                 Interlocked.Add(ref _prefilledTokens, count);
@@ -298,23 +308,37 @@ public sealed class BatchGenerator : IDisposable
         _stepRequests.Clear();
         _entries.Clear();
         long stepStart = _time.GetTimestamp();
-        foreach (BatchRequest request in _admitted.ToList())
+        bool drafting = _budget.BeginStep(), drafted = false;
+        int buildLimit = _budget.BuildLimit;
+        for (int i = 0; i < _admitted.Count; i++)
         {
+            BatchRequest request = _admitted[i];
             if (request.State != BatchRequest.Phase.Decoding) continue;
             int room = _context.ContextLength - request.Committed;
             if (room <= 0)
             {
-                Finish(request, FinishReason.ContextFull);
+                Finish(request, FinishReason.ContextFull);  // leaves _admitted
+                i--;
                 continue;
             }
             DraftTree draft = request.Budget.Draft;
-            if (request.Lookahead) request.Builder!.Build(request.Trie!, request.Sequence.History, draft);
-            else draft.Reset(request.Sequence.Last);
+            request.DraftedThisStep = request.Lookahead && (request.Budget.Fixed || drafting);
+            if (request.DraftedThisStep)
+            {
+                PrepareTrie(request);
+                request.Builder!.Build(request.Trie!, request.Sequence.History, draft, request.Budget.Fixed ? int.MaxValue : buildLimit);
+                drafted |= !request.Budget.Fixed;
+            }
+            else
+            {
+                draft.Reset(request.Sequence.Last);
+            }
             request.Budget.Cap = Math.Min(room, _context.BatchSize - _context.MaxSequences + 1);
             _stepRequests.Add(request);
             _entries.Add(request.Budget);
         }
         if (_stepRequests.Count == 0) return false;
+        long draftEnd = _time.GetTimestamp();
 
         int total = _budget.Choose(_entries, _context.BatchSize);
         ReserveStepBlocks();
@@ -344,18 +368,38 @@ public sealed class BatchGenerator : IDisposable
         }
         long forwardEnd = _time.GetTimestamp();
         Interlocked.Increment(ref _steps);
+        Interlocked.Add(ref _forwardTicks, forwardEnd - forwardStart);
         Span<int> accepted = _stepRequests.Count <= 256 ? stackalloc int[_stepRequests.Count] : new int[_stepRequests.Count];
         for (int i = 0; i < _stepRequests.Count; i++) accepted[i] = _counts[i] - 1;
         _budget.Observe(_entries, total, _time.GetElapsedTime(forwardStart, forwardEnd).TotalSeconds, accepted);
-        int first = 0;
+        int first = 0, emitted = 0;
         for (int i = 0; i < _stepRequests.Count; i++)
         {
             BatchRequest request = _stepRequests[i];
             request.Statistics.AddStep(stepStart, forwardStart, forwardEnd, request.Budget.Chosen, _counts[i]);
             Deliver(request, _output.AsSpan(first, _counts[i]));
             first += request.Budget.Chosen;
+            emitted += _counts[i];
         }
+        long stepEnd = _time.GetTimestamp();
+        _budget.ObserveStep(_stepRequests.Count, emitted, _time.GetElapsedTime(stepStart, stepEnd).TotalSeconds, drafted);
+        Interlocked.Add(ref _stepTicks, stepEnd - stepStart);
+        Interlocked.Add(ref _draftTicks, draftEnd - stepStart);
         return true;
+    }
+
+    // A request's trie view before it drafts: opened (its prompt's n-grams) at its first drafted step, and its
+    // output stream restarted after tokens emitted by plain steps.
+    private void PrepareTrie(BatchRequest request)
+    {
+        if (request.Trie is null)
+        {
+            request.Trie = _trie.OpenRequest(request.Prompt);
+            request.OutputSkipped = request.Sequence.Generated > 0;
+        }
+        if (!request.OutputSkipped) return;
+        request.Trie.RestartOutput(request.Sequence.History[^request.Sequence.Generated..]);
+        request.OutputSkipped = false;
     }
 
     // The step's batch: each request's chosen draft nodes, parents as batch indices.
@@ -444,7 +488,9 @@ public sealed class BatchGenerator : IDisposable
     {
         request.Committed += step.Length;
         ReadOnlySpan<int> emitted = request.Sequence.Append(step, out bool stopped);
-        request.Trie?.AppendOutput(emitted);
+        // Output streams into the trie only from drafted steps: while drafts lose, their upkeep is saved too.
+        if (request.DraftedThisStep) request.Trie!.AppendOutput(emitted);
+        else if (request.Lookahead) request.OutputSkipped = true;
         if (!emitted.IsEmpty) request.Output.Writer.TryWrite(new BatchChunk(emitted.ToArray(), null));
         if (stopped) Finish(request, FinishReason.EndOfSequence);
         else if (request.Sequence.Full) Finish(request, FinishReason.MaxTokens);
@@ -537,5 +583,16 @@ public sealed class BatchGenerator : IDisposable
 }
 
 /// <summary>Counters of a <see cref="BatchGenerator"/>: decoding steps, preemptions, prompt tokens reused from
-/// the prefix cache, tokens prefilled (recomputation included).</summary>
-public readonly record struct BatchStatistics(long Steps, long Preemptions, long ReusedTokens, long PrefilledTokens);
+/// the prefix cache, tokens prefilled (recomputation included), and where the scheduler's time went.</summary>
+public readonly record struct BatchStatistics(long Steps, long Preemptions, long ReusedTokens, long PrefilledTokens)
+{
+    /// <summary>The batched decoding steps' whole time: drafting, the forward pass, delivering tokens and
+    /// updating the trie (a step that fell back to each request alone is not counted).</summary>
+    public TimeSpan StepTime { get; init; }
+    /// <summary>Of <see cref="StepTime"/>: building the drafts from the trie.</summary>
+    public TimeSpan DraftTime { get; init; }
+    /// <summary>Of <see cref="StepTime"/>: the native forward pass and verification.</summary>
+    public TimeSpan ForwardTime { get; init; }
+    /// <summary>Prefilling prompts (native time), outside the steps.</summary>
+    public TimeSpan PrefillTime { get; init; }
+}

@@ -44,7 +44,9 @@ internal sealed class BatchRequest
     public bool Lookahead { get; }
     public DraftBuilder? Builder { get; }
     public BatchDraftBudget.Entry Budget { get; } = new();
-    public TrieRequest? Trie { get; set; }
+    public TrieRequest? Trie { get; set; }       // opened at its first drafted step
+    public bool DraftedThisStep { get; set; }   // it built a draft for the step being delivered
+    public bool OutputSkipped { get; set; }     // tokens were emitted without streaming them into the trie
 
     public Phase State { get; set; } = Phase.Waiting;
     public int Seq { get; set; } = -1;          // its sequence on the context while admitted

@@ -38,6 +38,19 @@ public sealed class TrieRequest : IDisposable
         Trie.AppendOutput(this, tokens);
     }
 
+    /// <summary>Restarts the output stream after tokens that were not streamed (skipped to save their cost):
+    /// the windows open before the gap close unrecorded, and recentTokens (the output's last tokens, at most
+    /// WindowLength - 1 of them matter) start the new windows, so that the next tokens streamed continue
+    /// them without joining n-grams across the gap.</summary>
+    /// <exception cref="ObjectDisposedException">The request was closed, or its trie disposed.</exception>
+    public void RestartOutput(ReadOnlySpan<int> recentTokens)
+    {
+        ObjectDisposedException.ThrowIf(!IsOpen, this);
+        ForgetStream();
+        int keep = Math.Min(recentTokens.Length, CursorNodes.Length - 1);
+        Trie.AppendOutput(this, recentTokens[^keep..]);
+    }
+
     /// <summary>Closes the request: its prompt n-grams stop counting; its output n-grams stay.</summary>
     public void Dispose()
     {
