@@ -144,8 +144,8 @@ public class BatchGeneratorTests
         }
     }
 
-    // A 4-turn chat: each turn's prompt is the last turn's prompt and answer plus new tokens. Its cached KV
-    // blocks are reused, so a turn prefills only what is new beyond the last whole block.
+    // A 4-turn chat: each turn's prompt is the last turn's prompt and answer plus new tokens. The last turn's
+    // sequence is kept when it finishes and the next turn continues it, so a turn prefills only its new tokens.
     [Test]
     public void AChatTurnPrefillsOnlyItsNewTokens()
     {
@@ -162,9 +162,10 @@ public class BatchGeneratorTests
             Assert.That(result.ReusedPromptTokens + result.PrefilledTokens, Is.EqualTo(prompt.Length - 1), $"turn {turn}: every context token once");
             if (turn > 0)
             {
-                // Everything of the last turn but its last token was committed and published in whole blocks.
+                // Everything of the last turn but its last token was committed; that token and the new ones are prefilled.
                 int previous = turns[turn - 1].Length + 40 - 1;
-                Assert.That(result.ReusedPromptTokens, Is.EqualTo(previous / 16 * 16), $"turn {turn}: the last turn's blocks are reused");
+                // (one more when the last step's accepted draft ran past the token limit: it was committed too)
+                Assert.That(result.ReusedPromptTokens, Is.InRange(previous, previous + 1), $"turn {turn}: the last turn's sequence is continued");
                 TestContext.Out.WriteLine($"turn {turn + 1}: prompt {prompt.Length} tokens, reused {result.ReusedPromptTokens}, prefilled {result.PrefilledTokens}");
             }
             else
@@ -173,6 +174,54 @@ public class BatchGeneratorTests
             }
             turns[turn] = prompt;
             if (turn < 3) prompt = [.. prompt, .. result.Tokens, .. turns[turn + 1]];
+        }
+    }
+
+    // Requests that continue a finished one, wholly (a chat's next turn) or partly (a fork inside a block),
+    // then unrelated ones that push the kept sequences out of the sequences and the pool while another
+    // continuation runs: each equals its output alone, and continuations reuse all the tokens they share.
+    [Test]
+    public void RequestsContinuingFinishedOnesEqualAloneWhetherTheyForkOrFindThemEvicted()
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        List<int[]> prompts = LookaheadLosslessTests.BenchPrompts(6).Select(model.Tokenizer!.Encode).ToList();
+        var options = new GenerationOptions { MaxTokens = 30, StopTokens = [] };
+        for (int pool = 0; pool < 2; pool++)
+        {
+            using InferenceContext context = model.CreateContext(new ContextOptions
+            {
+                Backend = Backend.Cpu, ContextLength = 512, MaxSequences = 3, KvPoolTokens = pool == 0 ? 3 * 512 : 400, Threads = 1,
+            });
+            using var batch = new BatchGenerator(context);
+            for (int round = 0; round < 3; round++)
+            {
+                int[] first = prompts[round];
+                BatchResult done = batch.GenerateAllAsync(first, options).GetAwaiter().GetResult();
+                int committed = first.Length + options.MaxTokens - 1;  // all but the last token
+                int[] whole = [.. first, .. done.Tokens, .. prompts[round + 1][..5]];
+                int[] part = [.. first, .. done.Tokens[..(7 + round)], .. prompts[round + 2][..3]];
+                var sequential = new List<Job> { new(whole, options, 0, 0), new(part, options, 0, 0) };
+                var continued = new List<(int[] Tokens, BatchResult? Result)>();
+                foreach (Job job in sequential)
+                {
+                    BatchResult result = batch.GenerateAllAsync(job.Prompt, job.Options).GetAwaiter().GetResult();
+                    continued.Add((result.Tokens, result));
+                }
+                AssertEachEqualsAlone(model, sequential, continued);
+                // At least what plain steps commit; one more when the last step's accepted draft ran past the
+                // token limit (its K/V were computed and committed too).
+                Assert.That(continued[0].Result!.ReusedPromptTokens, Is.InRange(committed, committed + 1), $"round {round}: the whole turn is continued");
+                Assert.That(continued[1].Result!.ReusedPromptTokens, Is.EqualTo(first.Length + 7 + round), $"round {round}: forked inside a block");
+
+                var crowd = new List<Job>
+                {
+                    new(prompts[round + 3], options, 0, 0),
+                    new([.. whole, .. continued[0].Tokens], options, 5, 0),
+                    new(first[..Math.Min(first.Length, 9 + round)], options, 0, 0),
+                    new(prompts[(round + 4) % prompts.Count], options, 10, 0),
+                };
+                AssertEachEqualsAlone(model, crowd, RunBatched(batch, crowd));
+            }
         }
     }
 

@@ -41,6 +41,8 @@ public sealed class BatchGenerator : IDisposable
     private readonly Thread _thread;
     private readonly List<BatchRequest> _waiting = [];   // arrival order
     private readonly List<BatchRequest> _admitted = [];  // admission order
+    // Finished requests' sequences kept for a request that continues them (a chat's next turn): oldest first.
+    private readonly List<ParkedSequence> _parked = [];
     private readonly BatchDraftBudget _budget = new();
     private readonly List<BatchDraftBudget.Entry> _entries = [];
     private readonly List<BatchRequest> _stepRequests = [];
@@ -206,6 +208,14 @@ public sealed class BatchGenerator : IDisposable
                 request.Output.Writer.TryComplete(end);
             }
         }
+        try
+        {
+            while (EvictOldestParked()) { }
+        }
+        catch (Exception)
+        {
+            // A broken context: its sequences stay; nothing else can use it.
+        }
     }
 
     private Exception EndError() => Volatile.Read(ref _failure) is Exception failure
@@ -250,11 +260,19 @@ public sealed class BatchGenerator : IDisposable
                     Finish(request, FinishReason.ContextFull);
                     continue;
                 }
+                // The whole blocks a parked sequence shares with it cost nothing; that one is evicted last.
+                (ParkedSequence? best, int shared) = BestParked(request.Context);
+                needed -= shared / _blockTokens;
+                while (needed > pool.Free + pool.Cached && EvictOldestParked(except: best?.Seq ?? -1)) pool = _context.KvPool;
+                if (needed > pool.Free + pool.Cached && best is not null && EvictOldestParked())
+                {
+                    needed += shared / _blockTokens;
+                    pool = _context.KvPool;
+                }
                 if (needed > pool.Free + pool.Cached && _admitted.Count > 0) return;  // waits for blocks
             }
             _waiting.RemoveAt(0);
-            request.Seq = _context.AddSequence();
-            int reused = _prefixCaching ? _context.ReuseSequencePrefix(request.Seq, request.Context) : 0;
+            int reused = AttachSequence(request);
             request.Committed = reused;
             if (request.Preemptions == 0) request.ReusedPromptTokens = reused;
             Interlocked.Add(ref _reusedTokens, reused);
@@ -507,6 +525,7 @@ public sealed class BatchGenerator : IDisposable
             int needed = Math.Max(0, BlocksFor(slots) - _context.GetSequenceInfo(request.Seq).Blocks);
             KvPoolState pool = _context.KvPool;
             if (needed <= pool.Free + pool.Cached) return true;
+            if (EvictOldestParked()) continue;
             if (!MakeRoom(request)) return false;
         }
     }
@@ -526,9 +545,83 @@ public sealed class BatchGenerator : IDisposable
             }
             KvPoolState pool = _context.KvPool;
             if (needed <= pool.Free + pool.Cached) return;
+            if (EvictOldestParked()) continue;
             if (!MakeRoom(null)) return;
         }
     }
+
+    // Gives an admitted request its sequence and returns the context tokens already in its KV cache: a fork
+    // of a finished request's parked sequence that the context continues (its whole blocks shared, the
+    // partial one copied; the parked one stays for further continuations), or that sequence itself when no
+    // sequence or block is free for a fork; else the cached blocks of its longest whole-block prefix.
+    private int AttachSequence(BatchRequest request)
+    {
+        ReadOnlySpan<int> context = request.Context;
+        (ParkedSequence? best, int bestShared) = BestParked(context);
+        // Worth more than the published blocks: all the parked sequence holds, or a partial block past a
+        // whole one (a shared system prompt, a chat turn's history).
+        if (best is not null && (bestShared == best.Committed || (bestShared >= _blockTokens && bestShared % _blockTokens != 0)))
+        {
+            while (_admitted.Count + _parked.Count >= _context.MaxSequences && EvictOldestParked(except: best.Seq)) { }
+            KvPoolState pool = _context.KvPool;
+            if (_admitted.Count + _parked.Count < _context.MaxSequences && pool.Free + pool.Cached > 0)
+            {
+                request.Seq = _context.ForkSequence(best.Seq, bestShared);
+                _parked.Remove(best);
+                _parked.Add(best);  // most recently used: evicted last
+                return bestShared;
+            }
+            if (bestShared == best.Committed)
+            {
+                request.Seq = best.Seq;
+                _parked.Remove(best);
+                return bestShared;
+            }
+        }
+        while (_admitted.Count + _parked.Count >= _context.MaxSequences && EvictOldestParked()) { }
+        request.Seq = _context.AddSequence();
+        return _prefixCaching ? _context.ReuseSequencePrefix(request.Seq, context) : 0;
+    }
+
+    // The parked sequence sharing the longest prefix with a context, and that length.
+    private (ParkedSequence? Best, int Shared) BestParked(ReadOnlySpan<int> context)
+    {
+        ParkedSequence? best = null;
+        int bestShared = 0;
+        foreach (ParkedSequence parked in _parked)
+        {
+            int shared = context.CommonPrefixLength(parked.Tokens);
+            if (shared > bestShared)
+            {
+                best = parked;
+                bestShared = shared;
+            }
+        }
+        return (best, bestShared);
+    }
+
+    // Keeps a finished request's sequence for a later request that continues it; Release then leaves it be.
+    private void Park(BatchRequest request)
+    {
+        ReadOnlySpan<int> history = request.Sequence.History;
+        // Tokens committed past a stop token are not in the history: such a sequence is only ever forked.
+        int known = Math.Min(request.Committed, history.Length);
+        _parked.Add(new ParkedSequence(request.Seq, history[..known].ToArray(), request.Committed));
+        request.Seq = -1;
+    }
+
+    // Removes the oldest parked sequence (its whole blocks stay cached); false when none is parked but except.
+    private bool EvictOldestParked(int except = -1)
+    {
+        int at = _parked.FindIndex(p => p.Seq != except);
+        if (at < 0) return false;
+        int seq = _parked[at].Seq;
+        _parked.RemoveAt(at);
+        _context.RemoveSequence(seq);
+        return true;
+    }
+
+    private sealed record ParkedSequence(int Seq, int[] Tokens, int Committed);
 
     // Preempts the newest admitted request; when it is the only one it cannot fit and finishes instead.
     // Returns false when the pool cannot be helped (or the request asking, when given, was the one to go).
@@ -560,6 +653,7 @@ public sealed class BatchGenerator : IDisposable
 
     private void Finish(BatchRequest request, FinishReason finish)
     {
+        if (_prefixCaching && request.Seq >= 0 && finish is FinishReason.EndOfSequence or FinishReason.MaxTokens) Park(request);
         Release(request);
         request.Output.Writer.TryWrite(new BatchChunk([], request.Result(finish)));
         request.Output.Writer.TryComplete();
