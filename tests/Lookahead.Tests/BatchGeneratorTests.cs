@@ -177,8 +177,8 @@ public class BatchGeneratorTests
         }
     }
 
-    // Requests that continue a finished one, wholly (a chat's next turn) or partly (a fork inside a block),
-    // then unrelated ones that push the kept sequences out of the sequences and the pool while another
+    // Requests that continue a finished one, wholly (a chat's next turn) or partly (a fork inside a block,
+    // or with one sequence the parked one cut back and taken over), then unrelated ones that push the kept sequences out of the sequences and the pool while another
     // continuation runs: each equals its output alone, and continuations reuse all the tokens they share.
     [Test]
     public void RequestsContinuingFinishedOnesEqualAloneWhetherTheyForkOrFindThemEvicted()
@@ -186,11 +186,12 @@ public class BatchGeneratorTests
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         List<int[]> prompts = LookaheadLosslessTests.BenchPrompts(6).Select(model.Tokenizer!.Encode).ToList();
         var options = new GenerationOptions { MaxTokens = 30, StopTokens = [] };
-        for (int pool = 0; pool < 2; pool++)
+        // Room for forks; a pool that keeps little parked; one sequence, so continuations take the parked one over.
+        foreach ((int sequences, int poolTokens) in new[] { (3, 3 * 512), (3, 400), (1, 512) })
         {
             using InferenceContext context = model.CreateContext(new ContextOptions
             {
-                Backend = Backend.Cpu, ContextLength = 512, MaxSequences = 3, KvPoolTokens = pool == 0 ? 3 * 512 : 400, Threads = 1,
+                Backend = Backend.Cpu, ContextLength = 512, MaxSequences = sequences, KvPoolTokens = poolTokens, Threads = 1,
             });
             using var batch = new BatchGenerator(context);
             for (int round = 0; round < 3; round++)
@@ -211,7 +212,7 @@ public class BatchGeneratorTests
                 // At least what plain steps commit; one more when the last step's accepted draft ran past the
                 // token limit (its K/V were computed and committed too).
                 Assert.That(continued[0].Result!.ReusedPromptTokens, Is.InRange(committed, committed + 1), $"round {round}: the whole turn is continued");
-                Assert.That(continued[1].Result!.ReusedPromptTokens, Is.EqualTo(first.Length + 7 + round), $"round {round}: forked inside a block");
+                Assert.That(continued[1].Result!.ReusedPromptTokens, Is.EqualTo(first.Length + 7 + round), $"round {round}: forked or cut inside a block");
 
                 var crowd = new List<Job>
                 {

@@ -23,7 +23,7 @@ namespace Lookahead.Batching;
 /// sequence's draft, larger steps to deliver). So whole steps are checked too, an epoch of steps at a time
 /// (<see cref="BeginStep"/>, <see cref="ObserveStep"/>): the drafted steps' tokens per second of step time
 /// against what plain steps of the same sequences cost (t(sequences) plus the host time per sequence of
-/// plain steps). After an epoch that loses, adaptive sequences build no drafts (plain batched greedy
+/// plain steps; each drafted epoch's first step is plain, to keep those fresh). After an epoch that loses, adaptive sequences build no drafts (plain batched greedy
 /// decoding) for 1, 2, 4 ... epochs, then probe one drafted epoch, so that the worst case stays plain
 /// decoding but for the probes.</para>
 /// Reads no clock.
@@ -202,8 +202,10 @@ internal sealed class BatchDraftBudget
 
     /// <summary>Whether adaptive sequences build drafts this step (fixed-length ones always do): in every
     /// epoch of <see cref="EpochSteps"/> steps while drafted epochs beat plain ones, and in one probe epoch
-    /// after 1, 2, 4 ... <see cref="LongestPlainRun"/> plain epochs while they do not.</summary>
-    public bool BeginStep() => _plainEpochsLeft == 0;
+    /// after 1, 2, 4 ... <see cref="LongestPlainRun"/> plain epochs while they do not. The first step of a
+    /// drafted epoch is plain: it re-times t(sequences), the yardstick the epoch is judged by, which drafted
+    /// steps alone would leave stale (or at a cold first sample).</summary>
+    public bool BeginStep() => _plainEpochsLeft == 0 && _epochStep > 0;
     /// <summary>The most nodes a sequence's draft needs this step: twice the largest any adaptive sequence
     /// chose in the last <see cref="RecentSteps"/> to twice that many steps (at least 2), and at most twice
     /// the largest total timed. Larger drafts would be built for nothing.</summary>

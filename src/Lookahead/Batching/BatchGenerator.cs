@@ -552,29 +552,35 @@ public sealed class BatchGenerator : IDisposable
 
     // Gives an admitted request its sequence and returns the context tokens already in its KV cache: a fork
     // of a finished request's parked sequence that the context continues (its whole blocks shared, the
-    // partial one copied; the parked one stays for further continuations), or that sequence itself when no
-    // sequence or block is free for a fork; else the cached blocks of its longest whole-block prefix.
+    // partial one copied; the parked one stays for further continuations), or that sequence itself (cut to
+    // the shared tokens) when no sequence or block is free for a fork; else the cached blocks of its longest
+    // whole-block prefix.
     private int AttachSequence(BatchRequest request)
     {
         ReadOnlySpan<int> context = request.Context;
         (ParkedSequence? best, int bestShared) = BestParked(context);
-        // Worth more than the published blocks: all the parked sequence holds, or a partial block past a
-        // whole one (a shared system prompt, a chat turn's history).
-        if (best is not null && (bestShared == best.Committed || (bestShared >= _blockTokens && bestShared % _blockTokens != 0)))
+        // Worth more than the published blocks: all the parked sequence holds, or more than a whole block (a
+        // shared system prompt, a chat turn's history).
+        if (best is not null && (bestShared == best.Committed || bestShared > _blockTokens))
         {
             while (_admitted.Count + _parked.Count >= _context.MaxSequences && EvictOldestParked(except: best.Seq)) { }
             KvPoolState pool = _context.KvPool;
-            if (_admitted.Count + _parked.Count < _context.MaxSequences && pool.Free + pool.Cached > 0)
+            // A fork gains nothing over the published blocks at a whole-block boundary unless it is all there is.
+            bool forkGains = bestShared % _blockTokens != 0 || bestShared == best.Committed;
+            if (forkGains && _admitted.Count + _parked.Count < _context.MaxSequences && pool.Free + pool.Cached > 0)
             {
                 request.Seq = _context.ForkSequence(best.Seq, bestShared);
                 _parked.Remove(best);
                 _parked.Add(best);  // most recently used: evicted last
                 return bestShared;
             }
-            if (bestShared == best.Committed)
+            // Its tokens past the shared ones go; the next write into a block it shares or published is copied
+            // first, which takes a block.
+            if (bestShared == best.Committed || bestShared % _blockTokens == 0 || pool.Free + pool.Cached > 0)
             {
                 request.Seq = best.Seq;
                 _parked.Remove(best);
+                if (bestShared < best.Committed) _context.TruncateSequence(best.Seq, bestShared);
                 return bestShared;
             }
         }
