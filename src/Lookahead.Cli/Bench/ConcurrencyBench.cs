@@ -150,6 +150,41 @@ internal sealed record ConcurrencyResult(int Concurrency, string Mode, string? D
     public double OtherHostMsPerStep => PerStep(Batch.StepTime - Batch.ForwardTime - Batch.DraftTime);
 
     private double PerStep(TimeSpan time) => Steps > 0 ? time.TotalMilliseconds / Steps : 0;
+
+    /// <summary>Aggregate tokens/s of every round (one value for a single round).</summary>
+    public IReadOnlyList<double> RoundTokensPerSecond { get; init; } = [];
+    /// <summary>The median over rounds of tokens/s against the plain run of the same round and concurrency;
+    /// null for plain runs (and without one).</summary>
+    public double? VsPlain { get; init; }
+
+    /// <summary>
+    /// Per configuration (the same index in every round), the round with the median aggregate tokens/s (the
+    /// lower middle one for an even count), carrying every round's tokens/s and the median of its per-round
+    /// ratios to the plain run of the same round and concurrency.
+    /// </summary>
+    public static List<ConcurrencyResult> MedianOfRounds(IReadOnlyList<IReadOnlyList<ConcurrencyResult>> rounds)
+    {
+        var merged = new List<ConcurrencyResult>();
+        for (int i = 0; i < rounds[0].Count; i++)
+        {
+            List<ConcurrencyResult> all = rounds.Select(r => r[i]).ToList();
+            ConcurrencyResult median = all.OrderBy(r => r.TokensPerSecond).ElementAt((all.Count - 1) / 2);
+            double? vsPlain = null;
+            if (median.DecodingLength is not null)
+            {
+                var ratios = new List<double>();
+                foreach (IReadOnlyList<ConcurrencyResult> round in rounds)
+                {
+                    ConcurrencyResult mine = round[i];
+                    ConcurrencyResult? plain = round.FirstOrDefault(o => o.Concurrency == mine.Concurrency && o.DecodingLength is null);
+                    if (plain is { TokensPerSecond: > 0 }) ratios.Add(mine.TokensPerSecond / plain.TokensPerSecond);
+                }
+                if (ratios.Count > 0) vsPlain = ratios.Order().ElementAt((ratios.Count - 1) / 2);
+            }
+            merged.Add(median with { RoundTokensPerSecond = all.Select(r => r.TokensPerSecond).ToList(), VsPlain = vsPlain });
+        }
+        return merged;
+    }
 }
 
 /// <summary>One chat turn under prefix caching: its prompt, the prompt tokens found cached, those prefilled.</summary>

@@ -17,6 +17,9 @@ internal sealed record ConcurrencyReport(
     IReadOnlyList<ConcurrencyResult> Results,
     IReadOnlyList<ChatTurn> Chat)
 {
+    /// <summary>Rounds each configuration ran (its row is the median round).</summary>
+    public int Rounds { get; init; } = 1;
+
     private static string Label(ConcurrencyResult r) => r.DecodingLength is null ? r.Mode : $"{r.Mode} {r.DecodingLength}";
 
     // The same mode at concurrency 1 (how throughput scales), and the plain run at this concurrency.
@@ -47,7 +50,7 @@ internal sealed record ConcurrencyReport(
             r.DraftMsPerStep.ToString("F3", CultureInfo.InvariantCulture),
             r.OtherHostMsPerStep.ToString("F3", CultureInfo.InvariantCulture),
             Ratio(r.TokensPerSecond, Single(r)?.TokensPerSecond),
-            r.DecodingLength is null ? "-" : Ratio(r.TokensPerSecond, Plain(r)?.TokensPerSecond),
+            r.DecodingLength is null ? "-" : r.VsPlain is double vs ? vs.ToString("F2", CultureInfo.InvariantCulture) + "x" : Ratio(r.TokensPerSecond, Plain(r)?.TokensPerSecond),
             r.Preemptions.ToString(CultureInfo.InvariantCulture),
             r.ReusedTokens.ToString(CultureInfo.InvariantCulture),
             r.PrefilledTokens.ToString(CultureInfo.InvariantCulture),
@@ -65,7 +68,7 @@ internal sealed record ConcurrencyReport(
 
     public string Markdown() => string.Create(CultureInfo.InvariantCulture,
         $"# Concurrency benchmark\n\nmodel `{Model}`, backend {Backend}, {Threads} threads, {Requests} requests of at most {MaxTokens} tokens " +
-        $"per concurrency and mode, temperature {Temperature}, {WarmupPrompts} warm-up outputs in each lookahead trie; every request's " +
+        $"per concurrency and mode ({Rounds} round{(Rounds == 1 ? "" : "s")}, alternating; each row is its median round, \"vs plain\" the median of the per-round ratios), temperature {Temperature}, {WarmupPrompts} warm-up outputs in each lookahead trie; every request's " +
         $"tokens equal its output alone.\n\n{Table(markdown: true)}\n{ChatTable(markdown: true)}");
 
     public void WriteJson(Stream stream)
@@ -74,6 +77,7 @@ internal sealed record ConcurrencyReport(
         json.WriteStartObject();
         BenchReport.WriteSettings(json, Model, Backend, Threads, MaxTokens, Temperature, WarmupPrompts);
         json.WriteNumber("requests", Requests);
+        json.WriteNumber("rounds", Rounds);
         json.WriteStartArray("concurrency");
         foreach (ConcurrencyResult r in Results)
         {
@@ -89,6 +93,10 @@ internal sealed record ConcurrencyReport(
             json.WriteNumber("tokens", r.Tokens);
             json.WriteNumber("seconds", r.Seconds);
             json.WriteNumber("tokens_per_second", r.TokensPerSecond);
+            json.WriteStartArray("tokens_per_second_rounds");
+            foreach (double value in r.RoundTokensPerSecond) json.WriteNumberValue(value);
+            json.WriteEndArray();
+            if (r.VsPlain is double vs) json.WriteNumber("vs_plain", vs);
             json.WriteNumber("request_tokens_per_second_p50", r.RequestTokensPerSecondP50);
             json.WriteNumber("ttft_ms_p50", r.TtftMsP50);
             json.WriteNumber("ttft_ms_p95", r.TtftMsP95);

@@ -20,6 +20,7 @@ internal static class BenchCommand
         var reader = new ArgumentReader(args, CommandLineTable.Bench.ValueOptions, CommandLineTable.Bench.Flags);
         if (reader.Has("concurrency")) return RunConcurrency(reader);
         if (reader.Has("requests")) throw new UsageException("--requests counts the requests of --concurrency: give --concurrency too");
+        if (reader.Has("rounds")) throw new UsageException("--rounds repeats the runs of --concurrency: give --concurrency too");
         (int maxTokens, string[] modes, string[] lengths, DraftOptions drafts, float[] temperatures, string? outDirectory,
             ContextOptions contextOptions, string promptsPath, string folder) = Common(reader, "auto,8,16,64");
         int? costContextOption = reader.Int("forward-cost-context", 0, 1 << 20);
@@ -168,6 +169,7 @@ internal static class BenchCommand
         foreach (string single in new[] { "forward-cost-context", "paired-bandwidth", "device-time" })
             if (reader.Has(single)) throw new UsageException($"--{single} belongs to the single-request benchmark: leave out --concurrency or it");
         int? requestLimit = reader.Int("requests", 1, 1 << 20);
+        int roundCount = reader.Int("rounds", 1, 100) ?? 1;
         (int maxTokens, string[] modes, string[] lengths, DraftOptions drafts, float[] temperatures, string? outDirectory,
             ContextOptions contextOptions, string promptsPath, string folder) = Common(reader, "auto");
         if (temperatures.Length > 1) throw new UsageException("--concurrency takes one --temperature");
@@ -192,7 +194,7 @@ internal static class BenchCommand
 
         // The oracle: each prompt's output alone, by the single-sequence Generator's plain decoding.
         var progress = new ProgressBar();
-        progress.Start(warmupLines.Count + testLines.Count + levels.Length * runs.Count * testLines.Count);
+        progress.Start(warmupLines.Count + testLines.Count + roundCount * levels.Length * runs.Count * testLines.Count);
         List<ConcurrencyBench.Prompt> Reference(List<PromptLine> set, InferenceContext context)
         {
             using var generator = new Generator(context);
@@ -218,18 +220,25 @@ internal static class BenchCommand
         // Untimed: every run once on two requests, so the first timed one does not pay for compiling the scheduler.
         foreach (ConcurrencyBench.Run run in runs)
             ConcurrencyBench.Measure(model, ConcurrencyBench.ContextFor(contextOptions, 2, sequenceTokens), run, [], test.Take(2).ToList(), _ => { });
-        var results = new List<ConcurrencyResult>();
-        foreach (int level in levels)
+        // Rounds alternate every configuration, so that a drift in machine speed hits all of them alike.
+        var rounds = new List<List<ConcurrencyResult>>();
+        for (int round = 0; round < roundCount; round++)
         {
-            ContextOptions batched = ConcurrencyBench.ContextFor(contextOptions, level, sequenceTokens);
-            foreach (ConcurrencyBench.Run run in runs)
-                results.Add(ConcurrencyBench.Measure(model, batched, run, warmup, test, progress.Advance));
+            var results = new List<ConcurrencyResult>();
+            foreach (int level in levels)
+            {
+                ContextOptions batched = ConcurrencyBench.ContextFor(contextOptions, level, sequenceTokens);
+                foreach (ConcurrencyBench.Run run in runs)
+                    results.Add(ConcurrencyBench.Measure(model, batched, run, warmup, test, progress.Advance));
+            }
+            rounds.Add(results);
         }
         List<ChatTurn> chat = ConcurrencyBench.Chat(model, contextOptions with { MaxSequences = 1, KvPoolTokens = contextLength, ContextLength = contextLength },
             test.OrderBy(p => p.Ids.Length).Take(4).ToList(), Math.Min(maxTokens, 32));
         progress.Finish();
 
-        var report = new ConcurrencyReport(model.Folder, backend, threads, maxTokens, temperatures[0], warmup.Count, test.Count, results, chat);
+        var report = new ConcurrencyReport(model.Folder, backend, threads, maxTokens, temperatures[0], warmup.Count, test.Count,
+            ConcurrencyResult.MedianOfRounds(rounds), chat) { Rounds = roundCount };
         Console.Out.Write(report.Table(markdown: false));
         Console.Out.Write(report.ChatTable(markdown: false));
         if (outDirectory is not null)
