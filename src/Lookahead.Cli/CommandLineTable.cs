@@ -100,6 +100,7 @@ internal static class CommandLineTable
         new("device-time", null, "CUDA: measure the GPU's time of every step (events around each native call) and report the host overhead per step (decode time minus GPU time)"),
         new("concurrency", "LIST", "serve many requests at once instead, e.g. 1,2,4,8,16: that many closed-loop clients on one batch generator, per value and mode (decoding length default auto); reports aggregate and per-request tokens/s, time to first token, and a 4-turn chat's prefix-cache reuse"),
         new("requests", "N", "with --concurrency: the first N test prompts are the requests (and at most N warm-up prompts fill the trie); default all"),
+        new("rounds", "N", "with --concurrency: run every configuration N times, alternating, and report each one's median round (and the median of its per-round ratios to plain); default 1"),
     ],
         """
         Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
@@ -108,6 +109,28 @@ internal static class CommandLineTable
         With --concurrency every prompt is first decoded alone (the reference); each request's tokens in
         every batched run must equal its reference or the run fails (exit 1). With --out the report holds
         report.json (its "concurrency" list), report.md and concurrency.png.
+        """);
+
+    public static readonly CliCommand Serve = new("serve", "serve the model over an OpenAI-compatible HTTP API, many requests at once",
+    [
+        ModelFolder,
+        new("host", "ADDR", "IP address to listen on, 'localhost' or '*' (default 127.0.0.1: this machine only)"),
+        new("port", "N", "TCP port (default 8080; 0 picks a free one)"),
+        new("api-key", "KEY", "require 'Authorization: Bearer KEY' on every /v1 request (401 otherwise)"),
+        new("max-concurrency", "N", "requests decoded at once, one sequence each (default 8)"),
+        new("queue-limit", "N", "requests that may wait beyond those; more get 429 with Retry-After (default 64)"),
+        new("max-tokens", "N", "tokens generated when a request gives no max_tokens, within its context (default 256)"),
+        new("model-name", "NAME", "the model's name in requests and /v1/models (default: the folder's name)"),
+        new("kv-pool-tokens", "N", "KV cache tokens shared by all sequences (default: max-concurrency x context)"),
+        .. Context,
+    ],
+        """
+        Endpoints: POST /v1/chat/completions and /v1/completions (stream: true for server-sent events),
+        GET /v1/models, /health and /metrics (Prometheus text). Requests take OpenAI's fields plus an
+        optional "lookahead" object (mode: lookahead | plain, decoding_length: N | "auto"); absent
+        sampling fields take the model's generation_config.json defaults (greedy without one). A
+        model folder without a chat template gets the messages' texts joined by blank lines as its
+        chat prompt. Every request's tokens equal its output alone; see docs/serving.md.
         """);
 
     public static readonly CliCommand Synth = new("synth", "write a model folder of a real shape with random weights (for speed tests)",
@@ -126,7 +149,7 @@ internal static class CommandLineTable
         and the native library's build and CPU features.
         """);
 
-    public static readonly IReadOnlyList<CliCommand> Commands = [Generate, Bench, Synth, Info];
+    public static readonly IReadOnlyList<CliCommand> Commands = [Generate, Bench, Serve, Synth, Info];
 
     private const int DescriptionColumn = 25;
     private const int Width = 104;

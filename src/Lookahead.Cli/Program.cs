@@ -8,6 +8,7 @@ var commands = new Dictionary<string, (CliCommand Spec, Func<IReadOnlyList<strin
     ["generate"] = (CommandLineTable.Generate, GenerateCommand.Run),
     ["info"] = (CommandLineTable.Info, InfoCommand.Run),
     ["bench"] = (CommandLineTable.Bench, BenchCommand.Run),
+    ["serve"] = (CommandLineTable.Serve, ServeCommand.Run),
     ["synth"] = (CommandLineTable.Synth, SynthCommand.Run),
 };
 // Global flags may come before the command too; after it, they are read as the command reads its options.

@@ -52,6 +52,7 @@ public sealed class BatchGenerator : IDisposable
     private volatile bool _disposed;
     private int _stopped;  // 1 once the scheduler stopped taking requests (disposed or failed)
     private Exception? _failure;
+    private BatchGauges _gauges = new(0, 0, 0, 0, default);
     private long _steps, _preemptions, _reusedTokens, _prefilledTokens;
     private long _stepTicks, _draftTicks, _forwardTicks, _prefillTicks;  // in _time's timestamp units
 
@@ -86,6 +87,9 @@ public sealed class BatchGenerator : IDisposable
 
     /// <summary>Requests the generator holds at once (the context's sequences).</summary>
     public int MaxConcurrency => _context.MaxSequences;
+
+    /// <summary>The scheduler's state after its last turn (safe to read from any thread).</summary>
+    public BatchGauges Gauges => Volatile.Read(ref _gauges);
 
     /// <summary>Counters since the generator started.</summary>
     public BatchStatistics Statistics => new(Interlocked.Read(ref _steps), Interlocked.Read(ref _preemptions),
@@ -183,6 +187,7 @@ public sealed class BatchGenerator : IDisposable
                 Admit();
                 bool prefilled = PrefillChunk();
                 bool stepped = DecodeStep();
+                PublishGauges();
                 if (!prefilled && !stepped) _wake.Wait();
             }
         }
@@ -216,6 +221,14 @@ public sealed class BatchGenerator : IDisposable
         {
             // A broken context: its sequences stay; nothing else can use it.
         }
+    }
+
+    private void PublishGauges()
+    {
+        int parkedBlocks = 0;
+        foreach (ParkedSequence parked in _parked) parkedBlocks += _context.GetSequenceInfo(parked.Seq).Blocks;
+        Volatile.Write(ref _gauges, new BatchGauges(_admitted.Count, _waiting.Count + _incoming.Count, _parked.Count, parkedBlocks,
+            _poolBlocks > 0 ? _context.KvPool : default));
     }
 
     private Exception EndError() => Volatile.Read(ref _failure) is Exception failure
@@ -681,6 +694,11 @@ public sealed class BatchGenerator : IDisposable
         _waiting.Remove(request);
     }
 }
+
+/// <summary>A <see cref="BatchGenerator"/>'s state: requests decoding or prefilling, requests waiting for a sequence or
+/// KV blocks, finished requests' sequences kept for continuations and the blocks they hold (the first to go when
+/// others need them; a block shared by forks counts once per holder), and the KV pool (all zeros without one).</summary>
+public sealed record BatchGauges(int Running, int Waiting, int Parked, int ParkedBlocks, KvPoolState KvPool);
 
 /// <summary>Counters of a <see cref="BatchGenerator"/>: decoding steps, preemptions, prompt tokens reused from
 /// the prefix cache, tokens prefilled (recomputation included), and where the scheduler's time went.</summary>

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Lookahead.Batching;
+using Lookahead.Decoding;
+using Microsoft.AspNetCore.Http;
+
+namespace Lookahead.Server;
+
+/// <summary>
+/// POST /v1/completions and /v1/chat/completions: one request on the batch generator, answered as one JSON
+/// object or, with <c>stream: true</c>, as server-sent events ending in <c>data: [DONE]</c>. A client that
+/// disconnects cancels its request at the next step boundary (its KV blocks return to the pool).
+/// </summary>
+internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
+{
+    private string Endpoint => chat ? "chat/completions" : "completions";
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        int status = StatusCodes.Status200OK;
+        try
+        {
+            status = await ServeAsync(http);
+        }
+        catch (ApiError error)
+        {
+            status = error.Status;
+            if (!http.Response.HasStarted)
+            {
+                if (status == StatusCodes.Status429TooManyRequests) http.Response.Headers.RetryAfter = "1";
+                await error.WriteAsync(http.Response);
+            }
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            status = 499;  // the client went away (nginx's code for it)
+        }
+        finally
+        {
+            engine.Metrics.Request(Endpoint, status);
+        }
+    }
+
+    private async Task<int> ServeAsync(HttpContext http)
+    {
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiError.Invalid("", $"the request body is not valid JSON: {e.Message}");
+        }
+        using (document)
+        {
+            CompletionRequest request = CompletionRequest.Parse(document.RootElement, chat, engine.ModelName, engine.Model.DefaultSampling, engine.ChatPrompt);
+            int[] prompt = engine.PromptIds(request);
+            GenerationOptions options = engine.Options(request, prompt.Length);
+            using ServingEngine.Admission admission = engine.Admit()
+                ?? throw new ApiError(StatusCodes.Status429TooManyRequests,
+                    $"the server is at its limit of {engine.MaxInFlight} requests in flight; retry shortly", null, "queue_full", "rate_limit_error");
+            engine.Metrics.Prompt(prompt.Length);
+            var response = new CompletionResponse(chat, engine.ModelName, prompt.Length, http.Response, request.IncludeUsage);
+            if (request.Stream) await response.StartStreamAsync(http.RequestAborted);
+            await GenerateAsync(request, prompt, options, response, http.RequestAborted);
+            return StatusCodes.Status200OK;
+        }
+    }
+
+    private async Task GenerateAsync(CompletionRequest request, int[] prompt, GenerationOptions options, CompletionResponse response,
+        CancellationToken aborted)
+    {
+        var detokenizer = engine.Tokenizer.CreateStream(prompt);
+        var stops = new StopStrings(request.Stop);
+        int generated = 0;
+        BatchResult? result = null;
+        await foreach (BatchChunk chunk in engine.Batch.GenerateAsync(prompt, options, aborted))
+        {
+            if (chunk.Result is not null)
+            {
+                result = chunk.Result;
+                break;
+            }
+            generated += chunk.Tokens.Length;
+            engine.Metrics.Generated(chunk.Tokens.Length);
+            await response.TextAsync(stops.Push(detokenizer.Append(chunk.Tokens)), request.Stream, aborted);
+            if (stops.Stopped) break;  // leaving the enumeration cancels the request at the next step
+        }
+        if (!stops.Stopped)
+        {
+            await response.TextAsync(stops.Push(detokenizer.Flush()), request.Stream, aborted);
+            await response.TextAsync(stops.Flush(), request.Stream, aborted);
+        }
+        if (result is not null) engine.Metrics.Finished(result.Stats.Steps, result.Stats.DraftedTokens, result.Stats.AcceptedTokens);
+        string finish = stops.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? "stop" : "length";
+        await response.FinishAsync(finish, generated, result?.Stats, request.Stream, aborted);
+    }
+}

@@ -1,0 +1,112 @@
+using Lookahead.Batching;
+using Lookahead.Decoding;
+using Lookahead.Tokenization;
+using Microsoft.AspNetCore.Http;
+
+namespace Lookahead.Server;
+
+/// <summary>
+/// What the endpoints share: the model, its context and batch generator (one sequence per concurrent
+/// request, a KV pool shared by all), the admission count behind the queue limit, and the metrics.
+/// </summary>
+internal sealed class ServingEngine : IDisposable
+{
+    private readonly InferenceContext _context;
+    private int _inFlight;
+
+    public ServingEngine(LanguageModel model, ServerOptions options, TimeProvider time)
+    {
+        Model = model;
+        Tokenizer = model.Tokenizer ?? throw new LookaheadException(
+            $"the model folder '{model.Folder}' has no tokenizer this library reads ({model.TokenizerStatus}): the server speaks text");
+        ModelName = options.ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(model.Folder)));
+        ChatPrompt = ChatPrompt.ForModel(model.Folder);
+        MaxInFlight = options.MaxConcurrency + options.QueueLimit;
+        DefaultMaxTokens = options.DefaultMaxTokens;
+        Metrics = new ServerMetrics(time);
+        int contextLength = options.Context.ContextLength ?? model.DefaultContextLength();
+        _context = model.CreateContext(options.Context with
+        {
+            ContextLength = contextLength,
+            MaxSequences = options.MaxConcurrency,
+            KvPoolTokens = options.KvPoolTokens ?? options.MaxConcurrency * contextLength,
+            BatchSize = Math.Clamp(16 * options.MaxConcurrency, 64, 512),
+        });
+        try
+        {
+            Batch = new BatchGenerator(_context, options: new BatchOptions { Time = time });
+        }
+        catch
+        {
+            _context.Dispose();
+            throw;
+        }
+    }
+
+    public LanguageModel Model { get; }
+    public TextTokenizer Tokenizer { get; }
+    public string ModelName { get; }
+    public ChatPrompt ChatPrompt { get; }
+    public BatchGenerator Batch { get; }
+    public ServerMetrics Metrics { get; }
+    public int MaxInFlight { get; }
+    public int DefaultMaxTokens { get; }
+    public int ContextLength => _context.ContextLength;
+
+    /// <summary>A request's place among those in flight; null when the queue is full (429).</summary>
+    public Admission? Admit()
+    {
+        if (Interlocked.Increment(ref _inFlight) <= MaxInFlight) return new Admission(this);
+        Interlocked.Decrement(ref _inFlight);
+        return null;
+    }
+
+    /// <summary>Held while a request is in flight; disposing gives the place back.</summary>
+    public sealed class Admission(ServingEngine engine) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0) Interlocked.Decrement(ref engine._inFlight);
+        }
+    }
+
+    /// <summary>The request's prompt as token ids, checked against the vocabulary and the context (400s).</summary>
+    public int[] PromptIds(CompletionRequest request)
+    {
+        int[] ids = request.PromptIds ?? Tokenizer.Encode(request.PromptText ?? "");
+        if (ids.Length == 0) throw ApiError.Invalid(request.Chat ? "messages" : "prompt", "the prompt is empty and the model has no BOS token to start from");
+        int vocabulary = Model.Config.VocabSize;
+        int bad = Array.FindIndex(ids, id => id >= vocabulary);
+        if (bad >= 0) throw ApiError.Invalid("prompt", $"token id {ids[bad]} at prompt position {bad} is outside the vocabulary of {vocabulary}");
+        if (ids.Length >= ContextLength)
+            throw new ApiError(StatusCodes.Status400BadRequest,
+                $"this model's context holds {ContextLength} tokens; the prompt has {ids.Length}, which leaves no room to generate",
+                request.Chat ? "messages" : "prompt", "context_length_exceeded");
+        return ids;
+    }
+
+    /// <summary>The generation options of a request whose prompt has promptTokens tokens.</summary>
+    public GenerationOptions Options(CompletionRequest request, int promptTokens)
+    {
+        int room = ContextLength - promptTokens;
+        if (request.MaxTokens is int asked && asked > room)
+            throw new ApiError(StatusCodes.Status400BadRequest,
+                $"this model's context holds {ContextLength} tokens; you requested {promptTokens + asked} ({promptTokens} in the prompt, {asked} to generate)",
+                request.Chat ? "max_completion_tokens" : "max_tokens", "context_length_exceeded");
+        return new GenerationOptions
+        {
+            MaxTokens = request.MaxTokens ?? Math.Min(DefaultMaxTokens, room),
+            Mode = request.Mode,
+            Drafts = request.Drafts,
+            Sampling = request.Sampling,
+        };
+    }
+
+    public void Dispose()
+    {
+        Batch.Dispose();
+        _context.Dispose();
+    }
+}
