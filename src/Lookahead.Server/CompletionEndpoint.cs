@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Lookahead.Batching;
 using Lookahead.Decoding;
+using Lookahead.Tokenization;
 using Microsoft.AspNetCore.Http;
 
 namespace Lookahead.Server;

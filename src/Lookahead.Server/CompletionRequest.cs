@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
+using Lookahead.Tokenization;
 
 namespace Lookahead.Server;
 
@@ -47,7 +48,7 @@ internal sealed record CompletionRequest
         return new CompletionRequest
         {
             Chat = chat,
-            PromptText = chat ? chatPrompt.Render(Messages(fields)) : PromptTextOrNull(fields),
+            PromptText = chat ? Render(chatPrompt, Messages(fields)) : PromptTextOrNull(fields),
             PromptIds = chat ? null : PromptIdsOrNull(fields),
             MaxTokens = (int?)maxTokens,
             Stop = StopStrings(fields),
@@ -57,6 +58,18 @@ internal sealed record CompletionRequest
             Mode = mode,
             Drafts = drafts,
         };
+    }
+
+    private static string Render(ChatPrompt chatPrompt, List<ChatTurn> messages)
+    {
+        try
+        {
+            return chatPrompt.Render(messages);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new ApiError(400, e.Message, "messages", "chat_template_unsupported");
+        }
     }
 
     // Fields OpenAI documents whose non-default values this server cannot honour: refused, never ignored.
@@ -164,12 +177,12 @@ internal sealed record CompletionRequest
         return ids;
     }
 
-    private static List<ChatMessage> Messages(RequestFields fields)
+    private static List<ChatTurn> Messages(RequestFields fields)
     {
         fields.TryGet("messages", out JsonElement messages);
         if (messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
             throw ApiError.Invalid("messages", "'messages' must be a non-empty array");
-        var result = new List<ChatMessage>();
+        var result = new List<ChatTurn>();
         int i = 0;
         foreach (JsonElement message in messages.EnumerateArray())
         {
@@ -179,7 +192,7 @@ internal sealed record CompletionRequest
             string role = m.String("role") ?? throw ApiError.Invalid(at + ".role", $"'{at}.role' is required");
             if (role is not ("system" or "developer" or "user" or "assistant" or "tool"))
                 throw ApiError.Invalid(at + ".role", $"'{at}.role' must be system, developer, user, assistant or tool, got \"{role}\"");
-            result.Add(new ChatMessage(role, Content(m, at, role)));
+            result.Add(new ChatTurn(role, Content(m, at, role)));
         }
         return result;
     }

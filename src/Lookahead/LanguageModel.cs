@@ -69,7 +69,15 @@ public sealed class LanguageModel : IDisposable
 
     /// <summary>Loads a model folder. Progress (0..1) is reported as weights are copied.</summary>
     /// <exception cref="LookaheadException">The folder, config.json, a safetensors file, a tensor or the tokenizer is missing or invalid (the message names the file and the problem), or the native library refused the weights.</exception>
-    public static LanguageModel Load(string folder, IProgress<double>? progress = null)
+    public static LanguageModel Load(string folder, IProgress<double>? progress = null) => Load(folder, progress, CancellationToken.None);
+
+    /// <summary>Loads a model folder on a worker thread; cancellation is checked before each tensor is copied.</summary>
+    /// <exception cref="LookaheadException">As <see cref="Load(string, IProgress{double}?)"/>.</exception>
+    /// <exception cref="OperationCanceledException">cancellation fired (nothing stays loaded).</exception>
+    public static Task<LanguageModel> LoadAsync(string folder, IProgress<double>? progress = null, CancellationToken cancellation = default) =>
+        Task.Run(() => Load(folder, progress, cancellation), cancellation);
+
+    private static LanguageModel Load(string folder, IProgress<double>? progress, CancellationToken cancellation)
     {
         NativeLibraryResolver.EnsureCompatible();
         using ModelCheckpoint checkpoint = ModelCheckpoint.Open(folder);
@@ -106,7 +114,7 @@ public sealed class LanguageModel : IDisposable
         LookaheadException.ThrowIfFailed(NativeMethods.lk_model_init(parameters, out ModelHandle handle));
         try
         {
-            CopyWeights(handle, located, progress);
+            CopyWeights(handle, located, progress, cancellation);
             SetRopeFrequencies(handle, config);
         }
         catch
@@ -175,11 +183,12 @@ public sealed class LanguageModel : IDisposable
     }
 
     private static unsafe void CopyWeights(ModelHandle handle,
-        List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)> located, IProgress<double>? progress)
+        List<(TensorSlot Slot, SafeTensorsFile File, TensorInfo Info)> located, IProgress<double>? progress, CancellationToken cancellation)
     {
         long total = Math.Max(1, located.Sum(t => t.Info.ByteLength)), done = 0;
         foreach ((TensorSlot slot, SafeTensorsFile file, TensorInfo info) in located)
         {
+            cancellation.ThrowIfCancellationRequested();
             int dtype = info.Dtype switch
             {
                 TensorDtype.F32 => NativeConstants.DtypeF32,

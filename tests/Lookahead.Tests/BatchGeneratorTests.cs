@@ -227,7 +227,7 @@ public class BatchGeneratorTests
     }
 
     [Test]
-    public void RequestsThatCanNeverRunAreRefusedAndCancellationEndsTheStream()
+    public async Task RequestsThatCanNeverRunAreRefusedAndCancellationEndsTheStream()
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 2, KvPoolTokens = 64 });
@@ -245,12 +245,12 @@ public class BatchGeneratorTests
 
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
-        Assert.CatchAsync<OperationCanceledException>(async () => await batch.GenerateAllAsync([1, 5, 9], options, cancel.Token));
+        await Assert.CatchAsync<OperationCanceledException>(async () => await batch.GenerateAllAsync([1, 5, 9], options, cancel.Token));
         Assert.That(context.KvPool.InUse, Is.EqualTo(0), "a cancelled request leaves no block held");
     }
 
     [Test]
-    public void DisposingEndsRunningRequests()
+    public async Task DisposingEndsRunningRequests()
     {
         using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 2 });
@@ -258,7 +258,7 @@ public class BatchGeneratorTests
         IAsyncEnumerator<BatchChunk> stream = batch.GenerateAsync([1, 5, 9], new GenerationOptions { MaxTokens = 200, StopTokens = [] }).GetAsyncEnumerator();
         Assert.That(stream.MoveNextAsync().AsTask().GetAwaiter().GetResult(), Is.True);
         batch.Dispose();
-        Assert.ThrowsAsync<ObjectDisposedException>(async () => { while (await stream.MoveNextAsync()) { } });
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => { while (await stream.MoveNextAsync()) { } });
         Assert.Throws<ObjectDisposedException>(() => batch.GenerateAsync([1], new GenerationOptions()));
     }
 }

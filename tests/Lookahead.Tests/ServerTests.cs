@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Lookahead.Decoding;
+using Lookahead.Extensions.AI;
 using Lookahead.Server;
 using Microsoft.Extensions.AI;
 using OpenAI;
@@ -106,6 +107,46 @@ public class ServerTests
         await foreach (ChatResponseUpdate update in client.GetStreamingResponseAsync(prompt, new ChatOptions { Temperature = 0, MaxOutputTokens = 30 }))
             streamed.Append(update.Text);
         Assert.That(streamed.ToString(), Is.EqualTo(alone));
+    }
+
+    [Test]
+    public async Task OurChatClientAndTheOpenAiClientThroughTheServerGiveTheSameText()
+    {
+        using var ours = new LookaheadChatClient(_model, new LookaheadChatClientOptions
+        {
+            MaxConcurrency = 2, Context = new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, Threads = 1 },
+        });
+        IChatClient throughServer = OpenAiChat().AsIChatClient();
+        string prompt = Prompts(6)[5];
+        ChatOptions[] settings =
+        [
+            new() { Temperature = 0, MaxOutputTokens = 30 },
+            new() { Temperature = 0.8f, TopP = 0.9f, Seed = 21, PresencePenalty = 0.5f, MaxOutputTokens = 30 },
+        ];
+        foreach (ChatOptions options in settings)
+        {
+            string alone = Alone(prompt, 30, new SamplingOptions
+            {
+                Temperature = options.Temperature!.Value, TopP = options.TopP ?? 1, PresencePenalty = options.PresencePenalty ?? 0, Seed = (ulong?)options.Seed,
+            });
+            ChatResponse mine = await ours.GetResponseAsync(prompt, options);
+            ChatResponse theirs = await throughServer.GetResponseAsync(prompt, options);
+            Assert.That(mine.Text, Is.EqualTo(alone), $"temperature {options.Temperature}: ours equals the Generator alone");
+            Assert.That(theirs.Text, Is.EqualTo(alone), $"temperature {options.Temperature}: through the server too");
+            Assert.That(mine.FinishReason, Is.EqualTo(Microsoft.Extensions.AI.ChatFinishReason.Length));
+            Assert.That(mine.Usage!.OutputTokenCount, Is.EqualTo(30));
+            Assert.That(mine.Usage.InputTokenCount, Is.EqualTo(theirs.Usage!.InputTokenCount));
+            Assert.That((double)mine.AdditionalProperties!["lookahead.tokens_per_step"]!, Is.GreaterThanOrEqualTo(1));
+            var streamed = new StringBuilder();
+            await foreach (ChatResponseUpdate update in ours.GetStreamingResponseAsync(prompt, options)) streamed.Append(update.Text);
+            Assert.That(streamed.ToString(), Is.EqualTo(alone), "ours, streaming");
+        }
+        string full = (await ours.GetResponseAsync(prompt, settings[0])).Text;
+        string stop = full.Substring(full.Length / 2, 2);
+        ChatResponse stopped = await ours.GetResponseAsync(prompt, new ChatOptions { Temperature = 0, MaxOutputTokens = 30, StopSequences = [stop] });
+        Assert.That(stopped.Text, Is.EqualTo(full[..full.IndexOf(stop, StringComparison.Ordinal)]));
+        Assert.That(stopped.FinishReason, Is.EqualTo(Microsoft.Extensions.AI.ChatFinishReason.Stop));
+        Assert.That(ours.GetService<ChatClientMetadata>()!.DefaultModelId, Is.EqualTo("stories260K"));
     }
 
     // Reads a server-sent event stream: every data payload until [DONE], which must come last.

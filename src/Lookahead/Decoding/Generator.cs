@@ -75,7 +75,7 @@ public sealed class Generator : IDisposable
 
         _context.Truncate(0);
         long prefillStart = statistics.Now;
-        _context.Prefill(prompt[..^1]);
+        _context.Prefill(prompt[..^1], cancellation);
         statistics.EndPrefill(prefillStart);
 
         if (lookahead) Trie.BeginRequest(prompt);
@@ -120,6 +120,66 @@ public sealed class Generator : IDisposable
         finally
         {
             if (lookahead) Trie.EndRequest();
+        }
+    }
+
+    /// <summary>Runs one generation on a worker thread (see <see cref="Generate"/>).</summary>
+    /// <exception cref="ArgumentException">As <see cref="Generate"/>, thrown here, before any work.</exception>
+    public Task<GenerationResult> GenerateAsync(int[] prompt, GenerationOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ValidateRequest(_context, prompt, options);
+        return Task.Run(() => Generate(prompt, options, null, cancellation), cancellation);
+    }
+
+    /// <summary>
+    /// Streams one generation as it runs on a worker thread: an update per step with its tokens and, when the
+    /// model has a tokenizer, the text they complete; the last update carries the result (and any text held
+    /// back until then). Cancellation (or leaving the enumeration) stops it before the next prefill chunk or
+    /// step; the enumeration then throws OperationCanceledException.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="Generate"/>, thrown here, before any work.</exception>
+    public IAsyncEnumerable<GenerationUpdate> GenerateStreamingAsync(int[] prompt, GenerationOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ValidateRequest(_context, prompt, options);
+        return Stream(prompt, options, cancellation);
+    }
+
+    private async IAsyncEnumerable<GenerationUpdate> Stream(int[] prompt, GenerationOptions options,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var updates = System.Threading.Channels.Channel.CreateUnbounded<GenerationUpdate>(
+            new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        Tokenization.StreamingDetokenizer? text = _context.Model.Tokenizer?.CreateStream(prompt);
+        Task run = Task.Run(() =>
+        {
+            try
+            {
+                GenerationResult result = Generate(prompt, options,
+                    tokens => updates.Writer.TryWrite(new GenerationUpdate(tokens.ToArray(), text?.Append(tokens) ?? "", null)), stop.Token);
+                updates.Writer.TryWrite(new GenerationUpdate([], text?.Flush() ?? "", result));
+                updates.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                updates.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await foreach (GenerationUpdate update in updates.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                cancellation.ThrowIfCancellationRequested();  // updates queued before it fired are not delivered
+                yield return update;
+            }
+        }
+        finally
+        {
+            // Leaving early stops the generation; either way it has ended before the context is free again.
+            stop.Cancel();
+            await run.ConfigureAwait(false);
         }
     }
 

@@ -122,11 +122,17 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Runs and commits tokens as causal context, in chunks of at most BatchSize.</summary>
-    public void Prefill(ReadOnlySpan<int> tokens)
+    public void Prefill(ReadOnlySpan<int> tokens) => Prefill(tokens, CancellationToken.None);
+
+    /// <summary>As <see cref="Prefill(ReadOnlySpan{int})"/>, checking cancellation before each chunk of
+    /// <see cref="BatchSize"/> tokens (the chunks committed before it fired stay).</summary>
+    /// <exception cref="OperationCanceledException">cancellation fired.</exception>
+    public void Prefill(ReadOnlySpan<int> tokens, CancellationToken cancellation)
     {
         using Lease lease = Enter();
         for (int start = 0; start < tokens.Length; start += BatchSize)
         {
+            cancellation.ThrowIfCancellationRequested();
             ReadOnlySpan<int> chunk = tokens.Slice(start, Math.Min(BatchSize, tokens.Length - start));
             Eval(chunk, default, LogitsMode.None);
             CommitChain(chunk.Length);

@@ -1,19 +1,19 @@
 using System.Text;
 using System.Text.Json;
 
-namespace Lookahead.Server;
+namespace Lookahead.Tokenization;
 
 /// <summary>One chat message: its role (system, developer, user, assistant, tool) and its text.</summary>
-internal sealed record ChatMessage(string Role, string Content);
+public sealed record ChatTurn(string Role, string Content);
 
 /// <summary>
 /// Turns chat messages into the prompt text of the next assistant turn. A model folder without a
 /// <c>chat_template</c> (in tokenizer_config.json) is a plain language model: its prompt is the messages'
 /// texts in order, separated by blank lines, so one user message is its text exactly. A folder that has a
-/// template needs that template rendered, which this server does not do yet: chat requests to it are refused
-/// with a 400 saying so (its /v1/completions takes the prompt text instead).
+/// template needs that template rendered, which this library does not do yet: rendering for it throws
+/// <see cref="NotSupportedException"/> saying so (format the prompt text yourself instead).
 /// </summary>
-internal sealed class ChatPrompt
+public sealed class ChatPrompt
 {
     private readonly string? _templateRefusal;
 
@@ -23,6 +23,7 @@ internal sealed class ChatPrompt
     public static ChatPrompt Plain { get; } = new(null);
 
     /// <summary>How the model folder's messages become a prompt.</summary>
+    /// <exception cref="LookaheadException">tokenizer_config.json is not valid JSON.</exception>
     public static ChatPrompt ForModel(string folder)
     {
         string config = Path.Combine(folder, "tokenizer_config.json");
@@ -32,8 +33,8 @@ internal sealed class ChatPrompt
             using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(config));
             if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("chat_template", out JsonElement template)
                 && template.ValueKind != JsonValueKind.Null)
-                return new ChatPrompt($"the model's chat template (tokenizer_config.json in '{folder}') cannot be rendered by this server yet; " +
-                    "send the formatted prompt to /v1/completions instead");
+                return new ChatPrompt($"the model's chat template (tokenizer_config.json in '{folder}') cannot be rendered yet; " +
+                    "send the formatted prompt as a completion instead");
         }
         catch (JsonException e)
         {
@@ -42,16 +43,17 @@ internal sealed class ChatPrompt
         return Plain;
     }
 
-    /// <summary>Whether chat requests are served (false when the model's template cannot be rendered).</summary>
+    /// <summary>Whether messages can be rendered (false when the model's template cannot be).</summary>
     public bool Available => _templateRefusal is null;
 
     /// <summary>The prompt text for the assistant's next turn.</summary>
-    /// <exception cref="ApiError">The model has a chat template this server cannot render (400).</exception>
-    public string Render(IReadOnlyList<ChatMessage> messages)
+    /// <exception cref="NotSupportedException">The model has a chat template this library cannot render.</exception>
+    public string Render(IEnumerable<ChatTurn> messages)
     {
-        if (_templateRefusal is not null) throw new ApiError(400, _templateRefusal, "messages", "chat_template_unsupported");
+        ArgumentNullException.ThrowIfNull(messages);
+        if (_templateRefusal is not null) throw new NotSupportedException(_templateRefusal);
         var text = new StringBuilder();
-        foreach (ChatMessage message in messages)
+        foreach (ChatTurn message in messages)
         {
             if (message.Content.Length == 0) continue;
             if (text.Length > 0) text.Append("\n\n");
