@@ -8,7 +8,8 @@ public class BatchDraftBudgetTests
 {
     private const int Sequences = 8;
     // A step's forward pass: streaming the weights once, and each node's (a root's or a draft node's) compute.
-    private const double WeightSeconds = 1e-3, NodeSeconds = 50e-6;
+    // (small enough that an epoch is always EpochSteps steps: see BatchDraftBudget.EpochSeconds)
+    private const double WeightSeconds = 1e-4, NodeSeconds = 5e-6;
 
     // A chain of nodes below a root, each as confident as the trie would make a well-seen n-gram.
     private static void Offer(BatchDraftBudget.Entry entry, int nodes)

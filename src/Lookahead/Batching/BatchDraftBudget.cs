@@ -11,10 +11,10 @@ namespace Lookahead.Batching;
 /// compounded along its branch) times its sequence's learned per-level factor c raised to its depth, as in
 /// <see cref="Decoding.DraftSizer"/>. Every sequence verifies its root; extra nodes are taken one at a time
 /// from the sequence whose next node (its drafts are best-first, so a parent always comes before its
-/// children) is worth most. The total N maximizes (roots + expected accepted) / t(N) over the sizes tried,
-/// with t learned from the steps' own timings per total (each sample clipped at 1.5x the estimate), an
-/// untimed total extrapolated from the timed ones, and no total priced below a plain step of the same
-/// sequences. Totals beyond twice the largest timed one are not tried, so large batches are reached step by
+/// children) is worth most. The total N maximizes (roots + expected accepted) / t(N) over the sizes tried
+/// (a larger N must promise 5% more), with t learned from the steps' own timings per total (a sample above
+/// 1.5x the estimate clipped, unless the one before was too: then the estimate was wrong), an untimed total
+/// extrapolated from the timed ones, and no total priced below a smaller one. Totals beyond twice the largest timed one are not tried, so large batches are reached step by
 /// step. With drafts that do not hold, c falls, extra nodes stop paying and every step is one node per
 /// sequence: plain batched greedy decoding. Every <see cref="Decoding.DraftSizer.ExploreEvery"/>th step that
 /// declines all drafts verifies one extra node anyway, so that a factor can recover. A new sequence starts
@@ -36,9 +36,16 @@ internal sealed class BatchDraftBudget
     private const double FirstSampleClip = 2.0;
     // Until two totals are timed, each extra node is assumed to cost this share of a one-node-per-sequence step.
     private const double PriorMarginalShare = 0.1;
+    // A larger total must promise this much more than the best smaller one: each total's timing is noisy, and
+    // the best-looking of many noisy estimates is biased up (on a small model at high concurrency, where a
+    // node costs about 1/sequences of a step, drafts picked at 1% promised gain lost 5-8% in measurement).
+    private const double RequiredGain = 1.05;
 
-    /// <summary>Steps per epoch of the whole-step check (drafted or plain as a whole).</summary>
+    /// <summary>Steps per epoch of the whole-step check (drafted or plain as a whole), at most.</summary>
     public const int EpochSteps = 32;
+    /// <summary>Steps per epoch at least, and the step time after which an epoch of that many ends early.</summary>
+    public const int MinEpochSteps = 8;
+    public const double EpochSeconds = 0.2;
     /// <summary>Most plain epochs between two drafted probe epochs while drafting loses.</summary>
     public const int LongestPlainRun = 16;
     // Recent steps whose largest chosen draft bounds the drafts built (as DraftSizer.Limit).
@@ -47,6 +54,7 @@ internal sealed class BatchDraftBudget
     // Smoothed step seconds per total nodes (NaN: not timed), and the timed totals ascending: Choose prices
     // many totals per step, without allocating.
     private double[] _seconds = [];
+    private int[] _overruns = [];  // per total: samples in a row above the clip
     private readonly List<int> _timed = [];
     private int _declinedInARow;
     private int[] _heads = [];
@@ -56,6 +64,7 @@ internal sealed class BatchDraftBudget
     private int _epochStep, _plainEpochsLeft, _plainRun = 1;
     private long _epochTokens, _epochSequenceSteps;
     private double _epochSeconds, _epochPlainSeconds;  // the drafted steps' time, and a plain step's estimate for them
+    private double _epochStepSeconds;                   // every step's time in the epoch
     private int _periodLargest = 1, _lastPeriodLargest = 1, _periodSteps;
     private const double InitialFactor = 0.6;
 
@@ -137,7 +146,7 @@ internal sealed class BatchDraftBudget
             expected += order[extra - 1].Value;
             if (!IsCandidate(extra, order.Count)) continue;
             double rate = (entries.Count + Predicted(entries) + expected) / Math.Max(Cost(baseTotal + extra), plain);
-            if (rate > bestRate * 1.01)
+            if (rate > bestRate * RequiredGain)
             {
                 bestRate = rate;
                 bestExtra = extra;
@@ -169,17 +178,25 @@ internal sealed class BatchDraftBudget
         if (IsTimed(total))
         {
             double known = _seconds[total];
-            _seconds[total] = (1 - Smoothing) * known + Smoothing * Math.Min(seconds, SampleClip * known);
+            // A sample far above the estimate is clipped once (a preempted thread), but not twice in a row: then
+            // the estimate is what is wrong (an optimistic extrapolation), and the sample replaces it.
+            bool over = seconds > SampleClip * known;
+            _overruns[total] = over ? _overruns[total] + 1 : 0;
+            _seconds[total] = over && _overruns[total] >= 2 ? seconds
+                : (1 - Smoothing) * known + Smoothing * Math.Min(seconds, SampleClip * known);
         }
         else
         {
-            double first = _timed.Count == 0 ? seconds : Math.Min(seconds, FirstSampleClip * Cost(total));
+            double estimate = _timed.Count == 0 ? seconds : Cost(total);
+            double first = Math.Min(seconds, FirstSampleClip * estimate);
             if (_seconds.Length <= total)
             {
                 int grown = _seconds.Length;
                 Array.Resize(ref _seconds, Math.Max(total + 1, 2 * grown));
+                Array.Resize(ref _overruns, _seconds.Length);
                 _seconds.AsSpan(grown).Fill(double.NaN);
             }
+            _overruns[total] = seconds > FirstSampleClip * estimate ? 1 : 0;
             _seconds[total] = first;
             int at = _timed.BinarySearch(total);
             _timed.Insert(~at, total);
@@ -201,7 +218,7 @@ internal sealed class BatchDraftBudget
     }
 
     /// <summary>Whether adaptive sequences build drafts this step (fixed-length ones always do): in every
-    /// epoch of <see cref="EpochSteps"/> steps while drafted epochs beat plain ones, and in one probe epoch
+    /// epoch (<see cref="EpochSteps"/> steps, or <see cref="MinEpochSteps"/> once they took <see cref="EpochSeconds"/>) while drafted epochs beat plain ones, and in one probe epoch
     /// after 1, 2, 4 ... <see cref="LongestPlainRun"/> plain epochs while they do not. The first step of a
     /// drafted epoch is plain: it re-times t(sequences), the yardstick the epoch is judged by, which drafted
     /// steps alone would leave stale (or at a cold first sample).</summary>
@@ -228,7 +245,10 @@ internal sealed class BatchDraftBudget
             double host = Math.Max(0, stepSeconds - Cost(sequences)) / sequences;
             _plainHostPerSequence = (1 - Smoothing) * _plainHostPerSequence + Smoothing * host;
         }
-        if (++_epochStep < EpochSteps) return;
+        _epochStepSeconds += stepSeconds;
+        // An epoch is EpochSteps steps, or fewer (at least MinEpochSteps) once it has taken EpochSeconds: a
+        // large model's epoch then decides within a fraction of a second, a small model's over enough steps.
+        if (++_epochStep < EpochSteps && (_epochStep < MinEpochSteps || _epochStepSeconds < EpochSeconds)) return;
         bool wasDrafting = _plainEpochsLeft == 0;
         if (!wasDrafting) _plainEpochsLeft--;
         else if (_epochSequenceSteps > 0)
@@ -246,7 +266,7 @@ internal sealed class BatchDraftBudget
         }
         _epochStep = 0;
         _epochTokens = _epochSequenceSteps = 0;
-        _epochSeconds = _epochPlainSeconds = 0;
+        _epochSeconds = _epochPlainSeconds = _epochStepSeconds = 0;
     }
 
     private static double Value(Entry e, int node) => e.Draft.Confidence[node] * Math.Pow(e.Factor, e.Draft.Depths[node]);
@@ -267,8 +287,16 @@ internal sealed class BatchDraftBudget
     private bool IsTimed(int total) => total < _seconds.Length && !double.IsNaN(_seconds[total]);
 
     // t(total): the timed value, else interpolated between the nearest timed totals, else extrapolated from
-    // the largest timed one below with the slope between the two largest (a prior share before that).
+    // the largest timed one below with the slope between the two largest (a prior share before that); never
+    // below a smaller total's timing, so that noise cannot make more nodes look cheaper than fewer.
     private double Cost(int total)
+    {
+        double cost = RawCost(total);
+        for (int i = 0; i < _timed.Count && _timed[i] < total; i++) cost = Math.Max(cost, _seconds[_timed[i]]);
+        return cost;
+    }
+
+    private double RawCost(int total)
     {
         if (IsTimed(total)) return _seconds[total];
         int at = ~_timed.BinarySearch(total);  // the first timed total above, or _timed.Count
