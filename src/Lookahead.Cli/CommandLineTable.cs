@@ -122,6 +122,8 @@ internal static class CommandLineTable
         new("max-tokens", "N", "tokens generated when a request gives no max_tokens, within its context (default 256)"),
         new("model-name", "NAME", "the model's name in requests and /v1/models (default: the folder's name)"),
         new("kv-pool-tokens", "N", "KV cache tokens shared by all sequences (default: max-concurrency x context)"),
+        new("trie", "FILE", "warm-start the shared n-gram trie from FILE if it exists; save it there every --trie-save-seconds and at exit"),
+        new("trie-save-seconds", "N", "how often --trie is refreshed while serving (default 60)"),
         .. Context,
     ],
         """

@@ -84,13 +84,12 @@ internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
             }
             generated += chunk.Tokens.Length;
             engine.Metrics.Generated(chunk.Tokens.Length);
-            await response.TextAsync(stops.Push(detokenizer.Append(chunk.Tokens)), request.Stream, aborted);
+            await response.TextAsync(stops.Push(detokenizer.Append(chunk.Tokens)), chunk.Tokens.Length, request.Stream, aborted);
             if (stops.Stopped) break;  // leaving the enumeration cancels the request at the next step
         }
         if (!stops.Stopped)
         {
-            await response.TextAsync(stops.Push(detokenizer.Flush()), request.Stream, aborted);
-            await response.TextAsync(stops.Flush(), request.Stream, aborted);
+            await response.TextAsync(stops.Push(detokenizer.Flush()) + stops.Flush(), 0, request.Stream, aborted);
         }
         if (result is not null) engine.Metrics.Finished(result.Stats.Steps, result.Stats.DraftedTokens, result.Stats.AcceptedTokens);
         string finish = stops.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? "stop" : "length";

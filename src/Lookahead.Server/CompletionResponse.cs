@@ -25,7 +25,9 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
         else await response.Body.FlushAsync(aborted);
     }
 
-    public async Task TextAsync(string text, bool stream, CancellationToken aborted)
+    /// <summary>Text to send, and the tokens of the step it came from (streamed chunks carry that count in a
+    /// <c>lookahead</c> object, for live tokens/s).</summary>
+    public async Task TextAsync(string text, int tokens, bool stream, CancellationToken aborted)
     {
         if (text.Length == 0) return;
         if (!stream)
@@ -33,7 +35,7 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
             _text.Append(text);
             return;
         }
-        await EventAsync(json => Chunk(json, w => w.WriteString(chat ? "content" : "text", text), null), aborted);
+        await EventAsync(json => Chunk(json, w => w.WriteString(chat ? "content" : "text", text), null, tokens), aborted);
     }
 
     public async Task FinishAsync(string finishReason, int completionTokens, GenerationStats? stats, bool stream, CancellationToken aborted)
@@ -92,7 +94,7 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
     }
 
     // A streamed chunk: the delta (chat) or text (completions) the callback writes, and the finish reason.
-    private void Chunk(Utf8JsonWriter json, Action<Utf8JsonWriter> content, string? finishReason)
+    private void Chunk(Utf8JsonWriter json, Action<Utf8JsonWriter> content, string? finishReason, int tokens = 0)
     {
         json.WriteStartObject();
         Header(json, chat ? "chat.completion.chunk" : "text_completion");
@@ -115,6 +117,12 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
         else json.WriteString("finish_reason", finishReason);
         json.WriteEndObject();
         json.WriteEndArray();
+        if (tokens > 0)
+        {
+            json.WriteStartObject("lookahead");
+            json.WriteNumber("tokens", tokens);
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
     }
 

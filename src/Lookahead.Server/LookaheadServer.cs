@@ -22,12 +22,40 @@ public sealed class LookaheadServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ServingEngine _engine;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _trieSaver;
+    private int _disposed;
 
-    private LookaheadServer(WebApplication app, ServingEngine engine, Uri address)
+    private LookaheadServer(WebApplication app, ServingEngine engine, Uri address, ServerOptions options)
     {
         _app = app;
         _engine = engine;
         Address = address;
+        _trieSaver = options.TrieFile is null ? Task.CompletedTask : SaveTriePeriodicallyAsync(options.TrieSaveInterval, options.Log);
+    }
+
+    // Refreshes the trie file while serving, so that a replica started from it later drafts from recent output.
+    private async Task SaveTriePeriodicallyAsync(TimeSpan interval, Action<string> log)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                try
+                {
+                    await _engine.SaveTrieAsync();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    log($"warning: saving the trie to '{_engine.TrieFile}' failed: {e.Message}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
     }
 
     /// <summary>Where the server listens, e.g. http://127.0.0.1:8080/ (the real port when 0 was asked for).</summary>
@@ -57,7 +85,7 @@ public sealed class LookaheadServer : IAsyncDisposable
             Map(app, engine, options.ApiKey);
             await app.StartAsync(cancellation);
             string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new LookaheadServer(app, engine, new Uri(bound.EndsWith('/') ? bound : bound + "/"));
+            return new LookaheadServer(app, engine, new Uri(bound.EndsWith('/') ? bound : bound + "/"), options);
         }
         catch
         {
@@ -69,12 +97,25 @@ public sealed class LookaheadServer : IAsyncDisposable
     /// <summary>Completes when the server stops (Ctrl+C or SIGTERM in a console app, or <see cref="DisposeAsync"/>).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
 
-    /// <summary>Stops listening, ends requests in flight and frees the context.</summary>
+    /// <summary>Stops listening, ends requests in flight, saves the trie file (when there is one) and frees the
+    /// context.</summary>
+    /// <exception cref="IOException">The last save of the trie file failed (everything else is freed).</exception>
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        _engine.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        await _stopping.CancelAsync();
+        await _trieSaver;
+        try
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            await _engine.SaveTrieAsync();
+        }
+        finally
+        {
+            _engine.Dispose();
+            _stopping.Dispose();
+        }
     }
 
     private static IPAddress Listen(string host) => host switch
@@ -105,6 +146,7 @@ public sealed class LookaheadServer : IAsyncDisposable
         app.MapPost("/v1/completions", completions.HandleAsync);
         app.MapPost("/v1/chat/completions", chat.HandleAsync);
         app.MapGet("/v1/models", http => Models(http, engine));
+        app.MapGet("/", ChatPageAsync);
         app.MapGet("/health", http => JsonAsync(http, json =>
         {
             json.WriteStartObject();
@@ -118,6 +160,15 @@ public sealed class LookaheadServer : IAsyncDisposable
         });
         app.MapFallback(http => new ApiError(StatusCodes.Status404NotFound, $"no such endpoint: {http.Request.Method} {http.Request.Path}",
             null, "not_found").WriteAsync(http.Response));
+    }
+
+    // The chat page (it asks for the API key itself, when the server needs one).
+    private static async Task ChatPageAsync(HttpContext http)
+    {
+        http.Response.ContentType = "text/html; charset=utf-8";
+        await using Stream page = typeof(LookaheadServer).Assembly.GetManifestResourceStream("Lookahead.Server.chat.html")
+            ?? throw new InvalidOperationException("the chat page is missing from the assembly");
+        await page.CopyToAsync(http.Response.Body);
     }
 
     private static bool Authorized(HttpRequest request, string apiKey)

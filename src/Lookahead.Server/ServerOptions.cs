@@ -22,6 +22,14 @@ public sealed record ServerOptions
     public ContextOptions Context { get; init; } = new();
     /// <summary>KV pool tokens shared by all sequences (default MaxConcurrency x the context length).</summary>
     public int? KvPoolTokens { get; init; }
+    /// <summary>A trie file: loaded at start when it exists (a warm start: the n-grams of earlier outputs draft
+    /// from the first request), saved every <see cref="TrieSaveInterval"/> and when the server stops.</summary>
+    public string? TrieFile { get; init; }
+    /// <summary>How often the trie file is refreshed while serving (default one minute).</summary>
+    public TimeSpan TrieSaveInterval { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>Where the server reports what it cannot answer to a request for (a failed trie save); default
+    /// one line on stderr.</summary>
+    public Action<string> Log { get; init; } = message => Console.Error.WriteLine(message);
 
     internal void Validate()
     {
@@ -31,5 +39,8 @@ public sealed record ServerOptions
         if (DefaultMaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(DefaultMaxTokens), DefaultMaxTokens, "must be at least 1");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("the API key is empty", nameof(ApiKey));
         if (KvPoolTokens is < 1) throw new ArgumentOutOfRangeException(nameof(KvPoolTokens), KvPoolTokens, "must be at least 1");
+        if (TrieSaveInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(TrieSaveInterval), TrieSaveInterval, "must be positive");
+        if (TrieFile is { } trie && Path.GetDirectoryName(Path.GetFullPath(trie)) is { } folder && !Directory.Exists(folder))
+            throw new ArgumentException($"trie file '{trie}': folder '{folder}' does not exist", nameof(TrieFile));
     }
 }

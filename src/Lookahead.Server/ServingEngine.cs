@@ -1,5 +1,6 @@
 using Lookahead.Batching;
 using Lookahead.Decoding;
+using Lookahead.Drafting;
 using Lookahead.Tokenization;
 using Microsoft.AspNetCore.Http;
 
@@ -12,6 +13,7 @@ namespace Lookahead.Server;
 internal sealed class ServingEngine : IDisposable
 {
     private readonly InferenceContext _context;
+    private readonly TokenTrie _trie;
     private int _inFlight;
 
     public ServingEngine(LanguageModel model, ServerOptions options, TimeProvider time)
@@ -32,16 +34,26 @@ internal sealed class ServingEngine : IDisposable
             KvPoolTokens = options.KvPoolTokens ?? options.MaxConcurrency * contextLength,
             BatchSize = Math.Clamp(16 * options.MaxConcurrency, 64, 512),
         });
+        _trie = new TokenTrie(Generator.DefaultTrieOptions(model, new DraftOptions().BranchLength));
         try
         {
-            Batch = new BatchGenerator(_context, options: new BatchOptions { Time = time });
+            if (options.TrieFile is { } file && File.Exists(file)) _trie.Load(file, model.Config.VocabSize);
+            Batch = new BatchGenerator(_context, _trie, new BatchOptions { Time = time });
         }
         catch
         {
+            _trie.Dispose();
             _context.Dispose();
             throw;
         }
+        TrieFile = options.TrieFile;
     }
+
+    /// <summary>Where the trie is saved (null: nowhere).</summary>
+    public string? TrieFile { get; }
+
+    /// <summary>Saves the trie to <see cref="TrieFile"/> between steps; a no-op without one.</summary>
+    public Task SaveTrieAsync() => TrieFile is null ? Task.CompletedTask : Batch.SaveTrieAsync(TrieFile);
 
     public LanguageModel Model { get; }
     public TextTokenizer Tokenizer { get; }
@@ -107,6 +119,7 @@ internal sealed class ServingEngine : IDisposable
     public void Dispose()
     {
         Batch.Dispose();
+        _trie.Dispose();
         _context.Dispose();
     }
 }

@@ -19,7 +19,10 @@ internal static class ServeCommand
             ModelName = reader.String("model-name"),
             KvPoolTokens = reader.Int("kv-pool-tokens", 1, 1 << 30),
             Context = ModelArguments.Context(reader),
+            TrieFile = reader.String("trie"),
+            TrieSaveInterval = TimeSpan.FromSeconds(reader.Int("trie-save-seconds", 1, 86400) ?? 60),
         };
+        if (options.TrieFile is { } trie) InputPaths.RequireWritableFile(trie, "trie file");
         string folder = ModelArguments.Resolve(reader);
         using LanguageModel model = ModelArguments.Load(folder);
         LookaheadServer server;

@@ -37,6 +37,7 @@ public sealed class BatchGenerator : IDisposable
     private readonly bool _prefixCaching;
     private readonly int _poolBlocks, _blockTokens;  // 0 without a KV pool (CUDA: one contiguous sequence)
     private readonly ConcurrentQueue<BatchRequest> _incoming = new();
+    private readonly ConcurrentQueue<(string Path, TaskCompletionSource Done)> _trieSaves = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Thread _thread;
     private readonly List<BatchRequest> _waiting = [];   // arrival order
@@ -187,6 +188,7 @@ public sealed class BatchGenerator : IDisposable
                 Admit();
                 bool prefilled = PrefillChunk();
                 bool stepped = DecodeStep();
+                SaveTries();
                 PublishGauges();
                 if (!prefilled && !stepped) _wake.Wait();
             }
@@ -199,6 +201,8 @@ public sealed class BatchGenerator : IDisposable
         // The exchange is a full fence: a submitter that enqueued before it is drained below, one after sees
         // the flag (GenerateAsync).
         Interlocked.Exchange(ref _stopped, 1);
+        if (Volatile.Read(ref _failure) is null) SaveTries();  // what was asked before Dispose still happens
+        DrainTrieSaves();
         Exception end = EndError();
         while (_incoming.TryDequeue(out BatchRequest? request)) InsertWaiting(request);
         foreach (BatchRequest request in _admitted.Concat(_waiting).ToList())
@@ -221,6 +225,46 @@ public sealed class BatchGenerator : IDisposable
         {
             // A broken context: its sequences stay; nothing else can use it.
         }
+    }
+
+    /// <summary>
+    /// Saves the shared trie's output n-grams to a file (atomically, as <see cref="TokenTrie.Save"/>) between two
+    /// steps, on the scheduler's thread, which is the only one that may touch the trie while requests run.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The generator was disposed.</exception>
+    /// <remarks>The task faults with the IOException of a failed write; the generator goes on.</remarks>
+    public Task SaveTrieAsync(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _trieSaves.Enqueue((path, done));
+        _wake.Release();
+        if (Volatile.Read(ref _stopped) == 1) DrainTrieSaves();
+        return done.Task;
+    }
+
+    private void SaveTries()
+    {
+        while (_trieSaves.TryDequeue(out (string Path, TaskCompletionSource Done) save))
+        {
+            try
+            {
+                _trie.Save(save.Path);
+                save.Done.TrySetResult();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                save.Done.TrySetException(e);
+            }
+        }
+    }
+
+    // Saves asked for once the scheduler stopped: refused, not left waiting.
+    private void DrainTrieSaves()
+    {
+        while (_trieSaves.TryDequeue(out (string Path, TaskCompletionSource Done) save))
+            save.Done.TrySetException(new ObjectDisposedException(nameof(BatchGenerator), "the batch generator stopped before the trie was saved"));
     }
 
     private void PublishGauges()
