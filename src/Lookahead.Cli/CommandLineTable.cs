@@ -101,6 +101,8 @@ internal static class CommandLineTable
         new("concurrency", "LIST", "serve many requests at once instead, e.g. 1,2,4,8,16: that many closed-loop clients on one batch generator, per value and mode (decoding length default auto); reports aggregate and per-request tokens/s, time to first token, and a 4-turn chat's prefix-cache reuse"),
         new("requests", "N", "with --concurrency: the first N test prompts are the requests (and at most N warm-up prompts fill the trie); default all"),
         new("rounds", "N", "with --concurrency: run every configuration N times, alternating, and report each one's median round (and the median of its per-round ratios to plain); default 1"),
+        new("server", "URL", "load-test a running server instead (e.g. http://127.0.0.1:8080): closed-loop clients per --concurrency and mode stream /v1/completions; reports requests/s, output tokens/s, time to first token and inter-chunk latency (p50, p95, p99)"),
+        new("api-key", "KEY", "with --server: the server's API key"),
     ],
         """
         Warm-up prompts are generated into each lookahead run's trie first (untimed), then the test
@@ -109,6 +111,9 @@ internal static class CommandLineTable
         With --concurrency every prompt is first decoded alone (the reference); each request's tokens in
         every batched run must equal its reference or the run fails (exit 1). With --out the report holds
         report.json (its "concurrency" list), report.md and concurrency.png.
+        With --server the test prompts go to that server at temperature 0, each mode through the
+        request's "lookahead" field; every text must be equal across modes or the run fails (exit 1);
+        --out writes report.json (its "server_load" list) and report.md.
         """);
 
     public static readonly CliCommand Serve = new("serve", "serve the model over an OpenAI-compatible HTTP API, many requests at once",

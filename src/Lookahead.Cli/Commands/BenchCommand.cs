@@ -18,6 +18,8 @@ internal static class BenchCommand
     public static int Run(IReadOnlyList<string> args)
     {
         var reader = new ArgumentReader(args, CommandLineTable.Bench.ValueOptions, CommandLineTable.Bench.Flags);
+        if (reader.Has("server")) return RunServerLoad(reader);
+        if (reader.Has("api-key")) throw new UsageException("--api-key is the key of --server: give --server too");
         if (reader.Has("concurrency")) return RunConcurrency(reader);
         if (reader.Has("requests")) throw new UsageException("--requests counts the requests of --concurrency: give --concurrency too");
         if (reader.Has("rounds")) throw new UsageException("--rounds repeats the runs of --concurrency: give --concurrency too");
@@ -157,15 +159,69 @@ internal static class BenchCommand
     public static GenerationOptions ForPrompt(GenerationOptions options, PromptLine line) =>
         options.Sampling.IsGreedy ? options : options with { Sampling = options.Sampling with { Seed = (ulong)line.Line } };
 
-    // --concurrency: closed-loop clients on a batch generator per concurrency and mode (ConcurrencyBench).
-    private static int RunConcurrency(ArgumentReader reader)
+    // --server URL: closed-loop HTTP clients against a running server (ServerLoad).
+    private static int RunServerLoad(ArgumentReader reader)
     {
-        int[] levels = (reader.String("concurrency") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        string url = reader.String("server")!;
+        if (!Uri.TryCreate(url.EndsWith('/') ? url : url + "/", UriKind.Absolute, out Uri? server) || server.Scheme is not ("http" or "https"))
+            throw new UsageException($"--server must be an http(s) URL such as http://127.0.0.1:8080, got '{url}'");
+        foreach (string local in new[] { "model", "decoding-length", "temperature", "rounds", "backend", "threads", "context", "forward-cost-context",
+                     "paired-bandwidth", "device-time" })
+            if (reader.Has(local)) throw new UsageException($"--{local} does not apply to --server (the server's settings decide)");
+        int[] levels = Levels(reader.String("concurrency") ?? "1");
+        int maxTokens = reader.Int("max-tokens", 1, 1 << 20) ?? 256;
+        int? requestLimit = reader.Int("requests", 1, 1 << 20);
+        string[] modes = (reader.String("modes") ?? "greedy,lookahead").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (string mode in modes)
+            if (mode is not ("greedy" or "lookahead")) throw new UsageException($"--modes: unknown mode '{mode}' (greedy, lookahead)");
+        if (modes.Length == 0) throw new UsageException("--modes needs at least one of greedy, lookahead");
+        string? outDirectory = reader.String("out");
+        if (outDirectory is not null) InputPaths.RequireOutputFolder(outDirectory, "report folder");
+        string promptsPath = reader.String("prompts") ?? BundledPrompts;
+        InputPaths.RequireFile(promptsPath, "prompts file");
+        List<(string Id, object Prompt)> prompts = PromptFile.Read(promptsPath, 1 << 16).Where(p => p.Split != "warmup").Take(requestLimit ?? int.MaxValue)
+            .Select(p => (p.Id ?? $"line {p.Line}", p.PromptIds is { } ids ? (object)ids : p.Prompt!)).ToList();
+        if (prompts.Count == 0) throw new LookaheadException($"{promptsPath} has no test prompts (lines whose split is not \"warmup\")");
+
+        var progress = new ProgressBar();
+        progress.Start(levels.Length * modes.Length * prompts.Count);
+        List<ServerLoad.Result> results;
+        try
+        {
+            results = ServerLoad.RunAsync(server, reader.String("api-key"), prompts, levels, modes, maxTokens, progress.Advance).GetAwaiter().GetResult();
+        }
+        catch (HttpRequestException e)
+        {
+            throw new LookaheadException($"cannot reach the server at {server}: {e.Message}", e);
+        }
+        progress.Finish();
+        Console.Out.Write(ServerLoad.Table(results, markdown: false));
+        if (outDirectory is not null)
+        {
+            Directory.CreateDirectory(outDirectory);
+            using (FileStream json = File.Create(Path.Combine(outDirectory, "report.json"))) ServerLoad.WriteJson(json, server, maxTokens, results);
+            File.WriteAllText(Path.Combine(outDirectory, "report.md"),
+                $"# Server load\n\n{server}, {prompts.Count} requests of at most {maxTokens} tokens per concurrency and mode, temperature 0; " +
+                "every text equal across modes. ITL: the gap between successive text chunks.\n\n" + ServerLoad.Table(results, markdown: true));
+            Console.Error.WriteLine($"wrote report.json and report.md in {outDirectory}");
+        }
+        return 0;
+    }
+
+    private static int[] Levels(string text)
+    {
+        int[] levels = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(part => int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int level) && level is >= 1 and <= 256
                 ? level
                 : throw new UsageException($"--concurrency must be a list of integers in 1..256, e.g. 1,2,4,8,16; got '{part}'"))
             .Distinct().Order().ToArray();
-        if (levels.Length == 0) throw new UsageException("--concurrency needs at least one value, e.g. 1,2,4,8,16");
+        return levels.Length > 0 ? levels : throw new UsageException("--concurrency needs at least one value, e.g. 1,2,4,8,16");
+    }
+
+    // --concurrency: closed-loop clients on a batch generator per concurrency and mode (ConcurrencyBench).
+    private static int RunConcurrency(ArgumentReader reader)
+    {
+        int[] levels = Levels(reader.String("concurrency") ?? "");
         foreach (string single in new[] { "forward-cost-context", "paired-bandwidth", "device-time" })
             if (reader.Has(single)) throw new UsageException($"--{single} belongs to the single-request benchmark: leave out --concurrency or it");
         int? requestLimit = reader.Int("requests", 1, 1 << 20);
