@@ -35,9 +35,43 @@ internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
         {
             status = 499;  // the client went away (nginx's code for it)
         }
+        catch (ArgumentException e)
+        {
+            // A setting the request's checks let through but the library refused: still the request's fault.
+            status = StatusCodes.Status400BadRequest;
+            await FailAsync(http, new ApiError(status, e.Message));
+        }
+        catch (Exception e) when (e is LookaheadException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The step failed (e.g. non-finite logits) or the server is stopping: the request ends with the reason.
+            status = StatusCodes.Status500InternalServerError;
+            await FailAsync(http, new ApiError(status, e.Message, null, null, "server_error"));
+        }
         finally
         {
             engine.Metrics.Request(Endpoint, status);
+        }
+    }
+
+    // Before the response started: the error as the response; after (a stream): one last event holding it.
+    private static async Task FailAsync(HttpContext http, ApiError error)
+    {
+        try
+        {
+            if (!http.Response.HasStarted)
+            {
+                await error.WriteAsync(http.Response);
+                return;
+            }
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            await using (var json = new Utf8JsonWriter(buffer)) ApiError.Write(json, error.Message, error.Type, error.Param, error.Code);
+            await http.Response.WriteAsync("data: ");
+            await http.Response.Body.WriteAsync(buffer.WrittenMemory);
+            await http.Response.WriteAsync("\n\ndata: [DONE]\n\n");
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            // the client is gone too
         }
     }
 
