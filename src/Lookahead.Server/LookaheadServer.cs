@@ -158,6 +158,17 @@ public sealed class LookaheadServer : IAsyncDisposable
             http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             return http.Response.WriteAsync(engine.Metrics.Exposition(engine.Batch.Gauges));
         });
+        foreach ((string path, string allowed) in new[] { ("/v1/completions", "POST"), ("/v1/chat/completions", "POST"), ("/v1/models", "GET"),
+                     ("/health", "GET"), ("/metrics", "GET"), ("/", "GET") })
+        {
+            string[] others = new[] { "GET", "POST", "PUT", "DELETE", "PATCH" }.Where(m => m != allowed).ToArray();
+            app.MapMethods(path, others, http =>
+            {
+                http.Response.Headers.Allow = allowed;
+                return new ApiError(StatusCodes.Status405MethodNotAllowed, $"{http.Request.Method} {path} is not allowed: use {allowed}",
+                    null, "method_not_allowed").WriteAsync(http.Response);
+            });
+        }
         app.MapFallback(http => new ApiError(StatusCodes.Status404NotFound, $"no such endpoint: {http.Request.Method} {http.Request.Path}",
             null, "not_found").WriteAsync(http.Response));
     }

@@ -267,6 +267,13 @@ public class ServerTests
             if (param is not null) Assert.That(error.GetProperty("param").GetString(), Is.EqualTo(param), body);
             if (code is not null) Assert.That(error.GetProperty("code").GetString(), Is.EqualTo(code), body);
         }
+        using (HttpResponseMessage get = await _http.GetAsync("v1/chat/completions"))
+        {
+            Assert.That(get.StatusCode, Is.EqualTo(HttpStatusCode.MethodNotAllowed));
+            Assert.That(get.Content.Headers.Allow, Is.EquivalentTo(new[] { "POST" }));
+            Assert.That(JsonDocument.Parse(await get.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetString(),
+                Is.EqualTo("method_not_allowed"));
+        }
         (HttpStatusCode noKey, JsonElement unauthorized) = await Refused("v1/completions", "{\"prompt\": \"hi\"}", key: null);
         Assert.That(noKey, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(unauthorized.GetProperty("code").GetString(), Is.EqualTo("invalid_api_key"));
