@@ -383,6 +383,45 @@ public class ServerTests
     }
 
     [Test]
+    public async Task TheTrieFileIsRefreshedWhileServingAndWarmStartsTheNextServer()
+    {
+        string trie = Path.Combine(Path.GetTempPath(), "lookahead-serve-" + Guid.NewGuid().ToString("N") + ".trie");
+        try
+        {
+            var options = new ServerOptions
+            {
+                Port = 0, MaxConcurrency = 1, TrieFile = trie, TrieSaveInterval = TimeSpan.FromMilliseconds(100),
+                Context = new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, Threads = 1 },
+            };
+            await using (LookaheadServer server = await LookaheadServer.StartAsync(_model, options))
+            {
+                using var client = new HttpClient { BaseAddress = server.Address };
+                (await client.PostAsync("v1/completions", Json("{\"prompt\": \"Once upon a time\", \"max_tokens\": 40}"))).EnsureSuccessStatusCode();
+                for (int wait = 0; wait < 100 && !File.Exists(trie); wait++) await Task.Delay(20);
+                Assert.That(File.Exists(trie), Is.True, "saved while serving, before the server stops");
+            }
+            using var loaded = new Lookahead.Drafting.TokenTrie(Generator.DefaultTrieOptions(_model, new Lookahead.Drafting.DraftOptions().BranchLength));
+            loaded.Load(trie, _model.Config.VocabSize);
+            Assert.That(loaded.NodeCount, Is.GreaterThan(40), "the output's n-grams are in the file");
+
+            // A server started from the file drafts from it at once: its first request accepts drafted tokens.
+            string continuation = Alone("Once upon a time", 40, new SamplingOptions());
+            await using LookaheadServer warm = await LookaheadServer.StartAsync(_model, options);
+            using var warmClient = new HttpClient { BaseAddress = warm.Address };
+            using HttpResponseMessage response = await warmClient.PostAsync("v1/completions",
+                Json("{\"prompt\": \"Once upon a time\", \"max_tokens\": 40, \"lookahead\": {\"decoding_length\": 8}}"));
+            JsonElement root = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            Assert.That(root.GetProperty("choices")[0].GetProperty("text").GetString(), Is.EqualTo(continuation));
+            Assert.That(root.GetProperty("lookahead").GetProperty("accepted_tokens").GetInt32(), Is.GreaterThan(10),
+                "the warm trie's n-grams of this very continuation are accepted");
+        }
+        finally
+        {
+            File.Delete(trie);
+        }
+    }
+
+    [Test]
     public async Task BeyondTheQueueLimitRequestsGet429WithRetryAfter()
     {
         await using LookaheadServer small = await LookaheadServer.StartAsync(_model, new ServerOptions
