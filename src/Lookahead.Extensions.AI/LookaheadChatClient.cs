@@ -44,14 +44,7 @@ public sealed class LookaheadChatClient : IChatClient
             $"the model folder '{model.Folder}' has no tokenizer this library reads ({model.TokenizerStatus}): a chat client needs text");
         _prompt = ChatPrompt.ForModel(model.Folder);
         _defaultMaxTokens = options.DefaultMaxOutputTokens;
-        int contextLength = options.Context.ContextLength ?? model.DefaultContextLength();
-        _context = model.CreateContext(options.Context with
-        {
-            ContextLength = contextLength,
-            MaxSequences = options.MaxConcurrency,
-            KvPoolTokens = options.MaxConcurrency * contextLength,
-            BatchSize = Math.Clamp(16 * options.MaxConcurrency, 64, 512),
-        });
+        _context = model.CreateContext(BatchGenerator.ContextOptionsFor(options.Context, options.MaxConcurrency));
         try
         {
             _batch = new BatchGenerator(_context);
@@ -90,8 +83,7 @@ public sealed class LookaheadChatClient : IChatClient
     {
         int[] prompt = _tokenizer.Encode(_prompt.Render(Turns(messages)));
         GenerationOptions generation = Options(options, prompt.Length);
-        var stops = new StopStrings(options?.StopSequences is { } list ? list.ToList() : []);
-        StreamingDetokenizer detokenizer = _tokenizer.CreateStream(prompt);
+        var stream = new StoppingTextStream(_tokenizer, prompt, options?.StopSequences is { } list ? list.ToList() : []);
         string responseId = Guid.NewGuid().ToString("N");
         int generated = 0;
         BatchResult? result = null;
@@ -103,21 +95,18 @@ public sealed class LookaheadChatClient : IChatClient
                 break;
             }
             generated += chunk.Tokens.Length;
-            string text = stops.Push(detokenizer.Append(chunk.Tokens));
+            string text = stream.Append(chunk.Tokens);
             if (text.Length > 0) yield return Update(responseId, text);
-            if (stops.Stopped) break;  // leaving the enumeration cancels the request at the next step
+            if (stream.Stopped) break;  // leaving the enumeration cancels the request at the next step
         }
-        if (!stops.Stopped)
-        {
-            string rest = stops.Push(detokenizer.Flush()) + stops.Flush();
-            if (rest.Length > 0) yield return Update(responseId, rest);
-        }
+        string rest = stream.Finish();
+        if (rest.Length > 0) yield return Update(responseId, rest);
         var usage = new UsageDetails { InputTokenCount = prompt.Length, OutputTokenCount = generated, TotalTokenCount = prompt.Length + generated };
         var final = new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
         {
             ResponseId = responseId,
             ModelId = _metadata.DefaultModelId,
-            FinishReason = stops.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? ChatFinishReason.Stop : ChatFinishReason.Length,
+            FinishReason = stream.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? ChatFinishReason.Stop : ChatFinishReason.Length,
         };
         if (result is not null)
         {

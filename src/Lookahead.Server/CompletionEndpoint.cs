@@ -63,11 +63,8 @@ internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
                 await error.WriteAsync(http.Response);
                 return;
             }
-            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            await using (var json = new Utf8JsonWriter(buffer)) ApiError.Write(json, error.Message, error.Type, error.Param, error.Code);
-            await http.Response.WriteAsync("data: ");
-            await http.Response.Body.WriteAsync(buffer.WrittenMemory);
-            await http.Response.WriteAsync("\n\ndata: [DONE]\n\n");
+            await ServerSentEvents.DataAsync(http.Response, json => ApiError.Write(json, error.Message, error.Type, error.Param, error.Code), default);
+            await ServerSentEvents.DoneAsync(http.Response, default);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
@@ -105,8 +102,7 @@ internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
     private async Task GenerateAsync(CompletionRequest request, int[] prompt, GenerationOptions options, CompletionResponse response,
         CancellationToken aborted)
     {
-        var detokenizer = engine.Tokenizer.CreateStream(prompt);
-        var stops = new StopStrings(request.Stop);
+        var text = new StoppingTextStream(engine.Tokenizer, prompt, request.Stop);
         int generated = 0;
         BatchResult? result = null;
         await foreach (BatchChunk chunk in engine.Batch.GenerateAsync(prompt, options, aborted))
@@ -118,15 +114,12 @@ internal sealed class CompletionEndpoint(ServingEngine engine, bool chat)
             }
             generated += chunk.Tokens.Length;
             engine.Metrics.Generated(chunk.Tokens.Length);
-            await response.TextAsync(stops.Push(detokenizer.Append(chunk.Tokens)), chunk.Tokens.Length, request.Stream, aborted);
-            if (stops.Stopped) break;  // leaving the enumeration cancels the request at the next step
+            await response.TextAsync(text.Append(chunk.Tokens), chunk.Tokens.Length, request.Stream, aborted);
+            if (text.Stopped) break;  // leaving the enumeration cancels the request at the next step
         }
-        if (!stops.Stopped)
-        {
-            await response.TextAsync(stops.Push(detokenizer.Flush()) + stops.Flush(), 0, request.Stream, aborted);
-        }
+        await response.TextAsync(text.Finish(), 0, request.Stream, aborted);
         if (result is not null) engine.Metrics.Finished(result.Stats.Steps, result.Stats.DraftedTokens, result.Stats.AcceptedTokens);
-        string finish = stops.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? "stop" : "length";
+        string finish = text.Stopped || result?.FinishReason == FinishReason.EndOfSequence ? "stop" : "length";
         await response.FinishAsync(finish, generated, result?.Stats, request.Stream, aborted);
     }
 }

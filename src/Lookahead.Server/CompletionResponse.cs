@@ -21,7 +21,7 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";  // nginx: pass events through as they come
-        if (chat) await EventAsync(json => Chunk(json, w => { w.WriteString("role", "assistant"); w.WriteString("content", ""); }, null), aborted);
+        if (chat) await EventAsync(json => Chunk(json, "", role: true, null), aborted);
         else await response.Body.FlushAsync(aborted);
     }
 
@@ -35,55 +35,34 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
             _text.Append(text);
             return;
         }
-        await EventAsync(json => Chunk(json, w => w.WriteString(chat ? "content" : "text", text), null, tokens), aborted);
+        await EventAsync(json => Chunk(json, text, role: false, null, tokens), aborted);
     }
 
     public async Task FinishAsync(string finishReason, int completionTokens, GenerationStats? stats, bool stream, CancellationToken aborted)
     {
         if (stream)
         {
-            await EventAsync(json => Chunk(json, _ => { }, finishReason), aborted);
+            await EventAsync(json => Chunk(json, null, role: false, finishReason), aborted);
             if (includeUsage) await EventAsync(json => UsageChunk(json, completionTokens, stats), aborted);
-            await response.WriteAsync("data: [DONE]\n\n", aborted);
-            await response.Body.FlushAsync(aborted);
+            await ServerSentEvents.DoneAsync(response, aborted);
             return;
         }
         response.ContentType = "application/json";
         await using var writer = new Utf8JsonWriter(response.Body);
         writer.WriteStartObject();
         Header(writer, chat ? "chat.completion" : "text_completion");
-        writer.WriteStartArray("choices");
-        writer.WriteStartObject();
-        writer.WriteNumber("index", 0);
-        if (chat)
+        string text = _text.ToString();
+        Choice(writer, "message", w =>
         {
-            writer.WriteStartObject("message");
-            writer.WriteString("role", "assistant");
-            writer.WriteString("content", _text.ToString());
-            writer.WriteEndObject();
-        }
-        else
-        {
-            writer.WriteString("text", _text.ToString());
-        }
-        writer.WriteNull("logprobs");
-        writer.WriteString("finish_reason", finishReason);
-        writer.WriteEndObject();
-        writer.WriteEndArray();
+            w.WriteString("role", "assistant");
+            w.WriteString("content", text);
+        }, text, finishReason);
         Usage(writer, completionTokens, stats);
         writer.WriteEndObject();
         await writer.FlushAsync(aborted);
     }
 
-    private async Task EventAsync(Action<Utf8JsonWriter> write, CancellationToken aborted)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        await using (var json = new Utf8JsonWriter(buffer)) write(json);
-        await response.WriteAsync("data: ", aborted);
-        await response.Body.WriteAsync(buffer.WrittenMemory, aborted);
-        await response.WriteAsync("\n\n", aborted);
-        await response.Body.FlushAsync(aborted);
-    }
+    private Task EventAsync(Action<Utf8JsonWriter> write, CancellationToken aborted) => ServerSentEvents.DataAsync(response, write, aborted);
 
     private void Header(Utf8JsonWriter json, string type)
     {
@@ -93,30 +72,17 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
         json.WriteString("model", model);
     }
 
-    // A streamed chunk: the delta (chat) or text (completions) the callback writes, and the finish reason.
-    private void Chunk(Utf8JsonWriter json, Action<Utf8JsonWriter> content, string? finishReason, int tokens = 0)
+    // A streamed chunk: its text (none in the finishing chunk; chat's first chunk names the role), the finish
+    // reason, and the step's token count.
+    private void Chunk(Utf8JsonWriter json, string? text, bool role, string? finishReason, int tokens = 0)
     {
         json.WriteStartObject();
         Header(json, chat ? "chat.completion.chunk" : "text_completion");
-        json.WriteStartArray("choices");
-        json.WriteStartObject();
-        json.WriteNumber("index", 0);
-        if (chat)
+        Choice(json, "delta", w =>
         {
-            json.WriteStartObject("delta");
-            content(json);
-            json.WriteEndObject();
-        }
-        else
-        {
-            content(json);
-            if (finishReason is not null) json.WriteString("text", "");
-        }
-        json.WriteNull("logprobs");
-        if (finishReason is null) json.WriteNull("finish_reason");
-        else json.WriteString("finish_reason", finishReason);
-        json.WriteEndObject();
-        json.WriteEndArray();
+            if (role) w.WriteString("role", "assistant");
+            if (text is not null) w.WriteString("content", text);
+        }, text ?? "", finishReason);
         if (tokens > 0)
         {
             json.WriteStartObject("lookahead");
@@ -124,6 +90,30 @@ internal sealed class CompletionResponse(bool chat, string model, int promptToke
             json.WriteEndObject();
         }
         json.WriteEndObject();
+    }
+
+    // The one choice: chat's message or delta object (its fields written by chatFields), or completions' text;
+    // then the finish reason (null while streaming).
+    private void Choice(Utf8JsonWriter json, string chatObject, Action<Utf8JsonWriter> chatFields, string text, string? finishReason)
+    {
+        json.WriteStartArray("choices");
+        json.WriteStartObject();
+        json.WriteNumber("index", 0);
+        if (chat)
+        {
+            json.WriteStartObject(chatObject);
+            chatFields(json);
+            json.WriteEndObject();
+        }
+        else
+        {
+            json.WriteString("text", text);
+        }
+        json.WriteNull("logprobs");
+        if (finishReason is null) json.WriteNull("finish_reason");
+        else json.WriteString("finish_reason", finishReason);
+        json.WriteEndObject();
+        json.WriteEndArray();
     }
 
     // The last chunk with stream_options.include_usage: no choices, the usage.

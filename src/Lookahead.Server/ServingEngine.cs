@@ -26,14 +26,7 @@ internal sealed class ServingEngine : IDisposable
         MaxInFlight = options.MaxConcurrency + options.QueueLimit;
         DefaultMaxTokens = options.DefaultMaxTokens;
         Metrics = new ServerMetrics(time);
-        int contextLength = options.Context.ContextLength ?? model.DefaultContextLength();
-        _context = model.CreateContext(options.Context with
-        {
-            ContextLength = contextLength,
-            MaxSequences = options.MaxConcurrency,
-            KvPoolTokens = options.KvPoolTokens ?? options.MaxConcurrency * contextLength,
-            BatchSize = Math.Clamp(16 * options.MaxConcurrency, 64, 512),
-        });
+        _context = model.CreateContext(BatchGenerator.ContextOptionsFor(options.Context with { KvPoolTokens = options.KvPoolTokens }, options.MaxConcurrency));
         _trie = new TokenTrie(Generator.DefaultTrieOptions(model, new DraftOptions().BranchLength));
         try
         {

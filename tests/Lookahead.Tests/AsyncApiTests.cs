@@ -28,8 +28,7 @@ public class AsyncApiTests
         }
         Assert.That(tokens, Is.EqualTo(expected));
         Assert.That(result!.Tokens, Is.EqualTo(expected));
-        string before = model.Tokenizer.Decode(prompt);
-        Assert.That(text.ToString(), Is.EqualTo(model.Tokenizer.Decode([.. prompt, .. expected])[before.Length..]));
+        Assert.That(text.ToString(), Is.EqualTo(model.Tokenizer.ContinuationText(prompt, expected)));
 
         GenerationResult awaited = await generator.GenerateAsync(prompt, options);
         Assert.That(awaited.Tokens, Is.EqualTo(expected));

@@ -145,12 +145,6 @@ public class ReplicaTests
 
     private static StringContent Json(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
 
-    private static string Alone(LanguageModel model, string prompt, int maxTokens)
-    {
-        int[] ids = model.Tokenizer!.Encode(prompt);
-        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, Threads = 1 });
-        int[] tokens = new Generator(context).GenerateOnce(ids, new GenerationOptions { MaxTokens = maxTokens }).Tokens;
-        string before = model.Tokenizer.Decode(ids);
-        return model.Tokenizer.Decode([.. ids, .. tokens])[before.Length..];
-    }
+    private static string Alone(LanguageModel model, string prompt, int maxTokens) =>
+        TextOracle.Alone(model, prompt, new GenerationOptions { MaxTokens = maxTokens });
 }

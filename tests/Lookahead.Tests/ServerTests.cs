@@ -51,16 +51,8 @@ public class ServerTests
     }
 
     // The oracle: the Generator alone on the prompt text's tokens, its continuation as text.
-    private string Alone(string prompt, int maxTokens, SamplingOptions sampling, DecodingMode mode = DecodingMode.Greedy)
-    {
-        int[] ids = _model.Tokenizer!.Encode(prompt);
-        using InferenceContext context = _model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, Threads = 1 });
-        int[] tokens = new Generator(context).GenerateOnce(ids, new GenerationOptions { MaxTokens = maxTokens, Mode = mode, Sampling = sampling }).Tokens;
-        string before = _model.Tokenizer.Decode(ids);
-        string all = _model.Tokenizer.Decode([.. ids, .. tokens]);
-        Assert.That(all, Does.StartWith(before));
-        return all[before.Length..];
-    }
+    private string Alone(string prompt, int maxTokens, SamplingOptions sampling, DecodingMode mode = DecodingMode.Greedy) =>
+        TextOracle.Alone(_model, prompt, new GenerationOptions { MaxTokens = maxTokens, Mode = mode, Sampling = sampling });
 
     private static List<string> Prompts(int count) => LookaheadLosslessTests.BenchPrompts(count).Select(p => p[..Math.Min(p.Length, 120)]).ToList();
 

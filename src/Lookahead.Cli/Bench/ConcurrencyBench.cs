@@ -19,15 +19,10 @@ internal static class ConcurrencyBench
     /// <summary>A prompt with its reference output (plain decoding alone).</summary>
     public sealed record Prompt(PromptLine Line, int[] Ids, int[] Reference);
 
-    // The context each configuration runs on: a sequence per client, a KV pool that holds every client's
-    // longest request, and a batch with room for drafts beside every sequence's root.
-    public static ContextOptions ContextFor(ContextOptions baseOptions, int concurrency, int sequenceTokens) => baseOptions with
-    {
-        ContextLength = sequenceTokens,
-        MaxSequences = concurrency,
-        KvPoolTokens = concurrency * sequenceTokens,
-        BatchSize = Math.Clamp(16 * concurrency, 64, 512),
-    };
+    // The context each configuration runs on: a sequence per client, each (and so the KV pool) sized for the
+    // longest request, and the batch generator's usual batch.
+    public static ContextOptions ContextFor(ContextOptions baseOptions, int concurrency, int sequenceTokens) =>
+        BatchGenerator.ContextOptionsFor(baseOptions with { ContextLength = sequenceTokens }, concurrency);
 
     /// <summary>
     /// Runs the requests through a batch generator with concurrency clients, each sending its next prompt when
@@ -77,7 +72,7 @@ internal static class ConcurrencyBench
             Task.WaitAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(Client)).ToArray());
             double wall = clock.Elapsed.TotalSeconds;
             return new ConcurrencyResult(concurrency, run.Mode, run.Length, requests.Count, tokens, wall,
-                Percentile(rates, 0.5), Percentile(ttfts, 0.5), Percentile(ttfts, 0.95), batch.Statistics);
+                Percentiles.NearestRank(rates, 0.5), Percentiles.NearestRank(ttfts, 0.5), Percentiles.NearestRank(ttfts, 0.95), batch.Statistics);
         }
         catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
         {
@@ -118,14 +113,6 @@ internal static class ConcurrencyBench
         throw new LookaheadException(
             $"LOSSLESS CHECK FAILED: {run.Mode}{(run.Length is null ? "" : $" (decoding length {run.Length})")} at concurrency {concurrency} " +
             $"differs from the prompt's output alone for prompt {prompt.Line.Id ?? $"on line {prompt.Line.Line}"} at generated token {at}");
-    }
-
-    // Nearest-rank percentile.
-    private static double Percentile(double[] values, double fraction)
-    {
-        if (values.Length == 0) return 0;
-        double[] sorted = values.Order().ToArray();
-        return sorted[Math.Clamp((int)Math.Ceiling(fraction * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 }
 

@@ -60,8 +60,8 @@ internal static class ServerLoad
                 double[] gaps = timings.SelectMany(t => t.GapsMs).ToArray();
                 long tokens = timings.Sum(t => (long)t.Tokens);
                 int chunks = timings.Sum(t => t.GapsMs.Length + 1);
-                results.Add(new Result(level, mode, prompts.Count, tokens, wall, Percentile(ttft, 0.5), Percentile(ttft, 0.95), Percentile(ttft, 0.99),
-                    Percentile(gaps, 0.5), Percentile(gaps, 0.95), Percentile(gaps, 0.99), chunks > 0 ? (double)tokens / chunks : 0));
+                results.Add(new Result(level, mode, prompts.Count, tokens, wall, Percentiles.NearestRank(ttft, 0.5), Percentiles.NearestRank(ttft, 0.95), Percentiles.NearestRank(ttft, 0.99),
+                    Percentiles.NearestRank(gaps, 0.5), Percentiles.NearestRank(gaps, 0.95), Percentiles.NearestRank(gaps, 0.99), chunks > 0 ? (double)tokens / chunks : 0));
             }
         }
         return results;
@@ -110,14 +110,6 @@ internal static class ServerLoad
         }
         double seconds = Stopwatch.GetElapsedTime(sent).TotalSeconds;
         return new Timing(double.IsNaN(ttft) ? seconds * 1000 : ttft, gaps.ToArray(), tokens, seconds, text.ToString());
-    }
-
-    // Nearest-rank percentile (0 for no values).
-    private static double Percentile(double[] values, double fraction)
-    {
-        if (values.Length == 0) return 0;
-        double[] sorted = values.Order().ToArray();
-        return sorted[Math.Clamp((int)Math.Ceiling(fraction * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
     public static string Table(IReadOnlyList<Result> results, bool markdown)

@@ -86,6 +86,18 @@ public sealed class BatchGenerator : IDisposable
         _thread.Start();
     }
 
+    /// <summary>
+    /// Context options for serving maxConcurrency requests at once: a sequence each, and (unless baseOptions
+    /// sets one) a batch with room for a draft beside every sequence's root: 16 nodes per sequence, 64 to
+    /// 512 in all. The KV pool is baseOptions' (by default room for every sequence at the full length).
+    /// </summary>
+    public static ContextOptions ContextOptionsFor(ContextOptions baseOptions, int maxConcurrency)
+    {
+        ArgumentNullException.ThrowIfNull(baseOptions);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrency, 1);
+        return baseOptions with { MaxSequences = maxConcurrency, BatchSize = baseOptions.BatchSize ?? Math.Clamp(16 * maxConcurrency, 64, 512) };
+    }
+
     /// <summary>Requests the generator holds at once (the context's sequences).</summary>
     public int MaxConcurrency => _context.MaxSequences;
 
