@@ -2,32 +2,33 @@ using System.Text.Json;
 using Microsoft.ML.Tokenizers;
 using Lookahead.IO;
 using Lookahead.Model;
+using Lookahead.Tokenization.HuggingFace;
 
 namespace Lookahead.Tokenization;
 
 /// <summary>
-/// Text to token ids and back for a model folder with a SentencePiece tokenizer.model, through
-/// Microsoft.ML.Tokenizers' LlamaTokenizer. Whether a BOS token starts each prompt follows
-/// tokenizer_config.json's add_bos_token (default true) and needs config.json's bos_token_id.
+/// Text to token ids and back for a model folder: a SentencePiece tokenizer.model (through
+/// Microsoft.ML.Tokenizers' LlamaTokenizer; a BOS token starts each prompt when tokenizer_config.json's
+/// add_bos_token, default true, says so and config.json names it), or else Hugging Face's tokenizer.json
+/// with a byte-level BPE model (its post_processor decides what starts a prompt). Special tokens written in
+/// the text, as chat templates write them, become their ids.
 /// </summary>
 public sealed class TextTokenizer
 {
     /// <summary>Largest tokenizer.model read (real ones are at most a few MiB).</summary>
     public const long MaxModelBytes = 64L * 1024 * 1024;
 
-    private readonly LlamaTokenizer _tokenizer;
+    private readonly TokenizerModel _model;
 
-    private TextTokenizer(LlamaTokenizer tokenizer, int? bosId, bool addBos)
+    private TextTokenizer(TokenizerModel model, int? bosId)
     {
-        _tokenizer = tokenizer;
+        _model = model;
         BosId = bosId;
-        AddBos = addBos && bosId is not null;
-        (AnchorId, AnchorText) = FindAnchor(tokenizer);
-        MaxPieceBytes = Math.Max(1, tokenizer.Vocabulary.Keys.Max(piece => System.Text.Encoding.UTF8.GetByteCount(piece)));
+        (AnchorId, AnchorText) = FindAnchor(model);
     }
 
-    /// <summary>The most text bytes one token stands for: the longest piece's UTF-8 length.</summary>
-    public int MaxPieceBytes { get; }
+    /// <summary>The most text bytes one token stands for.</summary>
+    public int MaxPieceBytes => _model.MaxTokenBytes;
 
     /// <summary>
     /// Whether the text certainly encodes to more than maxTokens tokens, decided without encoding it (so an
@@ -52,35 +53,46 @@ public sealed class TextTokenizer
     }
 
     /// <summary>Description of the tokenizer source.</summary>
-    public string Description => $"SentencePiece tokenizer.model ({VocabularySize} pieces)";
+    public string Description => _model.Description;
 
-    /// <summary>The pieces and their ids (SentencePiece spelling, "▁" for a leading space).</summary>
-    public IReadOnlyDictionary<string, int> Vocabulary => _tokenizer.Vocabulary;
+    /// <summary>The tokens and their ids as the tokenizer file spells them (SentencePiece's "▁" for a leading
+    /// space; tokenizer.json's byte-level "Ġ").</summary>
+    public IReadOnlyDictionary<string, int> Vocabulary => _model.Vocabulary;
 
-    /// <summary>Number of pieces in the tokenizer's vocabulary.</summary>
-    public int VocabularySize => _tokenizer.Vocabulary.Count;
+    /// <summary>Number of tokens in the tokenizer's vocabulary.</summary>
+    public int VocabularySize => _model.Vocabulary.Count;
 
     /// <summary>The BOS token id, if the model has one.</summary>
     public int? BosId { get; }
 
     /// <summary>Whether Encode puts BOS first.</summary>
-    public bool AddBos { get; }
+    public bool AddBos => BosId is int bos && _model.Prefix.Count > 0 && _model.Prefix[0] == bos;
 
     /// <summary>
-    /// Loads tokenizer.model from the folder; returns null (with the reason) when the folder has no
-    /// supported tokenizer, so callers fall back to token-id input and output.
+    /// Loads the folder's tokenizer.model, or else its tokenizer.json; returns null (with the reason) when the
+    /// folder has neither, so callers fall back to token-id input and output.
     /// </summary>
+    /// <exception cref="LookaheadException">The tokenizer file is unreadable, or of a kind this library does not read.</exception>
     public static TextTokenizer? TryLoad(string folder, ModelConfig config, out string status)
     {
-        string path = Path.Combine(folder, "tokenizer.model");
-        if (!File.Exists(path))
+        TokenizerModel model;
+        if (File.Exists(Path.Combine(folder, "tokenizer.model"))) model = LoadSentencePiece(folder, config);
+        else if (File.Exists(Path.Combine(folder, "tokenizer.json"))) model = TokenizerJson.Load(Path.Combine(folder, "tokenizer.json"));
+        else
         {
-            status = File.Exists(Path.Combine(folder, "tokenizer.json"))
-                ? "tokenizer.json only (not supported; use token ids)"
-                : "none (use token ids)";
+            status = "none (use token ids)";
             return null;
         }
-        byte[] bytes = BoundedFile.ReadAllBytes(path, MaxModelBytes, "tokenizer.model");
+        if (model.IdLimit > config.VocabSize)
+            throw new LookaheadException($"the tokenizer has ids up to {model.IdLimit - 1} but the model's vocab_size is {config.VocabSize}");
+        var result = new TextTokenizer(model, config.BosTokenId);
+        status = result.Description;
+        return result;
+    }
+
+    private static SentencePieceModel LoadSentencePiece(string folder, ModelConfig config)
+    {
+        byte[] bytes = BoundedFile.ReadAllBytes(Path.Combine(folder, "tokenizer.model"), MaxModelBytes, "tokenizer.model");
         if (bytes.Length == 0) throw new LookaheadException($"tokenizer.model in '{folder}' is empty");
         LlamaTokenizer tokenizer;
         try
@@ -93,27 +105,24 @@ public sealed class TextTokenizer
             throw new LookaheadException($"tokenizer.model in '{folder}' is not a SentencePiece model this library reads ({e.GetType().Name}: {e.Message})", e);
         }
         if (tokenizer.Vocabulary.Count == 0) throw new LookaheadException($"tokenizer.model in '{folder}' has no pieces");
-        if (tokenizer.Vocabulary.Count > config.VocabSize)
-            throw new LookaheadException(
-                $"tokenizer.model has {tokenizer.Vocabulary.Count} pieces but the model's vocab_size is {config.VocabSize}");
-        var result = new TextTokenizer(tokenizer, config.BosTokenId, ReadAddBos(folder));
-        status = result.Description;
-        return result;
+        TokenizerConfig tokenizerConfig = TokenizerConfig.Read(folder);
+        var specials = tokenizerConfig.SpecialTokens(tokenizer.Vocabulary);
+        return new SentencePieceModel(tokenizer, config.BosTokenId, tokenizerConfig.AddBosToken ?? true, specials);
     }
 
-    /// <summary>Encodes text; BOS first when AddBos. Empty text gives just BOS (or nothing).</summary>
-    public int[] Encode(string text)
-    {
-        IReadOnlyList<int> ids = text.Length == 0 ? [] : _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false);
-        if (!AddBos) return ids.ToArray();
-        var result = new int[ids.Count + 1];
-        result[0] = BosId!.Value;
-        for (int i = 0; i < ids.Count; i++) result[i + 1] = ids[i];
-        return result;
-    }
+    /// <summary>Encodes text (BOS first when AddBos, or what tokenizer.json's post_processor puts around a
+    /// prompt). Empty text gives just those.</summary>
+    public int[] Encode(string text) => [.. _model.Prefix, .. _model.Encode(text), .. _model.Suffix];
+
+    /// <summary>Encodes text that already holds its special tokens (a rendered chat template): nothing is
+    /// added around it.</summary>
+    public int[] EncodeWithoutAddedTokens(string text) => _model.Encode(text).ToArray();
 
     /// <summary>Decodes ids to text, leaving out special tokens such as BOS and EOS.</summary>
-    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, considerSpecialTokens: false);
+    public string Decode(IEnumerable<int> ids) => _model.Decode(ids, skipSpecialTokens: true);
+
+    /// <summary>Decodes ids to text; special tokens are written out unless skipped.</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens) => _model.Decode(ids, skipSpecialTokens);
 
     /// <summary>Starts incremental decoding of a continuation of the given prompt.</summary>
     public StreamingDetokenizer CreateStream(ReadOnlySpan<int> prompt) => new(this, prompt);
@@ -125,7 +134,7 @@ public sealed class TextTokenizer
     public IReadOnlySet<int> StopTokenIds()
     {
         var stops = new HashSet<int>();
-        foreach ((string _, int id) in _tokenizer.Vocabulary)
+        foreach ((string _, int id) in _model.Vocabulary)
         {
             string text = Decode([id]);
             if (text.Contains('\uFFFD')) continue;  // a byte-fallback piece: part of a character, not punctuation
@@ -140,28 +149,19 @@ public sealed class TextTokenizer
 
     internal string AnchorText { get; } = "";
 
-    private static (int?, string) FindAnchor(LlamaTokenizer tokenizer)
+    private static (int?, string) FindAnchor(TokenizerModel model)
     {
-        IReadOnlyDictionary<string, int> vocabulary = tokenizer.Vocabulary;
-        // A letter piece, not a byte-fallback piece: the decoder treats a space right after a byte piece
-        // differently from one after a letter.
+        // A letter piece, not a byte-fallback piece: SentencePiece's decoder treats a space right after a
+        // byte piece differently from one after a letter.
+        IReadOnlyDictionary<string, int> vocabulary = model.Vocabulary;
         IEnumerable<string> candidates =
             vocabulary.Keys.Where(piece => piece.Length == 1 && char.IsAsciiLetter(piece[0])).Order(StringComparer.Ordinal);
         foreach (string piece in candidates)
         {
-            if (!vocabulary.TryGetValue(piece, out int id)) continue;
-            string text = tokenizer.Decode([id], considerSpecialTokens: false);
+            int id = vocabulary[piece];
+            string text = model.Decode([id], skipSpecialTokens: true);
             if (text.Length == 1 && char.IsAsciiLetter(text[0])) return (id, text);
         }
         return (null, "");
-    }
-
-    private static bool ReadAddBos(string folder)
-    {
-        string path = Path.Combine(folder, "tokenizer_config.json");
-        if (!File.Exists(path)) return true;
-        return JsonFile.Read(path, root => !(root.ValueKind == JsonValueKind.Object &&
-                                             root.TryGetProperty("add_bos_token", out JsonElement value) &&
-                                             value.ValueKind == JsonValueKind.False));
     }
 }
