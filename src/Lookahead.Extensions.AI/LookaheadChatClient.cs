@@ -15,9 +15,10 @@ namespace Lookahead.Extensions.AI;
 /// AdditionalProperties, "lookahead.steps", "lookahead.tokens_per_step", "lookahead.drafted_tokens" and
 /// "lookahead.accepted_tokens".
 /// </summary>
-/// <remarks>Messages become the prompt through <see cref="ChatPrompt"/>: a model without a chat template gets the
-/// messages' texts joined by blank lines; one with a template it cannot render yet is refused
-/// (NotSupportedException). Only text content is accepted.</remarks>
+/// <remarks>Messages become the prompt through <see cref="ChatPrompt"/>: the model's chat template rendered as
+/// transformers renders it, or, for a model without one, the messages' texts joined by blank lines. A template
+/// that refuses the messages throws ArgumentException with its words; one this library cannot render,
+/// NotSupportedException. Only text content is accepted.</remarks>
 public sealed class LookaheadChatClient : IChatClient
 {
     private readonly LanguageModel _model;
@@ -81,7 +82,7 @@ public sealed class LookaheadChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        int[] prompt = _tokenizer.Encode(_prompt.Render(Turns(messages)));
+        int[] prompt = _prompt.Encode(_tokenizer, _prompt.Render(Turns(messages)));
         GenerationOptions generation = Options(options, prompt.Length);
         var stream = new StoppingTextStream(_tokenizer, prompt, options?.StopSequences is { } list ? list.ToList() : []);
         string responseId = Guid.NewGuid().ToString("N");

@@ -70,6 +70,10 @@ internal sealed record CompletionRequest
         {
             throw new ApiError(400, e.Message, "messages", "chat_template_unsupported");
         }
+        catch (ArgumentException e)
+        {
+            throw new ApiError(400, e.Message.Split(" (Parameter")[0], "messages", "invalid_messages");
+        }
     }
 
     // Fields OpenAI documents whose non-default values this server cannot honour: refused, never ignored.

@@ -80,7 +80,7 @@ internal sealed class ServingEngine : IDisposable
     /// <summary>The request's prompt as token ids, checked against the vocabulary and the context (400s).</summary>
     public int[] PromptIds(CompletionRequest request)
     {
-        int[] ids = request.PromptIds ?? Tokenizer.Encode(request.PromptText ?? "");
+        int[] ids = request.PromptIds ?? (request.Chat ? ChatPrompt.Encode(Tokenizer, request.PromptText ?? "") : Tokenizer.Encode(request.PromptText ?? ""));
         if (ids.Length == 0) throw ApiError.Invalid(request.Chat ? "messages" : "prompt", "the prompt is empty and the model has no BOS token to start from");
         int vocabulary = Model.Config.VocabSize;
         int bad = Array.FindIndex(ids, id => id >= vocabulary);
