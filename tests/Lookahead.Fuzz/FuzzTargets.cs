@@ -22,6 +22,8 @@ public static class FuzzTargets
         ["shard-index"] = ShardIndex,
         ["trie"] = TrieThenRequest,
         ["tokenizer"] = TokenizerModel,
+        ["tokenizer-json"] = TokenizerJson,
+        ["chat-template"] = ChatTemplateSource,
         ["prompts"] = PromptsJsonl,
         ["cli-args"] = CommandLine,
     };
@@ -135,6 +137,32 @@ public static class FuzzTargets
         _ = tokenizer.Decode(ids);
         StreamingDetokenizer stream = tokenizer.CreateStream(ids);
         _ = stream.Append(ids) + stream.Flush();
+    }
+
+    private static void TokenizerJson(byte[] input)
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(Scratch, "tokenizer-json")).FullName;
+        File.WriteAllBytes(Path.Combine(folder, "tokenizer.json"), input);
+        TextTokenizer tokenizer = TextTokenizer.TryLoad(folder, StoriesConfig.Value with { VocabSize = 1 << 16 }, out _)!;
+        int[] ids = tokenizer.Encode("Once upon a time, 日本 😀 e\u0301 <|endoftext|>  12345\n\n");
+        _ = tokenizer.Decode(ids, skipSpecialTokens: false);
+        StreamingDetokenizer stream = tokenizer.CreateStream(ids);
+        _ = stream.Append(ids) + stream.Flush();
+    }
+
+    // A template's own errors are what a user sees for it (the server answers them with a 400).
+    private static void ChatTemplateSource(byte[] input)
+    {
+        try
+        {
+            ChatTemplate template = ChatTemplate.Parse(Encoding.UTF8.GetString(input));
+            _ = template.Render([new ChatTurn("system", "Be brief."), new ChatTurn("user", "Hi {{ there }}"), new ChatTurn("assistant", "Hello."),
+                new ChatTurn("user", "Again")], addGenerationPrompt: true, new Dictionary<string, string> { ["bos_token"] = "<s>", ["eos_token"] = "</s>" });
+        }
+        catch (Lookahead.Tokenization.Templates.TemplateException e)
+        {
+            throw new LookaheadException(e.Message, e);
+        }
     }
 
     private static void PromptsJsonl(byte[] input)

@@ -20,7 +20,14 @@ public sealed class ChatTemplate
     public static ChatTemplate Parse(string source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        return new ChatTemplate(TemplateParser.Parse(source));
+        try
+        {
+            return new ChatTemplate(TemplateParser.Parse(source));
+        }
+        catch (Exception e) when (IsEvaluationFault(e))
+        {
+            throw new TemplateException($"the template does not parse: {e.Message}");
+        }
     }
 
     /// <summary>The prompt text for the messages; with addGenerationPrompt, ready for the assistant's turn.</summary>
@@ -40,6 +47,17 @@ public sealed class ChatTemplate
     {
         var context = new Dictionary<string, object?> { ["tools"] = null, ["documents"] = null };
         foreach ((string name, object? value) in variables) context[name] = value;
-        return new TemplateRenderer(context, clock).Render(_nodes);
+        try
+        {
+            return new TemplateRenderer(context, clock).Render(_nodes);
+        }
+        catch (Exception e) when (IsEvaluationFault(e))
+        {
+            throw new TemplateException($"the template fails on these messages: {e.Message}");
+        }
     }
+
+    // A literal out of range, an overflow, a bad conversion: the template's fault, reported as its error.
+    private static bool IsEvaluationFault(Exception e) =>
+        e is ArithmeticException or FormatException or ArgumentException or InvalidCastException or IndexOutOfRangeException;
 }

@@ -94,7 +94,7 @@ internal static class TemplateFilters
             case "safe": return value;
             case "indent":
             {
-                string pad = Arg(0, "width", 4L) is string literal ? literal : new string(' ', (int)TemplateValues.ToLong(Arg(0, "width", 4L)));
+                string pad = Arg(0, "width", 4L) is string literal ? literal : new string(' ', (int)Math.Clamp(TemplateValues.ToLong(Arg(0, "width", 4L)), 0, 1024));
                 bool first = TemplateValues.Truthy(Arg(1, "first", false)), blank = TemplateValues.Truthy(Arg(2, "blank", false));
                 string[] lines = TemplateValues.Str(value).Split('\n');
                 for (int i = 0; i < lines.Length; i++)

@@ -11,6 +11,10 @@ internal sealed class TemplateParser
     private int _piece;
     private List<Token> _tokens = [];
     private int _at;
+    private int _depth;
+
+    /// <summary>Deepest nesting of statements and of expressions (real templates nest a handful).</summary>
+    private const int MaxDepth = 200;
 
     private TemplateParser(List<Piece> pieces) => _pieces = pieces;
 
@@ -25,6 +29,7 @@ internal sealed class TemplateParser
     // Statements up to a {% end... %} / {% else %} style tag (returned in end, its tokens current).
     private List<Node> ParseBody(out string? end, params string[] terminators)
     {
+        using var nesting = Nest();
         var body = new List<Node>();
         while (_piece < _pieces.Count)
         {
@@ -155,6 +160,7 @@ internal sealed class TemplateParser
 
     private Expression ParseExpression(bool allowConditional = true)
     {
+        using var nesting = Nest();
         Expression value = ParseOr();
         if (!allowConditional) return value;
         while (Accept("if"))
@@ -180,7 +186,11 @@ internal sealed class TemplateParser
         return left;
     }
 
-    private Expression ParseNot() => Accept("not") ? new Unary("not", ParseNot()) : ParseComparison();
+    private Expression ParseNot()
+    {
+        using var nesting = Nest();
+        return Accept("not") ? new Unary("not", ParseNot()) : ParseComparison();
+    }
 
     private Expression ParseComparison()
     {
@@ -231,6 +241,7 @@ internal sealed class TemplateParser
 
     private Expression ParseUnary(bool withFilters)
     {
+        using var nesting = Nest();
         Expression value;
         if (Accept("-")) value = new Unary("-", ParseUnary(withFilters: false));
         else if (Accept("+")) value = ParseUnary(withFilters: false);
@@ -375,6 +386,17 @@ internal sealed class TemplateParser
         token.Kind is TokenKind.String or TokenKind.Integer or TokenKind.Float ||
         token.Kind == TokenKind.Name && token.Text is not ("and" or "or" or "else" or "if" or "in" or "is" or "not") ||
         token.Is("[") || token.Is("{");
+
+    private readonly struct Nesting(TemplateParser parser) : IDisposable
+    {
+        public void Dispose() => parser._depth--;
+    }
+
+    private Nesting Nest()
+    {
+        if (++_depth > MaxDepth) throw new TemplateException($"the template nests deeper than {MaxDepth} levels");
+        return new Nesting(this);
+    }
 
     // ---- tokens ----
 

@@ -11,6 +11,12 @@ internal sealed class TemplateRenderer
 {
     private const int MaxOutputChars = 64 * 1024 * 1024;
 
+    // A render is bounded work: statements executed plus loop passes, and macro calls in progress.
+    private const long MaxSteps = 10_000_000;
+    private const int MaxCallDepth = 64;
+    private long _steps;
+    private int _callDepth;
+
     private readonly List<Dictionary<string, object?>> _scopes = [];
     private readonly Func<DateTime> _clock;
     private readonly StringBuilder _output = new();
@@ -40,6 +46,7 @@ internal sealed class TemplateRenderer
 
     private void Execute(Node node)
     {
+        if (++_steps > MaxSteps) throw new TemplateException($"the template runs more than {MaxSteps} statements");
         switch (node)
         {
             case TextNode text: Write(text.Text); break;
@@ -86,6 +93,7 @@ internal sealed class TemplateRenderer
         }
         for (int i = 0; i < items.Count; i++)
         {
+            if (++_steps > MaxSteps) throw new TemplateException($"the template runs more than {MaxSteps} statements");
             _scopes.Add(new Dictionary<string, object?> { ["loop"] = LoopInfo(items, i) });
             Bind(loop.Targets, items[i]);
             try
@@ -152,6 +160,7 @@ internal sealed class TemplateRenderer
                 : fallback is not null ? Evaluate(fallback) : new Undefined(name);
         }
         int mark = _output.Length;
+        if (++_callDepth > MaxCallDepth) throw new TemplateException($"macros call each other deeper than {MaxCallDepth} levels");
         _scopes.Add(scope);
         try
         {
@@ -160,6 +169,7 @@ internal sealed class TemplateRenderer
         finally
         {
             _scopes.RemoveAt(_scopes.Count - 1);
+            _callDepth--;
         }
         string text = _output.ToString(mark, _output.Length - mark);
         _output.Length = mark;
@@ -193,10 +203,10 @@ internal sealed class TemplateRenderer
                 object? callee = Evaluate(call.Callee);
                 if (callee is Undefined u) throw u.Error();
                 if (callee is not Callable function) throw new TemplateException($"{TemplateValues.TypeName(callee)} is not callable");
-                return function(call.Arguments.Select(Evaluate).ToList(), call.Keywords.ToDictionary(k => k.Name, k => Evaluate(k.Value)));
+                return function(call.Arguments.Select(Evaluate).ToList(), Keywords(call.Keywords));
             case Filter filter:
                 return TemplateFilters.Apply(filter.Name, Evaluate(filter.Value), filter.Arguments.Select(Evaluate).ToList(),
-                    filter.Keywords.ToDictionary(k => k.Name, k => Evaluate(k.Value)));
+                    Keywords(filter.Keywords));
             case Test test:
                 bool result = TemplateFilters.Test(test.Name, Evaluate(test.Value), test.Arguments.Select(Evaluate).ToList());
                 return result != test.Negated;
@@ -209,6 +219,14 @@ internal sealed class TemplateRenderer
                     : conditional.Otherwise is null ? new Undefined("conditional expression") : Evaluate(conditional.Otherwise);
             default: throw new TemplateException($"cannot evaluate {expression.GetType().Name}");
         }
+    }
+
+    private Dictionary<string, object?> Keywords(List<(string Name, Expression Value)> keywords)
+    {
+        var values = new Dictionary<string, object?>();
+        foreach ((string name, Expression value) in keywords)
+            if (!values.TryAdd(name, Evaluate(value))) throw new TemplateException($"the keyword argument '{name}' is given twice");
+        return values;
     }
 
     private long? OptionalLong(Expression? expression) =>
