@@ -44,10 +44,11 @@ public class HuggingFaceTokenizerTests
         foreach (Case c in cases)
         {
             int[] ids = tokenizer.EncodeWithoutAddedTokens(c.Text);
+            string quoted = JsonSerializer.Serialize(c.Text);
             if (!ids.SequenceEqual(c.Ids))
-                failures.Add($"{JsonSerializer.Serialize(c.Text)[..Math.Min(60, JsonSerializer.Serialize(c.Text).Length)]}: got [{string.Join(",", ids.Take(24))}] want [{string.Join(",", c.Ids.Take(24))}]");
+                failures.Add($"{quoted[..Math.Min(60, quoted.Length)]}: got [{string.Join(",", ids.Take(24))}] want [{string.Join(",", c.Ids.Take(24))}]");
             else if (!tokenizer.Encode(c.Text).SequenceEqual(c.IdsWithSpecial))
-                failures.Add($"{JsonSerializer.Serialize(c.Text)}: post-processed ids differ");
+                failures.Add($"{quoted}: post-processed ids differ");
         }
         Assert.That(failures, Is.Empty, $"{failures.Count} of {cases.Count} texts differ from Hugging Face tokenizers:\n" + string.Join("\n", failures));
     }

@@ -19,11 +19,13 @@ public sealed class TextTokenizer
     public const long MaxModelBytes = 64L * 1024 * 1024;
 
     private readonly TokenizerModel _model;
+    private readonly Lazy<IReadOnlySet<int>> _stopTokenIds;
 
     private TextTokenizer(TokenizerModel model, int? bosId)
     {
         _model = model;
         BosId = bosId;
+        _stopTokenIds = new Lazy<IReadOnlySet<int>>(FindStopTokenIds);
         (AnchorId, AnchorText) = FindAnchor(model);
     }
 
@@ -131,7 +133,10 @@ public sealed class TextTokenizer
     /// Ids of pieces that should not start an n-gram in the lookahead trie: pieces whose text is empty,
     /// whitespace, or punctuation and symbols only (special tokens included).
     /// </summary>
-    public IReadOnlySet<int> StopTokenIds()
+    /// <remarks>Computed once per tokenizer (it decodes the whole vocabulary) and shared.</remarks>
+    public IReadOnlySet<int> StopTokenIds() => _stopTokenIds.Value;
+
+    private IReadOnlySet<int> FindStopTokenIds()
     {
         var stops = new HashSet<int>();
         foreach ((string _, int id) in _model.Vocabulary)

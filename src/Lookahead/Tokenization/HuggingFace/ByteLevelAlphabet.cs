@@ -19,10 +19,9 @@ internal static class ByteLevelAlphabet
     /// <summary>The byte-level spelling of UTF-8 bytes.</summary>
     public static string Spell(ReadOnlySpan<byte> bytes)
     {
-        return string.Create(bytes.Length, bytes.ToArray(), static (span, source) =>
-        {
-            for (int i = 0; i < source.Length; i++) span[i] = s_byteToChar[source[i]];
-        });
+        var characters = new char[bytes.Length];
+        for (int i = 0; i < bytes.Length; i++) characters[i] = s_byteToChar[bytes[i]];
+        return new string(characters);
     }
 
     /// <summary>

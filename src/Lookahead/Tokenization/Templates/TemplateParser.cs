@@ -100,7 +100,7 @@ internal sealed class TemplateParser
     {
         var targets = new List<string> { ExpectName() };
         while (Accept(",")) targets.Add(ExpectName());
-        ExpectKeyword("in");
+        Expect("in");
         Expression iterable = ParseExpression(allowConditional: false);
         Expression? filter = Accept("if") ? ParseExpression(allowConditional: false) : null;
         if (Peek().Is("recursive")) throw new TemplateException("recursive loops are not supported");
@@ -282,23 +282,18 @@ internal sealed class TemplateParser
         if (token.Is("["))
         {
             var items = new List<Expression>();
-            while (!Accept("]"))
-            {
-                if (items.Count > 0) { Expect(","); if (Accept("]")) break; }
-                items.Add(ParseExpression());
-            }
+            ParseItemsUntil("]", () => items.Add(ParseExpression()));
             return new ListExpression(items, Tuple: false);
         }
         if (token.Is("{"))
         {
             var items = new List<(Expression, Expression)>();
-            while (!Accept("}"))
+            ParseItemsUntil("}", () =>
             {
-                if (items.Count > 0) { Expect(","); if (Accept("}")) break; }
                 Expression key = ParseExpression();
                 Expect(":");
                 items.Add((key, ParseExpression()));
-            }
+            });
             return new DictExpression(items);
         }
         throw new TemplateException($"unexpected '{token.Text}' in an expression");
@@ -343,9 +338,8 @@ internal sealed class TemplateParser
         Expect("(");
         var arguments = new List<Expression>();
         var keywords = new List<(string, Expression)>();
-        while (!Accept(")"))
+        ParseItemsUntil(")", () =>
         {
-            if (arguments.Count + keywords.Count > 0) { Expect(","); if (Accept(")")) break; }
             if (Peek().Kind == TokenKind.Name && PeekAt(1).Is("="))
             {
                 string name = Next().Text;
@@ -353,8 +347,18 @@ internal sealed class TemplateParser
                 keywords.Add((name, ParseExpression()));
             }
             else arguments.Add(ParseExpression());
-        }
+        });
         return (arguments, keywords);
+    }
+
+    // Comma-separated items up to the closing token, a trailing comma allowed (lists, dicts, call arguments).
+    private void ParseItemsUntil(string closing, Action parseItem)
+    {
+        for (bool first = true; !Accept(closing); first = false)
+        {
+            if (!first) { Expect(","); if (Accept(closing)) return; }
+            parseItem();
+        }
     }
 
     private Expression ParseFiltersAndTests(Expression value)
@@ -431,8 +435,6 @@ internal sealed class TemplateParser
     {
         if (!Accept(text)) throw new TemplateException($"expected '{text}' but found '{Peek().Text}'");
     }
-
-    private void ExpectKeyword(string keyword) => Expect(keyword);
 
     private string ExpectName()
     {

@@ -46,7 +46,7 @@ internal sealed class TemplateRenderer
 
     private void Execute(Node node)
     {
-        if (++_steps > MaxSteps) throw new TemplateException($"the template runs more than {MaxSteps} statements");
+        CountStep();
         switch (node)
         {
             case TextNode text: Write(text.Text); break;
@@ -65,6 +65,11 @@ internal sealed class TemplateRenderer
             case BlockNode block: Execute(block.Body); break;
             default: throw new TemplateException($"cannot execute {node.GetType().Name}");
         }
+    }
+
+    private void CountStep()
+    {
+        if (++_steps > MaxSteps) throw new TemplateException($"the template runs more than {MaxSteps} statements");
     }
 
     private void Write(string text)
@@ -93,7 +98,7 @@ internal sealed class TemplateRenderer
         }
         for (int i = 0; i < items.Count; i++)
         {
-            if (++_steps > MaxSteps) throw new TemplateException($"the template runs more than {MaxSteps} statements");
+            CountStep();
             _scopes.Add(new Dictionary<string, object?> { ["loop"] = LoopInfo(items, i) });
             Bind(loop.Targets, items[i]);
             try
