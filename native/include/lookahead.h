@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature, struct layout or constant below changes meaning. */
-#define LK_ABI_VERSION 8  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
+#define LK_ABI_VERSION 9  /* 2: lk_context_set_profiling, lk_context_get_profile, lk_measure_read_bandwidth;
                              3: profiling modes (LK_PROFILE_*) and the "device" stage;
                              4: LK_ERR_NON_FINITE, non-finite weights refused, argmax -1 on non-finite rows;
                              5: lk_sampling_params, lk_context_decode_sample;
@@ -54,7 +54,8 @@ extern "C" {
                              7: sequences (n_seq_max, n_kv_tokens, lk_seq_*), lk_seq_batch and
                                 lk_context_decode_greedy_seqs;
                              8: lk_context_decode_sample_seqs, lk_seq_fork, prefix caching
-                                (lk_seq_reuse_prefix, lk_kv_pool_info, lk_context_get_kv_pool) */
+                                (lk_seq_reuse_prefix, lk_kv_pool_info, lk_context_get_kv_pool);
+                             9: kv_type in lk_context_params and lk_context_info */
 
 typedef int32_t lk_status; /* an lk_status_code */
 enum lk_status_code {
@@ -187,6 +188,10 @@ typedef struct lk_context_params {
     int32_t n_kv_tokens;    /* KV pool capacity in tokens, shared by the sequences (blocks of 16);
                                0 = room for every sequence at n_ctx (n_ctx rounded up to whole blocks,
                                times n_seq_max) */
+    int32_t kv_type;        /* lk_dtype of the KV cache's elements: F32 (0, the default), or F16 / BF16
+                               (CPU backend only), which halve the cache and attention's reads; keys
+                               and values are rounded to it when written, so decoding stays lossless
+                               against plain decoding with the same kv_type, not against F32 */
 } lk_context_params;
 
 /* What a context was created with, every choice resolved (never AUTO). The CPU kernel is reported on
@@ -204,6 +209,7 @@ typedef struct lk_context_info {
     int32_t cuda_matmul;
     int32_t cuda_attention;
     int32_t cuda_graphs;
+    int32_t kv_type;
 } lk_context_info;
 
 typedef struct lk_batch {

@@ -57,6 +57,7 @@ internal static class CommandLineTable
         new("cuda-graphs", "G", "on | off: replay each step shape as a CUDA graph (default on)"),
         new("cuda-attention", "A", "auto | per-node | shared-prefix: the tree-attention kernel (default auto)"),
         new("cuda-matmul", "M", "auto | tensor-cores | simt: the BF16 matrix kernel (default auto)"),
+        new("kv-type", "T", "f32 | f16 | bf16: the KV cache's element type (default f32; the 16-bit ones, CPU only, halve attention's reads, and outputs are lossless against plain decoding with the same type)"),
     ];
 
     public static readonly CliCommand Generate = new("generate", "generate a continuation of a prompt (lookahead decoding by default)",

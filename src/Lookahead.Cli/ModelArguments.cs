@@ -39,7 +39,14 @@ internal static class ModelArguments
         ["simt"] = CudaMatmulKernel.Simt,
     };
 
-    /// <summary>--backend, --threads, --context and the kernel choices as context options.</summary>
+    private static readonly Dictionary<string, KvCacheType> KvCacheTypes = new()
+    {
+        ["f32"] = KvCacheType.F32,
+        ["f16"] = KvCacheType.F16,
+        ["bf16"] = KvCacheType.BF16,
+    };
+
+    /// <summary>--backend, --threads, --context, --kv-type and the kernel choices as context options.</summary>
     public static ContextOptions Context(ArgumentReader reader) => new()
     {
         Backend = reader.Choice("backend", Backend.Auto, Backends),
@@ -50,6 +57,7 @@ internal static class ModelArguments
         CudaGraphs = reader.Choice("cuda-graphs", true, OnOff),
         CudaAttention = reader.Choice("cuda-attention", CudaAttentionKernel.Auto, AttentionKernels),
         CudaMatmul = reader.Choice("cuda-matmul", CudaMatmulKernel.Auto, MatmulKernels),
+        KvCacheType = reader.Choice("kv-type", KvCacheType.F32, KvCacheTypes),
     };
 
     public static string BundledModel => Path.Combine(AppContext.BaseDirectory, "models", "stories260K");

@@ -26,6 +26,10 @@ public sealed record ContextOptions
     /// <summary>KV pool capacity in tokens, shared by the sequences in blocks of 16; null = room for every
     /// sequence at the full context length.</summary>
     public int? KvPoolTokens { get; init; }
+    /// <summary>Element type of the KV cache (CPU backend for the 16-bit ones). F16 and BF16 halve the cache
+    /// and attention's reads; keys and values are rounded to it when written, so outputs are those of plain
+    /// decoding with the same cache type (lossless against it), not necessarily those of an F32 cache.</summary>
+    public KvCacheType KvCacheType { get; init; } = KvCacheType.F32;
     /// <summary>Capture each decoding-step shape as a CUDA graph and replay it (false: direct launches,
     /// for comparisons and kernel profilers).</summary>
     public bool CudaGraphs { get; init; } = true;

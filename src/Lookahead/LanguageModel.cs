@@ -151,6 +151,7 @@ public sealed class LanguageModel : IDisposable
             CudaGraphs = options.CudaGraphs ? NativeConstants.CudaGraphsOn : NativeConstants.CudaGraphsOff,
             NSeqMax = options.MaxSequences ?? 0,
             NKvTokens = options.KvPoolTokens ?? 0,
+            KvType = (int)options.KvCacheType,
         };
         if (parameters.NCtx > Config.MaxPositionEmbeddings)
             throw new ArgumentException(

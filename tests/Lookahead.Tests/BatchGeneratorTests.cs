@@ -17,9 +17,9 @@ public class BatchGeneratorTests
     private sealed record Job(int[] Prompt, GenerationOptions Options, int DelayMs, int CancelAfterChunks);
 
     // What the Generator emits for the prompt alone: the oracle.
-    private static int[] Alone(LanguageModel model, Job job)
+    private static int[] Alone(LanguageModel model, Job job, KvCacheType kvCache = KvCacheType.F32)
     {
-        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512 });
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, KvCacheType = kvCache });
         return new Generator(context).GenerateOnce(job.Prompt, job.Options).Tokens;
     }
 
@@ -77,11 +77,12 @@ public class BatchGeneratorTests
         return jobs;
     }
 
-    private static void AssertEachEqualsAlone(LanguageModel model, IReadOnlyList<Job> jobs, List<(int[] Tokens, BatchResult? Result)> batched)
+    private static void AssertEachEqualsAlone(LanguageModel model, IReadOnlyList<Job> jobs, List<(int[] Tokens, BatchResult? Result)> batched,
+        KvCacheType kvCache = KvCacheType.F32)
     {
         for (int i = 0; i < jobs.Count; i++)
         {
-            int[] alone = Alone(model, jobs[i]);
+            int[] alone = Alone(model, jobs[i], kvCache);
             (int[] tokens, BatchResult? result) = batched[i];
             if (jobs[i].CancelAfterChunks > 0 && result is null)
             {
@@ -116,10 +117,13 @@ public class BatchGeneratorTests
     [Test]
     public void RandomTinyModelsBatchedEqualAlone()
     {
-        foreach (RandomModelSpec spec in new RandomModelSpec[]
+        // 16-bit caches too: alone and batched, keys and values are rounded the same way.
+        foreach ((RandomModelSpec spec, KvCacheType kvCache) in new (RandomModelSpec, KvCacheType)[]
                  {
-                     new("batch-gqa", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 40, Seed: 21),
-                     new("batch-bf16", Hidden: 32, Heads: 4, KvHeads: 4, Vocab: 30, Dtype: TensorDtype.BF16, Seed: 22),
+                     (new("batch-gqa", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 40, Seed: 21), KvCacheType.F32),
+                     (new("batch-bf16", Hidden: 32, Heads: 4, KvHeads: 4, Vocab: 30, Dtype: TensorDtype.BF16, Seed: 22), KvCacheType.F32),
+                     (new("batch-gqa-kv-bf16", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 40, Seed: 23), KvCacheType.BF16),
+                     (new("batch-bf16-kv-f16", Hidden: 32, Heads: 4, KvHeads: 4, Vocab: 30, Dtype: TensorDtype.BF16, Seed: 24), KvCacheType.F16),
                  })
         {
             using RandomModel fixture = RandomModel.Create(spec);
@@ -137,10 +141,10 @@ public class BatchGeneratorTests
             }
             using InferenceContext context = model.CreateContext(new ContextOptions
             {
-                Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 6, KvPoolTokens = 320, Threads = 1,
+                Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 6, KvPoolTokens = 320, Threads = 1, KvCacheType = kvCache,
             });
             using var batch = new BatchGenerator(context);
-            AssertEachEqualsAlone(model, jobs, RunBatched(batch, jobs));
+            AssertEachEqualsAlone(model, jobs, RunBatched(batch, jobs), kvCache);
         }
     }
 

@@ -67,6 +67,36 @@ public class LookaheadLosslessTests
         }
     }
 
+    // With a 16-bit KV cache the oracle is plain decoding with the same cache: lookahead, greedy and sampled,
+    // fixed and adaptive drafts, equals it token for token.
+    [TestCase(KvCacheType.F16)]
+    [TestCase(KvCacheType.BF16)]
+    public void Stories260KWithA16BitCacheEqualsPlainDecodingWithIt(KvCacheType kvCache)
+    {
+        using LanguageModel model = LanguageModel.Load(TestPaths.Stories260K);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 512, KvCacheType = kvCache });
+        List<int[]> prompts = BenchPrompts(6).Select(model.Tokenizer!.Encode).ToList();
+        foreach (SamplingOptions sampling in new[] { new SamplingOptions(), new SamplingOptions { Temperature = 0.8f, TopP = 0.95f, Seed = 7 } })
+        {
+            var plainOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 96, Sampling = sampling };
+            using var plain = new Generator(context);
+            List<int[]> expected = prompts.Select(p => plain.Generate(p, plainOptions).Tokens).ToList();
+            foreach (DraftOptions drafts in new[] { new DraftOptions(), new DraftOptions { Adaptive = false, DecodingLength = 16 } })
+            {
+                using var generator = new Generator(context, time: new SteppingClock());
+                long accepted = 0;
+                for (int round = 0; round < 2; round++)
+                    for (int i = 0; i < prompts.Count; i++)
+                    {
+                        GenerationResult result = generator.Generate(prompts[i], plainOptions with { Mode = DecodingMode.Lookahead, Drafts = drafts });
+                        Assert.That(result.Tokens, Is.EqualTo(expected[i]), $"{kvCache} cache, {drafts}, sampled={!sampling.IsGreedy}, prompt {i} round {round}");
+                        accepted += result.Stats.AcceptedTokens;
+                    }
+                Assert.That(accepted, Is.GreaterThan(0), $"{kvCache} cache, {drafts}: drafts were accepted");
+            }
+        }
+    }
+
     public static readonly RandomModelSpec[] RandomShapes =
     [
         new("lossless-mha", Vocab: 40, Seed: 11),

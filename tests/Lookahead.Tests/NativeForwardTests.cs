@@ -93,6 +93,51 @@ public class NativeForwardTests
         }
     }
 
+    // A 16-bit cache rounds each key (after RoPE) and value once, when it is written; the reference rounds
+    // its own keys and values the same way. Near a rounding boundary the library's float and the reference's
+    // double round to neighbouring 16-bit values, hence BF16's wider bound (LogitsAssert.Bf16Tolerance); a
+    // half's step is 16 times finer.
+    [TestCase("mha-f32", KvCacheType.BF16)]
+    [TestCase("mha-f32", KvCacheType.F16)]
+    [TestCase("gqa2-odd-hidden-f32", KvCacheType.BF16)]
+    [TestCase("qwen2-bias-gqa2", KvCacheType.F16)]
+    [TestCase("bf16-untied", KvCacheType.BF16)]
+    public void SixteenBitKvCachesMatchAReferenceThatRoundsKeysAndValues(string shape, KvCacheType kvCache)
+    {
+        RandomModelSpec spec = Shapes.Single(s => s.Name == shape);
+        using RandomModel fixture = RandomModel.Create(spec);
+        using LanguageModel model = LanguageModel.Load(fixture.Folder);
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 2, KvCacheType = kvCache });
+        using InferenceContext f32 = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 2 });
+        Assert.That(context.KvCacheType, Is.EqualTo(kvCache));
+        ReferenceModel reference = fixture.CreateReference(kvCache);
+        double tolerance = kvCache == KvCacheType.BF16 ? LogitsAssert.Bf16Tolerance : spec.Dtype == TensorDtype.BF16 ? LogitsAssert.Bf16Tolerance : 2e-3;
+        var random = new Random(spec.Seed + 100);
+        int[] prompt = Enumerable.Range(0, 29).Select(_ => random.Next(spec.Vocab)).ToArray();
+        context.Eval(prompt, default, LogitsMode.All);
+        f32.Eval(prompt, default, LogitsMode.All);
+        var logits = new float[spec.Vocab];
+        var f32Logits = new float[spec.Vocab];
+        bool differsFromF32 = false;
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            context.CopyLogits(i, logits);
+            f32.CopyLogits(i, f32Logits);
+            differsFromF32 |= !logits.AsSpan().SequenceEqual(f32Logits);
+            LogitsAssert.Close(logits, reference.Forward(prompt[i]), $"{spec} {kvCache} cache, prefill position {i}", tolerance, tolerance);
+        }
+        context.CommitChain(prompt.Length);
+        for (int step = 0; step < 8; step++)
+        {
+            int token = random.Next(spec.Vocab);
+            context.Eval([token], default, LogitsMode.Last);
+            context.CopyLogits(0, logits);
+            LogitsAssert.Close(logits, reference.Forward(token), $"{spec} {kvCache} cache, decode position {prompt.Length + step}", tolerance, tolerance);
+            context.CommitChain(1);
+        }
+        Assert.That(differsFromF32, Is.True, "the cache holds rounded keys and values, so some logits differ from an F32 cache's");
+    }
+
     [Test]
     public void EveryCpuVariantGivesTheSameGreedyTokens()
     {

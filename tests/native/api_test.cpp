@@ -466,7 +466,8 @@ TEST(Api, KernelChoicesAreCheckedAndReported) {
                            Bad{&lk_context_params::cuda_matmul, 3, "cuda_matmul"},
                            Bad{&lk_context_params::cuda_attention, 3, "cuda_attention"},
                            Bad{&lk_context_params::cuda_graphs, 3, "cuda_graphs"},
-                           Bad{&lk_context_params::cuda_device, -1, "cuda_device"}}) {
+                           Bad{&lk_context_params::cuda_device, -1, "cuda_device"},
+                           Bad{&lk_context_params::kv_type, 3, "kv_type"}, Bad{&lk_context_params::kv_type, -1, "kv_type"}}) {
         lk_context_params cp = lk_context_default_params();
         cp.backend = LK_BACKEND_CPU;
         cp.*bad.field = bad.value;
@@ -497,6 +498,17 @@ TEST(Api, KernelChoicesAreCheckedAndReported) {
         EXPECT_EQ(info.cuda_matmul, LK_CUDA_MATMUL_AUTO);
         EXPECT_EQ(info.cuda_attention, LK_CUDA_ATTENTION_AUTO);
         EXPECT_EQ(info.cuda_graphs, LK_CUDA_GRAPHS_AUTO);
+        EXPECT_EQ(info.kv_type, LK_DTYPE_F32);
+    }
+    for (int32_t kv_type : {LK_DTYPE_F16, LK_DTYPE_BF16}) {
+        lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, 0, 0, 1);
+        cp.kv_type = kv_type;
+        lk_context* ctx = nullptr;
+        ASSERT_EQ(lk_context_init(model.get(), &cp, &ctx), LK_OK) << lk_last_error();
+        ContextPtr owned(ctx);
+        lk_context_info info{};
+        ASSERT_EQ(lk_context_get_info(ctx, &info), LK_OK);
+        EXPECT_EQ(info.kv_type, kv_type);
     }
 }
 

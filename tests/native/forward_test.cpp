@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_model.h"
@@ -21,12 +22,15 @@ struct Shape {
     const char* name;
     lk_model_params params;
     int32_t dtype;
+    int32_t kv_type = LK_DTYPE_F32;
 };
 
 std::vector<Shape> shapes() {
     std::vector<Shape> all;
     all.push_back({"mha_f32", lk_test::small_params(24, 4, 4), LK_DTYPE_F32});
     all.push_back({"gqa2_bf16", lk_test::small_params(24, 4, 2), LK_DTYPE_BF16});
+    all.push_back({"mha_f32_kv_bf16", lk_test::small_params(24, 4, 4), LK_DTYPE_F32, LK_DTYPE_BF16});
+    all.push_back({"gqa2_bf16_kv_f16", lk_test::small_params(24, 4, 2), LK_DTYPE_BF16, LK_DTYPE_F16});
     lk_model_params gqa4 = lk_test::small_params(30, 8, 2, 3, 61);
     gqa4.flags = LK_MODEL_TIED_OUTPUT | LK_MODEL_QKV_BIAS;
     all.push_back({"gqa4_tied_bias_f16", gqa4, LK_DTYPE_F16});
@@ -41,8 +45,9 @@ ModelPtr make_model(const lk_model_params& p, int32_t dtype, uint32_t seed) {
     return model;
 }
 
-ContextPtr make_context(lk_model* model, int32_t threads = 1, int32_t n_batch = 0) {
+ContextPtr make_context(lk_model* model, int32_t threads = 1, int32_t n_batch = 0, int32_t kv_type = LK_DTYPE_F32) {
     lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, 0, n_batch, threads);
+    cp.kv_type = kv_type;
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
     return ContextPtr(raw);
@@ -83,7 +88,7 @@ TEST(Forward, TreeNodeLogitsEqualTheirRootPathRunAsAChain) {
                 tokens[i] = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
                 if (i > 0) parents[i] = std::uniform_int_distribution<int>(0, i - 1)(rng);
             }
-            ContextPtr tree_ctx = make_context(model.get());
+            ContextPtr tree_ctx = make_context(model.get(), 1, 0, shape.kv_type);
             prefill(tree_ctx.get(), prefix);
             lk_batch tree{tokens.data(), parents.data(), n, LK_LOGITS_ALL};
             ASSERT_EQ(lk_context_eval(tree_ctx.get(), &tree), LK_OK) << lk_last_error();
@@ -91,7 +96,7 @@ TEST(Forward, TreeNodeLogitsEqualTheirRootPathRunAsAChain) {
             for (int node = 0; node < n; ++node) {
                 std::vector<int32_t> path;
                 for (int a = node; a >= 0; a = parents[a]) path.insert(path.begin(), tokens[a]);
-                ContextPtr chain_ctx = make_context(model.get());
+                ContextPtr chain_ctx = make_context(model.get(), 1, 0, shape.kv_type);
                 prefill(chain_ctx.get(), prefix);
                 lk_batch chain{path.data(), nullptr, static_cast<int32_t>(path.size()), LK_LOGITS_LAST};
                 ASSERT_EQ(lk_context_eval(chain_ctx.get(), &chain), LK_OK) << lk_last_error();
@@ -125,12 +130,12 @@ TEST(Forward, GreedyStepsOverDraftTreesReproducePlainGreedy) {
         ModelPtr model = make_model(p, shape.dtype, 23);
         const std::vector<int32_t> prompt{3, 1, 4, 1, 5};
         const int count = 60;
-        ContextPtr reference_ctx = make_context(model.get());
+        ContextPtr reference_ctx = make_context(model.get(), 1, 0, shape.kv_type);
         const std::vector<int32_t> expected = plain_greedy(reference_ctx.get(), prompt, count + 16);
 
         // Drafts built from the known answer, sometimes corrupted, with random distractor branches:
         // whatever the drafts, the output must be the plain greedy output.
-        ContextPtr ctx = make_context(model.get());
+        ContextPtr ctx = make_context(model.get(), 1, 0, shape.kv_type);
         prefill(ctx.get(), std::vector<int32_t>(prompt.begin(), prompt.end() - 1));
         std::vector<int32_t> produced;
         int32_t root = prompt.back();
@@ -174,21 +179,22 @@ TEST(Forward, GreedyStepsOverDraftTreesReproducePlainGreedy) {
 TEST(Forward, ChunkedPrefillAndThreadCountDoNotChangeLogits) {
     lk_model_params p = lk_test::small_params(128, 8, 4, 2, 300);
     p.head_dim = 16;
-    for (int32_t dtype : {LK_DTYPE_F32, LK_DTYPE_BF16}) {
-        const std::string name = dtype == LK_DTYPE_F32 ? "f32 " : "bf16 ";
+    for (auto [dtype, kv_type] : {std::pair{LK_DTYPE_F32, LK_DTYPE_F32}, std::pair{LK_DTYPE_BF16, LK_DTYPE_F32},
+                                  std::pair{LK_DTYPE_F32, LK_DTYPE_F16}, std::pair{LK_DTYPE_BF16, LK_DTYPE_BF16}}) {
+        const std::string name = std::string(dtype == LK_DTYPE_F32 ? "f32" : "bf16") + " weights, kv_type " + std::to_string(kv_type) + ": ";
         ModelPtr model = make_model(p, dtype, 3);
         std::vector<int32_t> tokens(40);
         std::mt19937 rng(8);
         for (int32_t& t : tokens) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
 
-        ContextPtr whole = make_context(model.get(), 1);
+        ContextPtr whole = make_context(model.get(), 1, 0, kv_type);
         lk_batch all{tokens.data(), nullptr, 40, LK_LOGITS_ALL};
         ASSERT_EQ(lk_context_eval(whole.get(), &all), LK_OK) << lk_last_error();
 
-        ContextPtr threaded = make_context(model.get(), 2);
+        ContextPtr threaded = make_context(model.get(), 2, 0, kv_type);
         ASSERT_EQ(lk_context_eval(threaded.get(), &all), LK_OK) << lk_last_error();
 
-        ContextPtr chunked = make_context(model.get(), 2, 16);
+        ContextPtr chunked = make_context(model.get(), 2, 16, kv_type);
         prefill(chunked.get(), std::vector<int32_t>(tokens.begin(), tokens.begin() + 16));
         prefill(chunked.get(), std::vector<int32_t>(tokens.begin() + 16, tokens.begin() + 32));
         lk_batch rest{tokens.data() + 32, nullptr, 8, LK_LOGITS_ALL};

@@ -27,10 +27,12 @@ inline ModelPtr make_model(int32_t dtype, uint32_t seed) {
     return model;
 }
 
-inline ContextPtr make_context(lk_model* model, int32_t n_seq_max, int32_t n_ctx, int32_t n_kv_tokens = 0) {
+inline ContextPtr make_context(lk_model* model, int32_t n_seq_max, int32_t n_ctx, int32_t n_kv_tokens = 0,
+                               int32_t kv_type = LK_DTYPE_F32) {
     lk_context_params cp = lk_test::context_params(LK_BACKEND_CPU, n_ctx, std::min(64, n_ctx), 1);
     cp.n_seq_max = n_seq_max;
     cp.n_kv_tokens = n_kv_tokens;
+    cp.kv_type = kv_type;
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model, &cp, &raw), LK_OK) << lk_last_error();
     return ContextPtr(raw);
@@ -53,8 +55,9 @@ inline lk_sampling_params sampling_for(int s, int32_t n_prompt) {
 
 // Plain decoding (one node per step; greedy, or sampling with sequence s's settings) of a prompt on a
 // context of its own through the single-sequence calls: the oracle batched steps are held to.
-inline std::vector<int32_t> plain_decode(lk_model* model, const std::vector<int32_t>& prompt, int n, bool sampled, int s) {
-    ContextPtr ctx = make_context(model, 1, 200);
+inline std::vector<int32_t> plain_decode(lk_model* model, const std::vector<int32_t>& prompt, int n, bool sampled, int s,
+                                         int32_t kv_type = LK_DTYPE_F32) {
+    ContextPtr ctx = make_context(model, 1, 200, 0, kv_type);
     lk_batch chain{prompt.data(), nullptr, static_cast<int32_t>(prompt.size()) - 1, LK_LOGITS_NONE};
     EXPECT_EQ(lk_context_eval(ctx.get(), &chain), LK_OK) << lk_last_error();
     EXPECT_EQ(lk_context_commit(ctx.get(), nullptr, chain.n_tokens), LK_OK);

@@ -19,16 +19,16 @@ namespace {
 
 using namespace lk_test::sequences;
 
-void run_batched(lk_model* model, uint32_t seed, bool sampled) {
+void run_batched(lk_model* model, uint32_t seed, bool sampled, int32_t kv_type = LK_DTYPE_F32) {
     constexpr int kSeqs = 4, kTokens = 40;
     std::mt19937 rng(seed);
     std::vector<std::vector<int32_t>> prompts(kSeqs), expected(kSeqs), produced(kSeqs);
     for (int s = 0; s < kSeqs; ++s) {
         prompts[s].resize(3 + 11 * s);  // 3, 14, 25, 36 tokens: different block fills
         for (int32_t& t : prompts[s]) t = std::uniform_int_distribution<int32_t>(0, 36)(rng);
-        expected[s] = plain_decode(model, prompts[s], kTokens, sampled, s);
+        expected[s] = plain_decode(model, prompts[s], kTokens, sampled, s, kv_type);
     }
-    ContextPtr ctx = make_context(model, kSeqs, 120);
+    ContextPtr ctx = make_context(model, kSeqs, 120, 0, kv_type);
     for (int s = 1; s < kSeqs; ++s) {
         int32_t id = -1;
         ASSERT_EQ(lk_seq_add(ctx.get(), &id), LK_OK) << lk_last_error();
@@ -102,11 +102,19 @@ TEST(Sequences, BatchedStepsEmitWhatEachSequenceAloneEmits) {
         run_batched(model.get(), 12, false);
         lk::testing::scatter_kv_blocks = false;
     }
+    // 16-bit caches: the same, since every read widens the stored element the same way.
+    ModelPtr model = make_model(LK_DTYPE_F32, 6);
+    for (int32_t kv_type : {LK_DTYPE_F16, LK_DTYPE_BF16}) {
+        run_batched(model.get(), 13, false, kv_type);
+        lk::testing::scatter_kv_blocks = true;
+        run_batched(model.get(), 14, true, kv_type);
+        lk::testing::scatter_kv_blocks = false;
+    }
 }
 
 // A sequence's logits in a batched step are bit for bit those of its step alone, for batches of 2..16
 // sequences in random order, with contiguous and scattered KV blocks (what makes batching lossless).
-TEST(Sequences, ASequencesLogitsAloneEqualItsLogitsInBatchesOfTwoToSixteen) {
+void check_logits_alone_and_batched(int32_t kv_type) {
     constexpr int kSeqs = 16, kVocab = 37;
     ModelPtr model = make_model(LK_DTYPE_F32, 41);
     std::mt19937 rng(41);
@@ -125,7 +133,7 @@ TEST(Sequences, ASequencesLogitsAloneEqualItsLogitsInBatchesOfTwoToSixteen) {
     // over the given sequences, returning each node's logits per sequence.
     auto step = [&](const std::vector<int>& order, bool scattered) {
         lk::testing::scatter_kv_blocks = scattered;
-        ContextPtr ctx = make_context(model.get(), kSeqs, 64);
+        ContextPtr ctx = make_context(model.get(), kSeqs, 64, 0, kv_type);
         lk::testing::scatter_kv_blocks = false;
         for (int s = 1; s < kSeqs; ++s) {
             int32_t id = -1;
@@ -171,9 +179,13 @@ TEST(Sequences, ASequencesLogitsAloneEqualItsLogitsInBatchesOfTwoToSixteen) {
         for (int s : order) {
             ASSERT_EQ(batched[s].size(), alone[s].size());
             EXPECT_EQ(std::memcmp(batched[s].data(), alone[s].data(), alone[s].size() * sizeof(float)), 0)
-                << "sequence " << s << " in a batch of " << size << " sequences";
+                << "sequence " << s << " in a batch of " << size << " sequences, kv_type " << kv_type;
         }
     }
+}
+
+TEST(Sequences, ASequencesLogitsAloneEqualItsLogitsInBatchesOfTwoToSixteen) {
+    for (int32_t kv_type : {LK_DTYPE_F32, LK_DTYPE_F16, LK_DTYPE_BF16}) check_logits_alone_and_batched(kv_type);
 }
 
 // Sampling: each sequence has its own seed and settings, its penalties count its own tokens only, and a
@@ -300,7 +312,7 @@ TEST(Sequences, MisuseIsRefusedByNameAndCommitsNothing) {
 }
 
 // The CUDA backend holds one sequence: a request for more is refused by name (skipped without a device).
-TEST(Sequences, CudaRefusesSeveralSequences) {
+TEST(Sequences, CudaRefusesSeveralSequencesAnd16BitCaches) {
     if (!lk_backend_available(LK_BACKEND_CUDA)) GTEST_SKIP() << "no CUDA device";
     ModelPtr model = make_model(LK_DTYPE_F32, 8);
     lk_context_params cp = lk_test::context_params(LK_BACKEND_CUDA, 64, 16, 1);
@@ -308,6 +320,11 @@ TEST(Sequences, CudaRefusesSeveralSequences) {
     lk_context* raw = nullptr;
     EXPECT_EQ(lk_context_init(model.get(), &cp, &raw), LK_ERR_UNSUPPORTED);
     EXPECT_TRUE(error_mentions("n_seq_max"));
+    EXPECT_EQ(raw, nullptr);
+    cp.n_seq_max = 1;
+    cp.kv_type = LK_DTYPE_BF16;
+    EXPECT_EQ(lk_context_init(model.get(), &cp, &raw), LK_ERR_UNSUPPORTED);
+    EXPECT_TRUE(error_mentions("kv_type"));
     EXPECT_EQ(raw, nullptr);
 }
 

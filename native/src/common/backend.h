@@ -117,8 +117,8 @@ private:
 };
 
 // cpu_kernel caps the matrix kernel (lk_cpu_kernel); the KV pool holds n_kv_tokens slots for up to
-// n_seq_max sequences.
+// n_seq_max sequences, its elements of type kv_type (lk_dtype).
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                                          int32_t cpu_kernel, int32_t n_seq_max, int64_t n_kv_tokens);
+                                          int32_t cpu_kernel, int32_t n_seq_max, int64_t n_kv_tokens, int32_t kv_type);
 
 }  // namespace lk

@@ -80,6 +80,8 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     require(n_kv_tokens >= 1 && n_kv_tokens <= int64_t{kMaxSequences} * p.max_context,
             "n_kv_tokens " + std::to_string(params.n_kv_tokens) + " must be 0 (room for every sequence at n_ctx) or in 1.." +
                 std::to_string(int64_t{kMaxSequences} * p.max_context));
+    require(params.kv_type == LK_DTYPE_F32 || params.kv_type == LK_DTYPE_F16 || params.kv_type == LK_DTYPE_BF16,
+            "kv_type " + std::to_string(params.kv_type) + " must be an lk_dtype: 0 (F32), 1 (F16) or 2 (BF16)");
     KernelChoices requested;
     requested.cuda_device = params.cuda_device;
     requested.cuda_matmul = params.cuda_matmul;
@@ -101,16 +103,21 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     if (use_cuda && (n_seq_max > 1 || params.n_kv_tokens != 0))
         fail(LK_ERR_UNSUPPORTED, "the CUDA backend holds one sequence in a contiguous cache: n_seq_max and n_kv_tokens "
                                  "must be 0 there (several sequences per context run on the CPU backend)");
+    if (use_cuda && params.kv_type != LK_DTYPE_F32)
+        fail(LK_ERR_UNSUPPORTED, "the CUDA backend keeps an F32 KV cache: kv_type must be 0 (F32) there "
+                                 "(F16 and BF16 caches run on the CPU backend)");
     try {
 #if defined(LK_HAVE_CUDA)
         if (use_cuda) backend_ = make_cuda_backend(model, n_ctx_, n_batch_, requested);
 #endif
-        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads, params.cpu_kernel, n_seq_max, n_kv_tokens);
+        if (!backend_) backend_ = make_cpu_backend(model, n_ctx_, n_batch_, threads, params.cpu_kernel, n_seq_max, n_kv_tokens,
+                                                   params.kv_type);
     } catch (const std::bad_alloc&) {
-        const double kv_bytes = 2.0 * p.n_layers * n_ctx_ * model.kv_dim() * sizeof(float);
+        const double kv_bytes = 2.0 * p.n_layers * n_kv_tokens * model.kv_dim() * (params.kv_type == LK_DTYPE_F32 ? 4 : 2);
         fail(LK_ERR_OUT_OF_MEMORY, "out of memory allocating a context of " + std::to_string(n_ctx_) +
-                                       " tokens (KV cache " + mib(kv_bytes) + "); try a smaller n_ctx");
+                                       " tokens (KV cache " + mib(kv_bytes) + "); try a smaller n_ctx or n_kv_tokens, or a 16-bit kv_type");
     }
+    kv_type_ = params.kv_type;
     path_.resize(n_batch_);
     seqs_.resize(n_seq_max);
     seqs_[0].live = true;
@@ -122,7 +129,7 @@ Context::~Context() { --model_.live_contexts; }
 lk_context_info Context::info() const {
     const KernelChoices& c = backend_->choices();
     return lk_context_info{backend_->kind(), n_ctx_, n_batch_, backend_->threads(), seqs_[0].live ? seqs_[0].n_past : 0, tree_.size(),
-                           c.cuda_device, c.cpu_kernel, c.cuda_matmul, c.cuda_attention, c.cuda_graphs};
+                           c.cuda_device, c.cpu_kernel, c.cuda_matmul, c.cuda_attention, c.cuda_graphs, kv_type_};
 }
 
 Context::Sequence& Context::main_sequence() {

@@ -84,6 +84,7 @@ private:
     std::unique_ptr<Backend> backend_;
     Tree tree_;
     int32_t n_ctx_ = 0, n_batch_ = 0;
+    int32_t kv_type_ = LK_DTYPE_F32;  // lk_dtype of the KV cache
     int32_t logits_mode_ = LK_LOGITS_NONE;
     std::vector<int32_t> path_;
     std::vector<Sequence> seqs_;

@@ -1,6 +1,7 @@
 // Scalar conversions between float and the 16-bit storage types (IEEE half and bfloat16).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -25,6 +26,27 @@ inline float bf16_to_float(uint16_t value) {
     float result;
     std::memcpy(&result, &bits, sizeof result);
     return result;
+}
+
+// The IEEE half nearest to value, ties to even (as F16C's vcvtps2ph and C#'s (Half) cast round):
+// subnormals are rounded, not flushed; magnitudes from 65520 up give infinity; a NaN stays a quiet NaN
+// of the same sign.
+inline uint16_t float_to_f16(float value) {
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+    const uint32_t magnitude = bits & 0x7FFFFFFFu;
+    if (magnitude > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u | ((magnitude >> 13) & 0x3FFu));
+    if (magnitude >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // 65520 and up, infinity
+    if (magnitude >= 0x38800000u) {  // normal half: rebias the exponent 127 -> 15, round off 13 bits
+        const uint32_t rebiased = magnitude - 0x38000000u;
+        return static_cast<uint16_t>(sign | ((rebiased + 0xFFFu + ((rebiased >> 13) & 1u)) >> 13));
+    }
+    // Subnormal half: a multiple of 2^-24, rounded to nearest even (the default rounding mode); 1024 of
+    // them is the smallest normal half, whose encoding 0x400 is that count.
+    float scaled;
+    std::memcpy(&scaled, &magnitude, sizeof scaled);
+    return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::nearbyint(scaled * 16777216.0f)));
 }
 
 inline float f16_to_float(uint16_t value) {

@@ -8,7 +8,9 @@
 //
 // The K/V cache is kept per head so that attention reads long contiguous runs: keys in blocks of 16
 // slots, [layer][kv head][slot block][dim][16] (a query's scores against a block are a multiply-add over
-// 16 slots, vectorized without horizontal sums), values as [layer][kv head][slot][dim].
+// 16 slots, vectorized without horizontal sums), values as [layer][kv head][slot][dim]. Its elements are
+// F32, F16 or BF16 (the context's kv_type); 16-bit caches halve attention's reads, which at long
+// contexts and many sequences rival the weights'.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -47,17 +49,19 @@ constexpr int kScoreChunk = 256;
 class CpuBackend final : public Backend {
 public:
     CpuBackend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads, cpu::ChosenKernel kernel, int32_t n_seq_max,
-               int64_t n_kv_tokens)
-        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run), tables_(n_seq_max), chains_(n_seq_max), sampled_walks_(n_seq_max) {
+               int64_t n_kv_tokens, int32_t kv_type)
+        : model_(model), p_(model.params), pool_(n_threads), matmul_(kernel.run), kv_type_(kv_type),
+          kv_element_bytes_(kv_type == LK_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t)), tables_(n_seq_max), chains_(n_seq_max),
+          sampled_walks_(n_seq_max) {
         choices_.cpu_kernel = kernel.level;
         const int64_t hidden = p_.hidden_size, q_dim = model.q_dim(), kv_dim = model.kv_dim();
         static_assert(kKvBlockSlots == cpu::kKeyBlock, "a KV pool block is one key block");
         const int32_t n_blocks = static_cast<int32_t>((n_kv_tokens + kKvBlockSlots - 1) / kKvBlockSlots);
         kv_blocks_ = KvBlockPool(n_blocks);
         head_slots_ = int64_t{n_blocks} * kKvBlockSlots;
-        const int64_t cache_floats = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
-        key_cache_ = AlignedBuffer(cache_floats * sizeof(float));
-        value_cache_ = AlignedBuffer(cache_floats * sizeof(float));
+        const int64_t cache_elements = int64_t{p_.n_layers} * p_.n_kv_heads * head_slots_ * p_.head_dim;
+        key_cache_ = AlignedBuffer(cache_elements * kv_element_bytes_);
+        value_cache_ = AlignedBuffer(cache_elements * kv_element_bytes_);
         k_ = floats(n_batch * kv_dim);
         v_ = floats(n_batch * kv_dim);
         x_ = floats(n_batch * hidden);
@@ -149,21 +153,7 @@ public:
 
     void compact_seq(int32_t seq, int32_t n_past, const int32_t* path, int32_t n) override {
         StageProfile::Scope stage(profile_, Stage::kCompact);
-        const BlockTable& table = tables_[seq];
-        const int d = p_.head_dim;
-        // path[j] >= j and increasing, so copying in order never overwrites a slot still to be read.
-        for (int l = 0; l < p_.n_layers; ++l) {
-            for (int h = 0; h < p_.n_kv_heads; ++h) {
-                float* keys = head_keys(l, h);
-                float* values = head_values(l, h);
-                for (int j = 0; j < n; ++j) {
-                    if (path[j] == j) continue;
-                    const int64_t to = table.physical_slot(int64_t{n_past} + j), from = table.physical_slot(int64_t{n_past} + path[j]);
-                    for (int t = 0; t < d; ++t) keys[key_index(to, t)] = keys[key_index(from, t)];
-                    std::memcpy(values + to * d, values + from * d, d * sizeof(float));
-                }
-            }
-        }
+        with_kv_type([&]<typename T>() { compact_slots<T>(tables_[seq], n_past, path, n); });
     }
 
     void release_seq(int32_t seq, int32_t n_slots) override {
@@ -274,11 +264,17 @@ private:
 
     static AlignedBuffer floats(int64_t count) { return AlignedBuffer(count * sizeof(float)); }
 
-    // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file): both
-    // caches give every head the same number of floats.
+    // One KV head's blocked keys and its values in layer `layer` (layouts at the top of the file), as
+    // elements of type T (std::byte for copies): both caches give every head the same number of elements.
     int64_t head_offset(int layer, int kv_head) const { return (int64_t{layer} * p_.n_kv_heads + kv_head) * head_slots_ * p_.head_dim; }
-    float* head_keys(int layer, int kv_head) { return key_cache_.as<float>() + head_offset(layer, kv_head); }
-    float* head_values(int layer, int kv_head) { return value_cache_.as<float>() + head_offset(layer, kv_head); }
+    template <typename T>
+    T* head_keys(int layer, int kv_head) {
+        return reinterpret_cast<T*>(key_cache_.as<std::byte>() + head_offset(layer, kv_head) * kv_element_bytes_);
+    }
+    template <typename T>
+    T* head_values(int layer, int kv_head) {
+        return reinterpret_cast<T*>(value_cache_.as<std::byte>() + head_offset(layer, kv_head) * kv_element_bytes_);
+    }
     // Offset of key element t of a physical slot in a head's keys.
     int64_t key_index(int64_t slot, int t) const { return cpu::key_offset(p_.head_dim, slot, t); }
     [[noreturn]] void fail_pool_full(int32_t seq) const {
@@ -305,35 +301,70 @@ private:
 
     // Copies one pool block's keys and values, every layer and head.
     void copy_block(int32_t from, int32_t to) {
-        const int64_t block_floats = int64_t{kKvBlockSlots} * p_.head_dim;
+        const int64_t block_bytes = int64_t{kKvBlockSlots} * p_.head_dim * kv_element_bytes_;
         for (int l = 0; l < p_.n_layers; ++l) {
             for (int h = 0; h < p_.n_kv_heads; ++h) {
-                std::memcpy(head_keys(l, h) + to * block_floats, head_keys(l, h) + from * block_floats, block_floats * sizeof(float));
-                std::memcpy(head_values(l, h) + to * block_floats, head_values(l, h) + from * block_floats, block_floats * sizeof(float));
+                std::memcpy(head_keys<std::byte>(l, h) + to * block_bytes, head_keys<std::byte>(l, h) + from * block_bytes, block_bytes);
+                std::memcpy(head_values<std::byte>(l, h) + to * block_bytes, head_values<std::byte>(l, h) + from * block_bytes, block_bytes);
+            }
+        }
+    }
+
+    // Calls f.template operator()<T>() with T the cache's element type.
+    template <typename F>
+    void with_kv_type(F&& f) {
+        switch (kv_type_) {
+            case LK_DTYPE_F16: return f.template operator()<cpu::Half>();
+            case LK_DTYPE_BF16: return f.template operator()<cpu::BFloat16>();
+            default: return f.template operator()<float>();
+        }
+    }
+
+    // Moves the accepted nodes' keys and values (pending slots n_past + path[j]) to slots n_past + j.
+    template <typename T>
+    void compact_slots(const BlockTable& table, int32_t n_past, const int32_t* path, int32_t n) {
+        const int d = p_.head_dim;
+        // path[j] >= j and increasing, so copying in order never overwrites a slot still to be read.
+        for (int l = 0; l < p_.n_layers; ++l) {
+            for (int h = 0; h < p_.n_kv_heads; ++h) {
+                T* keys = head_keys<T>(l, h);
+                T* values = head_values<T>(l, h);
+                for (int j = 0; j < n; ++j) {
+                    if (path[j] == j) continue;
+                    const int64_t to = table.physical_slot(int64_t{n_past} + j), from = table.physical_slot(int64_t{n_past} + path[j]);
+                    for (int t = 0; t < d; ++t) keys[key_index(to, t)] = keys[key_index(from, t)];
+                    std::memcpy(values + to * d, values + from * d, d * sizeof(T));
+                }
             }
         }
     }
 
     // The sequence's view of one head's cache through its block table.
-    cpu::PagedHead paged_head(int layer, int kv_head, int32_t seq) {
-        return cpu::PagedHead{head_keys(layer, kv_head), head_values(layer, kv_head), tables_[seq].data(), p_.head_dim};
+    template <typename T>
+    cpu::PagedHead<T> paged_head(int layer, int kv_head, int32_t seq) {
+        return cpu::PagedHead<T>{head_keys<T>(layer, kv_head), head_values<T>(layer, kv_head), tables_[seq].data(), p_.head_dim};
     }
 
     // Scatters a segment's rotated keys and its values (k_, v_: one row per batch node) into its
-    // sequence's slots n_past .. n_past + n - 1.
+    // sequence's slots n_past .. n_past + n - 1, rounded to the cache's element type.
     void store_kv(int layer, const SeqSegment& segment) {
+        with_kv_type([&]<typename T>() { store_kv_as<T>(layer, segment); });
+    }
+    template <typename T>
+    void store_kv_as(int layer, const SeqSegment& segment) {
         const int d = p_.head_dim;
         const int64_t kv_dim = model_.kv_dim();
         const BlockTable& table = tables_[segment.seq];
         for (int h = 0; h < p_.n_kv_heads; ++h) {
-            float* keys = head_keys(layer, h);
-            float* values = head_values(layer, h);
+            T* keys = head_keys<T>(layer, h);
+            T* values = head_values<T>(layer, h);
             for (int i = 0; i < segment.tree->size(); ++i) {
                 const int64_t row = int64_t{segment.first} + i;
                 const float* k = k_.as<float>() + row * kv_dim + h * d;
+                const float* v = v_.as<float>() + row * kv_dim + h * d;
                 const int64_t slot = table.physical_slot(int64_t{segment.n_past} + i);
-                for (int t = 0; t < d; ++t) keys[key_index(slot, t)] = k[t];
-                std::memcpy(values + slot * d, v_.as<float>() + row * kv_dim + h * d, d * sizeof(float));
+                for (int t = 0; t < d; ++t) keys[key_index(slot, t)] = cpu::narrow<T>(k[t]);
+                for (int t = 0; t < d; ++t) values[slot * d + t] = cpu::narrow<T>(v[t]);
             }
         }
     }
@@ -465,6 +496,10 @@ private:
     // keys and values are walked in the outer loop, so each K/V row is read once per block rather than
     // once per query. Each row's arithmetic is independent of the other rows (batch invariance).
     void attention(int layer, const std::vector<SeqSegment>& segments) {
+        with_kv_type([&]<typename T>() { attention_over<T>(layer, segments); });
+    }
+    template <typename T>
+    void attention_over(int layer, const std::vector<SeqSegment>& segments) {
         const int d = p_.head_dim;
         const int group = p_.n_heads / p_.n_kv_heads;
         const int64_t q_dim = model_.q_dim();
@@ -487,7 +522,7 @@ private:
                 const Tree& tree = *segment.tree;
                 const int32_t n_past = segment.n_past;
                 const bool chain = tree.is_chain();
-                const cpu::PagedHead head = paged_head(layer, static_cast<int>(task / blocks), segment.seq);
+                const cpu::PagedHead<T> head = paged_head<T>(layer, static_cast<int>(task / blocks), segment.seq);
                 const int head_base = static_cast<int>(task / blocks) * group;
                 const int r0 = block.r0, r1 = block.r1;
                 const float* queries[kAttentionRows];
@@ -539,6 +574,8 @@ private:
     const lk_model_params& p_;
     ThreadPool pool_;
     cpu::MatmulKernel matmul_;
+    int32_t kv_type_;           // lk_dtype of the cache's elements
+    int64_t kv_element_bytes_;
     // The KV cache is a pool of blocks of kKvBlockSlots slots; the sequence's block table says which of
     // them hold its slots (contiguous for a lone sequence unless a test scatters them).
     KvBlockPool kv_blocks_{0};
@@ -546,7 +583,7 @@ private:
     std::vector<std::vector<BlockRef>> chains_;  // per sequence: its published blocks as the index names them
     std::vector<int32_t> positions_, node_segment_;  // per batch node, for the current pass
     int64_t head_slots_ = 0;     // pool slots per head: n_ctx rounded up to whole blocks
-    AlignedBuffer key_cache_;    // [layer][kv head][pool block][dim][kKeyBlock]
+    AlignedBuffer key_cache_;    // [layer][kv head][pool block][dim][kKeyBlock], elements of kv_type_
     AlignedBuffer value_cache_;  // [layer][kv head][pool block][slot in block][dim]
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
@@ -566,8 +603,8 @@ private:
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int32_t n_ctx, int32_t n_batch, int32_t n_threads,
-                                          cpu::ChosenKernel kernel, int32_t n_seq_max, int64_t n_kv_tokens) {
-    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads, kernel, n_seq_max, n_kv_tokens);
+                                          cpu::ChosenKernel kernel, int32_t n_seq_max, int64_t n_kv_tokens, int32_t kv_type) {
+    return std::make_unique<CpuBackend>(model, n_ctx, n_batch, n_threads, kernel, n_seq_max, n_kv_tokens, kv_type);
 }
 
 }  // namespace lk::LK_CPU_VARIANT

@@ -24,6 +24,27 @@ namespace {
 
 constexpr int kLanes = 8;
 
+// What a KV cache stores per element: F32, or a 16-bit float (IEEE half or bfloat16) that every read
+// widens to F32 exactly, so attention does the F32 path's arithmetic on the stored, rounded values and a
+// key scores the same bits whichever path reads it.
+struct Half {
+    uint16_t bits;
+};
+struct BFloat16 {
+    uint16_t bits;
+};
+inline float widen(float x) { return x; }
+inline float widen(Half x) { return f16_to_float(x.bits); }
+inline float widen(BFloat16 x) { return bf16_to_float(x.bits); }
+template <typename T>
+T narrow(float x);
+template <>
+inline float narrow<float>(float x) { return x; }
+template <>
+inline Half narrow<Half>(float x) { return Half{float_to_f16(x)}; }
+template <>
+inline BFloat16 narrow<BFloat16>(float x) { return BFloat16{float_to_bf16(x)}; }
+
 // Float vectors of this translation unit's instruction set; Simd is the widest. Loops written with them
 // do per element exactly what their scalar tails do (separate multiply and add), so the width never
 // changes a result.
@@ -35,6 +56,10 @@ struct Simd8 {
     static V zero() { return _mm256_setzero_ps(); }
     static V set1(float x) { return _mm256_set1_ps(x); }
     static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static V load(const Half* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static V load(const BFloat16* p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+    }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
     static V add(V a, V b) { return _mm256_add_ps(a, b); }
     static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -49,6 +74,10 @@ struct Simd16 {
     static V zero() { return _mm512_setzero_ps(); }
     static V set1(float x) { return _mm512_set1_ps(x); }
     static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static V load(const Half* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static V load(const BFloat16* p) {
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+    }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -105,7 +134,7 @@ inline void axpy(float a, const float* x, float* y, int n) {
 
 // Keys are cached in blocks of kKeyBlock slots, [block][dim][slot in block]: the keys a query is scored
 // against in one pass over a block are one contiguous run of memory (long sequential reads). Values are
-// rows of d floats, [block][slot in block][dim].
+// rows of d elements, [block][slot in block][dim].
 constexpr int kKeyBlock = 16;
 
 // Offset of key element (slot, dim t) in blocked keys whose blocks are in slot order.
@@ -114,27 +143,29 @@ inline int64_t key_offset(int d, int64_t slot, int t) {
 }
 
 // One head's cache of one sequence, paged: its logical block b is physical block table[b] of the head's
-// keys and values (the KV pool's layout, common/kv_pool.h).
+// keys and values (the KV pool's layout, common/kv_pool.h), elements of type T (float, Half, BFloat16).
+template <typename T>
 struct PagedHead {
-    const float* keys;
-    const float* values;
+    const T* keys;
+    const T* values;
     const int32_t* table;
     int d;
 
-    const float* key_block(int64_t block) const { return keys + int64_t{table[block]} * kKeyBlock * d; }
+    const T* key_block(int64_t block) const { return keys + int64_t{table[block]} * kKeyBlock * d; }
     // Key element t of a slot.
-    const float* key_at(int64_t slot, int t) const { return key_block(slot / kKeyBlock) + int64_t{t} * kKeyBlock + slot % kKeyBlock; }
-    const float* value_row(int64_t slot) const {
+    const T* key_at(int64_t slot, int t) const { return key_block(slot / kKeyBlock) + int64_t{t} * kKeyBlock + slot % kKeyBlock; }
+    const T* value_row(int64_t slot) const {
         return values + (int64_t{table[slot / kKeyBlock]} * kKeyBlock + slot % kKeyBlock) * d;
     }
 };
 
 // The score of one query against the key in `slot`: sum over t of q[t] * k[t], in dimension order, each
 // product rounded before it is added.
-inline float key_score(const float* q, const PagedHead& head, int64_t slot) {
-    const float* k = head.key_at(slot, 0);  // element t is kKeyBlock floats after element t - 1
+template <typename T>
+inline float key_score(const float* q, const PagedHead<T>& head, int64_t slot) {
+    const T* k = head.key_at(slot, 0);  // element t is kKeyBlock elements after element t - 1
     float acc = 0.0f;
-    for (int t = 0; t < head.d; ++t) acc += q[t] * k[int64_t{t} * kKeyBlock];
+    for (int t = 0; t < head.d; ++t) acc += q[t] * widen(k[int64_t{t} * kKeyBlock]);
     return acc;
 }
 
@@ -144,12 +175,12 @@ constexpr int kBlocksPerPass = 4;
 
 // row[s .. s + B * kKeyBlock) for the B logical blocks starting at slot s (a block start), each slot summed
 // exactly as key_score does, whichever physical blocks hold them.
-template <int B>
-inline void score_blocks(const float* q, const PagedHead& head, int s, float* row) {
+template <int B, typename T>
+inline void score_blocks(const float* q, const PagedHead<T>& head, int s, float* row) {
     constexpr int kPer = kKeyBlock / Simd::kWidth;
     static_assert(kPer * Simd::kWidth == kKeyBlock);
     const int d = head.d;
-    const float* blocks[B];
+    const T* blocks[B];
     for (int b = 0; b < B; ++b) blocks[b] = head.key_block(s / kKeyBlock + b);
     typename Simd::V acc[B][kPer];
     for (int b = 0; b < B; ++b)
@@ -168,17 +199,18 @@ inline void score_blocks(const float* q, const PagedHead& head, int s, float* ro
 // row[s] = key_score(q, head, s) for s in [begin, end), whole blocks of slots at a time: every lane does
 // exactly key_score's arithmetic, so a key scores the same whether it is scored here (committed) or alone
 // (a pending draft node), and wherever its block sits in the pool.
-inline void scores_against_columns(const float* q, const PagedHead& head, int begin, int end, float* row) {
+template <typename T>
+inline void scores_against_columns(const float* q, const PagedHead<T>& head, int begin, int end, float* row) {
     const int d = head.d;
     int s = begin;
     for (; s < end && s % kLanes != 0; ++s) row[s] = key_score(q, head, s);
     auto eight = [&](int at) {  // at % kLanes == 0: the eight slots share a block
         float acc[kLanes] = {};
-        const float* keys = head.key_at(at, 0);
+        const T* keys = head.key_at(at, 0);
         for (int t = 0; t < d; ++t) {
             const float qt = q[t];
-            const float* k = keys + int64_t{t} * kKeyBlock;
-            for (int l = 0; l < kLanes; ++l) acc[l] += qt * k[l];
+            const T* k = keys + int64_t{t} * kKeyBlock;
+            for (int l = 0; l < kLanes; ++l) acc[l] += qt * widen(k[l]);
         }
         for (int l = 0; l < kLanes; ++l) row[at + l] = acc[l];
     };
@@ -187,8 +219,8 @@ inline void scores_against_columns(const float* q, const PagedHead& head, int be
         s += kLanes;
     }
 #if defined(LK_HAVE_SIMD)
-    for (; s + kBlocksPerPass * kKeyBlock <= end; s += kBlocksPerPass * kKeyBlock) score_blocks<kBlocksPerPass>(q, head, s, row);
-    for (; s + kKeyBlock <= end; s += kKeyBlock) score_blocks<1>(q, head, s, row);
+    for (; s + kBlocksPerPass * kKeyBlock <= end; s += kBlocksPerPass * kKeyBlock) score_blocks<kBlocksPerPass, T>(q, head, s, row);
+    for (; s + kKeyBlock <= end; s += kKeyBlock) score_blocks<1, T>(q, head, s, row);
 #endif
     for (; s + kLanes <= end; s += kLanes) eight(s);
     for (; s < end; ++s) row[s] = key_score(q, head, s);
@@ -196,22 +228,22 @@ inline void scores_against_columns(const float* q, const PagedHead& head, int be
 
 #if defined(LK_HAVE_SIMD)
 // Elements [i, i + W * S::kWidth) of weighted_values' output in one pass over the value rows.
-template <typename S, int W>
-inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead& head, int i,
+template <typename S, int W, typename T>
+inline void weighted_value_slices(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead<T>& head, int i,
                                   float* out) {
     static_assert(kKeyBlock % 4 == 0, "four consecutive committed rows share a block");
     const int d = head.d;
     typename S::V acc[4][W];
     for (int g = 0; g < 4; ++g)
         for (int k = 0; k < W; ++k) acc[g][k] = S::zero();
-    auto add_row = [&](int group, int p, const float* v) {
+    auto add_row = [&](int group, int p, const T* v) {
         const typename S::V w = S::set1(weight[p]);
         for (int k = 0; k < W; ++k) acc[group][k] = S::add(acc[group][k], S::mul(w, S::load(v + i + k * S::kWidth)));
     };
     int p = 0;
     // The committed run starts at position 0, so p % 4 == 0 here and rows p .. p + 3 share a block.
     for (; p + 4 <= n_past; p += 4) {
-        const float* v = head.value_row(p);
+        const T* v = head.value_row(p);
         add_row(0, p, v);
         add_row(1, p + 1, v + d);
         add_row(2, p + 2, v + 2 * d);
@@ -229,22 +261,23 @@ inline void weighted_value_slices(const float* weight, int n_past, const int32_t
 // n_past + visible[p - n_past] for the query's pending ancestors. Four running sums, chosen by position mod
 // 4, hide the add latency; as the choice depends only on the position, a node's output is the same in any
 // batch (batch invariance).
-inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead& head, float* out) {
+template <typename T>
+inline void weighted_values(const float* weight, int n_past, const int32_t* visible, int total, const PagedHead<T>& head, float* out) {
     const int d = head.d;
     int i = 0;
 #if defined(LK_HAVE_SIMD)
     constexpr int kWide = Simd::kValueSlices * Simd::kWidth;
-    for (; i + kWide <= d; i += kWide) weighted_value_slices<Simd, Simd::kValueSlices>(weight, n_past, visible, total, head, i, out);
-    for (; i + Simd::kWidth <= d; i += Simd::kWidth) weighted_value_slices<Simd, 1>(weight, n_past, visible, total, head, i, out);
+    for (; i + kWide <= d; i += kWide) weighted_value_slices<Simd, Simd::kValueSlices, T>(weight, n_past, visible, total, head, i, out);
+    for (; i + Simd::kWidth <= d; i += Simd::kWidth) weighted_value_slices<Simd, 1, T>(weight, n_past, visible, total, head, i, out);
 #endif
 #if defined(__AVX512F__)
     // Heads narrower than a 16-float vector (or their last 8 floats) in 8-float vectors.
-    for (; i + Simd8::kWidth <= d; i += Simd8::kWidth) weighted_value_slices<Simd8, 1>(weight, n_past, visible, total, head, i, out);
+    for (; i + Simd8::kWidth <= d; i += Simd8::kWidth) weighted_value_slices<Simd8, 1, T>(weight, n_past, visible, total, head, i, out);
 #endif
     for (; i < d; ++i) {
         float acc[4] = {};
-        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * head.value_row(p)[i];
-        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * head.value_row(int64_t{n_past} + visible[p - n_past])[i];
+        for (int p = 0; p < n_past; ++p) acc[p & 3] += weight[p] * widen(head.value_row(p)[i]);
+        for (int p = n_past; p < total; ++p) acc[p & 3] += weight[p] * widen(head.value_row(int64_t{n_past} + visible[p - n_past])[i]);
         out[i] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }

@@ -126,7 +126,7 @@ internal static class BenchCommand
         double bandwidth = context.Backend == Backend.Cpu ? MemoryBandwidth.MeasureReadGBps(context.Threads) : 0;
         for (int t = 0; t < temperatures.Length; t++)
         {
-            var report = new BenchReport(model.Folder, context.Backend.ToString().ToLowerInvariant(), context.Threads, maxTokens,
+            var report = new BenchReport(model.Folder, BackendLabel(context), context.Threads, maxTokens,
                 warmup.Count, test.Count, costContext, resultsByTemperature[t], costs, bandwidth,
                 model.WeightBytesPerToken, paired, temperatures[t]);
             if (temperatures.Length > 1)
@@ -268,7 +268,7 @@ internal static class BenchCommand
         {
             warmup = Reference(warmupLines, alone);
             test = Reference(testLines, alone);
-            backend = alone.Backend.ToString().ToLowerInvariant();
+            backend = BackendLabel(alone);
             threads = alone.Threads;
         }
         // Each sequence holds the longest prompt and its output; the KV pool holds every client's.
@@ -372,4 +372,8 @@ internal static class BenchCommand
             owned?.Dispose();
         }
     }
+
+    // The backend as the reports name it, with the KV cache's element type when it is not F32.
+    private static string BackendLabel(InferenceContext context) =>
+        context.Backend.ToString().ToLowerInvariant() + (context.KvCacheType == KvCacheType.F32 ? "" : $" ({context.KvCacheType} KV cache)");
 }

@@ -31,6 +31,7 @@ public sealed unsafe class InferenceContext : IDisposable
         CudaMatmul = (CudaMatmulKernel)info.CudaMatmul;
         CudaAttention = (CudaAttentionKernel)info.CudaAttention;
         CudaGraphs = info.CudaGraphs == NativeConstants.CudaGraphsOn;
+        KvCacheType = (KvCacheType)info.KvType;
     }
 
     /// <summary>The model this context runs.</summary>
@@ -55,6 +56,8 @@ public sealed unsafe class InferenceContext : IDisposable
     public CudaAttentionKernel CudaAttention { get; }
     /// <summary>Whether decoding steps replay CUDA graphs (CUDA backend; false on the CPU).</summary>
     public bool CudaGraphs { get; }
+    /// <summary>Element type of the KV cache.</summary>
+    public KvCacheType KvCacheType { get; }
     /// <summary>Tokens committed to the KV cache.</summary>
     public int CommittedTokens => Info().NPast;
 

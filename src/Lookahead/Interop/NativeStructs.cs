@@ -38,8 +38,9 @@ internal struct LkContextParams
     public int CudaGraphs;
     public int NSeqMax;
     public int NKvTokens;
+    public int KvType;
 
-    public const int NativeSize = 44;
+    public const int NativeSize = 48;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -56,8 +57,9 @@ internal struct LkContextInfo
     public int CudaMatmul;
     public int CudaAttention;
     public int CudaGraphs;
+    public int KvType;
 
-    public const int NativeSize = 44;
+    public const int NativeSize = 48;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -133,7 +135,7 @@ internal struct LkSamplingParams
 /// <summary>Constants of the C ABI.</summary>
 internal static class NativeConstants
 {
-    public const int AbiVersion = 8;
+    public const int AbiVersion = 9;
 
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;

@@ -49,7 +49,7 @@ public sealed class RandomModel : IDisposable
     public string Folder { get; }
     public RandomModelSpec Spec { get; }
 
-    public ReferenceModel CreateReference() => new(_config, _weights);
+    public ReferenceModel CreateReference(KvCacheType kvCache = KvCacheType.F32) => new(_config with { KvCache = kvCache }, _weights);
 
     public static RandomModel Create(RandomModelSpec spec)
     {

@@ -21,9 +21,10 @@ public sealed class ReferenceLayer
 /// <summary>
 /// Hyper-parameters the reference needs. Bf16Inputs: the weights are BF16, so every matrix product takes its
 /// input rounded to BF16 first (the library's contract for BF16 weights, as in PyTorch and llama.cpp).
+/// KvCache: the element type keys (after RoPE) and values are stored as, each rounded from float to it.
 /// </summary>
 public sealed record ReferenceConfig(int Vocab, int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int HeadDim,
-    double RmsEps, double RopeTheta, bool Bf16Inputs = false);
+    double RmsEps, double RopeTheta, bool Bf16Inputs = false, KvCacheType KvCache = KvCacheType.F32);
 
 /// <summary>
 /// The test oracle: an obviously-correct Llama forward pass, one token at a time, double accumulation,
@@ -62,8 +63,8 @@ public sealed class ReferenceModel
             double[] v = MatVec(w.V, xb, _c.KvHeads * d, hidden, w.VBias);
             for (int h = 0; h < _c.Heads; h++) Rope(q, h * d, pos);
             for (int h = 0; h < _c.KvHeads; h++) Rope(k, h * d, pos);
-            _keys[l].Add(k);
-            _values[l].Add(v);
+            _keys[l].Add(StoredInCache(k));
+            _values[l].Add(StoredInCache(v));
 
             var attention = new double[_c.Heads * d];
             int group = _c.Heads / _c.KvHeads;
@@ -123,6 +124,14 @@ public sealed class ReferenceModel
         double scale = 1 / Math.Sqrt(sum / x.Length + _c.RmsEps);
         return x.Select((value, i) => value * scale * weight[i]).ToArray();
     }
+
+    // A key or value row as the cache holds it: the float the library computes, rounded to the cache's type.
+    private double[] StoredInCache(double[] row) => _c.KvCache switch
+    {
+        KvCacheType.F16 => row.Select(value => (double)(float)(Half)(float)value).ToArray(),
+        KvCacheType.BF16 => row.Select(value => (double)BFloat16.Round((float)value)).ToArray(),
+        _ => row,
+    };
 
     private double[] MatVec(float[] w, double[] x, int rows, int cols, float[]? bias)
     {
