@@ -4,6 +4,7 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using Lookahead.Decoding;
+using Lookahead.Model.Gguf;
 
 namespace Lookahead.Benchmarks;
 

@@ -7,6 +7,7 @@
 //   lookahead_native_bench --shape llama2-7b --dtype bf16 --backend cuda --context 1024 [--json FILE]
 //     [--steps N] [--cpu-kernel scalar|avx2|avx512|avx512-bf16] [--cuda-graphs on|off]
 //     [--cuda-attention per-node|shared-prefix] [--cuda-matmul tensor-cores|simt] [--sequences LIST]
+//     [--kv-type f32|f16|bf16]
 // --sequences 1,2,4,8 (CPU) also times batched greedy steps: N sequences in one context, one node each per
 // step (lk_context_decode_greedy_seqs), and prints the aggregate tokens/s against one sequence's.
 #include <algorithm>
@@ -139,15 +140,15 @@ double device_copy_gbps() {
 
 // Batched greedy: for each N, a context of N sequences over the same random prefix of `context` tokens,
 // then `steps` steps of one node per sequence in one call; prints ms per step and aggregate tokens/s.
-void batched_greedy(lk_model* model, const lk_model_params& p, int context, int steps, const std::vector<int>& counts) {
+void batched_greedy(lk_model* model, const lk_model_params& p, const lk_context_params& base, int context, int steps,
+                    const std::vector<int>& counts) {
     std::mt19937 rng(11);
     std::vector<int32_t> prefix(context);
     for (int32_t& t : prefix) t = std::uniform_int_distribution<int>(0, p.vocab_size - 1)(rng);
     double one_sequence_rate = 0;
     std::printf("batched greedy (one node per sequence per step, %d committed tokens each):\n", context);
     for (int n_seq : counts) {
-        lk_context_params cp = lk_context_default_params();
-        cp.backend = LK_BACKEND_CPU;
+        lk_context_params cp = base;  // the kernel cap and KV cache type asked for
         cp.n_ctx = context + steps + 8;
         cp.n_batch = std::max(128, n_seq);
         cp.n_seq_max = n_seq;
@@ -215,6 +216,8 @@ int main(int argc, char** argv) {
         else if (arg == "--cpu-kernel")
             cp.cpu_kernel = choice(arg, value(), {{"scalar", LK_CPU_KERNEL_SCALAR}, {"avx2", LK_CPU_KERNEL_AVX2},
                                                   {"avx512", LK_CPU_KERNEL_AVX512}, {"avx512-bf16", LK_CPU_KERNEL_AVX512_BF16}});
+        else if (arg == "--kv-type")
+            cp.kv_type = choice(arg, value(), {{"f32", LK_DTYPE_F32}, {"f16", LK_DTYPE_F16}, {"bf16", LK_DTYPE_BF16}});
         else if (arg == "--cuda-graphs")
             cp.cuda_graphs = choice(arg, value(), {{"on", LK_CUDA_GRAPHS_ON}, {"off", LK_CUDA_GRAPHS_OFF}});
         else if (arg == "--cuda-attention")
@@ -251,7 +254,8 @@ int main(int argc, char** argv) {
     static const char* const attentions[] = {"auto", "per-node", "shared-prefix"};
     static const char* const graphs[] = {"auto", "on", "off"};
     if (info.backend == LK_BACKEND_CPU)
-        std::printf("kernels: cpu %s, %d threads\n", cpu_kernels[info.cpu_kernel], info.n_threads);
+        std::printf("kernels: cpu %s, %d threads, %s KV cache\n", cpu_kernels[info.cpu_kernel], info.n_threads,
+                    info.kv_type == LK_DTYPE_F32 ? "f32" : info.kv_type == LK_DTYPE_F16 ? "f16" : "bf16");
     else
         std::printf("kernels: cuda device %d, matmul %s, attention %s, graphs %s\n", info.cuda_device, matmuls[info.cuda_matmul],
                     attentions[info.cuda_attention], graphs[info.cuda_graphs]);
@@ -401,7 +405,7 @@ int main(int argc, char** argv) {
     lk_context_free(ctx);
     if (!sequence_counts.empty()) {
         if (backend != LK_BACKEND_CPU) die("--sequences runs on the CPU backend (the CUDA backend holds one sequence)");
-        batched_greedy(model, p, context, steps, sequence_counts);
+        batched_greedy(model, p, cp, context, steps, sequence_counts);
     }
     lk_model_free(model);
     return 0;

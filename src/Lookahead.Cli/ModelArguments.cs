@@ -73,8 +73,8 @@ internal static class ModelArguments
 
     public static LanguageModel Load(string folder)
     {
-        long bytes = Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder, "*.safetensors").Sum(f => new FileInfo(f).Length)
+        long bytes = Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "*.safetensors").Sum(f => new FileInfo(f).Length)
+            : File.Exists(folder) ? new FileInfo(folder).Length
             : 0;
         if (bytes < ProgressThresholdBytes) return LanguageModel.Load(folder);
         var progress = new StderrProgress($"loading {bytes / (1024.0 * 1024 * 1024):F1} GiB of weights");

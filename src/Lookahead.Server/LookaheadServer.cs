@@ -201,7 +201,7 @@ public sealed class LookaheadServer : IAsyncDisposable
         json.WriteStartObject();
         json.WriteString("id", engine.ModelName);
         json.WriteString("object", "model");
-        json.WriteNumber("created", new DateTimeOffset(Directory.GetLastWriteTimeUtc(engine.Model.Folder)).ToUnixTimeSeconds());
+        json.WriteNumber("created", new DateTimeOffset(File.GetLastWriteTimeUtc(engine.Model.Folder)).ToUnixTimeSeconds());
         json.WriteString("owned_by", "lookahead");
         json.WriteNumber("max_model_len", engine.ContextLength);
         json.WriteEndObject();

@@ -1,6 +1,7 @@
 using Lookahead.Decoding;
 using Lookahead.Interop;
 using Lookahead.Model;
+using Lookahead.Model.Gguf;
 using Lookahead.Tokenization;
 
 namespace Lookahead;
@@ -29,7 +30,7 @@ public sealed class LanguageModel : IDisposable
         ParametersByDtype = parameters;
     }
 
-    /// <summary>The model folder.</summary>
+    /// <summary>The model folder, or the GGUF file.</summary>
     public string Folder { get; }
     /// <summary>The sampling defaults of generation_config.json (greedy without one, or without do_sample).</summary>
     public SamplingOptions DefaultSampling { get; }
@@ -67,7 +68,8 @@ public sealed class LanguageModel : IDisposable
         return NativeMethods.lk_backend_available((int)backend) != 0;
     }
 
-    /// <summary>Loads a model folder. Progress (0..1) is reported as weights are copied.</summary>
+    /// <summary>Loads a model folder (config.json and safetensors) or a .gguf file (llama.cpp's format; F32,
+    /// F16 and BF16 tensors). Progress (0..1) is reported as weights are copied.</summary>
     /// <exception cref="LookaheadException">The folder, config.json, a safetensors file, a tensor or the tokenizer is missing or invalid (the message names the file and the problem), or the native library refused the weights.</exception>
     public static LanguageModel Load(string folder, IProgress<double>? progress = null) => Load(folder, progress, CancellationToken.None);
 
@@ -80,6 +82,7 @@ public sealed class LanguageModel : IDisposable
     private static LanguageModel Load(string folder, IProgress<double>? progress, CancellationToken cancellation)
     {
         NativeLibraryResolver.EnsureCompatible();
+        if (IsGguf(folder)) return LoadGguf(folder, progress, cancellation);
         using ModelCheckpoint checkpoint = ModelCheckpoint.Open(folder);
         ModelConfig config = checkpoint.Config;
         TextTokenizer? tokenizer = TextTokenizer.TryLoad(folder, config, out string tokenizerStatus);
@@ -96,26 +99,11 @@ public sealed class LanguageModel : IDisposable
             located.Add((slot, file, info));
         }
 
-        var parameters = new LkModelParams
-        {
-            VocabSize = config.VocabSize,
-            HiddenSize = config.HiddenSize,
-            IntermediateSize = config.IntermediateSize,
-            NLayers = config.NumLayers,
-            NHeads = config.NumHeads,
-            NKvHeads = config.NumKvHeads,
-            HeadDim = config.HeadDim,
-            MaxContext = config.MaxPositionEmbeddings,
-            RmsNormEps = config.RmsNormEps,
-            RopeTheta = config.RopeTheta,
-            Flags = (config.TieWordEmbeddings ? NativeConstants.ModelTiedOutput : 0) |
-                    (config.QkvBias ? NativeConstants.ModelQkvBias : 0),
-        };
-        LookaheadException.ThrowIfFailed(NativeMethods.lk_model_init(parameters, out ModelHandle handle));
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_model_init(NativeParams(config), out ModelHandle handle));
         try
         {
             CopyWeights(handle, located, progress, cancellation);
-            SetRopeFrequencies(handle, config);
+            SetRopeFrequencies(handle, config, null);
         }
         catch
         {
@@ -129,6 +117,77 @@ public sealed class LanguageModel : IDisposable
             .Sum(t => t.Info.ByteLength);
         return new LanguageModel(Path.GetFullPath(folder), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, sampling);
     }
+
+    /// <summary>Whether a path names a GGUF file rather than a model folder.</summary>
+    public static bool IsGguf(string path) => path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && !Directory.Exists(path);
+
+    private static unsafe LanguageModel LoadGguf(string path, IProgress<double>? progress, CancellationToken cancellation)
+    {
+        using GgufCheckpoint checkpoint = GgufCheckpoint.Open(path);
+        ModelConfig config = checkpoint.Config;
+        TextTokenizer? tokenizer = TextTokenizer.TryLoadGguf(checkpoint.File, config, out string tokenizerStatus);
+        var located = TensorMap.Slots(config).Select(slot => (Slot: slot, Tensor: checkpoint.Tensor(slot))).ToList();
+
+        LookaheadException.ThrowIfFailed(NativeMethods.lk_model_init(NativeParams(config), out ModelHandle handle));
+        try
+        {
+            long total = Math.Max(1, located.Sum(t => t.Tensor.ByteLength)), done = 0;
+            foreach ((TensorSlot slot, GgufTensor tensor) in located)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int dtype = tensor.Type switch
+                {
+                    GgmlType.F32 => NativeConstants.DtypeF32,
+                    GgmlType.F16 => NativeConstants.DtypeF16,
+                    _ => NativeConstants.DtypeBF16,
+                };
+                int status;
+                if (checkpoint.NeedsRopeReorder(slot))
+                {
+                    byte[] rows = checkpoint.RotateHalfRows(slot, tensor);
+                    fixed (byte* data = rows) status = NativeMethods.lk_model_set_tensor(handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, data);
+                }
+                else status = NativeMethods.lk_model_set_tensor(handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, checkpoint.File.GetData(tensor));
+                try
+                {
+                    LookaheadException.ThrowIfFailed(status);
+                }
+                catch (LookaheadException e)
+                {
+                    throw e.WithContext($"tensor '{tensor.Name}' in {Path.GetFileName(path)}");
+                }
+                done += tensor.ByteLength;
+                progress?.Report((double)done / total);
+            }
+            SetRopeFrequencies(handle, config, checkpoint.RopeFactors);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        var perDtype = located.GroupBy(t => t.Tensor.Type switch { GgmlType.F32 => TensorDtype.F32, GgmlType.F16 => TensorDtype.F16, _ => TensorDtype.BF16 })
+            .ToDictionary(g => g.Key, g => g.Sum(t => t.Tensor.ElementCount));
+        long streamed = located.Where(t => config.TieWordEmbeddings || t.Slot.Kind != TensorKind.TokenEmbedding).Sum(t => t.Tensor.ByteLength);
+        return new LanguageModel(Path.GetFullPath(path), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, new SamplingOptions());
+    }
+
+    private static LkModelParams NativeParams(ModelConfig config) => new()
+    {
+        VocabSize = config.VocabSize,
+        HiddenSize = config.HiddenSize,
+        IntermediateSize = config.IntermediateSize,
+        NLayers = config.NumLayers,
+        NHeads = config.NumHeads,
+        NKvHeads = config.NumKvHeads,
+        HeadDim = config.HeadDim,
+        MaxContext = config.MaxPositionEmbeddings,
+        RmsNormEps = config.RmsNormEps,
+        RopeTheta = config.RopeTheta,
+        Flags = (config.TieWordEmbeddings ? NativeConstants.ModelTiedOutput : 0) |
+                (config.QkvBias ? NativeConstants.ModelQkvBias : 0),
+    };
 
     /// <summary>Creates a context (KV cache): one sequence, or up to <see cref="ContextOptions.MaxSequences"/>.</summary>
     /// <exception cref="ArgumentException">The context length exceeds the model's.</exception>
@@ -210,9 +269,12 @@ public sealed class LanguageModel : IDisposable
         }
     }
 
-    private static unsafe void SetRopeFrequencies(ModelHandle handle, ModelConfig config)
+    // factors: a GGUF file's rope_freqs.weight, dividing each frequency (null: none).
+    private static unsafe void SetRopeFrequencies(ModelHandle handle, ModelConfig config, float[]? factors)
     {
         float[] frequencies = RopeFrequencies.Compute(config);
+        if (factors is not null)
+            for (int i = 0; i < frequencies.Length; i++) frequencies[i] /= factors[i];
         fixed (float* pointer = frequencies)
         {
             LookaheadException.ThrowIfFailed(NativeMethods.lk_model_set_rope_frequencies(handle, pointer, frequencies.Length));

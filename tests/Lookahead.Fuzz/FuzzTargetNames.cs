@@ -6,5 +6,5 @@ namespace Lookahead.Fuzz;
 /// </summary>
 public static class FuzzTargetNames
 {
-    public static readonly IReadOnlyList<string> All = ["safetensors", "config", "shard-index", "trie", "tokenizer", "tokenizer-json", "chat-template", "prompts", "cli-args"];
+    public static readonly IReadOnlyList<string> All = ["safetensors", "gguf", "config", "shard-index", "trie", "tokenizer", "tokenizer-json", "chat-template", "prompts", "cli-args"];
 }

@@ -4,6 +4,7 @@ using Lookahead.Cli.Commands;
 using Lookahead.Decoding;
 using Lookahead.Drafting;
 using Lookahead.Model;
+using Lookahead.Model.Gguf;
 using Lookahead.Tokenization;
 
 namespace Lookahead.Fuzz;
@@ -18,6 +19,7 @@ public static class FuzzTargets
     private static readonly Dictionary<string, Action<byte[]>> Targets = new()
     {
         ["safetensors"] = SafeTensorsHeader,
+        ["gguf"] = GgufModel,
         ["config"] = ConfigJson,
         ["shard-index"] = ShardIndex,
         ["trie"] = TrieThenRequest,
@@ -68,6 +70,19 @@ public static class FuzzTargets
     {
         using SafeTensorsFile file = SafeTensorsFile.Open(Write("model.safetensors", input));
         foreach (TensorInfo tensor in file.Tensors.Values) _ = file.GetSpan(tensor).Length;
+    }
+
+    // A GGUF file read as a model: metadata, every tensor a slot needs (q/k rows reordered), the vocabulary.
+    private static void GgufModel(byte[] input)
+    {
+        using GgufCheckpoint checkpoint = GgufCheckpoint.Open(Write("model.gguf", input));
+        foreach (TensorSlot slot in TensorMap.Slots(checkpoint.Config))
+        {
+            GgufTensor tensor = checkpoint.Tensor(slot);
+            if (checkpoint.NeedsRopeReorder(slot)) _ = checkpoint.RotateHalfRows(slot, tensor);
+        }
+        _ = RopeFrequencies.Compute(checkpoint.Config);
+        _ = TextTokenizer.TryLoadGguf(checkpoint.File, checkpoint.Config, out _)?.Encode("Once upon a time, <s> 🙂");
     }
 
     private static void ConfigJson(byte[] input)

@@ -3,7 +3,7 @@
 #   tests/fuzz/run.sh [--seconds N] [--merge] [native|managed|all|TARGET...]
 # native:  the libFuzzer targets of build/sanitize (ASan + UBSan; ./build.sh test builds them)
 # managed: the SharpFuzz targets of tests/Lookahead.Fuzz under afl-fuzz (published and instrumented here)
-# TARGET:  one target by name (native-batches, native-model, safetensors, config, shard-index, trie,
+# TARGET:  one target by name (native-batches, native-model, safetensors, gguf, config, shard-index, trie,
 #          tokenizer, tokenizer-json, chat-template, prompts, cli-args)
 # --merge adds the inputs that reached new coverage to tests/fuzz/corpus (for developers; CI only reads it).
 # Inputs that crash or hang are copied to build/fuzz-findings/<target>/ and fail the run; fix the bug, then
@@ -13,7 +13,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 NATIVE_TARGETS=(batches model)
-MANAGED_TARGETS=(safetensors config shard-index trie tokenizer tokenizer-json chat-template prompts cli-args)
+MANAGED_TARGETS=(safetensors gguf config shard-index trie tokenizer tokenizer-json chat-template prompts cli-args)
 SECONDS_PER_TARGET=15
 MERGE=0
 native=()
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     native) native+=("${NATIVE_TARGETS[@]}"); shift ;;
     managed) managed+=("${MANAGED_TARGETS[@]}"); shift ;;
     native-batches|native-model) native+=("${1#native-}"); shift ;;
-    safetensors|config|shard-index|trie|tokenizer|tokenizer-json|chat-template|prompts|cli-args) managed+=("$1"); shift ;;
+    safetensors|gguf|config|shard-index|trie|tokenizer|tokenizer-json|chat-template|prompts|cli-args) managed+=("$1"); shift ;;
     *) echo "error: unknown argument '$1' (see the header of $0)" >&2; exit 2 ;;
   esac
 done

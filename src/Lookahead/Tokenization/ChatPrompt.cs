@@ -34,16 +34,37 @@ public sealed class ChatPrompt
     /// <exception cref="LookaheadException">tokenizer_config.json is not valid JSON, or its chat_template not a template.</exception>
     public static ChatPrompt ForModel(string folder)
     {
-        TokenizerConfig config = TokenizerConfig.Read(folder);
-        if (config.ChatTemplate is not string source) return Plain;
+        string? source;
+        IReadOnlyDictionary<string, string> specialTokens;
+        string where;
+        if (LanguageModel.IsGguf(folder))
+        {
+            // A GGUF file carries its template as tokenizer.chat_template, its BOS and EOS as token ids.
+            using Model.Gguf.GgufFile file = Model.Gguf.GgufFile.Open(folder);
+            source = file.String("tokenizer.chat_template");
+            string[] tokens = file.Strings("tokenizer.ggml.tokens") ?? [];
+            var strings = new Dictionary<string, string>();
+            foreach ((string name, string key) in new[] { ("bos_token", "tokenizer.ggml.bos_token_id"), ("eos_token", "tokenizer.ggml.eos_token_id") })
+                if (file.Integer(key) is long id && id >= 0 && id < tokens.Length) strings[name] = tokens[id];
+            specialTokens = strings;
+            where = $"tokenizer.chat_template in '{folder}'";
+        }
+        else
+        {
+            TokenizerConfig config = TokenizerConfig.Read(folder);
+            source = config.ChatTemplate;
+            specialTokens = config.SpecialTokenStrings;
+            where = $"tokenizer_config.json in '{folder}'";
+        }
+        if (source is null) return Plain;
         try
         {
-            return new ChatPrompt(ChatTemplate.Parse(source), config.SpecialTokenStrings, null);
+            return new ChatPrompt(ChatTemplate.Parse(source), specialTokens, null);
         }
         catch (TemplateException e)
         {
-            return new ChatPrompt(null, config.SpecialTokenStrings,
-                $"the model's chat template (tokenizer_config.json in '{folder}') cannot be rendered: {e.Message}; send the formatted prompt as a completion instead");
+            return new ChatPrompt(null, specialTokens,
+                $"the model's chat template ({where}) cannot be rendered: {e.Message}; send the formatted prompt as a completion instead");
         }
     }
 

@@ -14,16 +14,19 @@ internal sealed class SentencePieceModel : TokenizerModel
     private readonly AddedTokens _specials;
     private readonly int[] _prefix;
 
-    public SentencePieceModel(LlamaTokenizer tokenizer, int? bosId, bool addBos, IEnumerable<AddedToken> specials)
+    private readonly string _source;
+
+    public SentencePieceModel(LlamaTokenizer tokenizer, int? bosId, bool addBos, IEnumerable<AddedToken> specials, string source = "tokenizer.model")
     {
         _tokenizer = tokenizer;
+        _source = source;
         _specials = new AddedTokens(specials);
         _prefix = addBos && bosId is int bos ? [bos] : [];
         MaxTokenBytes = Math.Max(1, tokenizer.Vocabulary.Keys.Max(piece => System.Text.Encoding.UTF8.GetByteCount(piece)));
         IdLimit = tokenizer.Vocabulary.Values.Max() + 1;
     }
 
-    public override string Description => $"SentencePiece tokenizer.model ({_tokenizer.Vocabulary.Count} pieces)";
+    public override string Description => $"SentencePiece {_source} ({_tokenizer.Vocabulary.Count} pieces)";
 
     public override IReadOnlyDictionary<string, int> Vocabulary => _tokenizer.Vocabulary;
 

@@ -1,14 +1,15 @@
 using System.Text;
 using Lookahead.Interop;
-using Lookahead.Model;
+using Lookahead.Tokenization;
 
-namespace Lookahead.Benchmarks;
+namespace Lookahead.Model.Gguf;
 
 /// <summary>
 /// Exports one of our Llama model folders to GGUF (version 3) for llama.cpp: F32 or F16 tensors, the
-/// llama.* hyper-parameters, and a vocabulary (the SentencePiece pieces when the folder has a tokenizer,
-/// placeholder pieces otherwise: the comparison feeds token ids). Hugging Face q/k rows are in rotate-half
-/// RoPE order; llama.cpp's llama architecture wants Meta's interleaved order, so that permutation is undone.
+/// llama.* hyper-parameters, and a vocabulary: a tokenizer.model's pieces with their scores and types, or
+/// placeholder pieces for folders without one (what is exported then drives llama.cpp by token ids only).
+/// Hugging Face q/k rows are in rotate-half RoPE order; llama.cpp's llama architecture wants Meta's
+/// interleaved order, so that permutation is undone.
 /// </summary>
 internal static class GgufWriter
 {
@@ -91,22 +92,10 @@ internal static class GgufWriter
         }
     }
 
-    private static string GgufName(TensorSlot slot) => slot.Kind switch
-    {
-        TensorKind.TokenEmbedding => "token_embd.weight",
-        TensorKind.OutputNorm => "output_norm.weight",
-        TensorKind.Output => "output.weight",
-        TensorKind.AttnNorm => $"blk.{slot.Layer}.attn_norm.weight",
-        TensorKind.AttnQ => $"blk.{slot.Layer}.attn_q.weight",
-        TensorKind.AttnK => $"blk.{slot.Layer}.attn_k.weight",
-        TensorKind.AttnV => $"blk.{slot.Layer}.attn_v.weight",
-        TensorKind.AttnOutput => $"blk.{slot.Layer}.attn_output.weight",
-        TensorKind.FfnNorm => $"blk.{slot.Layer}.ffn_norm.weight",
-        TensorKind.FfnGate => $"blk.{slot.Layer}.ffn_gate.weight",
-        TensorKind.FfnUp => $"blk.{slot.Layer}.ffn_up.weight",
-        TensorKind.FfnDown => $"blk.{slot.Layer}.ffn_down.weight",
-        _ => throw new LookaheadException($"{slot.Name}: q/k/v biases (Qwen2) have no llama GGUF tensor"),
-    };
+    // Biases have no tensor in the llama architecture this writer targets.
+    private static string GgufName(TensorSlot slot) => slot.Kind is TensorKind.AttnQBias or TensorKind.AttnKBias or TensorKind.AttnVBias
+        ? throw new LookaheadException($"{slot.Name}: q/k/v biases (Qwen2) have no llama GGUF tensor")
+        : GgufCheckpoint.GgufName(slot);
 
     // HF (rotate-half) row order back to Meta's interleaved order, per head: Meta row 2i is HF row i and
     // Meta row 2i + 1 is HF row half + i.
@@ -144,7 +133,8 @@ internal static class GgufWriter
         yield return w => String(w, "tokenizer.ggml.model", "llama");
         yield return w => UInt32(w, "tokenizer.ggml.bos_token_id", (uint)(c.BosTokenId ?? 1));
         yield return w => UInt32(w, "tokenizer.ggml.eos_token_id", (uint)(c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : 2));
-        string[] pieces = Pieces(model);
+        List<SentencePiece> vocabulary = Vocabulary(model);
+        string[] pieces = vocabulary.Select(p => p.Text).ToArray();
         yield return w =>
         {
             WriteString(w, "tokenizer.ggml.tokens");
@@ -159,7 +149,7 @@ internal static class GgufWriter
             w.Write(TypeArray);
             w.Write(TypeFloat32);
             w.Write((ulong)pieces.Length);
-            for (int i = 0; i < pieces.Length; i++) w.Write(-(float)i);
+            foreach (SentencePiece piece in vocabulary) w.Write(piece.Score);
         };
         yield return w =>
         {
@@ -167,23 +157,25 @@ internal static class GgufWriter
             w.Write(TypeArray);
             w.Write(TypeInt32);
             w.Write((ulong)pieces.Length);
-            // 2 unknown, 3 control (BOS, EOS), 6 byte pieces, 1 normal.
-            for (int i = 0; i < pieces.Length; i++)
-                w.Write(i == 0 ? 2 : i is 1 or 2 ? 3 : pieces[i].StartsWith("<0x", StringComparison.Ordinal) ? 6 : 1);
+            foreach (SentencePiece piece in vocabulary) w.Write(piece.Type);
         };
     }
 
-    // The pieces by id: the tokenizer's vocabulary where the folder has one, placeholders otherwise.
-    private static string[] Pieces(LanguageModel model)
+    // The pieces by id: a tokenizer.model's (rows beyond it as placeholders), or placeholders alone:
+    // 0 unknown, 1 and 2 control (BOS, EOS), the rest normal pieces that no text encodes to.
+    private static List<SentencePiece> Vocabulary(LanguageModel model)
     {
-        var pieces = new string[model.Config.VocabSize];
-        for (int i = 0; i < pieces.Length; i++) pieces[i] = $"<piece{i}>";
-        pieces[0] = "<unk>";
-        pieces[1] = "<s>";
-        if (pieces.Length > 2) pieces[2] = "</s>";
-        if (model.Tokenizer is { } tokenizer)
-            foreach ((string piece, int id) in tokenizer.Vocabulary)
-                if (id < pieces.Length) pieces[id] = piece;
+        string path = Path.Combine(model.Folder, "tokenizer.model");
+        List<SentencePiece> pieces = File.Exists(path) ? SentencePieceProto.ReadPieces(File.ReadAllBytes(path)) : [];
+        if (pieces.Count > model.Config.VocabSize) pieces.RemoveRange(model.Config.VocabSize, pieces.Count - model.Config.VocabSize);
+        for (int i = pieces.Count; i < model.Config.VocabSize; i++)
+            pieces.Add(i switch
+            {
+                0 => new SentencePiece("<unk>", 0, 2),
+                1 => new SentencePiece("<s>", 0, 3),
+                2 => new SentencePiece("</s>", 0, 3),
+                _ => new SentencePiece($"<piece{i}>", 0, 1),
+            });
         return pieces;
     }
 

@@ -1,0 +1,213 @@
+using Lookahead.Decoding;
+using Lookahead.Model;
+using Lookahead.Model.Gguf;
+using Lookahead.Tests.Fixtures;
+
+namespace Lookahead.Tests;
+
+/// <summary>
+/// GGUF files: a model converted as llama.cpp's converter does (GgufBuilder, written apart from the
+/// library's writer) decodes exactly as its folder does, logits bit for bit; the embedded SentencePiece
+/// vocabulary tokenizes as the folder's tokenizer.model; corrupt or unsupported files are refused with a
+/// message that names the problem.
+/// </summary>
+public class GgufTests
+{
+    private static readonly RandomModelSpec[] Shapes =
+    [
+        new("gguf-llama-gqa", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 60, Seed: 31),
+        new("gguf-llama-bf16-tied", Hidden: 32, Heads: 4, KvHeads: 4, Vocab: 50, Tied: true, Dtype: TensorDtype.BF16, Seed: 32, LayerGain: 4),
+        new("gguf-qwen2-f16", Hidden: 48, Heads: 4, KvHeads: 2, Vocab: 55, Dtype: TensorDtype.F16, Architecture: "Qwen2ForCausalLM", Seed: 33),
+    ];
+
+    private static string TempPath(string name) => Path.Combine(Path.GetTempPath(), $"lookahead-{Guid.NewGuid():N}-{name}");
+
+    [TestCaseSource(nameof(Shapes))]
+    public void AConvertedModelDecodesAsItsFolderBitForBit(RandomModelSpec spec)
+    {
+        using RandomModel fixture = RandomModel.Create(spec);
+        string path = GgufBuilder.FromFolder(fixture.Folder).Write(TempPath("model.gguf"));
+        try
+        {
+            using LanguageModel folder = LanguageModel.Load(fixture.Folder);
+            using LanguageModel gguf = LanguageModel.Load(path);
+            Assert.That(gguf.Config with { MaxPositionEmbeddings = 0, EosTokenIds = [], BosTokenId = null, TorchDtype = null },
+                Is.EqualTo(folder.Config with { MaxPositionEmbeddings = 0, EosTokenIds = [], BosTokenId = null, TorchDtype = null }).Using<ModelConfig>(SameShape));
+            Assert.That(gguf.ParametersByDtype, Is.EquivalentTo(folder.ParametersByDtype));
+
+            int[] prompt = Enumerable.Range(0, 23).Select(i => (i * 7 + 3) % spec.Vocab).ToArray();
+            using InferenceContext a = folder.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
+            using InferenceContext b = gguf.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
+            a.Eval(prompt, default, LogitsMode.All);
+            b.Eval(prompt, default, LogitsMode.All);
+            var want = new float[spec.Vocab];
+            var got = new float[spec.Vocab];
+            for (int i = 0; i < prompt.Length; i++)
+            {
+                a.CopyLogits(i, want);
+                b.CopyLogits(i, got);
+                Assert.That(got, Is.EqualTo(want), $"{spec} position {i}");
+            }
+            var options = new GenerationOptions { MaxTokens = 40, StopTokens = [] };
+            using InferenceContext c = folder.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
+            using InferenceContext d = gguf.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
+            Assert.That(new Generator(d).GenerateOnce(prompt, options).Tokens, Is.EqualTo(new Generator(c).GenerateOnce(prompt, options).Tokens));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static bool SameShape(ModelConfig x, ModelConfig y) =>
+        x.Architecture == y.Architecture && x.VocabSize == y.VocabSize && x.HiddenSize == y.HiddenSize && x.IntermediateSize == y.IntermediateSize &&
+        x.NumLayers == y.NumLayers && x.NumHeads == y.NumHeads && x.NumKvHeads == y.NumKvHeads && x.HeadDim == y.HeadDim &&
+        x.RmsNormEps == y.RmsNormEps && x.RopeTheta == y.RopeTheta && x.TieWordEmbeddings == y.TieWordEmbeddings && x.QkvBias == y.QkvBias;
+
+    // stories260K with its tokenizer.model's pieces, scores and types as GGUF metadata (as the converter
+    // writes them): the vocabulary tokenizes and decodes every text as the folder's tokenizer does.
+    [Test]
+    public void TheEmbeddedSentencePieceVocabularyTokenizesAsTheTokenizerModel()
+    {
+        List<Tokenization.SentencePiece> pieces = Tokenization.SentencePieceProto.ReadPieces(File.ReadAllBytes(Path.Combine(TestPaths.Stories260K, "tokenizer.model")));
+        string path = GgufBuilder.FromFolder(TestPaths.Stories260K)
+            .String("tokenizer.ggml.model", "llama")
+            .Strings("tokenizer.ggml.tokens", pieces.Select(p => p.Text).ToList())
+            .Floats("tokenizer.ggml.scores", pieces.Select(p => p.Score).ToList())
+            .Int32s("tokenizer.ggml.token_type", pieces.Select(p => p.Type).ToList())
+            .UInt32("tokenizer.ggml.bos_token_id", 1)
+            .UInt32("tokenizer.ggml.eos_token_id", 2)
+            .String("tokenizer.chat_template", "{% for m in messages %}{{ bos_token }}{{ m['content'] }}{{ eos_token }}{% endfor %}")
+            .Write(TempPath("stories260K.gguf"));
+        try
+        {
+            using LanguageModel folder = LanguageModel.Load(TestPaths.Stories260K);
+            using LanguageModel gguf = LanguageModel.Load(path);
+            Assert.That(gguf.Tokenizer, Is.Not.Null, gguf.TokenizerStatus);
+            Assert.That(gguf.TokenizerStatus, Does.Contain("GGUF"));
+            var texts = LookaheadLosslessTests.BenchPrompts(40).Concat(["", " ", "  two  spaces", "Ünïcödé 日本語 🙂 bytes", "<s> written", "tab\tand\nnewline", "Once upon a time"]);
+            foreach (string text in texts)
+            {
+                int[] ids = folder.Tokenizer!.Encode(text);
+                Assert.That(gguf.Tokenizer!.Encode(text), Is.EqualTo(ids), text);
+                Assert.That(gguf.Tokenizer.Decode(ids), Is.EqualTo(folder.Tokenizer.Decode(ids)), text);
+            }
+            var options = new GenerationOptions { MaxTokens = 48 };
+            int[] prompt = folder.Tokenizer!.Encode("Once upon a time");
+            using InferenceContext a = folder.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
+            using InferenceContext b = gguf.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
+            Assert.That(new Generator(b).GenerateOnce(prompt, options).Tokens, Is.EqualTo(new Generator(a).GenerateOnce(prompt, options).Tokens));
+
+            Tokenization.ChatPrompt chat = Tokenization.ChatPrompt.ForModel(path);
+            Assert.That(chat.Render([new Tokenization.ChatTurn("user", "Hi")]), Is.EqualTo("<s>Hi</s>"), "the file's template, with its BOS and EOS pieces");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // Each corruption of a valid file is refused by the parser with its own message.
+    private static IEnumerable<TestCaseData> Corruptions()
+    {
+        static GgufBuilder Valid() => new GgufBuilder().String("general.architecture", "llama").Tensor("t", 0, [4, 2], new byte[32]);
+        yield return new TestCaseData((Func<byte[]>)(() => "GGUF"u8.ToArray()), "truncated").SetName("Truncated");
+        yield return new TestCaseData((Func<byte[]>)(() => { byte[] b = Valid().Build(); b[0] = (byte)'X'; return b; }), "no 'GGUF' magic").SetName("BadMagic");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder { Version = 1 }.Build()), "version 1 is not supported").SetName("Version1");
+        yield return new TestCaseData((Func<byte[]>)(() => { byte[] b = Valid().Build(); BitConverter.GetBytes(ulong.MaxValue).CopyTo(b, 8); return b; }),
+            "tensors cannot fit").SetName("HugeTensorCount");
+        yield return new TestCaseData((Func<byte[]>)(() => { byte[] b = Valid().Build(); BitConverter.GetBytes(1UL << 40).CopyTo(b, 16); return b; }),
+            "metadata entries cannot fit").SetName("HugeMetadataCount");
+        yield return new TestCaseData((Func<byte[]>)(() => Valid().Raw("bad", 8, w => { w.Write(2UL); w.Write(new byte[] { 0xC3, 0x28 }); }).Build()),
+            "not valid UTF-8").SetName("BadUtf8");
+        yield return new TestCaseData((Func<byte[]>)(() => Valid().String("general.architecture", "again").Build()), "appears twice").SetName("DuplicateKey");
+        yield return new TestCaseData((Func<byte[]>)(() => Valid().Raw("x", 99, _ => { }).Build()), "unknown value type 99").SetName("UnknownValueType");
+        yield return new TestCaseData((Func<byte[]>)(() => Valid().Raw("x", 9, w => { w.Write(8u); w.Write(1UL << 50); }).Build()),
+            "claims 1125899906842624 elements").SetName("HugeArray");
+        yield return new TestCaseData((Func<byte[]>)(() => Valid().Raw("x", 7, w => w.Write((byte)2)).Build()), "a bool of value 2").SetName("BadBool");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder { OffsetSkew = 4 }.Tensor("t", 0, [4], new byte[16]).Build()),
+            "not a multiple of the alignment").SetName("MisalignedOffset");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder { OffsetSkew = 4096 }.Tensor("t", 0, [4], new byte[16]).Build()),
+            "runs past the end of the file").SetName("OffsetPastTheEnd");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().Tensor("t", 0, [1UL << 39, 1UL << 39], new byte[16]).Build()),
+            "size overflows").SetName("SizeOverflow");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().Tensor("t", 77, [4], new byte[16]).Build()), "unknown ggml type 77").SetName("UnknownType");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().Tensor("t", 8, [40], new byte[64]).Build()),
+            "blocks hold 32 values, but its rows hold 40").SetName("PartialQuantBlock");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().Tensor("t", 0, [0], []).Build()), "dimension 0 = 0").SetName("ZeroDimension");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().Tensor("t", 0, [4], new byte[16]).Tensor("t", 0, [4], new byte[16]).Build()),
+            "tensor 't' appears twice").SetName("DuplicateTensor");
+        yield return new TestCaseData((Func<byte[]>)(() => new GgufBuilder().UInt32("general.alignment", 24).Build()), "power of two").SetName("BadAlignment");
+    }
+
+    [TestCaseSource(nameof(Corruptions))]
+    public void ACorruptFileIsRefusedByName(Func<byte[]> build, string message)
+    {
+        string path = TempPath("bad.gguf");
+        File.WriteAllBytes(path, build());
+        try
+        {
+            var error = Assert.Throws<LookaheadException>(() => GgufFile.Open(path).Dispose());
+            Assert.That(error!.Message, Does.Contain(message));
+            Assert.That(Assert.Throws<LookaheadException>(() => LanguageModel.Load(path).Dispose())!.Message, Does.Contain(message), "the same through Load");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // Valid files of models this version does not run: each refusal names what is missing or unsupported.
+    [Test]
+    public void UnsupportedModelsAreRefusedByName()
+    {
+        using RandomModel fixture = RandomModel.Create(new RandomModelSpec("gguf-refusals", Seed: 34));
+        void Expect(GgufBuilder builder, string message)
+        {
+            string path = builder.Write(TempPath("model.gguf"));
+            try
+            {
+                Assert.That(Assert.Throws<LookaheadException>(() => LanguageModel.Load(path).Dispose())!.Message, Does.Contain(message));
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+        Expect(new GgufBuilder().String("general.architecture", "gemma"), "architecture 'gemma' is not supported");
+        Expect(new GgufBuilder().String("general.architecture", "llama"), "llama.embedding_length is missing");
+        Expect(GgufBuilder.FromFolder(fixture.Folder).String("llama.rope.scaling.type", "yarn"), "rope.scaling.type 'yarn' is not supported");
+        Expect(GgufBuilder.FromFolder(fixture.Folder).UInt32("llama.rope.dimension_count", 4), "partial RoPE is not supported");
+
+        // A quantized tensor (Q8_0 blocks: a 2-byte scale and 32 bytes) is refused by type name.
+        GgufBuilder quantized = GgufBuilder.FromFolder(fixture.Folder);
+        string quantizedPath = quantized.Write(TempPath("q.gguf"));
+        try
+        {
+            // Rewrite one F32 tensor's type to Q8_0 with data of the right size: rebuild with that tensor swapped.
+            GgufFile file = GgufFile.Open(quantizedPath);
+            var rebuilt = new GgufBuilder();
+            foreach ((string key, object value) in file.Metadata)
+            {
+                switch (value)
+                {
+                    case string s: rebuilt.String(key, s); break;
+                    case long l: rebuilt.UInt32(key, (uint)l); break;
+                    case double d: rebuilt.Float32(key, (float)d); break;
+                }
+            }
+            foreach (GgufTensor t in file.Tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+            {
+                bool swap = t.Name == "blk.0.ffn_up.weight";
+                rebuilt.Tensor(t.Name, swap ? 8u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
+                    swap ? new byte[t.ElementCount / 32 * 34] : new byte[t.ByteLength]);
+            }
+            file.Dispose();
+            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q8_0; this version loads F32, F16 and BF16 GGUF tensors, not quantized ones");
+        }
+        finally
+        {
+            File.Delete(quantizedPath);
+        }
+    }
+}
