@@ -4,7 +4,8 @@ namespace Lookahead.Tests;
 
 /// <summary>
 /// llama.cpp, an independent implementation, run on our GGUF export of stories260K: its greedy ids must
-/// equal ours (this checks the export, the RoPE order convention and our forward pass end to end).
+/// equal ours (this checks the export, the RoPE order convention and our forward pass end to end); and on
+/// llama.cpp's own F16 rewrite of that file, which our GGUF reader loads.
 /// </summary>
 public class PeersTests
 {
@@ -28,5 +29,7 @@ public class PeersTests
         Assert.That(process.ExitCode, Is.Zero, stderr.Result);
         Assert.That(stdout.Result, Does.Contain("greedy ids agree with llama.cpp: 48 of 48"));
         Assert.That(stdout.Result, Does.Contain("same ids: True"));
+        // llama.cpp's own writer: its F16 rewrite of the export, read by our GGUF loader, decodes as llama.cpp decodes it.
+        Assert.That(stdout.Result, Does.Contain("loaded by us: greedy ids agree with llama.cpp on it: 48 of 48"));
     }
 }
