@@ -107,6 +107,53 @@ public class GgufTests
         }
     }
 
+    // Llama 3's, Qwen3's and GPT-2's tokenizer.json as llama.cpp's converter writes them into GGUF (tokens by
+    // id, merges as "a b", added tokens as control or user-defined, the pre-tokenizer's name): the embedded
+    // vocabulary encodes and decodes the 47 texts exactly as Hugging Face's tokenizers do (expected.json).
+    [TestCaseSource(typeof(TokenizerFolders), nameof(TokenizerFolders.Names))]
+    public void AnEmbeddedByteLevelVocabularyTokenizesAsHuggingFaceDoes(string name)
+    {
+        using System.Text.Json.JsonDocument json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TokenizerFolders.Unpack(name), "tokenizer.json")));
+        System.Text.Json.JsonElement model = json.RootElement.GetProperty("model");
+        var byId = new SortedDictionary<int, (string Text, int Type)>();
+        foreach (System.Text.Json.JsonProperty entry in model.GetProperty("vocab").EnumerateObject()) byId[entry.Value.GetInt32()] = (entry.Name, 1);
+        foreach (System.Text.Json.JsonElement token in json.RootElement.GetProperty("added_tokens").EnumerateArray())
+            byId[token.GetProperty("id").GetInt32()] = (token.GetProperty("content").GetString()!, token.GetProperty("special").GetBoolean() ? 3 : 4);
+        int count = byId.Keys.Max() + 1;
+        var tokens = Enumerable.Range(0, count).Select(i => byId.TryGetValue(i, out var t) ? t.Text : $"[PAD{i}]").ToList();
+        var types = Enumerable.Range(0, count).Select(i => byId.TryGetValue(i, out var t) ? t.Type : 5).ToList();
+        var merges = model.GetProperty("merges").EnumerateArray()
+            .Select(m => m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString()! : $"{m[0].GetString()} {m[1].GetString()}").ToList();
+        (string pre, int? bos) = name switch { "llama3" => ("llama-bpe", (int?)128000), "qwen3" => ("qwen2", null), _ => ("gpt-2", null) };
+        var builder = new GgufBuilder().String("general.architecture", "llama").String("tokenizer.ggml.model", "gpt2").String("tokenizer.ggml.pre", pre)
+            .Strings("tokenizer.ggml.tokens", tokens).Int32s("tokenizer.ggml.token_type", types).Strings("tokenizer.ggml.merges", merges)
+            .Bool("tokenizer.ggml.add_bos_token", bos is not null);
+        string path = builder.Write(TempPath($"{name}-vocab.gguf"));
+        try
+        {
+            using GgufFile file = GgufFile.Open(path);
+            Tokenization.TextTokenizer tokenizer = Tokenization.TextTokenizer.TryLoadGguf(file, TokenizerFolders.ConfigWithVocabulary(count) with { BosTokenId = bos }, out string status)
+                ?? throw new AssertionException(status);
+            Assert.That(status, Does.Contain("byte-level BPE vocabulary from GGUF"));
+            using System.Text.Json.JsonDocument expected = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TokenizerFolders.Source(name), "expected.json")));
+            int cases = 0;
+            foreach (System.Text.Json.JsonElement c in expected.RootElement.GetProperty("cases").EnumerateArray())
+            {
+                string text = c.GetProperty("text").GetString()!;
+                int[] ids = c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).ToArray();
+                Assert.That(tokenizer.EncodeWithoutAddedTokens(text), Is.EqualTo(ids), $"{name}: {text}");
+                Assert.That(tokenizer.Encode(text), Is.EqualTo(c.GetProperty("ids_with_special").EnumerateArray().Select(i => i.GetInt32()).ToArray()), $"{name} with BOS: {text}");
+                Assert.That(tokenizer.Decode(ids, skipSpecialTokens: false), Is.EqualTo(c.GetProperty("decoded").GetString()), $"{name} decode: {text}");
+                cases++;
+            }
+            Assert.That(cases, Is.EqualTo(47));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     // Each corruption of a valid file is refused by the parser with its own message.
     private static IEnumerable<TestCaseData> Corruptions()
     {

@@ -92,51 +92,13 @@ public sealed class TextTokenizer
         return result;
     }
 
-    /// <summary>The tokenizer a GGUF file embeds: tokenizer.ggml.model "llama" (a SentencePiece vocabulary
-    /// with scores and token types) is read; null (with the reason in status) when there is none or it is
-    /// of a kind not read yet.</summary>
-    /// <exception cref="LookaheadException">The vocabulary's arrays are inconsistent or do not fit the model.</exception>
+    /// <summary>The tokenizer a GGUF file embeds (<see cref="GgufVocabulary"/>); null, with the reason in
+    /// status, when it has none or one of a kind not read yet.</summary>
+    /// <exception cref="LookaheadException">The vocabulary is inconsistent or does not fit the model.</exception>
     internal static TextTokenizer? TryLoadGguf(Model.Gguf.GgufFile file, ModelConfig config, out string status)
     {
-        string label = Path.GetFileName(file.Path);
-        string? kind = file.String("tokenizer.ggml.model");
-        if (kind is null)
-        {
-            status = "none in the GGUF file (use token ids)";
-            return null;
-        }
-        if (kind != "llama")
-        {
-            status = $"GGUF vocabulary of kind '{kind}' is not read yet; only 'llama' (SentencePiece) is (use token ids)";
-            return null;
-        }
-        string[] tokens = file.Strings("tokenizer.ggml.tokens") ?? throw new LookaheadException($"{label}: tokenizer.ggml.tokens is missing");
-        float[] scores = file.Floats("tokenizer.ggml.scores") ?? new float[tokens.Length];
-        int[] types = file.Ints("tokenizer.ggml.token_type") ?? Enumerable.Repeat(1, tokens.Length).ToArray();
-        if (tokens.Length == 0 || scores.Length != tokens.Length || types.Length != tokens.Length)
-            throw new LookaheadException($"{label}: tokenizer.ggml.tokens, scores and token_type must be non-empty and of one length ({tokens.Length}, {scores.Length}, {types.Length})");
-        if (tokens.Length > config.VocabSize)
-            throw new LookaheadException($"{label}: the vocabulary has {tokens.Length} tokens but the model's embedding {config.VocabSize} rows");
-        foreach (int type in types)
-            if (type is < 1 or > 6) throw new LookaheadException($"{label}: tokenizer.ggml.token_type holds {type} (1 to 6 are defined)");
-        var pieces = tokens.Select((text, id) => new SentencePiece(text, scores[id], types[id])).ToList();
-        int Id(string key, int fallback) => file.Integer(key) is long id and >= 0 && id < tokens.Length ? (int)id : fallback;
-        byte[] proto = SentencePieceProto.WriteBpeModel(pieces, Id("tokenizer.ggml.unknown_token_id", 0), Id("tokenizer.ggml.bos_token_id", 1),
-            Id("tokenizer.ggml.eos_token_id", 2), file.Bool("tokenizer.ggml.add_space_prefix") ?? true);
-        LlamaTokenizer tokenizer;
-        try
-        {
-            using var stream = new MemoryStream(proto, writable: false);
-            tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new LookaheadException($"{label}: its SentencePiece vocabulary is not one this library reads ({e.GetType().Name}: {e.Message})", e);
-        }
-        // Control and user-defined tokens written in text are those tokens, as a chat template writes them.
-        var specials = pieces.Select((piece, id) => (piece, id)).Where(p => p.piece.Type is 3 or 4 && p.piece.Text.Length > 0)
-            .Select(p => new AddedToken(p.id, p.piece.Text, Special: p.piece.Type == 3, SingleWord: false, LeftStrip: false, RightStrip: false));
-        var model = new SentencePieceModel(tokenizer, config.BosTokenId, file.Bool("tokenizer.ggml.add_bos_token") ?? true, specials, "vocabulary from GGUF");
+        TokenizerModel? model = GgufVocabulary.Load(file, config, out status);
+        if (model is null) return null;
         var result = new TextTokenizer(model, config.BosTokenId);
         status = result.Description;
         return result;
