@@ -66,19 +66,23 @@ public class GgufTests
 
     // stories260K with its tokenizer.model's pieces, scores and types as GGUF metadata (as the converter
     // writes them): the vocabulary tokenizes and decodes every text as the folder's tokenizer does.
-    [Test]
-    public void TheEmbeddedSentencePieceVocabularyTokenizesAsTheTokenizerModel()
+    private static GgufBuilder Stories260KWithVocabulary()
     {
         List<Tokenization.SentencePiece> pieces = Tokenization.SentencePieceProto.ReadPieces(File.ReadAllBytes(Path.Combine(TestPaths.Stories260K, "tokenizer.model")));
-        string path = GgufBuilder.FromFolder(TestPaths.Stories260K)
+        return GgufBuilder.FromFolder(TestPaths.Stories260K)
             .String("tokenizer.ggml.model", "llama")
             .Strings("tokenizer.ggml.tokens", pieces.Select(p => p.Text).ToList())
             .Floats("tokenizer.ggml.scores", pieces.Select(p => p.Score).ToList())
             .Int32s("tokenizer.ggml.token_type", pieces.Select(p => p.Type).ToList())
             .UInt32("tokenizer.ggml.bos_token_id", 1)
             .UInt32("tokenizer.ggml.eos_token_id", 2)
-            .String("tokenizer.chat_template", "{% for m in messages %}{{ bos_token }}{{ m['content'] }}{{ eos_token }}{% endfor %}")
-            .Write(TempPath("stories260K.gguf"));
+            .String("tokenizer.chat_template", "{% for m in messages %}{{ bos_token }}{{ m['content'] }}{{ eos_token }}{% endfor %}");
+    }
+
+    [Test]
+    public void TheEmbeddedSentencePieceVocabularyTokenizesAsTheTokenizerModel()
+    {
+        string path = Stories260KWithVocabulary().Write(TempPath("stories260K.gguf"));
         try
         {
             using LanguageModel folder = LanguageModel.Load(TestPaths.Stories260K);
@@ -151,6 +155,36 @@ public class GgufTests
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    // The CLI takes a .gguf file for --model: the same text as from the folder; a corrupt file is one clear error.
+    [Test]
+    public void TheCliGeneratesFromAGgufFileAsFromItsFolder()
+    {
+        string path = Stories260KWithVocabulary().Write(TempPath("stories260K.gguf"));
+        string broken = TempPath("broken.gguf");
+        try
+        {
+            string[] common = ["--prompt", "Once upon a time", "--max-tokens", "32", "--json", "--threads", "1"];
+            CliRunner.Result fromFolder = CliRunner.Run(["generate", "--model", TestPaths.Stories260K, .. common]);
+            CliRunner.Result fromFile = CliRunner.Run(["generate", "--model", path, .. common]);
+            Assert.That(fromFile.ExitCode, Is.Zero, fromFile.Stderr);
+            Assert.That(CliRunner.TokenIds(fromFile.Stdout), Is.EqualTo(CliRunner.TokenIds(fromFolder.Stdout)));
+            CliRunner.Result info = CliRunner.Run(["info", "--model", path]);
+            Assert.That(info.Stdout, Does.Contain("SentencePiece vocabulary from GGUF (512 pieces)"));
+
+            byte[] bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(broken, bytes[..(bytes.Length / 2)]);
+            CliRunner.Result refused = CliRunner.Run(["generate", "--model", broken, "--prompt", "Once"]);
+            Assert.That(refused.ExitCode, Is.EqualTo(1), refused.Stderr);
+            Assert.That(refused.Stderr, Does.Contain("runs past the end of the file"));
+            Assert.That(refused.Stderr, Does.Not.Contain("   at "));
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(broken);
         }
     }
 
