@@ -94,22 +94,14 @@ internal static class Peers
     }
 
     // Files llama.cpp itself writes: its quantize tool rewrites the export as F16 and as Q8_0. Our reader
-    // loads its F16 file, and our greedy ids on it are compared with llama.cpp's on the same file; its
-    // Q8_0 file is parsed and refused by type name (quantized tensors are not loaded yet).
+    // loads each, and our greedy ids on it are compared with llama.cpp's on the same file.
     private static void ReadLlamaCppFiles(LanguageModel model, string export, int[] prompt, int tokens, int threads)
     {
         string f16 = export + ".llama-cpp-f16.gguf", q8 = export + ".llama-cpp-q8_0.gguf";
         try
         {
             if (!LLamaQuantizer.Quantize(export, f16, LLamaFtype.MOSTLY_F16, threads)) throw new InvalidOperationException("llama.cpp's quantize (F16) failed");
-            using LanguageModel ours = LanguageModel.Load(f16);
-            using InferenceContext context = ours.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
-            int[] ourIds = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] }).Tokens;
-            int[] theirIds;
-            using (var llama = new LlamaCpp(f16, prompt.Length + tokens + 8, threads)) (theirIds, _) = llama.Greedy(prompt, tokens);
-            int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
-            string types = string.Join(", ", ours.ParametersByDtype.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
-            Console.WriteLine($"llama.cpp's F16 file ({types} parameters) loaded by us: greedy ids agree with llama.cpp on it: {agree} of {tokens}");
+            CompareOn(f16, "F16", prompt, tokens, threads);
             // Q8_0 blocks hold 32 values: every row length must be a multiple of 32 (stories260K's 172 is not).
             if (model.Config.HiddenSize % 32 != 0 || model.Config.IntermediateSize % 32 != 0 || model.Config.NumHeads * model.Config.HeadDim % 32 != 0)
             {
@@ -117,21 +109,25 @@ internal static class Peers
                 return;
             }
             if (!LLamaQuantizer.Quantize(export, q8, LLamaFtype.MOSTLY_Q8_0, threads)) throw new InvalidOperationException("llama.cpp's quantize (Q8_0) failed");
-            try
-            {
-                LanguageModel.Load(q8).Dispose();
-                Console.WriteLine("llama.cpp's Q8_0 file: loaded");
-            }
-            catch (LookaheadException e)
-            {
-                Console.WriteLine($"llama.cpp's Q8_0 file: {e.Message}");
-            }
+            CompareOn(q8, "Q8_0", prompt, tokens, threads);
         }
         finally
         {
             File.Delete(f16);
             File.Delete(q8);
         }
+    }
+
+    private static void CompareOn(string path, string kind, int[] prompt, int tokens, int threads)
+    {
+        using LanguageModel ours = LanguageModel.Load(path);
+        using InferenceContext context = ours.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
+        int[] ourIds = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] }).Tokens;
+        int[] theirIds;
+        using (var llama = new LlamaCpp(path, prompt.Length + tokens + 8, threads)) (theirIds, _) = llama.Greedy(prompt, tokens);
+        int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
+        string types = string.Join(", ", ours.ParametersByDtype.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
+        Console.WriteLine($"llama.cpp's {kind} file ({types} parameters) loaded by us: greedy ids agree with llama.cpp on it: {agree} of {tokens}");
     }
 
     private static double Median(List<double> values)

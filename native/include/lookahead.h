@@ -55,7 +55,7 @@ extern "C" {
                                 lk_context_decode_greedy_seqs;
                              8: lk_context_decode_sample_seqs, lk_seq_fork, prefix caching
                                 (lk_seq_reuse_prefix, lk_kv_pool_info, lk_context_get_kv_pool);
-                             9: kv_type in lk_context_params and lk_context_info */
+                             9: kv_type in lk_context_params and lk_context_info; LK_DTYPE_Q8_0 */
 
 typedef int32_t lk_status; /* an lk_status_code */
 enum lk_status_code {
@@ -75,6 +75,10 @@ enum lk_dtype {
     LK_DTYPE_F32 = 0,
     LK_DTYPE_F16 = 1,
     LK_DTYPE_BF16 = 2,
+    LK_DTYPE_Q8_0 = 3, /* llama.cpp's Q8_0 (matrices only, CPU backend): each row is cols / 32 blocks of an
+                          IEEE-half scale d and 32 signed bytes q, value = d * q; cols a multiple of 32.
+                          Matrix inputs are quantized to Q8_0 per row (as llama.cpp does) and multiplied
+                          in integers per block. Not a KV cache type. */
 };
 
 /* Backends, chosen at context creation. AUTO picks CUDA when a device exists, else CPU. */

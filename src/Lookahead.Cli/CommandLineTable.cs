@@ -24,7 +24,7 @@ internal sealed record CliCommand(string Name, string Summary, IReadOnlyList<Cli
 /// </summary>
 internal static class CommandLineTable
 {
-    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16 tensors); default: the bundled stories260K");
+    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16/Q8_0 tensors); default: the bundled stories260K");
 
     private static readonly CliOption[] DraftShape =
     [

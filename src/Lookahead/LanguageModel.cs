@@ -69,7 +69,7 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>Loads a model folder (config.json and safetensors) or a .gguf file (llama.cpp's format; F32,
-    /// F16 and BF16 tensors). Progress (0..1) is reported as weights are copied.</summary>
+    /// F16, BF16 and Q8_0 tensors, Q8_0 for the CPU backend). Progress (0..1) is reported as weights are copied.</summary>
     /// <exception cref="LookaheadException">The folder, config.json, a safetensors file, a tensor or the tokenizer is missing or invalid (the message names the file and the problem), or the native library refused the weights.</exception>
     public static LanguageModel Load(string folder, IProgress<double>? progress = null) => Load(folder, progress, CancellationToken.None);
 
@@ -139,6 +139,7 @@ public sealed class LanguageModel : IDisposable
                 {
                     GgmlType.F32 => NativeConstants.DtypeF32,
                     GgmlType.F16 => NativeConstants.DtypeF16,
+                    GgmlType.Q8_0 => NativeConstants.DtypeQ8_0,
                     _ => NativeConstants.DtypeBF16,
                 };
                 int status;
@@ -167,7 +168,13 @@ public sealed class LanguageModel : IDisposable
             throw;
         }
 
-        var perDtype = located.GroupBy(t => t.Tensor.Type switch { GgmlType.F32 => TensorDtype.F32, GgmlType.F16 => TensorDtype.F16, _ => TensorDtype.BF16 })
+        var perDtype = located.GroupBy(t => t.Tensor.Type switch
+            {
+                GgmlType.F32 => TensorDtype.F32,
+                GgmlType.F16 => TensorDtype.F16,
+                GgmlType.Q8_0 => TensorDtype.Q8_0,
+                _ => TensorDtype.BF16,
+            })
             .ToDictionary(g => g.Key, g => g.Sum(t => t.Tensor.ElementCount));
         long streamed = located.Where(t => config.TieWordEmbeddings || t.Slot.Kind != TensorKind.TokenEmbedding).Sum(t => t.Tensor.ByteLength);
         return new LanguageModel(Path.GetFullPath(path), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, new SamplingOptions());

@@ -1,7 +1,9 @@
+using Lookahead.Batching;
 using Lookahead.Decoding;
 using Lookahead.Model;
 using Lookahead.Model.Gguf;
 using Lookahead.Tests.Fixtures;
+using Lookahead.Tests.Reference;
 
 namespace Lookahead.Tests;
 
@@ -52,6 +54,58 @@ public class GgufTests
             using InferenceContext c = folder.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
             using InferenceContext d = gguf.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 1 });
             Assert.That(new Generator(d).GenerateOnce(prompt, options).Tokens, Is.EqualTo(new Generator(c).GenerateOnce(prompt, options).Tokens));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // Every matrix as Q8_0 (quantized as llama.cpp quantizes, by the tests' own code): logits against the
+    // reference with the same dequantized weights and its matrix inputs quantized to Q8_0 too; lookahead,
+    // greedy and sampled, and batched requests equal plain decoding of the same file.
+    [TestCase(false)]
+    [TestCase(true)]
+    public void AQ8_0ModelMatchesTheReferenceAndDecodesLosslessly(bool tied)
+    {
+        var spec = new RandomModelSpec(tied ? "gguf-q8-tied" : "gguf-q8", Hidden: 64, Intermediate: 96, Heads: 4, KvHeads: 2, Vocab: 70, Tied: tied,
+            Seed: tied ? 36 : 35, LayerGain: tied ? 4 : 1.7);
+        using RandomModel fixture = RandomModel.Create(spec);
+        string path = GgufBuilder.FromFolder(fixture.Folder, q8: true).Write(TempPath("q8.gguf"));
+        try
+        {
+            using LanguageModel model = LanguageModel.Load(path);
+            Assert.That(model.ParametersByDtype.Keys, Does.Contain(TensorDtype.Q8_0));
+            ReferenceModel reference = fixture.CreateQ8Reference();
+            using (InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 2 }))
+            {
+                int[] prompt = Enumerable.Range(0, 31).Select(i => (i * 11 + 5) % spec.Vocab).ToArray();
+                context.Eval(prompt, default, LogitsMode.All);
+                var logits = new float[spec.Vocab];
+                for (int i = 0; i < prompt.Length; i++)
+                {
+                    context.CopyLogits(i, logits);
+                    LogitsAssert.Close(logits, reference.Forward(prompt[i]), $"{spec} position {i}", LogitsAssert.Bf16Tolerance, LogitsAssert.Bf16Tolerance);
+                }
+            }
+
+            List<int[]> prompts = [Enumerable.Repeat(new[] { 3, 7, 9, 4 }, 5).SelectMany(x => x).ToArray(), Enumerable.Range(0, 20).Select(i => (i * 7) % spec.Vocab).ToArray()];
+            using InferenceContext single = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
+            foreach (SamplingOptions sampling in new[] { new SamplingOptions(), new SamplingOptions { Temperature = 0.9f, Seed = 5 } })
+            {
+                var plainOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 60, StopTokens = [], Sampling = sampling };
+                using var plain = new Generator(single);
+                List<int[]> expected = prompts.Select(p => plain.Generate(p, plainOptions).Tokens).ToList();
+                using var lookahead = new Generator(single, time: new SteppingClock());
+                for (int round = 0; round < 2; round++)
+                    for (int i = 0; i < prompts.Count; i++)
+                        Assert.That(lookahead.Generate(prompts[i], plainOptions with { Mode = DecodingMode.Lookahead }).Tokens, Is.EqualTo(expected[i]),
+                            $"lookahead, sampled={!sampling.IsGreedy}, prompt {i}");
+                using InferenceContext pooled = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 2, Threads = 1 });
+                using var batch = new BatchGenerator(pooled);
+                BatchResult[] results = Task.WhenAll(prompts.Select(p => batch.GenerateAllAsync(p, plainOptions with { Mode = DecodingMode.Lookahead }))).Result;
+                for (int i = 0; i < prompts.Count; i++) Assert.That(results[i].Tokens, Is.EqualTo(expected[i]), $"batched, sampled={!sampling.IsGreedy}, prompt {i}");
+            }
         }
         finally
         {
@@ -260,7 +314,7 @@ public class GgufTests
         Expect(GgufBuilder.FromFolder(fixture.Folder).String("llama.rope.scaling.type", "yarn"), "rope.scaling.type 'yarn' is not supported");
         Expect(GgufBuilder.FromFolder(fixture.Folder).UInt32("llama.rope.dimension_count", 4), "partial RoPE is not supported");
 
-        // A quantized tensor (Q8_0 blocks: a 2-byte scale and 32 bytes) is refused by type name.
+        // A quantized type without kernels (Q4_0 blocks: a 2-byte scale and 16 bytes) is refused by type name.
         GgufBuilder quantized = GgufBuilder.FromFolder(fixture.Folder);
         string quantizedPath = quantized.Write(TempPath("q.gguf"));
         try
@@ -280,11 +334,11 @@ public class GgufTests
             foreach (GgufTensor t in file.Tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
             {
                 bool swap = t.Name == "blk.0.ffn_up.weight";
-                rebuilt.Tensor(t.Name, swap ? 8u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
-                    swap ? new byte[t.ElementCount / 32 * 34] : new byte[t.ByteLength]);
+                rebuilt.Tensor(t.Name, swap ? 2u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
+                    swap ? new byte[t.ElementCount / 32 * 18] : new byte[t.ByteLength]);
             }
             file.Dispose();
-            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q8_0; this version loads F32, F16 and BF16 GGUF tensors, not quantized ones");
+            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q4_0; this version loads F32, F16, BF16 and (matrices) Q8_0 GGUF tensors");
         }
         finally
         {

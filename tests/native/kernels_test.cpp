@@ -13,6 +13,7 @@
 #include "common/aligned_buffer.h"
 #include "common/half.h"
 #include "cpu/kernels.h"
+#include "cpu_kernels.h"
 #include "cpu/thread_pool.h"
 #include "cpu/vector_ops.h"
 #include "test_model.h"
@@ -57,16 +58,7 @@ std::vector<uint16_t> round_inputs(std::vector<float>& x, int32_t dtype) {
 
 const uint16_t* packed_or_null(const std::vector<uint16_t>& packed) { return packed.empty() ? nullptr : packed.data(); }
 
-std::vector<MatmulKernel> kernels() {
-    std::vector<MatmulKernel> all{lk::cpu::matmul_scalar};
-#if defined(LK_HAVE_AVX2_KERNELS)
-    const int32_t best = lk::cpu::choose_matmul_kernel(LK_CPU_KERNEL_AUTO).level;
-    if (best >= LK_CPU_KERNEL_AVX2) all.push_back(lk::cpu::matmul_avx2);
-    if (best >= LK_CPU_KERNEL_AVX512) all.push_back(lk::cpu::matmul_avx512);
-    if (best >= LK_CPU_KERNEL_AVX512_BF16) all.push_back(lk::cpu::matmul_avx512_bf16);
-#endif
-    return all;
-}
+std::vector<MatmulKernel> kernels() { return lk_test::cpu_kernels(); }
 
 TEST(Matmul, MatchesDoubleReferenceForOddShapesAndAllDtypes) {
     std::mt19937 rng(1234);

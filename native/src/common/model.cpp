@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "half.h"
+#include "q8_0.h"
 
 namespace lk {
 namespace {
@@ -31,12 +32,21 @@ bool is_vector(int32_t kind) {
     }
 }
 
-size_t dtype_size(int32_t dtype) { return dtype == LK_DTYPE_F32 ? 4 : 2; }
+// Bytes of a rows x cols matrix (Q8_0: cols a multiple of 32).
+int64_t matrix_bytes(int32_t dtype, int64_t rows, int64_t cols) {
+    if (dtype == LK_DTYPE_Q8_0) return rows * (cols / kQ8Block) * int64_t{sizeof(BlockQ8_0)};
+    return rows * cols * (dtype == LK_DTYPE_F32 ? 4 : 2);
+}
 
 // The caller's data may sit at any address (a safetensors data section has no alignment): read it
 // through memcpy, never through a typed pointer.
 float element_as_float(const void* data, int32_t dtype, int64_t index) {
     const unsigned char* bytes = static_cast<const unsigned char*>(data);
+    if (dtype == LK_DTYPE_Q8_0) {  // a matrix, whose rows are whole blocks: element i is in block i / 32
+        BlockQ8_0 block;
+        std::memcpy(&block, bytes + index / kQ8Block * sizeof(BlockQ8_0), sizeof block);
+        return f16_to_float(block.d) * static_cast<float>(block.qs[index % kQ8Block]);
+    }
     if (dtype == LK_DTYPE_F32) {
         float value;
         std::memcpy(&value, bytes + index * 4, 4);
@@ -68,6 +78,12 @@ int64_t find_non_finite(const void* data, int32_t dtype, int64_t count) {
     switch (dtype) {
         case LK_DTYPE_F32: return find_non_finite_bits(static_cast<const uint32_t*>(data), count, uint32_t{0x7F800000u});
         case LK_DTYPE_F16: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7C00u});
+        case LK_DTYPE_Q8_0: {  // only a block's scale can be non-finite: report its first element
+            const BlockQ8_0* blocks = static_cast<const BlockQ8_0*>(data);
+            for (int64_t b = 0; b < count / kQ8Block; ++b)
+                if ((blocks[b].d & 0x7C00u) == 0x7C00u) return b * kQ8Block;
+            return -1;
+        }
         default: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7F80u});
     }
 }
@@ -121,7 +137,7 @@ Model::Model(const lk_model_params& p) : params(p) {
 
 void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows, int64_t cols, const void* data) {
     require(kind >= 0 && kind < LK_TENSOR_KIND_COUNT, "unknown tensor kind " + std::to_string(kind));
-    require(dtype == LK_DTYPE_F32 || dtype == LK_DTYPE_F16 || dtype == LK_DTYPE_BF16,
+    require(dtype == LK_DTYPE_F32 || dtype == LK_DTYPE_F16 || dtype == LK_DTYPE_BF16 || dtype == LK_DTYPE_Q8_0,
             "unknown dtype " + std::to_string(dtype));
     require(data != nullptr, "tensor data is NULL");
     if (is_per_layer(kind)) {
@@ -162,6 +178,12 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
             tensor_label(kind, layer) + " has shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
                 "], expected [" + std::to_string(want_rows) + ", " + std::to_string(want_cols) + "]");
 
+    if (dtype == LK_DTYPE_Q8_0) {
+        require(!is_vector(kind), tensor_label(kind, layer) + " is a vector: Q8_0 is for matrices (give vectors as F32, F16 or BF16)");
+        require(cols % kQ8Block == 0, tensor_label(kind, layer) + " is Q8_0 but its rows hold " + std::to_string(cols) +
+                                          " values, not a multiple of " + std::to_string(kQ8Block));
+    }
+
     Tensor tensor;
     tensor.rows = rows;
     tensor.cols = cols;
@@ -173,8 +195,8 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
         for (int64_t i = 0; i < count; ++i) out[i] = element_as_float(data, dtype, i);
     } else {
         tensor.dtype = dtype;
-        tensor.data = AlignedBuffer(count * dtype_size(dtype));
-        std::memcpy(tensor.data.data(), data, count * dtype_size(dtype));
+        tensor.data = AlignedBuffer(matrix_bytes(dtype, rows, cols));
+        std::memcpy(tensor.data.data(), data, matrix_bytes(dtype, rows, cols));
     }
     // Checked on the aligned copy: weights with NaN or infinity would only ever produce NaN logits.
     const int64_t bad = find_non_finite(tensor.data.data(), tensor.dtype, count);
@@ -185,6 +207,14 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
                                           ", column " + std::to_string(bad % cols) + "); weights must be finite");
     }
     *slot = std::move(tensor);
+}
+
+bool Model::has_matrix_of(int32_t dtype) const {
+    if (token_embedding.dtype == dtype || output.dtype == dtype) return true;
+    return std::any_of(layers.begin(), layers.end(), [dtype](const LayerWeights& w) {
+        return w.q.dtype == dtype || w.k.dtype == dtype || w.v.dtype == dtype || w.o.dtype == dtype || w.gate.dtype == dtype ||
+               w.up.dtype == dtype || w.down.dtype == dtype;
+    });
 }
 
 void Model::set_rope_frequencies(const float* inv_freq, int32_t count) {

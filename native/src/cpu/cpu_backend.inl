@@ -23,6 +23,7 @@
 #include "../common/half.h"
 #include "../common/error.h"
 #include "../common/kv_pool.h"
+#include "../common/q8_0.h"
 #include "../common/sampled_walk.h"
 #include "kernels.h"
 #include "vector_ops.h"
@@ -71,11 +72,12 @@ public:
         gate_ = floats(n_batch * int64_t{p_.intermediate_size});
         up_ = floats(n_batch * int64_t{p_.intermediate_size});
         logits_ = floats(n_batch * int64_t{p_.vocab_size});
-        if (has_bf16_matrices(model)) {
-            const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
+        const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
+        if (has_matrices_of(model, LK_DTYPE_BF16)) {
             rounded_ = floats(n_batch * widest_input);
             packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
         }
+        if (has_matrices_of(model, LK_DTYPE_Q8_0)) q8_inputs_ = AlignedBuffer(n_batch * (widest_input / kQ8Block) * sizeof(BlockQ8_0));
         score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
         scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
         argmax_.resize(n_batch);
@@ -230,7 +232,7 @@ private:
             const LayerWeights& w = b.model_.layers[l];
             const int64_t hidden = b.p_.hidden_size;
             norm(w.attn_norm, 0);
-            b.attention_inputs(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.q, &w.k, &w.v})), n, b.k_.as<float>(),
+            b.attention_inputs(w, b.inputs(xb(), hidden, n, hidden, {&w.q, &w.k, &w.v}), n, b.k_.as<float>(),
                                b.v_.as<float>());
             for (const SeqSegment& segment : segments) b.store_kv(l, segment);
         }
@@ -238,26 +240,26 @@ private:
         void attention_output(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t q_dim = b.model_.q_dim();
-            b.project(w.o, b.inputs(b.attn_.as<float>(), q_dim, n, q_dim, any_bf16({&w.o})), n, x(), b.p_.hidden_size,
+            b.project(w.o, b.inputs(b.attn_.as<float>(), q_dim, n, q_dim, {&w.o}), n, x(), b.p_.hidden_size,
                       /*accumulate=*/true);
         }
         void feed_forward(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t hidden = b.p_.hidden_size;
             norm(w.ffn_norm, 0);
-            b.feed_forward_gate(w, b.inputs(xb(), hidden, n, hidden, any_bf16({&w.gate, &w.up})), n);
+            b.feed_forward_gate(w, b.inputs(xb(), hidden, n, hidden, {&w.gate, &w.up}), n);
         }
         void feed_forward_down(int l) const {
             const LayerWeights& w = b.model_.layers[l];
             const int64_t ffn = b.p_.intermediate_size;
-            b.project(w.down, b.inputs(b.gate_.as<float>(), ffn, n, ffn, any_bf16({&w.down})), n, x(), b.p_.hidden_size,
+            b.project(w.down, b.inputs(b.gate_.as<float>(), ffn, n, ffn, {&w.down}), n, x(), b.p_.hidden_size,
                       /*accumulate=*/true);
         }
         void output(int first) const {
             const int64_t hidden = b.p_.hidden_size;
             norm(b.model_.output_norm, first);
             const Tensor& head = b.model_.output_weights();
-            b.project(head, b.inputs(xb() + first * hidden, hidden, n - first, hidden, any_bf16({&head})), n - first,
+            b.project(head, b.inputs(xb() + first * hidden, hidden, n - first, hidden, {&head}), n - first,
                       b.logits_.as<float>() + int64_t{first} * b.p_.vocab_size, b.p_.vocab_size);
         }
     };
@@ -381,6 +383,9 @@ private:
             case LK_DTYPE_F16:
                 for (int64_t i = 0; i < hidden; ++i) out[i] = f16_to_float(e.data.as<uint16_t>()[offset + i]);
                 break;
+            case LK_DTYPE_Q8_0:
+                for (int64_t i = 0; i < hidden; ++i) out[i] = q8_0_value(e.data.as<BlockQ8_0>() + offset / kQ8Block, i);
+                break;
             default:
                 for (int64_t i = 0; i < hidden; ++i) out[i] = bf16_to_float(e.data.as<uint16_t>()[offset + i]);
                 break;
@@ -392,37 +397,50 @@ private:
         cpu::rope_rotate(head, rope_cos_.as<float>() + pos * half, rope_sin_.as<float>() + pos * half, half);
     }
 
-    // One batch of matrix inputs: n rows of `cols` floats at x (row stride `stride`) and, when a BF16
-    // weight reads them, the same rows rounded to BF16 (see cpu::MatmulArgs), as floats and packed.
+    // One batch of matrix inputs: n rows of `cols` floats at x (row stride `stride`); when a BF16 weight
+    // reads them, the same rows rounded to BF16, as floats and packed; when a Q8_0 weight does, the rows
+    // quantized to Q8_0 (see cpu::MatmulArgs).
     struct Inputs {
         const float* x;
         int64_t stride;
         const float* rounded = nullptr;  // rows of cols
         const uint16_t* packed = nullptr;
+        const BlockQ8_0* q8 = nullptr;   // rows of cols / 32 blocks
     };
 
-    static bool any_bf16(std::initializer_list<const Tensor*> weights) {
-        return std::any_of(weights.begin(), weights.end(), [](const Tensor* w) { return w->dtype == LK_DTYPE_BF16; });
+    static bool any_of_dtype(std::initializer_list<const Tensor*> weights, int32_t dtype) {
+        return std::any_of(weights.begin(), weights.end(), [dtype](const Tensor* w) { return w->dtype == dtype; });
     }
 
-    // Whether any matrix is BF16: only then are the rounded-input buffers allocated.
-    static bool has_bf16_matrices(const Model& model) {
-        if (model.output_weights().dtype == LK_DTYPE_BF16) return true;
-        return std::any_of(model.layers.begin(), model.layers.end(), [](const LayerWeights& w) {
-            return any_bf16({&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down});
+    // Whether any matrix has the dtype: only then are its input buffers allocated.
+    static bool has_matrices_of(const Model& model, int32_t dtype) {
+        if (model.output_weights().dtype == dtype) return true;
+        return std::any_of(model.layers.begin(), model.layers.end(), [dtype](const LayerWeights& w) {
+            return any_of_dtype({&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}, dtype);
         });
     }
 
-    // The rounding is a few operations per input element, next to a whole weight row per element in the
-    // product; prefill's batches round over the pool.
-    Inputs inputs(const float* x, int64_t stride, int n, int64_t cols, bool bf16) {
-        if (!bf16) return {x, stride};
-        float* rounded = rounded_.as<float>();
-        uint16_t* packed = packed_.as<uint16_t>();
-        parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i) cpu::round_to_bf16(x + i * stride, cols, rounded + i * cols, packed + i * cols);
-        });
-        return {x, stride, rounded, packed};
+    // The rounding and quantizing are a few operations per input element, next to a whole weight row per
+    // element in the product; prefill's batches do them over the pool.
+    Inputs inputs(const float* x, int64_t stride, int n, int64_t cols, std::initializer_list<const Tensor*> weights) {
+        Inputs result{x, stride};
+        if (any_of_dtype(weights, LK_DTYPE_BF16)) {
+            float* rounded = rounded_.as<float>();
+            uint16_t* packed = packed_.as<uint16_t>();
+            parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i) cpu::round_to_bf16(x + i * stride, cols, rounded + i * cols, packed + i * cols);
+            });
+            result.rounded = rounded;
+            result.packed = packed;
+        }
+        if (any_of_dtype(weights, LK_DTYPE_Q8_0)) {
+            BlockQ8_0* q8 = q8_inputs_.as<BlockQ8_0>();
+            parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i) quantize_row_q8_0(x + i * stride, cols, q8 + i * (cols / kQ8Block));
+            });
+            result.q8 = q8;
+        }
+        return result;
     }
 
     // y[j] = W x[j] (or y[j] += W x[j]: the residual add, fused) for the n_x input rows.
@@ -436,7 +454,8 @@ private:
                      int64_t begin, int64_t end) const {
         const bool bf16 = w.dtype == LK_DTYPE_BF16;
         const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, bf16 ? x.rounded : x.x, bf16 ? w.cols : x.stride,
-                                   y, y_stride, n_x, accumulate, bf16 ? x.packed : nullptr};
+                                   y, y_stride, n_x, accumulate, bf16 ? x.packed : nullptr,
+                                   w.dtype == LK_DTYPE_Q8_0 ? x.q8 : nullptr};
         matmul_(args, begin, end);
     }
 
@@ -588,6 +607,7 @@ private:
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
     AlignedBuffer rounded_, packed_;  // matrix inputs rounded to BF16 for BF16 weights (Inputs)
+    AlignedBuffer q8_inputs_;         // matrix inputs quantized to Q8_0 for Q8_0 weights
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
     std::vector<int32_t> argmax_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "../common/q8_0.h"
 #include "lookahead.h"
 
 namespace lk::cpu {
@@ -15,6 +16,8 @@ namespace lk::cpu {
 // BF16 weights multiply activations rounded to BF16 (as PyTorch and llama.cpp compute them): the caller
 // passes x already rounded (so every product is exact in F32) and, in x_bf16, the same rows packed as
 // BF16 with the same stride, which the BF16 dot-product kernel reads. Sums are F32 on every path.
+// Q8_0 weights multiply the inputs quantized to Q8_0 (x_q8: n_x rows of cols / 32 blocks, contiguous):
+// per block an exact integer dot product times both scales, summed over the blocks in F32.
 struct MatmulArgs {
     const void* weights;
     int32_t dtype;
@@ -26,6 +29,7 @@ struct MatmulArgs {
     int32_t n_x;
     bool accumulate = false;
     const uint16_t* x_bf16 = nullptr;
+    const BlockQ8_0* x_q8 = nullptr;
 };
 
 using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
@@ -37,6 +41,8 @@ void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 // matmul_avx512 with AVX512_BF16's VDPBF16PS for BF16 weights (two multiply-adds per lane and
 // instruction: twice the FMA path's rate where several inputs make the product compute-bound).
 void matmul_avx512_bf16(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// The Q8_0 product with AVX2's byte multiply-adds, which the AVX-512 kernels use too.
+void matmul_q8_0_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #endif
 
 // A matrix kernel and its level (an lk_cpu_kernel value, never AUTO).

@@ -140,6 +140,7 @@ internal static class NativeConstants
     public const int DtypeF32 = 0;
     public const int DtypeF16 = 1;
     public const int DtypeBF16 = 2;
+    public const int DtypeQ8_0 = 3;
 
     public const int LogitsNone = 0;
     public const int LogitsLast = 1;

@@ -27,4 +27,6 @@ public enum TensorDtype
     F8E4M3,
     /// <summary>float8 e5m2 (recognized, not loadable).</summary>
     F8E5M2,
+    /// <summary>llama.cpp's Q8_0: blocks of 32 signed bytes and a half scale (GGUF matrices, CPU backend).</summary>
+    Q8_0,
 }

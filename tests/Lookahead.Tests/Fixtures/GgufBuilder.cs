@@ -91,8 +91,9 @@ public sealed class GgufBuilder
     }
 
     /// <summary>A model folder (config.json and one safetensors file) as llama.cpp's converter writes it,
-    /// tensors in their stored dtype, without a vocabulary unless the caller adds one.</summary>
-    public static GgufBuilder FromFolder(string folder)
+    /// tensors in their stored dtype (or every matrix as Q8_0 when q8: llama.cpp's quantize to Q8_0),
+    /// without a vocabulary unless the caller adds one.</summary>
+    public static GgufBuilder FromFolder(string folder, bool q8 = false)
     {
         ModelConfig c = ModelConfig.Load(Path.Combine(folder, "config.json"));
         bool qwen2 = c.Architecture == "Qwen2ForCausalLM";
@@ -112,15 +113,29 @@ public sealed class GgufBuilder
         {
             byte[] data = file.GetSpan(info).ToArray();
             string name = GgufName(info.Name);
+            uint type = info.Dtype switch { TensorDtype.F32 => 0u, TensorDtype.F16 => 1u, _ => 30u };
+            long rowBytes = info.Shape.Length == 2 ? info.Shape[1] * SafeTensorsFile.ElementSize(info.Dtype) : 0;
+            if (q8 && info.Shape.Length == 2)
+            {
+                data = Reference.Q8_0.Quantize(ToFloats(data, info.Dtype));
+                type = 8u;
+                rowBytes = info.Shape[1] / Reference.Q8_0.Block * Reference.Q8_0.BlockBytes;
+            }
             int heads = info.Name.EndsWith("q_proj.weight", StringComparison.Ordinal) ? c.NumHeads
                 : info.Name.EndsWith("k_proj.weight", StringComparison.Ordinal) ? c.NumKvHeads : 0;
-            if (heads > 0 && !qwen2) data = InterleaveRope(data, heads, info.Shape[0], info.Shape[1] * SafeTensorsFile.ElementSize(info.Dtype));
-            uint type = info.Dtype switch { TensorDtype.F32 => 0u, TensorDtype.F16 => 1u, _ => 30u };
+            if (heads > 0 && !qwen2) data = InterleaveRope(data, heads, info.Shape[0], rowBytes);
             ulong[] dims = info.Shape.Reverse().Select(d => (ulong)d).ToArray();
             b.Tensor(name, type, dims, data);
         }
         return b;
     }
+
+    private static float[] ToFloats(byte[] data, TensorDtype dtype) => dtype switch
+    {
+        TensorDtype.F32 => Enumerable.Range(0, data.Length / 4).Select(i => BitConverter.ToSingle(data, i * 4)).ToArray(),
+        TensorDtype.F16 => Enumerable.Range(0, data.Length / 2).Select(i => (float)BitConverter.ToHalf(data, i * 2)).ToArray(),
+        _ => Enumerable.Range(0, data.Length / 2).Select(i => BFloat16.ToSingle(BitConverter.ToUInt16(data, i * 2))).ToArray(),
+    };
 
     // convert_hf_to_gguf.py's permute: rows (head, 2, half) read as (head, half, 2), so stored row 2i of a
     // head is HF row i and stored row 2i + 1 is HF row half + i.

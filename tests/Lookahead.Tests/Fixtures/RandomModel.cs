@@ -51,6 +51,26 @@ public sealed class RandomModel : IDisposable
 
     public ReferenceModel CreateReference(KvCacheType kvCache = KvCacheType.F32) => new(_config with { KvCache = kvCache }, _weights);
 
+    /// <summary>The reference of this model with every matrix stored as Q8_0 (row by row, as
+    /// GgufBuilder.FromFolder(q8: true) writes it) and its inputs quantized to Q8_0.</summary>
+    public ReferenceModel CreateQ8Reference()
+    {
+        float[] Q(float[] m) => Q8_0.RoundTrip(m);
+        float[] embedding = Q(_weights.Embedding);
+        var weights = new ReferenceWeights
+        {
+            Embedding = embedding,
+            OutputNorm = _weights.OutputNorm,
+            Output = ReferenceEquals(_weights.Output, _weights.Embedding) ? embedding : Q(_weights.Output),
+            Layers = _weights.Layers.Select(l => new ReferenceLayer
+            {
+                AttnNorm = l.AttnNorm, Q = Q(l.Q), K = Q(l.K), V = Q(l.V), O = Q(l.O), FfnNorm = l.FfnNorm,
+                Gate = Q(l.Gate), Up = Q(l.Up), Down = Q(l.Down), QBias = l.QBias, KBias = l.KBias, VBias = l.VBias,
+            }).ToArray(),
+        };
+        return new ReferenceModel(_config with { Bf16Inputs = false, Q8Inputs = true }, weights);
+    }
+
     public static RandomModel Create(RandomModelSpec spec)
     {
         string folder = Path.Combine(Path.GetTempPath(), "lookahead-tests", $"{spec.Name}-{Guid.NewGuid():N}");
