@@ -105,7 +105,7 @@ TEST(VectorOpsAvx2, FloatToHalfRoundsAsF16C) {
     for (int i = 0; i < 1000000; ++i) inputs.push_back(static_cast<uint32_t>(rng()));
     for (uint32_t bits : inputs) {
         const float x = std::bit_cast<float>(bits);
-        const uint16_t want = _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+        const uint16_t want = static_cast<uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT), 0));
         const uint16_t got = lk::float_to_f16(x);
         if (std::isnan(x)) {
             ASSERT_TRUE((got & 0x7C00u) == 0x7C00u && (got & 0x3FFu) != 0 && (got & 0x8000u) == (want & 0x8000u)) << std::hex << bits;
