@@ -6,7 +6,7 @@
 
 #include "error.h"
 #include "half.h"
-#include "q8_0.h"
+#include "quant_types.h"
 
 namespace lk {
 namespace {
@@ -32,21 +32,13 @@ bool is_vector(int32_t kind) {
     }
 }
 
-// Bytes of a rows x cols matrix (Q8_0: cols a multiple of 32).
-int64_t matrix_bytes(int32_t dtype, int64_t rows, int64_t cols) {
-    if (dtype == LK_DTYPE_Q8_0) return rows * (cols / kQ8Block) * int64_t{sizeof(BlockQ8_0)};
-    return rows * cols * (dtype == LK_DTYPE_F32 ? 4 : 2);
-}
+// Bytes of a rows x cols matrix (quantized: cols a multiple of the block).
+int64_t matrix_bytes(int32_t dtype, int64_t rows, int64_t cols) { return rows * row_bytes(dtype, cols); }
 
 // The caller's data may sit at any address (a safetensors data section has no alignment): read it
-// through memcpy, never through a typed pointer.
+// through memcpy, never through a typed pointer. Float types only (vectors and float matrices).
 float element_as_float(const void* data, int32_t dtype, int64_t index) {
     const unsigned char* bytes = static_cast<const unsigned char*>(data);
-    if (dtype == LK_DTYPE_Q8_0) {  // a matrix, whose rows are whole blocks: element i is in block i / 32
-        BlockQ8_0 block;
-        std::memcpy(&block, bytes + index / kQ8Block * sizeof(BlockQ8_0), sizeof block);
-        return f16_to_float(block.d) * static_cast<float>(block.qs[index % kQ8Block]);
-    }
     if (dtype == LK_DTYPE_F32) {
         float value;
         std::memcpy(&value, bytes + index * 4, 4);
@@ -75,15 +67,10 @@ int64_t find_non_finite_bits(const Bits* values, int64_t count, Bits exponent) {
 }
 
 int64_t find_non_finite(const void* data, int32_t dtype, int64_t count) {
+    if (is_quantized(dtype)) return first_non_finite_scale(dtype, data, count);
     switch (dtype) {
         case LK_DTYPE_F32: return find_non_finite_bits(static_cast<const uint32_t*>(data), count, uint32_t{0x7F800000u});
         case LK_DTYPE_F16: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7C00u});
-        case LK_DTYPE_Q8_0: {  // only a block's scale can be non-finite: report its first element
-            const BlockQ8_0* blocks = static_cast<const BlockQ8_0*>(data);
-            for (int64_t b = 0; b < count / kQ8Block; ++b)
-                if ((blocks[b].d & 0x7C00u) == 0x7C00u) return b * kQ8Block;
-            return -1;
-        }
         default: return find_non_finite_bits(static_cast<const uint16_t*>(data), count, uint16_t{0x7F80u});
     }
 }
@@ -94,6 +81,20 @@ std::string tensor_label(int32_t kind, int32_t layer) {
 }
 
 }  // namespace
+
+const char* dtype_name(int32_t dtype) {
+    switch (dtype) {
+        case LK_DTYPE_F32: return "F32";
+        case LK_DTYPE_F16: return "F16";
+        case LK_DTYPE_BF16: return "BF16";
+        case LK_DTYPE_Q8_0: return "Q8_0";
+        case LK_DTYPE_Q4_0: return "Q4_0";
+        case LK_DTYPE_Q4_K: return "Q4_K";
+        case LK_DTYPE_Q5_K: return "Q5_K";
+        case LK_DTYPE_Q6_K: return "Q6_K";
+        default: return "unknown";
+    }
+}
 
 const char* tensor_kind_name(int32_t kind) {
     static const char* const names[LK_TENSOR_KIND_COUNT] = {
@@ -137,7 +138,7 @@ Model::Model(const lk_model_params& p) : params(p) {
 
 void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows, int64_t cols, const void* data) {
     require(kind >= 0 && kind < LK_TENSOR_KIND_COUNT, "unknown tensor kind " + std::to_string(kind));
-    require(dtype == LK_DTYPE_F32 || dtype == LK_DTYPE_F16 || dtype == LK_DTYPE_BF16 || dtype == LK_DTYPE_Q8_0,
+    require(dtype == LK_DTYPE_F32 || dtype == LK_DTYPE_F16 || dtype == LK_DTYPE_BF16 || is_quantized(dtype),
             "unknown dtype " + std::to_string(dtype));
     require(data != nullptr, "tensor data is NULL");
     if (is_per_layer(kind)) {
@@ -178,10 +179,11 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
             tensor_label(kind, layer) + " has shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
                 "], expected [" + std::to_string(want_rows) + ", " + std::to_string(want_cols) + "]");
 
-    if (dtype == LK_DTYPE_Q8_0) {
-        require(!is_vector(kind), tensor_label(kind, layer) + " is a vector: Q8_0 is for matrices (give vectors as F32, F16 or BF16)");
-        require(cols % kQ8Block == 0, tensor_label(kind, layer) + " is Q8_0 but its rows hold " + std::to_string(cols) +
-                                          " values, not a multiple of " + std::to_string(kQ8Block));
+    if (is_quantized(dtype)) {
+        const std::string type = dtype_name(dtype);
+        require(!is_vector(kind), tensor_label(kind, layer) + " is a vector: " + type + " is for matrices (give vectors as F32, F16 or BF16)");
+        require(cols % block_elements(dtype) == 0, tensor_label(kind, layer) + " is " + type + " but its rows hold " + std::to_string(cols) +
+                                                       " values, not a multiple of " + std::to_string(block_elements(dtype)));
     }
 
     Tensor tensor;
@@ -200,6 +202,11 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
     }
     // Checked on the aligned copy: weights with NaN or infinity would only ever produce NaN logits.
     const int64_t bad = find_non_finite(tensor.data.data(), tensor.dtype, count);
+    if (bad >= 0 && is_quantized(dtype)) {
+        fail(LK_ERR_INVALID_ARGUMENT, tensor_label(kind, layer) + " has a NaN or infinite block scale at element " + std::to_string(bad) +
+                                          " (row " + std::to_string(bad / cols) + ", column " + std::to_string(bad % cols) +
+                                          "); weights must be finite");
+    }
     if (bad >= 0) {
         const float value = element_as_float(tensor.data.data(), tensor.dtype, bad);
         fail(LK_ERR_INVALID_ARGUMENT, tensor_label(kind, layer) + " holds " + (std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "-inf") +

@@ -52,5 +52,7 @@ struct Model {
 };
 
 const char* tensor_kind_name(int32_t kind);
+// "F32", "Q4_K", ...: an lk_dtype as llama.cpp names the type.
+const char* dtype_name(int32_t dtype);
 
 }  // namespace lk

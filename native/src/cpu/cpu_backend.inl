@@ -23,7 +23,7 @@
 #include "../common/half.h"
 #include "../common/error.h"
 #include "../common/kv_pool.h"
-#include "../common/q8_0.h"
+#include "../common/quant_types.h"
 #include "../common/sampled_walk.h"
 #include "kernels.h"
 #include "vector_ops.h"
@@ -73,11 +73,14 @@ public:
         up_ = floats(n_batch * int64_t{p_.intermediate_size});
         logits_ = floats(n_batch * int64_t{p_.vocab_size});
         const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
-        if (has_matrices_of(model, LK_DTYPE_BF16)) {
+        if (has_matrices_where(model, [](int32_t dtype) { return dtype == LK_DTYPE_BF16; })) {
             rounded_ = floats(n_batch * widest_input);
             packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
         }
-        if (has_matrices_of(model, LK_DTYPE_Q8_0)) q8_inputs_ = AlignedBuffer(n_batch * (widest_input / kQ8Block) * sizeof(BlockQ8_0));
+        if (has_matrices_where(model, takes_q8_0_inputs))
+            q8_inputs_ = AlignedBuffer(n_batch * (widest_input / kQ8Block) * sizeof(BlockQ8_0));
+        if (has_matrices_where(model, takes_q8_k_inputs))
+            q8k_inputs_ = AlignedBuffer(n_batch * (widest_input / kQkK) * sizeof(BlockQ8_K));
         score_stride_ = (int64_t{n_ctx} + 15) / 16 * 16;  // rows start 64-byte aligned
         scores_ = floats(int64_t{pool_.size()} * kAttentionRows * score_stride_);
         argmax_.resize(n_batch);
@@ -378,13 +381,14 @@ private:
     void embed(int32_t token, float* out) const {
         const Tensor& e = model_.token_embedding;
         const int64_t hidden = p_.hidden_size, offset = int64_t{token} * hidden;
+        if (is_quantized(e.dtype)) {
+            dequantize_row(e.dtype, e.data.as<unsigned char>() + int64_t{token} * row_bytes(e.dtype, hidden), hidden, out);
+            return;
+        }
         switch (e.dtype) {
             case LK_DTYPE_F32: std::memcpy(out, e.f32() + offset, hidden * sizeof(float)); break;
             case LK_DTYPE_F16:
                 for (int64_t i = 0; i < hidden; ++i) out[i] = f16_to_float(e.data.as<uint16_t>()[offset + i]);
-                break;
-            case LK_DTYPE_Q8_0:
-                for (int64_t i = 0; i < hidden; ++i) out[i] = q8_0_value(e.data.as<BlockQ8_0>() + offset / kQ8Block, i);
                 break;
             default:
                 for (int64_t i = 0; i < hidden; ++i) out[i] = bf16_to_float(e.data.as<uint16_t>()[offset + i]);
@@ -398,27 +402,34 @@ private:
     }
 
     // One batch of matrix inputs: n rows of `cols` floats at x (row stride `stride`); when a BF16 weight
-    // reads them, the same rows rounded to BF16, as floats and packed; when a Q8_0 weight does, the rows
-    // quantized to Q8_0 (see cpu::MatmulArgs).
+    // reads them, the same rows rounded to BF16, as floats and packed; when a quantized weight does, the
+    // rows quantized to Q8_0 or Q8_K as its products take them (see cpu::MatmulArgs).
     struct Inputs {
         const float* x;
         int64_t stride;
         const float* rounded = nullptr;  // rows of cols
         const uint16_t* packed = nullptr;
         const BlockQ8_0* q8 = nullptr;   // rows of cols / 32 blocks
+        const BlockQ8_K* q8k = nullptr;  // rows of cols / 256 blocks
     };
 
     static bool any_of_dtype(std::initializer_list<const Tensor*> weights, int32_t dtype) {
         return std::any_of(weights.begin(), weights.end(), [dtype](const Tensor* w) { return w->dtype == dtype; });
     }
 
-    // Whether any matrix has the dtype: only then are its input buffers allocated.
-    static bool has_matrices_of(const Model& model, int32_t dtype) {
-        if (model.output_weights().dtype == dtype) return true;
-        return std::any_of(model.layers.begin(), model.layers.end(), [dtype](const LayerWeights& w) {
-            return any_of_dtype({&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}, dtype);
+    static bool any_where(std::initializer_list<const Tensor*> weights, bool (*holds)(int32_t)) {
+        return std::any_of(weights.begin(), weights.end(), [holds](const Tensor* w) { return holds(w->dtype); });
+    }
+
+    // Whether any matrix input is multiplied by a matrix whose dtype holds: only then are that kind of
+    // input buffers allocated.
+    static bool has_matrices_where(const Model& model, bool (*holds)(int32_t)) {
+        if (holds(model.output_weights().dtype)) return true;
+        return std::any_of(model.layers.begin(), model.layers.end(), [holds](const LayerWeights& w) {
+            return any_where({&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}, holds);
         });
     }
+
 
     // The rounding and quantizing are a few operations per input element, next to a whole weight row per
     // element in the product; prefill's batches do them over the pool.
@@ -433,12 +444,19 @@ private:
             result.rounded = rounded;
             result.packed = packed;
         }
-        if (any_of_dtype(weights, LK_DTYPE_Q8_0)) {
+        if (any_where(weights, takes_q8_0_inputs)) {
             BlockQ8_0* q8 = q8_inputs_.as<BlockQ8_0>();
             parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
                 for (int64_t i = begin; i < end; ++i) quantize_row_q8_0(x + i * stride, cols, q8 + i * (cols / kQ8Block));
             });
             result.q8 = q8;
+        }
+        if (any_where(weights, takes_q8_k_inputs)) {
+            BlockQ8_K* q8k = q8k_inputs_.as<BlockQ8_K>();
+            parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i) quantize_row_q8_k(x + i * stride, cols, q8k + i * (cols / kQkK));
+            });
+            result.q8k = q8k;
         }
         return result;
     }
@@ -455,7 +473,7 @@ private:
         const bool bf16 = w.dtype == LK_DTYPE_BF16;
         const cpu::MatmulArgs args{w.data.data(), w.dtype, w.cols, bf16 ? x.rounded : x.x, bf16 ? w.cols : x.stride,
                                    y, y_stride, n_x, accumulate, bf16 ? x.packed : nullptr,
-                                   w.dtype == LK_DTYPE_Q8_0 ? x.q8 : nullptr};
+                                   takes_q8_0_inputs(w.dtype) ? x.q8 : nullptr, takes_q8_k_inputs(w.dtype) ? x.q8k : nullptr};
         matmul_(args, begin, end);
     }
 
@@ -607,7 +625,8 @@ private:
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
     AlignedBuffer rounded_, packed_;  // matrix inputs rounded to BF16 for BF16 weights (Inputs)
-    AlignedBuffer q8_inputs_;         // matrix inputs quantized to Q8_0 for Q8_0 weights
+    AlignedBuffer q8_inputs_;         // matrix inputs quantized to Q8_0 for Q8_0 and Q4_0 weights
+    AlignedBuffer q8k_inputs_;        // matrix inputs quantized to Q8_K for the k-quant weights
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]
     std::vector<int32_t> argmax_;

@@ -25,26 +25,6 @@ void matmul_scalar_with(const MatmulArgs& a, int64_t row_begin, int64_t row_end,
     }
 }
 
-// Q8_0: per (row, input) the blocks' integer dot products, each times both scales, summed in block order.
-void matmul_q8_0_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
-    const int64_t blocks = a.cols / kQ8Block;
-    const BlockQ8_0* w = static_cast<const BlockQ8_0*>(a.weights);
-    for (int64_t r = row_begin; r < row_end; ++r) {
-        for (int32_t j = 0; j < a.n_x; ++j) {
-            const BlockQ8_0* x = a.x_q8 + j * blocks;
-            float sum = 0.0f;
-            for (int64_t b = 0; b < blocks; ++b) {
-                const BlockQ8_0& wb = w[r * blocks + b];
-                int32_t dot = 0;
-                for (int i = 0; i < kQ8Block; ++i) dot += int32_t{wb.qs[i]} * int32_t{x[b].qs[i]};
-                sum += f16_to_float(wb.d) * f16_to_float(x[b].d) * static_cast<float>(dot);
-            }
-            float& out = a.y[j * a.y_stride + r];
-            out = a.accumulate ? out + sum : sum;
-        }
-    }
-}
-
 bool cpu_has_avx2_fma_f16c() {
 #if defined(LK_HAVE_AVX2_KERNELS) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
@@ -81,8 +61,11 @@ bool cpu_has_avx512_bf16() {
 }  // namespace
 
 void matmul_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
+    if (is_quantized(a.dtype)) {
+        matmul_quantized_scalar(a, row_begin, row_end);
+        return;
+    }
     switch (a.dtype) {
-        case LK_DTYPE_Q8_0: matmul_q8_0_scalar(a, row_begin, row_end); break;
         case LK_DTYPE_F32: {
             const float* w = static_cast<const float*>(a.weights);
             matmul_scalar_with(a, row_begin, row_end, [w](int64_t i) { return w[i]; });

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "../common/q8_0.h"
+#include "../common/quant_types.h"
 #include "lookahead.h"
 
 namespace lk::cpu {
@@ -16,8 +16,10 @@ namespace lk::cpu {
 // BF16 weights multiply activations rounded to BF16 (as PyTorch and llama.cpp compute them): the caller
 // passes x already rounded (so every product is exact in F32) and, in x_bf16, the same rows packed as
 // BF16 with the same stride, which the BF16 dot-product kernel reads. Sums are F32 on every path.
-// Q8_0 weights multiply the inputs quantized to Q8_0 (x_q8: n_x rows of cols / 32 blocks, contiguous):
-// per block an exact integer dot product times both scales, summed over the blocks in F32.
+// Quantized weights multiply the inputs quantized as llama.cpp quantizes them for that type: Q8_0 and
+// Q4_0 weights take x_q8 (n_x rows of cols / 32 Q8_0 blocks, contiguous), the k-quants take x_q8k (n_x
+// rows of cols / 256 Q8_K blocks): per block an exact integer dot product times the scales, summed over
+// the blocks in F32.
 struct MatmulArgs {
     const void* weights;
     int32_t dtype;
@@ -30,19 +32,22 @@ struct MatmulArgs {
     bool accumulate = false;
     const uint16_t* x_bf16 = nullptr;
     const BlockQ8_0* x_q8 = nullptr;
+    const BlockQ8_K* x_q8k = nullptr;
 };
 
 using MatmulKernel = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 
 void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// The quantized dtypes' products (kernels_quantized*.cpp), which the matmul_* kernels hand them to.
+void matmul_quantized_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #if defined(LK_HAVE_AVX2_KERNELS)
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 // matmul_avx512 with AVX512_BF16's VDPBF16PS for BF16 weights (two multiply-adds per lane and
 // instruction: twice the FMA path's rate where several inputs make the product compute-bound).
 void matmul_avx512_bf16(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
-// The Q8_0 product with AVX2's byte multiply-adds, which the AVX-512 kernels use too.
-void matmul_q8_0_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// With AVX2's byte multiply-adds; the AVX-512 levels use it too.
+void matmul_quantized_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 #endif
 
 // A matrix kernel and its level (an lk_cpu_kernel value, never AUTO).

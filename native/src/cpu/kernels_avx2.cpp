@@ -44,52 +44,10 @@ struct Avx2 {
     };
 };
 
-// The integer dot product of two Q8_0 blocks in eight 32-bit lanes: |w| times x with w's sign (so that
-// the unsigned-by-signed byte multiply-add applies), pairs summed to 16 bits, then to 32. Exact: a pair is
-// at most 2 x 128 x 127 (x is never -128: inputs are quantized to [-127, 127]), a lane four products.
-inline __m256i block_dot(__m256i w_abs, __m256i w, const int8_t* x) {
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-    const __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(xv, w));
-    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-}
-
-// RX inputs against one weight row: each block's weights loaded once; per input, the block's lanes as
-// floats times both scales added to one vector accumulator (blocks in order), then a fixed horizontal sum.
-template <int RX>
-void q8_0_row(const MatmulArgs& a, int64_t r, int32_t x_row) {
-    const int64_t blocks = a.cols / kQ8Block;
-    const BlockQ8_0* w = static_cast<const BlockQ8_0*>(a.weights) + r * blocks;
-    __m256 acc[RX];
-    for (int j = 0; j < RX; ++j) acc[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b) {
-        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-        const __m256i w_abs = _mm256_sign_epi8(wv, wv);
-        const float dw = f16_to_float(w[b].d);
-        for (int j = 0; j < RX; ++j) {
-            const BlockQ8_0& xb = a.x_q8[(x_row + j) * blocks + b];
-            const __m256 lanes = _mm256_cvtepi32_ps(block_dot(w_abs, wv, xb.qs));
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * f16_to_float(xb.d)), lanes, acc[j]);
-        }
-    }
-    for (int j = 0; j < RX; ++j) {
-        float& out = a.y[(x_row + j) * a.y_stride + r];
-        const float sum = Avx2::sum(acc[j]);
-        out = a.accumulate ? out + sum : sum;
-    }
-}
-
 }  // namespace
 
-void matmul_q8_0_avx2(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
-    for (int64_t r = row_begin; r < row_end; ++r) {
-        int32_t j = 0;
-        for (; j + 4 <= a.n_x; j += 4) q8_0_row<4>(a, r, j);
-        for (; j < a.n_x; ++j) q8_0_row<1>(a, r, j);
-    }
-}
-
 void matmul_avx2(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
-    if (a.dtype == LK_DTYPE_Q8_0) matmul_q8_0_avx2(a, row_begin, row_end);
+    if (is_quantized(a.dtype)) matmul_quantized_avx2(a, row_begin, row_end);
     else tiles::matmul<Avx2>(a, row_begin, row_end);
 }
 

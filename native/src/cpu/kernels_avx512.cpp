@@ -61,12 +61,12 @@ struct Bf16DotStep {
 }  // namespace
 
 void matmul_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
-    if (a.dtype == LK_DTYPE_Q8_0) matmul_q8_0_avx2(a, row_begin, row_end);
+    if (is_quantized(a.dtype)) matmul_quantized_avx2(a, row_begin, row_end);
     else tiles::matmul<Avx512>(a, row_begin, row_end);
 }
 
 void matmul_avx512_bf16(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
-    if (a.dtype == LK_DTYPE_Q8_0) matmul_q8_0_avx2(a, row_begin, row_end);
+    if (is_quantized(a.dtype)) matmul_quantized_avx2(a, row_begin, row_end);
     else if (a.dtype == LK_DTYPE_BF16 && a.x_bf16 != nullptr) tiles::matmul_with<Avx512, Bf16DotStep>(a, row_begin, row_end);
     else tiles::matmul<Avx512>(a, row_begin, row_end);
 }
