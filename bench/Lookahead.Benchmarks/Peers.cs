@@ -54,7 +54,7 @@ internal static class Peers
         string gguf = Path.Combine(Path.GetTempPath(), $"lookahead-peers-{Guid.NewGuid():N}.gguf");
         try
         {
-            GgufWriter.Write(model, gguf, f16);
+            GgufWriter.Write(model.Folder, gguf, f16 ? GgufFileType.F16 : GgufFileType.F32);
             using var llama = new LlamaCpp(gguf, prompt.Length + tokens + 8, threads);
             llama.Greedy(prompt, 16);  // warm-up
             var ourSpeeds = new List<double>();

@@ -24,7 +24,7 @@ internal sealed record CliCommand(string Name, string Summary, IReadOnlyList<Cli
 /// </summary>
 internal static class CommandLineTable
 {
-    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16/Q8_0 tensors); default: the bundled stories260K");
+    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16, Q8_0/Q4_0/Q4_K/Q5_K/Q6_K tensors); default: the bundled stories260K");
 
     private static readonly CliOption[] DraftShape =
     [
@@ -150,6 +150,19 @@ internal static class CommandLineTable
     ],
         "The weights are random: use these folders to measure speed, not drafts or acceptance.");
 
+    public static readonly CliCommand Quantize = new("quantize", "write a model folder as a quantized GGUF file (for llama.cpp and for us)",
+    [
+        new("model", "DIR", "a model folder (config.json and safetensors, llama architecture)"),
+        new("type", "T", "q8_0 | q4_k_m | f16 | f32 (default q4_k_m)"),
+        new("out", "FILE", "the .gguf file to write (replaced if it exists)"),
+    ],
+        """
+        q4_k_m is llama.cpp's mix (Q4_K, with Q6_K for the output matrix and for attn_v and ffn_down in a
+        third of the layers); rows that are not whole blocks of 256 fall back to Q8_0. Q8_0 rounds as
+        llama.cpp does; Q4_K and Q6_K use a plain min/max fit (llama.cpp's quantize searches for a little
+        less error). The file keeps the folder's tokenizer.model vocabulary; see docs/gguf.md.
+        """);
+
     public static readonly CliCommand Info = new("info", "describe a model folder",
         [ModelFolder],
         """
@@ -157,7 +170,7 @@ internal static class CommandLineTable
         and the native library's build and CPU features.
         """);
 
-    public static readonly IReadOnlyList<CliCommand> Commands = [Generate, Bench, Serve, Synth, Info];
+    public static readonly IReadOnlyList<CliCommand> Commands = [Generate, Bench, Serve, Synth, Quantize, Info];
 
     private const int DescriptionColumn = 25;
     private const int Width = 104;

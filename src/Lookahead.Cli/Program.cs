@@ -10,6 +10,7 @@ var commands = new Dictionary<string, (CliCommand Spec, Func<IReadOnlyList<strin
     ["bench"] = (CommandLineTable.Bench, BenchCommand.Run),
     ["serve"] = (CommandLineTable.Serve, ServeCommand.Run),
     ["synth"] = (CommandLineTable.Synth, SynthCommand.Run),
+    ["quantize"] = (CommandLineTable.Quantize, QuantizeCommand.Run),
 };
 // Global flags may come before the command too; after it, they are read as the command reads its options.
 int first = 0;

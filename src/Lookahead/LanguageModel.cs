@@ -135,13 +135,7 @@ public sealed class LanguageModel : IDisposable
             foreach ((TensorSlot slot, GgufTensor tensor) in located)
             {
                 cancellation.ThrowIfCancellationRequested();
-                int dtype = tensor.Type switch
-                {
-                    GgmlType.F32 => NativeConstants.DtypeF32,
-                    GgmlType.F16 => NativeConstants.DtypeF16,
-                    GgmlType.Q8_0 => NativeConstants.DtypeQ8_0,
-                    _ => NativeConstants.DtypeBF16,
-                };
+                int dtype = NativeConstants.Dtype(GgmlTypes.Loadable(tensor.Type)!.Value);
                 int status;
                 if (checkpoint.NeedsRopeReorder(slot))
                 {
@@ -168,13 +162,7 @@ public sealed class LanguageModel : IDisposable
             throw;
         }
 
-        var perDtype = located.GroupBy(t => t.Tensor.Type switch
-            {
-                GgmlType.F32 => TensorDtype.F32,
-                GgmlType.F16 => TensorDtype.F16,
-                GgmlType.Q8_0 => TensorDtype.Q8_0,
-                _ => TensorDtype.BF16,
-            })
+        var perDtype = located.GroupBy(t => GgmlTypes.Loadable(t.Tensor.Type)!.Value)
             .ToDictionary(g => g.Key, g => g.Sum(t => t.Tensor.ElementCount));
         long streamed = located.Where(t => config.TieWordEmbeddings || t.Slot.Kind != TensorKind.TokenEmbedding).Sum(t => t.Tensor.ByteLength);
         return new LanguageModel(Path.GetFullPath(path), config, handle, tokenizer, tokenizerStatus, perDtype, streamed, new SamplingOptions());
@@ -256,13 +244,7 @@ public sealed class LanguageModel : IDisposable
         foreach ((TensorSlot slot, SafeTensorsFile file, TensorInfo info) in located)
         {
             cancellation.ThrowIfCancellationRequested();
-            int dtype = info.Dtype switch
-            {
-                TensorDtype.F32 => NativeConstants.DtypeF32,
-                TensorDtype.F16 => NativeConstants.DtypeF16,
-                _ => NativeConstants.DtypeBF16,
-            };
-            int status = NativeMethods.lk_model_set_tensor(handle, (int)slot.Kind, slot.Layer, dtype, slot.Rows, slot.Cols, file.GetData(info));
+            int status = NativeMethods.lk_model_set_tensor(handle, (int)slot.Kind, slot.Layer, NativeConstants.Dtype(info.Dtype), slot.Rows, slot.Cols, file.GetData(info));
             try
             {
                 LookaheadException.ThrowIfFailed(status);

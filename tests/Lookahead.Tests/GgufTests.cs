@@ -1,5 +1,6 @@
 using Lookahead.Batching;
 using Lookahead.Decoding;
+using Lookahead.Interop;
 using Lookahead.Model;
 using Lookahead.Model.Gguf;
 using Lookahead.Tests.Fixtures;
@@ -76,40 +77,135 @@ public class GgufTests
         {
             using LanguageModel model = LanguageModel.Load(path);
             Assert.That(model.ParametersByDtype.Keys, Does.Contain(TensorDtype.Q8_0));
-            ReferenceModel reference = fixture.CreateQ8Reference();
-            using (InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 2 }))
-            {
-                int[] prompt = Enumerable.Range(0, 31).Select(i => (i * 11 + 5) % spec.Vocab).ToArray();
-                context.Eval(prompt, default, LogitsMode.All);
-                var logits = new float[spec.Vocab];
-                for (int i = 0; i < prompt.Length; i++)
-                {
-                    context.CopyLogits(i, logits);
-                    LogitsAssert.Close(logits, reference.Forward(prompt[i]), $"{spec} position {i}", LogitsAssert.Bf16Tolerance, LogitsAssert.Bf16Tolerance);
-                }
-            }
-
-            List<int[]> prompts = [Enumerable.Repeat(new[] { 3, 7, 9, 4 }, 5).SelectMany(x => x).ToArray(), Enumerable.Range(0, 20).Select(i => (i * 7) % spec.Vocab).ToArray()];
-            using InferenceContext single = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
-            foreach (SamplingOptions sampling in new[] { new SamplingOptions(), new SamplingOptions { Temperature = 0.9f, Seed = 5 } })
-            {
-                var plainOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 60, StopTokens = [], Sampling = sampling };
-                using var plain = new Generator(single);
-                List<int[]> expected = prompts.Select(p => plain.Generate(p, plainOptions).Tokens).ToList();
-                using var lookahead = new Generator(single, time: new SteppingClock());
-                for (int round = 0; round < 2; round++)
-                    for (int i = 0; i < prompts.Count; i++)
-                        Assert.That(lookahead.Generate(prompts[i], plainOptions with { Mode = DecodingMode.Lookahead }).Tokens, Is.EqualTo(expected[i]),
-                            $"lookahead, sampled={!sampling.IsGreedy}, prompt {i}");
-                using InferenceContext pooled = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 2, Threads = 1 });
-                using var batch = new BatchGenerator(pooled);
-                BatchResult[] results = Task.WhenAll(prompts.Select(p => batch.GenerateAllAsync(p, plainOptions with { Mode = DecodingMode.Lookahead }))).Result;
-                for (int i = 0; i < prompts.Count; i++) Assert.That(results[i].Tokens, Is.EqualTo(expected[i]), $"batched, sampled={!sampling.IsGreedy}, prompt {i}");
-            }
+            AssertLogitsMatch(model, fixture.CreateQ8Reference(), spec);
+            AssertDecodesLosslessly(model, spec);
         }
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    // The library's own export (what `lookahead quantize` writes): Q4_K_M's mix of Q4_K and Q6_K, and
+    // Q8_0. The reference takes the file's blocks dequantized by the tests' own readers (q/k rows put back
+    // in rotate-half order) and quantizes each matrix's input as llama.cpp does for its type (Q8_K for the
+    // k-quants); decoding is lossless against plain decoding of the same file.
+    [TestCase(GgufFileType.Q4_K_M, false)]
+    [TestCase(GgufFileType.Q4_K_M, true)]
+    [TestCase(GgufFileType.Q8_0, false)]
+    [TestCase(GgufFileType.F32, false)]
+    public void AnExportedQuantizedModelMatchesTheReferenceAndDecodesLosslessly(GgufFileType type, bool tied)
+    {
+        var spec = new RandomModelSpec($"gguf-{type}", Hidden: 256, Intermediate: 512, Heads: 4, KvHeads: 2, Vocab: 70, Tied: tied,
+            Seed: tied ? 38 : 37, LayerGain: tied ? 4 : 1.2, Layers: 3);
+        using RandomModel fixture = RandomModel.Create(spec);
+        string path = TempPath("exported.gguf");
+        GgufWriter.Write(fixture.Folder, path, type);
+        try
+        {
+            using LanguageModel model = LanguageModel.Load(path);
+            TensorDtype[] expected = type == GgufFileType.F32 ? [] : type == GgufFileType.Q8_0 ? [TensorDtype.Q8_0] : [TensorDtype.Q4_K, TensorDtype.Q6_K];
+            Assert.That(model.ParametersByDtype.Keys.Where(d => d != TensorDtype.F32), Is.EquivalentTo(expected));
+            (ReferenceWeights weights, Func<float[], Func<float[], float[]>?> inputs) = DequantizedWeights(path, model.Config);
+            AssertLogitsMatch(model, fixture.CreateReference(weights, inputs), spec);
+            AssertDecodesLosslessly(model, spec);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // A file's weights as the reference takes them, and for each quantized matrix the round trip its
+    // inputs take.
+    private static unsafe (ReferenceWeights, Func<float[], Func<float[], float[]>?>) DequantizedWeights(string path, ModelConfig c)
+    {
+        using GgufCheckpoint checkpoint = GgufCheckpoint.Open(path);
+        var inputs = new Dictionary<float[], Func<float[], float[]>>(ReferenceEqualityComparer.Instance);
+        float[] Read(TensorSlot slot)
+        {
+            GgufTensor t = checkpoint.Tensor(slot);
+            var bytes = new ReadOnlySpan<byte>(checkpoint.File.GetData(t), checkpoint.Tensor(slot).ByteLength is var n and <= int.MaxValue ? (int)n : throw new AssertionException("tensor too large"));
+            float[] values = t.Type switch
+            {
+                GgmlType.F32 => MemoryMarshalFloats(bytes),
+                GgmlType.Q8_0 => Q8_0.Dequantize(bytes),
+                GgmlType.Q4_K => KQuants.DequantizeQ4_K(bytes),
+                GgmlType.Q6_K => KQuants.DequantizeQ6_K(bytes),
+                _ => throw new AssertionException($"{t.Name}: unexpected type {t.Type}"),
+            };
+            if (checkpoint.NeedsRopeReorder(slot)) values = ToRotateHalf(values, slot.Kind == TensorKind.AttnQ ? c.NumHeads : c.NumKvHeads, (int)slot.Cols);
+            if (t.Type == GgmlType.Q8_0) inputs[values] = Q8_0.RoundTrip;
+            if (t.Type is GgmlType.Q4_K or GgmlType.Q6_K) inputs[values] = KQuants.Q8_KRoundTrip;
+            return values;
+        }
+        TensorSlot Slot(TensorKind kind, int layer = 0) => TensorMap.Slots(c).Single(s => s.Kind == kind && s.Layer == layer);
+        float[] embedding = Read(Slot(TensorKind.TokenEmbedding));
+        var weights = new ReferenceWeights
+        {
+            Embedding = embedding,
+            OutputNorm = Read(Slot(TensorKind.OutputNorm)),
+            Output = c.TieWordEmbeddings ? embedding : Read(Slot(TensorKind.Output)),
+            Layers = Enumerable.Range(0, c.NumLayers).Select(l => new ReferenceLayer
+            {
+                AttnNorm = Read(Slot(TensorKind.AttnNorm, l)), Q = Read(Slot(TensorKind.AttnQ, l)), K = Read(Slot(TensorKind.AttnK, l)),
+                V = Read(Slot(TensorKind.AttnV, l)), O = Read(Slot(TensorKind.AttnOutput, l)), FfnNorm = Read(Slot(TensorKind.FfnNorm, l)),
+                Gate = Read(Slot(TensorKind.FfnGate, l)), Up = Read(Slot(TensorKind.FfnUp, l)), Down = Read(Slot(TensorKind.FfnDown, l)),
+            }).ToArray(),
+        };
+        return (weights, w => inputs.GetValueOrDefault(w));
+    }
+
+    private static float[] MemoryMarshalFloats(ReadOnlySpan<byte> bytes) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+
+    // Per head, stored (interleaved) row 2i is rotate-half row i and stored row 2i + 1 is row half + i.
+    private static float[] ToRotateHalf(float[] stored, int heads, int cols)
+    {
+        var result = new float[stored.Length];
+        int rowsPerHead = stored.Length / cols / heads, half = rowsPerHead / 2;
+        for (int h = 0; h < heads; h++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                Array.Copy(stored, (long)(h * rowsPerHead + 2 * i) * cols, result, (long)(h * rowsPerHead + i) * cols, cols);
+                Array.Copy(stored, (long)(h * rowsPerHead + 2 * i + 1) * cols, result, (long)(h * rowsPerHead + half + i) * cols, cols);
+            }
+        }
+        return result;
+    }
+
+    private static void AssertLogitsMatch(LanguageModel model, ReferenceModel reference, RandomModelSpec spec)
+    {
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 128, Threads = 2 });
+        int[] prompt = Enumerable.Range(0, 31).Select(i => (i * 11 + 5) % spec.Vocab).ToArray();
+        context.Eval(prompt, default, LogitsMode.All);
+        var logits = new float[spec.Vocab];
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            context.CopyLogits(i, logits);
+            LogitsAssert.Close(logits, reference.Forward(prompt[i]), $"{spec} position {i}", LogitsAssert.QuantizedInputTolerance, LogitsAssert.Bf16Tolerance);
+        }
+    }
+
+    // Lookahead (greedy and sampled) and batched requests give plain decoding's tokens on the same model.
+    private static void AssertDecodesLosslessly(LanguageModel model, RandomModelSpec spec)
+    {
+        List<int[]> prompts = [Enumerable.Repeat(new[] { 3, 7, 9, 4 }, 5).SelectMany(x => x).ToArray(), Enumerable.Range(0, 20).Select(i => (i * 7) % spec.Vocab).ToArray()];
+        using InferenceContext single = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256 });
+        foreach (SamplingOptions sampling in new[] { new SamplingOptions(), new SamplingOptions { Temperature = 0.9f, Seed = 5 } })
+        {
+            var plainOptions = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = 60, StopTokens = [], Sampling = sampling };
+            using var plain = new Generator(single);
+            List<int[]> expected = prompts.Select(p => plain.Generate(p, plainOptions).Tokens).ToList();
+            using var lookahead = new Generator(single, time: new SteppingClock());
+            for (int round = 0; round < 2; round++)
+                for (int i = 0; i < prompts.Count; i++)
+                    Assert.That(lookahead.Generate(prompts[i], plainOptions with { Mode = DecodingMode.Lookahead }).Tokens, Is.EqualTo(expected[i]),
+                        $"lookahead, sampled={!sampling.IsGreedy}, prompt {i}");
+            using InferenceContext pooled = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, ContextLength = 256, MaxSequences = 2, Threads = 1 });
+            using var batch = new BatchGenerator(pooled);
+            BatchResult[] results = Task.WhenAll(prompts.Select(p => batch.GenerateAllAsync(p, plainOptions with { Mode = DecodingMode.Lookahead }))).Result;
+            for (int i = 0; i < prompts.Count; i++) Assert.That(results[i].Tokens, Is.EqualTo(expected[i]), $"batched, sampled={!sampling.IsGreedy}, prompt {i}");
         }
     }
 
@@ -242,6 +338,41 @@ public class GgufTests
         }
     }
 
+    // lookahead quantize writes a file that loads with its types and decodes; lookahead and plain decoding of
+    // it agree; bad arguments are one clear error each.
+    [Test]
+    public void TheCliQuantizesAFolderToAGgufFileThatDecodes()
+    {
+        var spec = new RandomModelSpec("cli-quantize", Hidden: 256, Intermediate: 512, Heads: 4, KvHeads: 2, Vocab: 70, Seed: 39, Layers: 3);
+        using RandomModel fixture = RandomModel.Create(spec);
+        string path = TempPath("q4km.gguf");
+        try
+        {
+            CliRunner.Result written = CliRunner.Run(["quantize", "--model", fixture.Folder, "--type", "q4_k_m", "--out", path]);
+            Assert.That(written.ExitCode, Is.Zero, written.Stderr);
+            Assert.That(written.Stdout, Does.Contain("Q4_K_M"));
+            Assert.That(CliRunner.Run(["info", "--model", path]).Stdout, Does.Contain("Q4_K (").And.Contain("Q6_K ("));
+            string[] common = ["--model", path, "--prompt-ids", "1,5,9,5,9,5,9", "--max-tokens", "40", "--json", "--threads", "1"];
+            CliRunner.Result plain = CliRunner.Run(["generate", "--mode", "plain", .. common]);
+            CliRunner.Result lookahead = CliRunner.Run(["generate", "--mode", "lookahead", .. common]);
+            Assert.That(plain.ExitCode, Is.Zero, plain.Stderr);
+            Assert.That(CliRunner.TokenIds(lookahead.Stdout), Is.EqualTo(CliRunner.TokenIds(plain.Stdout)).And.Length.EqualTo(40));
+
+            CliRunner.Result noSuffix = CliRunner.Run(["quantize", "--model", fixture.Folder, "--out", TempPath("q4km.bin")]);
+            Assert.That(noSuffix.ExitCode, Is.EqualTo(2));
+            Assert.That(noSuffix.Stderr, Does.Contain("must end in .gguf"));
+            CliRunner.Result fromGguf = CliRunner.Run(["quantize", "--model", path, "--out", TempPath("again.gguf")]);
+            Assert.That(fromGguf.Stderr, Does.Contain("quantize reads a model folder"));
+            CliRunner.Result badType = CliRunner.Run(["quantize", "--model", fixture.Folder, "--type", "q3_k", "--out", TempPath("x.gguf")]);
+            Assert.That(badType.ExitCode, Is.EqualTo(2));
+            Assert.That(badType.Stderr, Does.Contain("q4_k_m"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     // Each corruption of a valid file is refused by the parser with its own message.
     private static IEnumerable<TestCaseData> Corruptions()
     {
@@ -314,12 +445,12 @@ public class GgufTests
         Expect(GgufBuilder.FromFolder(fixture.Folder).String("llama.rope.scaling.type", "yarn"), "rope.scaling.type 'yarn' is not supported");
         Expect(GgufBuilder.FromFolder(fixture.Folder).UInt32("llama.rope.dimension_count", 4), "partial RoPE is not supported");
 
-        // A quantized type without kernels (Q4_0 blocks: a 2-byte scale and 16 bytes) is refused by type name.
+        // A quantized type without kernels (Q5_0 blocks: a 2-byte scale, 4 bytes of fifth bits and 16 bytes) is refused by type name.
         GgufBuilder quantized = GgufBuilder.FromFolder(fixture.Folder);
         string quantizedPath = quantized.Write(TempPath("q.gguf"));
         try
         {
-            // Rewrite one F32 tensor's type to Q8_0 with data of the right size: rebuild with that tensor swapped.
+            // Rewrite one F32 tensor's type to Q5_0 with data of the right size: rebuild with that tensor swapped.
             GgufFile file = GgufFile.Open(quantizedPath);
             var rebuilt = new GgufBuilder();
             foreach ((string key, object value) in file.Metadata)
@@ -334,11 +465,11 @@ public class GgufTests
             foreach (GgufTensor t in file.Tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
             {
                 bool swap = t.Name == "blk.0.ffn_up.weight";
-                rebuilt.Tensor(t.Name, swap ? 2u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
-                    swap ? new byte[t.ElementCount / 32 * 18] : new byte[t.ByteLength]);
+                rebuilt.Tensor(t.Name, swap ? 6u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
+                    swap ? new byte[t.ElementCount / 32 * 22] : new byte[t.ByteLength]);
             }
             file.Dispose();
-            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q4_0; this version loads F32, F16, BF16 and (matrices) Q8_0 GGUF tensors");
+            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q5_0; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q4_K, Q5_K and Q6_K GGUF tensors");
         }
         finally
         {

@@ -14,6 +14,12 @@ public static class LogitsAssert
     // |w| |x| 2^-7, up to about 1e-2 for these test models' weights (9e-3 seen).
     public const double Bf16Tolerance = 2e-2;
 
+    // Quantized weights multiply inputs quantized to 8 bits per block (Q8_0: 32 values, Q8_K: 256), so
+    // such a boundary flip moves an input by a whole step of its block (its largest magnitude / 127), and
+    // with a few thousand inputs per position a flip or two happens at most positions. Wrong unpacking or
+    // a wrong scale moves logits by O(1); flips, by a few hundredths (4e-2 seen on 256-wide models).
+    public const double QuantizedInputTolerance = 6e-2;
+
     /// <summary>Close with the bound for the model's weight dtype: Bf16Tolerance for BF16, else atol/rtol.</summary>
     public static void Close(ReadOnlySpan<float> got, double[] want, string what, Lookahead.Model.TensorDtype weights,
         double atol = Atol, double rtol = Rtol)

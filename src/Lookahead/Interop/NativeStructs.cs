@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Lookahead.Model;
 
 namespace Lookahead.Interop;
 
@@ -141,6 +142,24 @@ internal static class NativeConstants
     public const int DtypeF16 = 1;
     public const int DtypeBF16 = 2;
     public const int DtypeQ8_0 = 3;
+    public const int DtypeQ4_0 = 4;
+    public const int DtypeQ4_K = 5;
+    public const int DtypeQ5_K = 6;
+    public const int DtypeQ6_K = 7;
+
+    /// <summary>The lk_dtype of a loadable element type.</summary>
+    public static int Dtype(TensorDtype dtype) => dtype switch
+    {
+        TensorDtype.F32 => DtypeF32,
+        TensorDtype.F16 => DtypeF16,
+        TensorDtype.BF16 => DtypeBF16,
+        TensorDtype.Q8_0 => DtypeQ8_0,
+        TensorDtype.Q4_0 => DtypeQ4_0,
+        TensorDtype.Q4_K => DtypeQ4_K,
+        TensorDtype.Q5_K => DtypeQ5_K,
+        TensorDtype.Q6_K => DtypeQ6_K,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "not a type the engine loads"),
+    };
 
     public const int LogitsNone = 0;
     public const int LogitsLast = 1;

@@ -1,6 +1,6 @@
 namespace Lookahead.Model;
 
-/// <summary>Element types a safetensors header may name.</summary>
+/// <summary>Element types a safetensors header may name, and the quantized types GGUF files add.</summary>
 public enum TensorDtype
 {
     /// <summary>IEEE float32.</summary>
@@ -29,4 +29,12 @@ public enum TensorDtype
     F8E5M2,
     /// <summary>llama.cpp's Q8_0: blocks of 32 signed bytes and a half scale (GGUF matrices, CPU backend).</summary>
     Q8_0,
+    /// <summary>llama.cpp's Q4_0: blocks of 32 nibbles and a half scale (GGUF matrices, CPU backend).</summary>
+    Q4_0,
+    /// <summary>llama.cpp's Q4_K: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins (GGUF matrices, CPU backend).</summary>
+    Q4_K,
+    /// <summary>llama.cpp's Q5_K: as Q4_K with 5-bit values (GGUF matrices, CPU backend).</summary>
+    Q5_K,
+    /// <summary>llama.cpp's Q6_K: super-blocks of 256 6-bit values with 8-bit sub-block scales (GGUF matrices, CPU backend).</summary>
+    Q6_K,
 }

@@ -68,8 +68,13 @@ public sealed class RandomModel : IDisposable
                 Gate = Q(l.Gate), Up = Q(l.Up), Down = Q(l.Down), QBias = l.QBias, KBias = l.KBias, VBias = l.VBias,
             }).ToArray(),
         };
-        return new ReferenceModel(_config with { Bf16Inputs = false, Q8Inputs = true }, weights);
+        return new ReferenceModel(_config with { Bf16Inputs = false, QuantizedInputs = _ => Q8_0.RoundTrip }, weights);
     }
+
+    /// <summary>The reference of this model's shape with other weights (e.g. a quantized file's, dequantized)
+    /// whose matrices take their inputs as quantizedInputs says.</summary>
+    public ReferenceModel CreateReference(ReferenceWeights weights, Func<float[], Func<float[], float[]>?> quantizedInputs) =>
+        new(_config with { Bf16Inputs = false, QuantizedInputs = quantizedInputs }, weights);
 
     public static RandomModel Create(RandomModelSpec spec)
     {

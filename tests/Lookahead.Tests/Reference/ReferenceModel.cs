@@ -22,10 +22,12 @@ public sealed class ReferenceLayer
 /// Hyper-parameters the reference needs. Bf16Inputs: the weights are BF16, so every matrix product takes its
 /// input rounded to BF16 first (the library's contract for BF16 weights, as in PyTorch and llama.cpp).
 /// KvCache: the element type keys (after RoPE) and values are stored as, each rounded from float to it.
-/// Q8Inputs: the weights are Q8_0, so every matrix product takes its input quantized to Q8_0 blocks.
+/// QuantizedInputs: for a quantized matrix (by its weights array), what its input becomes before the
+/// product (quantized to Q8_0 or Q8_K blocks and back, as llama.cpp quantizes inputs for that type).
 /// </summary>
 public sealed record ReferenceConfig(int Vocab, int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int HeadDim,
-    double RmsEps, double RopeTheta, bool Bf16Inputs = false, KvCacheType KvCache = KvCacheType.F32, bool Q8Inputs = false);
+    double RmsEps, double RopeTheta, bool Bf16Inputs = false, KvCacheType KvCache = KvCacheType.F32,
+    Func<float[], Func<float[], float[]>?>? QuantizedInputs = null);
 
 /// <summary>
 /// The test oracle: an obviously-correct Llama forward pass, one token at a time, double accumulation,
@@ -138,7 +140,7 @@ public sealed class ReferenceModel
     {
         // The library holds activations as floats; BF16 weights see them rounded once more, to BF16.
         if (_c.Bf16Inputs) x = x.Select(value => (double)BFloat16.Round((float)value)).ToArray();
-        if (_c.Q8Inputs) x = Q8_0.RoundTrip(x.Select(value => (float)value).ToArray()).Select(value => (double)value).ToArray();
+        if (_c.QuantizedInputs?.Invoke(w) is { } quantize) x = quantize(x.Select(value => (float)value).ToArray()).Select(value => (double)value).ToArray();
         var y = new double[rows];
         for (int r = 0; r < rows; r++)
         {

@@ -73,6 +73,24 @@ internal static class GgmlTypes
         _ => null,
     };
 
+    /// <summary>The element type the engine loads a tensor of this type as (quantized types: matrices
+    /// only), or null for one it does not load.</summary>
+    public static TensorDtype? Loadable(GgmlType type) => type switch
+    {
+        GgmlType.F32 => TensorDtype.F32,
+        GgmlType.F16 => TensorDtype.F16,
+        GgmlType.BF16 => TensorDtype.BF16,
+        GgmlType.Q8_0 => TensorDtype.Q8_0,
+        GgmlType.Q4_0 => TensorDtype.Q4_0,
+        GgmlType.Q4_K => TensorDtype.Q4_K,
+        GgmlType.Q5_K => TensorDtype.Q5_K,
+        GgmlType.Q6_K => TensorDtype.Q6_K,
+        _ => null,
+    };
+
+    /// <summary>Whether a type is one of llama.cpp's block-quantized formats.</summary>
+    public static bool IsQuantized(GgmlType type) => Block(type) is { Elements: > 1 };
+
     /// <summary>The type's name as llama.cpp prints it (e.g. Q4_K), or its number for an unknown one.</summary>
     public static string Name(GgmlType type) => Enum.IsDefined(type) ? type.ToString() : $"type {(uint)type}";
 }

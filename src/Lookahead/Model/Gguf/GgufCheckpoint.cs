@@ -73,10 +73,10 @@ internal sealed class GgufCheckpoint : IDisposable
         string name = GgufName(slot);
         if (!File.Tensors.TryGetValue(name, out GgufTensor? tensor))
             throw new LookaheadException($"{Label}: tensor '{name}' is missing");
-        bool loadable = tensor.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 || (tensor.Type == GgmlType.Q8_0 && slot.Cols > 1);
+        bool loadable = GgmlTypes.Loadable(tensor.Type) is not null && (slot.Cols > 1 || !GgmlTypes.IsQuantized(tensor.Type));
         if (!loadable)
             throw new LookaheadException(
-                $"{Label}: tensor '{name}' is {GgmlTypes.Name(tensor.Type)}; this version loads F32, F16, BF16 and (matrices) Q8_0 GGUF tensors");
+                $"{Label}: tensor '{name}' is {GgmlTypes.Name(tensor.Type)}; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q4_K, Q5_K and Q6_K GGUF tensors");
         bool matches = slot.Cols == 1
             ? tensor.Dims.Length == 1 && tensor.Dims[0] == slot.Rows
             : tensor.Dims.Length == 2 && tensor.Dims[0] == slot.Cols && tensor.Dims[1] == slot.Rows;

@@ -4,24 +4,39 @@ using Lookahead.Tokenization;
 
 namespace Lookahead.Model.Gguf;
 
+/// <summary>What a GGUF export stores its matrices as (norm vectors are F32 in every file).</summary>
+public enum GgufFileType
+{
+    /// <summary>Every tensor F32.</summary>
+    F32,
+    /// <summary>Matrices F16.</summary>
+    F16,
+    /// <summary>Matrices Q8_0 (F16 where a row is not whole blocks of 32).</summary>
+    Q8_0,
+    /// <summary>llama.cpp's Q4_K_M mix: matrices Q4_K; the output matrix, and attn_v and ffn_down in the
+    /// first and last eighth of the layers and every third layer between, Q6_K. A matrix whose rows are not
+    /// whole blocks of 256 falls back to Q8_0 (llama.cpp takes Q5_0 there, which this engine does not load).</summary>
+    Q4_K_M,
+}
+
 /// <summary>
-/// Exports one of our Llama model folders to GGUF (version 3) for llama.cpp: F32 or F16 tensors, the
-/// llama.* hyper-parameters, and a vocabulary: a tokenizer.model's pieces with their scores and types, or
-/// placeholder pieces for folders without one (what is exported then drives llama.cpp by token ids only).
-/// Hugging Face q/k rows are in rotate-half RoPE order; llama.cpp's llama architecture wants Meta's
-/// interleaved order, so that permutation is undone.
+/// Exports one of our Llama model folders to GGUF (version 3), for llama.cpp and for our own loader: the
+/// tensors as a GgufFileType says, the llama.* hyper-parameters, and a vocabulary: a tokenizer.model's
+/// pieces with their scores and types, or placeholder pieces for folders without one (what is exported
+/// then drives a runtime by token ids only). Hugging Face q/k rows are in rotate-half RoPE order; llama.cpp's
+/// llama architecture wants Meta's interleaved order, so that permutation is undone.
 /// </summary>
 internal static class GgufWriter
 {
     private const uint TypeUInt32 = 4, TypeFloat32 = 6, TypeString = 8, TypeArray = 9, TypeInt32 = 5;
-    private const uint GgmlF32 = 0, GgmlF16 = 1;
     private const int Alignment = 32;
 
-    public static void Write(LanguageModel model, string path, bool f16)
+    public static void Write(string folder, string path, GgufFileType fileType, IProgress<double>? progress = null)
     {
-        ModelConfig c = model.Config;
-        using ModelCheckpoint checkpoint = ModelCheckpoint.Open(model.Folder);
-        var tensors = new List<(string Name, long Rows, long Cols, float[] Data)>();
+        if (LanguageModel.IsGguf(folder))
+            throw new LookaheadException($"{Path.GetFileName(folder)} is a GGUF file: exports are made from a model folder (config.json and safetensors)");
+        ModelConfig c = ModelConfig.Load(Path.Combine(folder, "config.json"));
+        using ModelCheckpoint checkpoint = ModelCheckpoint.Open(folder);
         float[] Read(string name)
         {
             if (!checkpoint.TryGetTensor(name, out SafeTensorsFile file, out TensorInfo info))
@@ -39,14 +54,24 @@ internal static class GgufWriter
             }
             return values;
         }
-        // Every tensor the loader maps (TensorMap), under llama.cpp's name; vectors as one row.
-        foreach (TensorSlot slot in TensorMap.Slots(c))
+        // Every tensor the loader maps (TensorMap), under llama.cpp's name, in its file type.
+        var tensors = new List<(string Name, GgmlType Type, ulong[] Dims, byte[] Data)>();
+        List<TensorSlot> slots = TensorMap.Slots(c).ToList();
+        foreach (TensorSlot slot in slots)
         {
             float[] data = Read(slot.Name);
             int heads = slot.Kind switch { TensorKind.AttnQ => c.NumHeads, TensorKind.AttnK => c.NumKvHeads, _ => 0 };
             if (heads > 0) data = ToInterleavedRope(data, heads, slot.Rows / heads, slot.Cols);
-            (long rows, long cols) = slot.Cols == 1 ? (1L, slot.Rows) : (slot.Rows, slot.Cols);
-            tensors.Add((GgufName(slot), rows, cols, data));
+            GgmlType type = slot.Cols == 1 ? GgmlType.F32 : MatrixType(fileType, slot, c.NumLayers);
+            byte[] bytes = type switch
+            {
+                GgmlType.F32 => Floats(data),
+                GgmlType.F16 => Halves(data),
+                _ => BlockQuantizer.Quantize(type, data, slot.Cols),
+            };
+            ulong[] dims = slot.Cols == 1 ? [(ulong)slot.Rows] : [(ulong)slot.Cols, (ulong)slot.Rows];  // ggml's ne[0] is innermost
+            tensors.Add((GgufName(slot), type, dims, bytes));
+            progress?.Report((double)tensors.Count / slots.Count);
         }
 
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
@@ -54,42 +79,61 @@ internal static class GgufWriter
         w.Write(Encoding.ASCII.GetBytes("GGUF"));
         w.Write(3u);
         w.Write((ulong)tensors.Count);
-        var metadata = Metadata(model).ToList();
+        var metadata = Metadata(c, folder, fileType).ToList();
         w.Write((ulong)metadata.Count);
         foreach (Action<BinaryWriter> entry in metadata) entry(w);
 
         ulong offset = 0;
         foreach (var t in tensors)
         {
-            // Norm vectors stay F32 (llama.cpp expects it); matrices take the requested type.
-            bool half = f16 && t.Rows > 1;
             WriteString(w, t.Name);
-            if (t.Rows == 1)
-            {
-                w.Write(1u);
-                w.Write((ulong)t.Cols);
-            }
-            else
-            {
-                w.Write(2u);
-                w.Write((ulong)t.Cols);  // ggml's ne[0] is the innermost dimension
-                w.Write((ulong)t.Rows);
-            }
-            w.Write(half ? GgmlF16 : GgmlF32);
+            w.Write((uint)t.Dims.Length);
+            foreach (ulong d in t.Dims) w.Write(d);
+            w.Write((uint)t.Type);
             w.Write(offset);
-            offset += Align((ulong)t.Data.Length * (half ? 2UL : 4UL));
+            offset += Align((ulong)t.Data.Length);
         }
         Pad(w);
         foreach (var t in tensors)
         {
-            bool half = f16 && t.Rows > 1;
-            foreach (float v in t.Data)
-            {
-                if (half) w.Write((Half)v);
-                else w.Write(v);
-            }
+            w.Write(t.Data);
             Pad(w);
         }
+    }
+
+    /// <summary>The type a matrix is stored as in a file of the given type.</summary>
+    public static GgmlType MatrixType(GgufFileType fileType, TensorSlot slot, int layers)
+    {
+        GgmlType wanted = fileType switch
+        {
+            GgufFileType.F32 => GgmlType.F32,
+            GgufFileType.F16 => GgmlType.F16,
+            GgufFileType.Q8_0 => GgmlType.Q8_0,
+            _ => slot.Kind == TensorKind.Output || (slot.Kind is TensorKind.AttnV or TensorKind.FfnDown && MoreBits(slot.Layer, layers))
+                ? GgmlType.Q6_K
+                : GgmlType.Q4_K,
+        };
+        if (wanted is GgmlType.Q4_K or GgmlType.Q6_K && slot.Cols % 256 != 0) wanted = GgmlType.Q8_0;
+        if (wanted == GgmlType.Q8_0 && slot.Cols % 32 != 0) wanted = GgmlType.F16;
+        return wanted;
+    }
+
+    // llama.cpp's use_more_bits: the first and last eighth of the layers, and every third one between.
+    private static bool MoreBits(int layer, int layers) =>
+        layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+
+    private static byte[] Floats(float[] values)
+    {
+        var bytes = new byte[values.Length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        return bytes;
+    }
+
+    private static byte[] Halves(float[] values)
+    {
+        var bytes = new byte[values.Length * 2];
+        for (int i = 0; i < values.Length; i++) BitConverter.TryWriteBytes(bytes.AsSpan(2 * i), (Half)values[i]);
+        return bytes;
     }
 
     // Biases have no tensor in the llama architecture this writer targets.
@@ -114,11 +158,20 @@ internal static class GgufWriter
         return meta;
     }
 
-    private static IEnumerable<Action<BinaryWriter>> Metadata(LanguageModel model)
+    // llama_ftype numbers, as llama.cpp records a file's main type.
+    private static uint FileTypeNumber(GgufFileType type) => type switch
     {
-        ModelConfig c = model.Config;
+        GgufFileType.F32 => 0,
+        GgufFileType.F16 => 1,
+        GgufFileType.Q8_0 => 7,
+        _ => 15,
+    };
+
+    private static IEnumerable<Action<BinaryWriter>> Metadata(ModelConfig c, string folder, GgufFileType fileType)
+    {
         yield return w => String(w, "general.architecture", "llama");
-        yield return w => String(w, "general.name", Path.GetFileName(model.Folder));
+        yield return w => UInt32(w, "general.file_type", FileTypeNumber(fileType));
+        yield return w => String(w, "general.name", Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)));
         yield return w => UInt32(w, "general.alignment", Alignment);
         yield return w => UInt32(w, "llama.context_length", (uint)c.MaxPositionEmbeddings);
         yield return w => UInt32(w, "llama.embedding_length", (uint)c.HiddenSize);
@@ -133,7 +186,7 @@ internal static class GgufWriter
         yield return w => String(w, "tokenizer.ggml.model", "llama");
         yield return w => UInt32(w, "tokenizer.ggml.bos_token_id", (uint)(c.BosTokenId ?? 1));
         yield return w => UInt32(w, "tokenizer.ggml.eos_token_id", (uint)(c.EosTokenIds.Count > 0 ? c.EosTokenIds[0] : 2));
-        List<SentencePiece> vocabulary = Vocabulary(model);
+        List<SentencePiece> vocabulary = Vocabulary(c, folder);
         string[] pieces = vocabulary.Select(p => p.Text).ToArray();
         yield return w =>
         {
@@ -163,12 +216,12 @@ internal static class GgufWriter
 
     // The pieces by id: a tokenizer.model's (rows beyond it as placeholders), or placeholders alone:
     // 0 unknown, 1 and 2 control (BOS, EOS), the rest normal pieces that no text encodes to.
-    private static List<SentencePiece> Vocabulary(LanguageModel model)
+    private static List<SentencePiece> Vocabulary(ModelConfig c, string folder)
     {
-        string path = Path.Combine(model.Folder, "tokenizer.model");
+        string path = Path.Combine(folder, "tokenizer.model");
         List<SentencePiece> pieces = File.Exists(path) ? SentencePieceProto.ReadPieces(File.ReadAllBytes(path)) : [];
-        if (pieces.Count > model.Config.VocabSize) pieces.RemoveRange(model.Config.VocabSize, pieces.Count - model.Config.VocabSize);
-        for (int i = pieces.Count; i < model.Config.VocabSize; i++)
+        if (pieces.Count > c.VocabSize) pieces.RemoveRange(c.VocabSize, pieces.Count - c.VocabSize);
+        for (int i = pieces.Count; i < c.VocabSize; i++)
             pieces.Add(i switch
             {
                 0 => new SentencePiece("<unk>", 0, 2),
