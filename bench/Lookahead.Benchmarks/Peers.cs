@@ -4,6 +4,7 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using Lookahead.Decoding;
+using Lookahead.Model;
 using Lookahead.Model.Gguf;
 
 namespace Lookahead.Benchmarks;
@@ -84,7 +85,7 @@ internal static class Peers
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead greedy:      {ourMedian,10:F1} tokens/s (median; runs {Runs(ourSpeeds)}); per-round ratio median {ratio:F2}x llama.cpp"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lookahead (auto):      {lookaheadMedian,10:F1} tokens/s (median; runs {Runs(lookaheadSpeeds)}; {lookaheadMedian / theirMedian:F2}x llama.cpp's median, same ids: {sameIds})"));
             Console.WriteLine($"greedy ids agree with llama.cpp: {agree} of {tokens}{(agree < tokens ? $" (first difference at token {agree})" : "")}");
-            ReadLlamaCppFiles(model, gguf, prompt, tokens, threads);
+            ReadLlamaCppFiles(model.Config, gguf, prompt, tokens, threads, rounds);
             return 0;
         }
         finally
@@ -93,41 +94,84 @@ internal static class Peers
         }
     }
 
-    // Files llama.cpp itself writes: its quantize tool rewrites the export as F16 and as Q8_0. Our reader
-    // loads each, and our greedy ids on it are compared with llama.cpp's on the same file.
-    private static void ReadLlamaCppFiles(LanguageModel model, string export, int[] prompt, int tokens, int threads)
+    // Files llama.cpp itself writes: its quantize tool rewrites the export as F16, Q8_0 and Q4_K_M. Our
+    // reader loads each; on each file, our greedy and lookahead against llama.cpp's greedy in alternating
+    // rounds, and how many greedy ids agree (with the logit gap where they first differ).
+    private static void ReadLlamaCppFiles(ModelConfig config, string export, int[] prompt, int tokens, int threads, int rounds)
     {
-        string f16 = export + ".llama-cpp-f16.gguf", q8 = export + ".llama-cpp-q8_0.gguf";
-        try
+        // Every quantized type (and llama.cpp's fallbacks) is blocks of 32 or more: row lengths must divide.
+        bool blocksFit = config.HiddenSize % 32 == 0 && config.IntermediateSize % 32 == 0 && config.NumHeads * config.HeadDim % 32 == 0;
+        foreach ((LLamaFtype type, string kind) in new[] { (LLamaFtype.MOSTLY_F16, "F16"), (LLamaFtype.MOSTLY_Q8_0, "Q8_0"), (LLamaFtype.MOSTLY_Q4_K_M, "Q4_K_M") })
         {
-            if (!LLamaQuantizer.Quantize(export, f16, LLamaFtype.MOSTLY_F16, threads)) throw new InvalidOperationException("llama.cpp's quantize (F16) failed");
-            CompareOn(f16, "F16", prompt, tokens, threads);
-            // Q8_0 blocks hold 32 values: every row length must be a multiple of 32 (stories260K's 172 is not).
-            if (model.Config.HiddenSize % 32 != 0 || model.Config.IntermediateSize % 32 != 0 || model.Config.NumHeads * model.Config.HeadDim % 32 != 0)
+            if (type != LLamaFtype.MOSTLY_F16 && !blocksFit)
             {
-                Console.WriteLine("llama.cpp's Q8_0 file: not written (a row length is not a multiple of 32)");
-                return;
+                Console.WriteLine($"llama.cpp's {kind} file: not written (a row length is not a multiple of 32)");
+                continue;
             }
-            if (!LLamaQuantizer.Quantize(export, q8, LLamaFtype.MOSTLY_Q8_0, threads)) throw new InvalidOperationException("llama.cpp's quantize (Q8_0) failed");
-            CompareOn(q8, "Q8_0", prompt, tokens, threads);
-        }
-        finally
-        {
-            File.Delete(f16);
-            File.Delete(q8);
+            string path = $"{export}.llama-cpp-{kind}.gguf";
+            try
+            {
+                if (!LLamaQuantizer.Quantize(export, path, type, threads)) throw new InvalidOperationException($"llama.cpp's quantize ({kind}) failed");
+                CompareOn(path, kind, prompt, tokens, threads, rounds);
+            }
+            catch (LookaheadException e)
+            {
+                Console.WriteLine($"llama.cpp's {kind} file: not loadable by us: {e.Message}");
+            }
+            finally
+            {
+                File.Delete(path);
+            }
         }
     }
 
-    private static void CompareOn(string path, string kind, int[] prompt, int tokens, int threads)
+    private static void CompareOn(string path, string kind, int[] prompt, int tokens, int threads, int rounds)
     {
         using LanguageModel ours = LanguageModel.Load(path);
         using InferenceContext context = ours.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
-        int[] ourIds = new Generator(context).Generate(prompt, new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] }).Tokens;
-        int[] theirIds;
-        using (var llama = new LlamaCpp(path, prompt.Length + tokens + 8, threads)) (theirIds, _) = llama.Greedy(prompt, tokens);
+        var greedy = new GenerationOptions { Mode = DecodingMode.Greedy, MaxTokens = tokens, StopTokens = [] };
+        using var generator = new Generator(context);
+        generator.Generate(prompt, greedy with { MaxTokens = 16 });  // warm-up
+        using var llama = new LlamaCpp(path, prompt.Length + tokens + 8, threads);
+        llama.Greedy(prompt, 16);
+        var ourSpeeds = new List<double>();
+        var theirSpeeds = new List<double>();
+        var lookaheadSpeeds = new List<double>();
+        int[] ourIds = [], theirIds = [];
+        bool sameIds = true;
+        for (int round = 0; round < rounds; round++)
+        {
+            GenerationResult mine = generator.Generate(prompt, greedy);
+            (theirIds, double speed) = llama.Greedy(prompt, tokens);
+            using var fresh = new Generator(context);
+            GenerationResult lookahead = fresh.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
+            ourIds = mine.Tokens;
+            sameIds &= lookahead.Tokens.SequenceEqual(mine.Tokens);
+            ourSpeeds.Add(mine.Stats.TokensPerSecond);
+            theirSpeeds.Add(speed);
+            lookaheadSpeeds.Add(lookahead.Stats.TokensPerSecond);
+        }
         int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
         string types = string.Join(", ", ours.ParametersByDtype.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
-        Console.WriteLine($"llama.cpp's {kind} file ({types} parameters) loaded by us: greedy ids agree with llama.cpp on it: {agree} of {tokens}");
+        double ratio = Median(ourSpeeds.Zip(theirSpeeds, (a, b) => a / b).ToList());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"llama.cpp's {kind} file ({types} parameters): llama.cpp greedy {Median(theirSpeeds):F1} tokens/s, ours greedy {Median(ourSpeeds):F1} " +
+            $"(per-round ratio median {ratio:F2}x), ours lookahead {Median(lookaheadSpeeds):F1} (same ids: {sameIds}); " +
+            $"greedy ids agree {agree} of {tokens}{(agree < tokens ? FirstDifference(ours, prompt, ourIds, theirIds, agree) : "")}"));
+    }
+
+    // Where the two greedy runs part: our logits there, ours' top token against llama.cpp's pick. A gap
+    // of a few hundredths is a near-tie that arithmetic order decides, not a wrong computation.
+    private static string FirstDifference(LanguageModel model, int[] prompt, int[] ourIds, int[] theirIds, int at)
+    {
+        using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu });
+        int[] history = [.. prompt, .. ourIds[..at]];
+        context.Prefill(history.AsSpan(0, history.Length - 1));
+        context.Eval(history.AsSpan(history.Length - 1), default, LogitsMode.Last);
+        var logits = new float[model.Config.VocabSize];
+        context.CopyLogits(0, logits);
+        float gap = logits[ourIds[at]] - logits[theirIds[at]];
+        return string.Create(CultureInfo.InvariantCulture, $" (first difference at token {at}: our logit gap {gap:F4} between our {ourIds[at]} and llama.cpp's {theirIds[at]})");
     }
 
     private static double Median(List<double> values)

@@ -4,6 +4,7 @@
 // in a fixed order, the same whatever else is in the batch.
 #include <immintrin.h>
 
+#include <cstring>
 #include <type_traits>
 
 #include "../common/half.h"
@@ -11,13 +12,6 @@
 
 namespace lk::cpu {
 namespace {
-
-int32_t sum_lanes(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
 
 float sum_lanes(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -28,13 +22,17 @@ float sum_lanes(__m256 v) {
 
 __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// F16C's conversion: exact, as f16_to_float is, without its branches (two per block and input otherwise).
+float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
 // ---- Q8_0 and Q4_0 (inputs in Q8_0 blocks of 32) ----
 
-// The integer dot product of 32 signed weights with a Q8_0 block's 32 values in eight 32-bit lanes: |w|
-// times x with w's sign (so that the unsigned-by-signed byte multiply-add applies), pairs summed to 16
-// bits, then to 32. Exact: a pair is at most 2 x 128 x 127 (x is never -128), a lane four products.
-__m256i block_dot(__m256i w, const int8_t* x) {
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(load32(x), w));
+// The integer dot product of 32 signed weights (w_abs = |w|) with a Q8_0 block's 32 values in eight
+// 32-bit lanes: |w| times x with w's sign (so that the unsigned-by-signed byte multiply-add applies), pairs
+// summed to 16 bits, then to 32. Exact: a pair is at most 2 x 128 x 127 (x is never -128), a lane four
+// products.
+__m256i block_dot(__m256i w_abs, __m256i w, const int8_t* x) {
+    const __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(load32(x), w));
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
@@ -55,11 +53,11 @@ void row_q8_0_inputs(const MatmulArgs& a, int64_t r, int32_t x_row, Bytes bytes)
     __m256 acc[RX];
     for (int j = 0; j < RX; ++j) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; ++b) {
-        const __m256i wv = bytes(w[b]);
-        const float dw = f16_to_float(w[b].d);
+        const __m256i wv = bytes(w[b]), w_abs = _mm256_sign_epi8(wv, wv);
+        const float dw = half_to_float(w[b].d);
         for (int j = 0; j < RX; ++j) {
             const BlockQ8_0& xb = a.x_q8[(x_row + j) * blocks + b];
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * f16_to_float(xb.d)), _mm256_cvtepi32_ps(block_dot(wv, xb.qs)), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(xb.d)), _mm256_cvtepi32_ps(block_dot(w_abs, wv, xb.qs)), acc[j]);
         }
     }
     for (int j = 0; j < RX; ++j) {
@@ -72,25 +70,39 @@ void row_q8_0_inputs(const MatmulArgs& a, int64_t r, int32_t x_row, Bytes bytes)
 // ---- the k-quants (inputs in Q8_K blocks of 256) ----
 
 // A super-block unpacked for the byte multiply-adds: its values as unsigned bytes (32 per vector), the
-// 16-bit scale each vector's pairs take, and what the scalar kernel adds outside the integer dot product.
+// 16-bit scale each vector's pairs take, and what the scalar kernel adds outside that integer dot product.
 struct Unpacked {
     __m256i values[8];
     __m256i scales[8];
+    __m128i mins;         // Q4_K, Q5_K: the eight sub-blocks' mins as 16-bit lanes
+    __m256i q6_scales;    // Q6_K: the sixteen scales as 16-bit lanes (the values are q + 32, so 32 x
+                          // sum(scale x bsum) comes off the dot product)
     float d, dmin;
-    int mins[8];        // Q4_K, Q5_K: the sub-blocks' mins
-    int8_t q6_scales[16];  // Q6_K: the values are q + 32, so 32 x sum(scale x bsum) comes off the dot product
 };
 
-void unpack_scales_with_mins(const uint8_t* packed, Unpacked& u) {
-    for (int j = 0; j < 8; ++j) {
-        int scale, min;
-        k_scale_min(packed, j, scale, min);
-        u.scales[j] = _mm256_set1_epi16(static_cast<int16_t>(scale));
-        u.mins[j] = min;
-    }
+// A byte shuffle that spreads 16-bit lane s of each 128-bit half over the whole half.
+#define LK_SPREAD_LANE(s) _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * (s)))
+
+// The unpacking below runs once per super-block and row, its results used by up to four inputs: inlined,
+// so that they stay in registers (or at worst the stack) instead of crossing a call.
+#define LK_INLINE [[gnu::always_inline]] inline
+
+// The twelve packed bytes as eight 6-bit scales then eight 6-bit mins (the layout k_scale_min reads, moved
+// with 32-bit masks): bytes 0..3 keep their low six bits; 4..7 take the low nibbles of 8..11 and the top
+// bits of 0..3; the mins likewise from bytes 4..7, the high nibbles of 8..11 and the top bits of 4..7.
+LK_INLINE void unpack_scales_with_mins(const uint8_t* packed, Unpacked& u) {
+    uint32_t w[3];
+    std::memcpy(w, packed, 12);
+    constexpr uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+    const uint32_t scales[2] = {w[0] & low6, (w[2] & low4) | (((w[0] >> 6) & low2) << 4)};
+    const uint32_t mins[2] = {w[1] & low6, ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4)};
+    const __m128i scale16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)));
+    const __m256i both = _mm256_broadcastsi128_si256(scale16);
+    for (int s = 0; s < 8; ++s) u.scales[s] = _mm256_shuffle_epi8(both, LK_SPREAD_LANE(s));
+    u.mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins)));
 }
 
-void unpack(const BlockQ4_K& b, Unpacked& u) {
+LK_INLINE void unpack(const BlockQ4_K& b, Unpacked& u) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     for (int p = 0; p < 4; ++p) {
         const __m256i raw = load32(b.qs + 32 * p);
@@ -98,11 +110,11 @@ void unpack(const BlockQ4_K& b, Unpacked& u) {
         u.values[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
     }
     unpack_scales_with_mins(b.scales, u);
-    u.d = f16_to_float(b.d);
-    u.dmin = f16_to_float(b.dmin);
+    u.d = half_to_float(b.d);
+    u.dmin = half_to_float(b.dmin);
 }
 
-void unpack(const BlockQ5_K& b, Unpacked& u) {
+LK_INLINE void unpack(const BlockQ5_K& b, Unpacked& u) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     const __m256i high = load32(b.qh);
     for (int p = 0; p < 4; ++p) {
@@ -115,12 +127,13 @@ void unpack(const BlockQ5_K& b, Unpacked& u) {
         }
     }
     unpack_scales_with_mins(b.scales, u);
-    u.d = f16_to_float(b.d);
-    u.dmin = f16_to_float(b.dmin);
+    u.d = half_to_float(b.d);
+    u.dmin = half_to_float(b.dmin);
 }
 
-void unpack(const BlockQ6_K& b, Unpacked& u) {
+LK_INLINE void unpack(const BlockQ6_K& b, Unpacked& u) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3);
+    const __m256i scale16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
     for (int h = 0; h < 2; ++h) {
         const __m256i ql0 = load32(b.ql + 64 * h), ql1 = load32(b.ql + 64 * h + 32), qh = load32(b.qh + 32 * h);
         const __m256i lows[4] = {_mm256_and_si256(ql0, nibble), _mm256_and_si256(ql1, nibble),
@@ -130,22 +143,34 @@ void unpack(const BlockQ6_K& b, Unpacked& u) {
             const __m256i high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q)), two_bits);
             const int v = 4 * h + q;  // values 32v..32v+31: sub-blocks 2v (first 16) and 2v + 1
             u.values[v] = _mm256_or_si256(lows[q], _mm256_slli_epi16(high, 4));
-            u.scales[v] = _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * v + 1]), _mm_set1_epi16(b.scales[2 * v]));
+            // Scales 2v and 2v + 1 are 16-bit lanes v % 4 * 2 (+1) of 128-bit half v / 4 of scale16.
+            const __m256i half = _mm256_permute2x128_si256(scale16, scale16, v < 4 ? 0x00 : 0x11);
+            u.scales[v] = _mm256_blend_epi32(_mm256_shuffle_epi8(half, LK_SPREAD_LANE(2 * (v % 4))),
+                                             _mm256_shuffle_epi8(half, LK_SPREAD_LANE(2 * (v % 4) + 1)), 0xF0);
         }
     }
-    for (int g = 0; g < 16; ++g) u.q6_scales[g] = b.scales[g];
-    u.d = f16_to_float(b.d);
+    u.q6_scales = scale16;
+    u.d = half_to_float(b.d);
 }
 
-// sum(scale x value x input) over the super-block: exact in 32 bits (a pair is at most 2 x 63 x 127, a
-// scaled lane at most 4 x 63 x 127 x 128 before the eight vectors are added).
-int32_t scaled_dot(const Unpacked& u, const BlockQ8_K& x) {
+// sum(scale x value x input) over the super-block in eight 32-bit lanes: exact (a pair is at most
+// 2 x 63 x 127, a scaled lane at most 4 x 63 x 127 x 128 before the eight vectors are added).
+LK_INLINE __m256i scaled_dot(const Unpacked& u, const BlockQ8_K& x) {
     __m256i acc = _mm256_setzero_si256();
     for (int v = 0; v < 8; ++v) {
         const __m256i pairs = _mm256_maddubs_epi16(u.values[v], load32(x.qs + 32 * v));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, u.scales[v]));
     }
-    return sum_lanes(acc);
+    return acc;
+}
+
+// The sums of two vectors' lanes (eight and four), in one pass of horizontal adds.
+LK_INLINE void sum_both(__m256i eight, __m128i four, int32_t& first, int32_t& second) {
+    const __m128i folded = _mm_add_epi32(_mm256_castsi256_si128(eight), _mm256_extracti128_si256(eight, 1));
+    __m128i h = _mm_hadd_epi32(folded, four);
+    h = _mm_hadd_epi32(h, h);
+    first = _mm_cvtsi128_si32(h);
+    second = _mm_extract_epi32(h, 1);
 }
 
 template <typename Block>
@@ -161,17 +186,19 @@ void row_k_quant(const MatmulArgs& a, int64_t r, int32_t x_row) {
         unpack(w[b], u);
         for (int j = 0; j < RX; ++j) {
             const BlockQ8_K& xb = a.x_q8k[(x_row + j) * blocks + b];
-            int32_t scaled = scaled_dot(u, xb);
+            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
+            int32_t scaled, other;
             if constexpr (kHasMins<Block>) {
-                int32_t mins = 0;
-                for (int s = 0; s < 8; ++s) mins += u.mins[s] * (xb.bsums[2 * s] + xb.bsums[2 * s + 1]);
+                // The mins multiply sums of 32 inputs: adjacent bsums added (at most 32 x 127, a 16-bit lane).
+                const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+                sum_both(scaled_dot(u, xb), _mm_madd_epi16(pair_sums, u.mins), scaled, other);
                 sums[j] += u.d * xb.d * static_cast<float>(scaled);
-                sums[j] -= u.dmin * xb.d * static_cast<float>(mins);
+                sums[j] -= u.dmin * xb.d * static_cast<float>(other);
             } else {
-                int32_t offset = 0;
-                for (int g = 0; g < 16; ++g) offset += u.q6_scales[g] * xb.bsums[g];
-                scaled -= 32 * offset;
-                sums[j] += u.d * xb.d * static_cast<float>(scaled);
+                const __m256i offsets = _mm256_madd_epi16(bsums, u.q6_scales);
+                const __m128i offset4 = _mm_add_epi32(_mm256_castsi256_si128(offsets), _mm256_extracti128_si256(offsets, 1));
+                sum_both(scaled_dot(u, xb), offset4, scaled, other);
+                sums[j] += u.d * xb.d * static_cast<float>(scaled - 32 * other);
             }
         }
     }
