@@ -58,27 +58,12 @@ internal static class Peers
             GgufWriter.Write(model.Folder, gguf, f16 ? GgufFileType.F16 : GgufFileType.F32);
             using var llama = new LlamaCpp(gguf, prompt.Length + tokens + 8, threads);
             llama.Greedy(prompt, 16);  // warm-up
-            var ourSpeeds = new List<double>();
-            var theirSpeeds = new List<double>();
-            var lookaheadSpeeds = new List<double>();
-            int[] ourIds = [], theirIds = [];
-            bool sameIds = true;
-            for (int round = 0; round < rounds; round++)
-            {
-                GenerationResult ours = generator.Generate(prompt, greedy);
-                (theirIds, double speed) = llama.Greedy(prompt, tokens);
-                // Each round's lookahead run starts from an empty trie and an untrained sizer.
-                using var fresh = new Generator(context);
-                GenerationResult lookahead = fresh.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
-                ourIds = ours.Tokens;
-                sameIds &= lookahead.Tokens.SequenceEqual(ours.Tokens);
-                ourSpeeds.Add(ours.Stats.TokensPerSecond);
-                theirSpeeds.Add(speed);
-                lookaheadSpeeds.Add(lookahead.Stats.TokensPerSecond);
-            }
-            double ourMedian = Median(ourSpeeds), theirMedian = Median(theirSpeeds), lookaheadMedian = Median(lookaheadSpeeds);
-            double ratio = Median(ourSpeeds.Zip(theirSpeeds, (a, b) => a / b).ToList());
-            int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
+            Rounds r = AlternatingRounds(context, generator, llama, prompt, greedy, rounds);
+            double ourMedian = Median(r.Ours), theirMedian = Median(r.Theirs), lookaheadMedian = Median(r.Lookahead);
+            double ratio = Median(r.Ours.Zip(r.Theirs, (a, b) => a / b).ToList());
+            int agree = r.OurIds.Zip(r.TheirIds).TakeWhile(p => p.First == p.Second).Count();
+            bool sameIds = r.SameIds;
+            List<double> ourSpeeds = r.Ours, theirSpeeds = r.Theirs, lookaheadSpeeds = r.Lookahead;
             string Runs(List<double> speeds) => string.Join(", ", speeds.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)));
             Console.WriteLine($"model {model.Folder} ({(f16 ? "F16" : "F32")} GGUF export), {threads} threads, {tokens} tokens after a {prompt.Length}-token prompt, {rounds} alternating rounds");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"llama.cpp greedy:      {theirMedian,10:F1} tokens/s (median; runs {Runs(theirSpeeds)})"));
@@ -134,29 +119,14 @@ internal static class Peers
         generator.Generate(prompt, greedy with { MaxTokens = 16 });  // warm-up
         using var llama = new LlamaCpp(path, prompt.Length + tokens + 8, threads);
         llama.Greedy(prompt, 16);
-        var ourSpeeds = new List<double>();
-        var theirSpeeds = new List<double>();
-        var lookaheadSpeeds = new List<double>();
-        int[] ourIds = [], theirIds = [];
-        bool sameIds = true;
-        for (int round = 0; round < rounds; round++)
-        {
-            GenerationResult mine = generator.Generate(prompt, greedy);
-            (theirIds, double speed) = llama.Greedy(prompt, tokens);
-            using var fresh = new Generator(context);
-            GenerationResult lookahead = fresh.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
-            ourIds = mine.Tokens;
-            sameIds &= lookahead.Tokens.SequenceEqual(mine.Tokens);
-            ourSpeeds.Add(mine.Stats.TokensPerSecond);
-            theirSpeeds.Add(speed);
-            lookaheadSpeeds.Add(lookahead.Stats.TokensPerSecond);
-        }
+        Rounds r = AlternatingRounds(context, generator, llama, prompt, greedy, rounds);
+        int[] ourIds = r.OurIds, theirIds = r.TheirIds;
         int agree = ourIds.Zip(theirIds).TakeWhile(p => p.First == p.Second).Count();
         string types = string.Join(", ", ours.ParametersByDtype.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
-        double ratio = Median(ourSpeeds.Zip(theirSpeeds, (a, b) => a / b).ToList());
+        double ratio = Median(r.Ours.Zip(r.Theirs, (a, b) => a / b).ToList());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"llama.cpp's {kind} file ({types} parameters): llama.cpp greedy {Median(theirSpeeds):F1} tokens/s, ours greedy {Median(ourSpeeds):F1} " +
-            $"(per-round ratio median {ratio:F2}x), ours lookahead {Median(lookaheadSpeeds):F1} (same ids: {sameIds}); " +
+            $"llama.cpp's {kind} file ({types} parameters): llama.cpp greedy {Median(r.Theirs):F1} tokens/s, ours greedy {Median(r.Ours):F1} " +
+            $"(per-round ratio median {ratio:F2}x), ours lookahead {Median(r.Lookahead):F1} (same ids: {r.SameIds}); " +
             $"greedy ids agree {agree} of {tokens}{(agree < tokens ? FirstDifference(ours, prompt, ourIds, theirIds, agree) : "")}"));
     }
 
@@ -172,6 +142,30 @@ internal static class Peers
         context.CopyLogits(0, logits);
         float gap = logits[ourIds[at]] - logits[theirIds[at]];
         return string.Create(CultureInfo.InvariantCulture, $" (first difference at token {at}: our logit gap {gap:F4} between our {ourIds[at]} and llama.cpp's {theirIds[at]})");
+    }
+
+    private sealed record Rounds(List<double> Ours, List<double> Theirs, List<double> Lookahead, int[] OurIds, int[] TheirIds, bool SameIds);
+
+    // Our greedy, llama.cpp's greedy and our lookahead, in turn, rounds times; each round's lookahead run
+    // starts from an empty trie and an untrained sizer.
+    private static Rounds AlternatingRounds(InferenceContext context, Generator generator, LlamaCpp llama, int[] prompt, GenerationOptions greedy, int rounds)
+    {
+        var result = new Rounds([], [], [], [], [], true);
+        bool sameIds = true;
+        int[] ourIds = [], theirIds = [];
+        for (int round = 0; round < rounds; round++)
+        {
+            GenerationResult ours = generator.Generate(prompt, greedy);
+            (theirIds, double speed) = llama.Greedy(prompt, greedy.MaxTokens);
+            using var fresh = new Generator(context);
+            GenerationResult lookahead = fresh.Generate(prompt, greedy with { Mode = DecodingMode.Lookahead });
+            ourIds = ours.Tokens;
+            sameIds &= lookahead.Tokens.SequenceEqual(ours.Tokens);
+            result.Ours.Add(ours.Stats.TokensPerSecond);
+            result.Theirs.Add(speed);
+            result.Lookahead.Add(lookahead.Stats.TokensPerSecond);
+        }
+        return result with { OurIds = ourIds, TheirIds = theirIds, SameIds = sameIds };
     }
 
     private static double Median(List<double> values)

@@ -56,7 +56,7 @@ extern "C" {
                              8: lk_context_decode_sample_seqs, lk_seq_fork, prefix caching
                                 (lk_seq_reuse_prefix, lk_kv_pool_info, lk_context_get_kv_pool);
                              9: kv_type in lk_context_params and lk_context_info; the quantized dtypes
-                                LK_DTYPE_Q8_0, Q4_0, Q4_K, Q5_K, Q6_K */
+                                LK_DTYPE_Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q5_0 */
 
 typedef int32_t lk_status; /* an lk_status_code */
 enum lk_status_code {
@@ -78,13 +78,14 @@ enum lk_dtype {
     LK_DTYPE_BF16 = 2,
     /* llama.cpp's block formats, bit for bit as GGUF files store them (matrices only, CPU backend); a row
        is whole blocks, so cols is a multiple of the block size. Matrix inputs are quantized per row as
-       llama.cpp quantizes them (Q8_0 for Q8_0 and Q4_0 weights, Q8_K for the k-quants) and multiplied in
+       llama.cpp quantizes them (Q8_0 for Q8_0, Q4_0 and Q5_0 weights, Q8_K for the k-quants) and multiplied in
        integers per block. Not KV cache types. */
     LK_DTYPE_Q8_0 = 3, /* 32 values: an IEEE-half scale d and 32 signed bytes q; value = d * q */
     LK_DTYPE_Q4_0 = 4, /* 32 values: a half scale d and 16 bytes of nibbles q; value = d * (q - 8) */
     LK_DTYPE_Q4_K = 5, /* 256 values: half d and dmin, eight 6-bit scales and mins, 4-bit q per value */
     LK_DTYPE_Q5_K = 6, /* 256 values: as Q4_K with 5-bit q */
     LK_DTYPE_Q6_K = 7, /* 256 values: a half d, sixteen 8-bit scales, 6-bit q per value */
+    LK_DTYPE_Q5_0 = 8, /* 32 values: a half scale d, 16 bytes of nibbles and 32 fifth bits q; value = d * (q - 16) */
 };
 
 /* Backends, chosen at context creation. AUTO picks CUDA when a device exists, else CPU. */

@@ -24,7 +24,7 @@ internal sealed record CliCommand(string Name, string Summary, IReadOnlyList<Cli
 /// </summary>
 internal static class CommandLineTable
 {
-    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16, Q8_0/Q4_0/Q4_K/Q5_K/Q6_K tensors); default: the bundled stories260K");
+    private static readonly CliOption ModelFolder = new("model", "DIR", "model folder (config.json + safetensors) or .gguf file (F32/F16/BF16, Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K tensors); default: the bundled stories260K");
 
     private static readonly CliOption[] DraftShape =
     [
@@ -158,8 +158,8 @@ internal static class CommandLineTable
     ],
         """
         q4_k_m is llama.cpp's mix (Q4_K, with Q6_K for the output matrix and for attn_v and ffn_down in a
-        third of the layers); rows that are not whole blocks of 256 fall back to Q8_0. Q8_0 rounds as
-        llama.cpp does; Q4_K and Q6_K use a plain min/max fit (llama.cpp's quantize searches for a little
+        third of the layers); rows that are not whole blocks of 256 fall back as llama.cpp's do (Q5_0,
+        Q8_0). Q8_0 and Q5_0 round as llama.cpp does; Q4_K and Q6_K use a plain min/max fit (llama.cpp's quantize searches for a little
         less error). The file keeps the folder's tokenizer.model vocabulary; see docs/gguf.md.
         """);
 

@@ -26,6 +26,23 @@ public class BlockQuantizerTests
         Assert.That(BlockQuantizer.Quantize(GgmlType.Q8_0, x, 512), Is.EqualTo(Q8_0.Quantize(x)));
     }
 
+    // Q5_0 (llama.cpp's rounding: the largest magnitude maps to -16, the rest round to nearest): every
+    // value within half a step (largest magnitude / 16) of where it was, one at the far end of the range
+    // (which is one short of symmetric) within a step.
+    [Test]
+    public void Q5_0ReadsBackWithinHalfAStep()
+    {
+        float[] x = RandomRows(4 * 256, 3, 2);
+        float[] y = KQuants.DequantizeQ5_0(BlockQuantizer.Quantize(GgmlType.Q5_0, x, 256));
+        for (int b = 0; b < x.Length / 32; b++)
+        {
+            double step = x.AsSpan(b * 32, 32).ToArray().Max(v => Math.Abs(v)) / 16.0;
+            for (int i = b * 32; i < (b + 1) * 32; i++)
+                Assert.That(Math.Abs(y[i] - x[i]), Is.LessThanOrEqualTo(step * 1.002 + 1e-6), $"value {i}: {x[i]} read back as {y[i]}");
+        }
+        Assert.That(x.Zip(y).Count(p => Math.Abs(p.First - p.Second) > 0), Is.GreaterThan(0), "values were rounded");
+    }
+
     // A value is within one and a half steps of its sub-block (Q4_K: range / 15; Q6_K: largest magnitude /
     // 32) of where it was: half a step of rounding, and the stored 6- or 8-bit scale can be a few percent
     // smaller than the ideal one, which clamps a value at the end of the range by up to a step.

@@ -445,12 +445,12 @@ public class GgufTests
         Expect(GgufBuilder.FromFolder(fixture.Folder).String("llama.rope.scaling.type", "yarn"), "rope.scaling.type 'yarn' is not supported");
         Expect(GgufBuilder.FromFolder(fixture.Folder).UInt32("llama.rope.dimension_count", 4), "partial RoPE is not supported");
 
-        // A quantized type without kernels (Q5_0 blocks: a 2-byte scale, 4 bytes of fifth bits and 16 bytes) is refused by type name.
+        // A quantized type without kernels (Q5_1 blocks: two 2-byte scales, 4 bytes of fifth bits and 16 bytes) is refused by type name.
         GgufBuilder quantized = GgufBuilder.FromFolder(fixture.Folder);
         string quantizedPath = quantized.Write(TempPath("q.gguf"));
         try
         {
-            // Rewrite one F32 tensor's type to Q5_0 with data of the right size: rebuild with that tensor swapped.
+            // Rewrite one F32 tensor's type to Q5_1 with data of the right size: rebuild with that tensor swapped.
             GgufFile file = GgufFile.Open(quantizedPath);
             var rebuilt = new GgufBuilder();
             foreach ((string key, object value) in file.Metadata)
@@ -465,11 +465,11 @@ public class GgufTests
             foreach (GgufTensor t in file.Tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
             {
                 bool swap = t.Name == "blk.0.ffn_up.weight";
-                rebuilt.Tensor(t.Name, swap ? 6u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
-                    swap ? new byte[t.ElementCount / 32 * 22] : new byte[t.ByteLength]);
+                rebuilt.Tensor(t.Name, swap ? 7u : (uint)t.Type, t.Dims.Select(d => (ulong)d).ToArray(),
+                    swap ? new byte[t.ElementCount / 32 * 24] : new byte[t.ByteLength]);
             }
             file.Dispose();
-            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q5_0; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q4_K, Q5_K and Q6_K GGUF tensors");
+            Expect(rebuilt, "tensor 'blk.0.ffn_up.weight' is Q5_1; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K GGUF tensors");
         }
         finally
         {

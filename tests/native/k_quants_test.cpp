@@ -1,4 +1,4 @@
-// Q4_0 and the k-quants (Q4_K, Q5_K, Q6_K): blocks packed here the way llama.cpp's quantizers write them
+// Q4_0, Q5_0 and the k-quants (Q4_K, Q5_K, Q6_K): blocks packed here the way llama.cpp's quantizers write them
 // decode to the values they were packed from; every kernel against a double loop over the dequantized
 // weights and inputs; the scalar and AVX2 k-quant kernels bit for bit equal; an input row's results the
 // same alone and in a batch; Q8_K quantizing as llama.cpp's reference does; tensors through the C API.
@@ -39,6 +39,20 @@ lk::BlockQ4_0 pack_q4_0(const Plain& p) {  // q in -8..7, one scale of 1
     lk::BlockQ4_0 b{};
     b.d = lk::float_to_f16(p.d);
     for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>((p.q[j] + 8) | ((p.q[j + 16] + 8) << 4));
+    return b;
+}
+
+lk::BlockQ5_0 pack_q5_0(const Plain& p) {  // q in -16..15
+    lk::BlockQ5_0 b{};
+    b.d = lk::float_to_f16(p.d);
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; ++j) {
+        const int x0 = p.q[j] + 16, x1 = p.q[j + 16] + 16;
+        qh |= static_cast<uint32_t>((x0 & 0x10) >> 4) << j;
+        qh |= static_cast<uint32_t>((x1 & 0x10) >> 4) << (j + 16);
+        b.qs[j] = static_cast<uint8_t>((x0 & 0x0F) | ((x1 & 0x0F) << 4));
+    }
+    std::memcpy(b.qh, &qh, sizeof qh);
     return b;
 }
 
@@ -110,7 +124,7 @@ struct Type {
     const char* name;
     int elements;  // per block
 };
-const Type kTypes[] = {{LK_DTYPE_Q4_0, "Q4_0", 32}, {LK_DTYPE_Q4_K, "Q4_K", 256}, {LK_DTYPE_Q5_K, "Q5_K", 256}, {LK_DTYPE_Q6_K, "Q6_K", 256}};
+const Type kTypes[] = {{LK_DTYPE_Q4_0, "Q4_0", 32}, {LK_DTYPE_Q5_0, "Q5_0", 32}, {LK_DTYPE_Q4_K, "Q4_K", 256}, {LK_DTYPE_Q5_K, "Q5_K", 256}, {LK_DTYPE_Q6_K, "Q6_K", 256}};
 
 Plain random_plain(int32_t dtype, std::mt19937& rng) {
     std::uniform_real_distribution<float> magnitude(-3.0f, 0.0f);
@@ -119,10 +133,11 @@ Plain random_plain(int32_t dtype, std::mt19937& rng) {
     // Scales rounded to halves first, so the plain value is exactly what the block holds.
     p.d = lk::f16_to_float(lk::float_to_f16(std::pow(10.0f, magnitude(rng)) / 16.0f));
     p.dmin = lk::f16_to_float(lk::float_to_f16(std::pow(10.0f, magnitude(rng)) / 16.0f));
-    const int n = dtype == LK_DTYPE_Q4_0 ? 32 : 256;
+    const int n = lk::block_elements(dtype) == 32 ? 32 : 256;
     switch (dtype) {
         case LK_DTYPE_Q4_0:
-            for (int i = 0; i < n; ++i) p.q.push_back(uniform(-8, 7));
+        case LK_DTYPE_Q5_0:
+            for (int i = 0; i < n; ++i) p.q.push_back(dtype == LK_DTYPE_Q4_0 ? uniform(-8, 7) : uniform(-16, 15));
             p.scale = {1};
             break;
         case LK_DTYPE_Q4_K:
@@ -157,6 +172,7 @@ Matrix random_matrix(int32_t dtype, int64_t rows, int64_t cols, std::mt19937& rn
         unsigned char* at = m.bytes.data() + b * lk::block_bytes(dtype);
         switch (dtype) {
             case LK_DTYPE_Q4_0: { const lk::BlockQ4_0 x = pack_q4_0(p); std::memcpy(at, &x, sizeof x); break; }
+            case LK_DTYPE_Q5_0: { const lk::BlockQ5_0 x = pack_q5_0(p); std::memcpy(at, &x, sizeof x); break; }
             case LK_DTYPE_Q4_K: { const lk::BlockQ4_K x = pack_q4_k(p); std::memcpy(at, &x, sizeof x); break; }
             case LK_DTYPE_Q5_K: { const lk::BlockQ5_K x = pack_q5_k(p); std::memcpy(at, &x, sizeof x); break; }
             default: { const lk::BlockQ6_K x = pack_q6_k(p); std::memcpy(at, &x, sizeof x); break; }
@@ -283,7 +299,7 @@ TEST(KQuants, EachInputRowGivesBitIdenticalResultsAloneAndInABatch) {
 TEST(KQuants, EveryKernelGivesTheScalarKernelsBitsForTheKQuants) {
     std::mt19937 rng(24);
     for (const Type& t : kTypes) {
-        if (t.dtype == LK_DTYPE_Q4_0) continue;  // Q4_0 sums in vector lanes, like Q8_0
+        if (t.elements == 32) continue;  // Q4_0 and Q5_0 sum in vector lanes, like Q8_0
         const int64_t rows = 9, cols = 5 * 256;
         const Matrix w = random_matrix(t.dtype, rows, cols, rng);
         const std::vector<float> x = random_floats(6 * cols, rng);

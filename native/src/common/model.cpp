@@ -89,6 +89,7 @@ const char* dtype_name(int32_t dtype) {
         case LK_DTYPE_BF16: return "BF16";
         case LK_DTYPE_Q8_0: return "Q8_0";
         case LK_DTYPE_Q4_0: return "Q4_0";
+        case LK_DTYPE_Q5_0: return "Q5_0";
         case LK_DTYPE_Q4_K: return "Q4_K";
         case LK_DTYPE_Q5_K: return "Q5_K";
         case LK_DTYPE_Q6_K: return "Q6_K";

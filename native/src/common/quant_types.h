@@ -8,12 +8,13 @@
 #include "k_quants.h"
 #include "lookahead.h"
 #include "q4_0.h"
+#include "q5_0.h"
 #include "q8_0.h"
 
 namespace lk {
 
 inline bool is_quantized(int32_t dtype) {
-    return dtype == LK_DTYPE_Q8_0 || dtype == LK_DTYPE_Q4_0 || dtype == LK_DTYPE_Q4_K || dtype == LK_DTYPE_Q5_K ||
+    return dtype == LK_DTYPE_Q8_0 || dtype == LK_DTYPE_Q4_0 || dtype == LK_DTYPE_Q5_0 || dtype == LK_DTYPE_Q4_K || dtype == LK_DTYPE_Q5_K ||
            dtype == LK_DTYPE_Q6_K;
 }
 
@@ -22,6 +23,7 @@ inline int64_t block_elements(int32_t dtype) {
     switch (dtype) {
         case LK_DTYPE_Q8_0: return kQ8Block;
         case LK_DTYPE_Q4_0: return kQ4_0Block;
+        case LK_DTYPE_Q5_0: return kQ5_0Block;
         case LK_DTYPE_Q4_K:
         case LK_DTYPE_Q5_K:
         case LK_DTYPE_Q6_K: return kQkK;
@@ -34,6 +36,7 @@ inline int64_t block_bytes(int32_t dtype) {
         case LK_DTYPE_F32: return 4;
         case LK_DTYPE_Q8_0: return sizeof(BlockQ8_0);
         case LK_DTYPE_Q4_0: return sizeof(BlockQ4_0);
+        case LK_DTYPE_Q5_0: return sizeof(BlockQ5_0);
         case LK_DTYPE_Q4_K: return sizeof(BlockQ4_K);
         case LK_DTYPE_Q5_K: return sizeof(BlockQ5_K);
         case LK_DTYPE_Q6_K: return sizeof(BlockQ6_K);
@@ -43,11 +46,13 @@ inline int64_t block_bytes(int32_t dtype) {
 
 inline int64_t row_bytes(int32_t dtype, int64_t cols) { return cols / block_elements(dtype) * block_bytes(dtype); }
 
-// The k-quants multiply inputs quantized to Q8_K; Q8_0 and Q4_0 multiply inputs quantized to Q8_0.
+// The k-quants multiply inputs quantized to Q8_K; Q8_0, Q4_0 and Q5_0 multiply inputs quantized to Q8_0.
 inline bool takes_q8_k_inputs(int32_t dtype) {
     return dtype == LK_DTYPE_Q4_K || dtype == LK_DTYPE_Q5_K || dtype == LK_DTYPE_Q6_K;
 }
-inline bool takes_q8_0_inputs(int32_t dtype) { return dtype == LK_DTYPE_Q8_0 || dtype == LK_DTYPE_Q4_0; }
+inline bool takes_q8_0_inputs(int32_t dtype) {
+    return dtype == LK_DTYPE_Q8_0 || dtype == LK_DTYPE_Q4_0 || dtype == LK_DTYPE_Q5_0;
+}
 
 // Internal linkage: each CPU variant compiles its own copy (see half.h).
 namespace {
@@ -72,6 +77,7 @@ inline void dequantize_row(int32_t dtype, const void* row, int64_t cols, float* 
                 break;
             }
             case LK_DTYPE_Q4_0: dequantize_block_q4_0(read_block<BlockQ4_0>(row, b), o); break;
+            case LK_DTYPE_Q5_0: dequantize_block_q5_0(read_block<BlockQ5_0>(row, b), o); break;
             case LK_DTYPE_Q4_K: dequantize_block_with_mins(read_block<BlockQ4_K>(row, b), q4_k_int, o); break;
             case LK_DTYPE_Q5_K: dequantize_block_with_mins(read_block<BlockQ5_K>(row, b), q5_k_int, o); break;
             default: dequantize_block_q6_k(read_block<BlockQ6_K>(row, b), o); break;
@@ -89,6 +95,7 @@ inline int64_t first_non_finite_scale(int32_t dtype, const void* data, int64_t c
         switch (dtype) {
             case LK_DTYPE_Q8_0: found = bad(read_block<BlockQ8_0>(data, b).d); break;
             case LK_DTYPE_Q4_0: found = bad(read_block<BlockQ4_0>(data, b).d); break;
+            case LK_DTYPE_Q5_0: found = bad(read_block<BlockQ5_0>(data, b).d); break;
             case LK_DTYPE_Q4_K: {
                 const BlockQ4_K block = read_block<BlockQ4_K>(data, b);
                 found = bad(block.d) || bad(block.dmin);

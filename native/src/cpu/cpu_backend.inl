@@ -625,7 +625,7 @@ private:
     AlignedBuffer k_, v_;        // the batch's new keys and values, [node][kv_dim], before they are scattered
     AlignedBuffer x_, xb_, q_, attn_, gate_, up_, logits_, scores_;
     AlignedBuffer rounded_, packed_;  // matrix inputs rounded to BF16 for BF16 weights (Inputs)
-    AlignedBuffer q8_inputs_;         // matrix inputs quantized to Q8_0 for Q8_0 and Q4_0 weights
+    AlignedBuffer q8_inputs_;         // matrix inputs quantized to Q8_0 for Q8_0, Q4_0 and Q5_0 weights
     AlignedBuffer q8k_inputs_;        // matrix inputs quantized to Q8_K for the k-quant weights
     int64_t score_stride_ = 0;
     AlignedBuffer rope_cos_, rope_sin_;  // [position][head_dim / 2]

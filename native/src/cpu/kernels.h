@@ -16,8 +16,8 @@ namespace lk::cpu {
 // BF16 weights multiply activations rounded to BF16 (as PyTorch and llama.cpp compute them): the caller
 // passes x already rounded (so every product is exact in F32) and, in x_bf16, the same rows packed as
 // BF16 with the same stride, which the BF16 dot-product kernel reads. Sums are F32 on every path.
-// Quantized weights multiply the inputs quantized as llama.cpp quantizes them for that type: Q8_0 and
-// Q4_0 weights take x_q8 (n_x rows of cols / 32 Q8_0 blocks, contiguous), the k-quants take x_q8k (n_x
+// Quantized weights multiply the inputs quantized as llama.cpp quantizes them for that type: Q8_0, Q4_0
+// and Q5_0 weights take x_q8 (n_x rows of cols / 32 Q8_0 blocks, contiguous), the k-quants take x_q8k (n_x
 // rows of cols / 256 Q8_K blocks): per block an exact integer dot product times the scales, summed over
 // the blocks in F32.
 struct MatmulArgs {

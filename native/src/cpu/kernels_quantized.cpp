@@ -8,7 +8,7 @@
 namespace lk::cpu {
 namespace {
 
-// Q8_0 and Q4_0: per block the integer dot product times both scales, summed in block order.
+// Q8_0, Q4_0 and Q5_0: per block the integer dot product times both scales, summed in block order.
 template <typename Block, typename IntAt>
 float dot_q8_0_inputs(const Block* w, const BlockQ8_0* x, int64_t blocks, IntAt int_at) {
     float sum = 0.0f;
@@ -67,6 +67,9 @@ float dot_row(const MatmulArgs& a, int64_t r, int32_t j) {
         case LK_DTYPE_Q4_0:
             return dot_q8_0_inputs(static_cast<const BlockQ4_0*>(row), a.x_q8 + j * blocks, blocks,
                                    [](const BlockQ4_0& b, int i) { return q4_0_int(b, i); });
+        case LK_DTYPE_Q5_0:
+            return dot_q8_0_inputs(static_cast<const BlockQ5_0*>(row), a.x_q8 + j * blocks, blocks,
+                                   [](const BlockQ5_0& b, int i) { return q5_0_int(b, i); });
         case LK_DTYPE_Q4_K: return dot_k_with_mins(static_cast<const BlockQ4_K*>(row), a.x_q8k + j * blocks, blocks, q4_k_int);
         case LK_DTYPE_Q5_K: return dot_k_with_mins(static_cast<const BlockQ5_K*>(row), a.x_q8k + j * blocks, blocks, q5_k_int);
         default: return dot_q6_k(static_cast<const BlockQ6_K*>(row), a.x_q8k + j * blocks, blocks);

@@ -44,6 +44,21 @@ __m256i q4_0_bytes(const BlockQ4_0& b) {
     return _mm256_sub_epi8(u, _mm256_set1_epi8(8));
 }
 
+// Q5_0's 32 values as signed bytes: Q4_0's nibbles with bit i of qh as value i's fifth bit. Byte i of the
+// broadcast qh picks qh's byte i / 8 and tests bit i % 8 of it.
+__m256i q5_0_bytes(const BlockQ5_0& b) {
+    uint32_t high;
+    std::memcpy(&high, b.qh, sizeof high);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(high)),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+    const __m256i fifth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m256i low = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), nibble), _mm_and_si128(raw, nibble));
+    return _mm256_sub_epi8(_mm256_or_si256(low, fifth), _mm256_set1_epi8(16));
+}
+
 // RX inputs against one weight row: per block the lanes as floats times both scales, added to one vector
 // accumulator per input (blocks in order), then a fixed horizontal sum.
 template <int RX, typename Block, typename Bytes>
@@ -228,6 +243,10 @@ struct RowQ4_0 {
     static void run(const MatmulArgs& a, int64_t r, int32_t j) { row_q8_0_inputs<RX, BlockQ4_0>(a, r, j, q4_0_bytes); }
 };
 template <int RX>
+struct RowQ5_0 {
+    static void run(const MatmulArgs& a, int64_t r, int32_t j) { row_q8_0_inputs<RX, BlockQ5_0>(a, r, j, q5_0_bytes); }
+};
+template <int RX>
 struct RowQ4_K {
     static void run(const MatmulArgs& a, int64_t r, int32_t j) { row_k_quant<RX, BlockQ4_K>(a, r, j); }
 };
@@ -246,6 +265,7 @@ void matmul_quantized_avx2(const MatmulArgs& a, int64_t row_begin, int64_t row_e
     switch (a.dtype) {
         case LK_DTYPE_Q8_0: rows<RowQ8_0>(a, row_begin, row_end); break;
         case LK_DTYPE_Q4_0: rows<RowQ4_0>(a, row_begin, row_end); break;
+        case LK_DTYPE_Q5_0: rows<RowQ5_0>(a, row_begin, row_end); break;
         case LK_DTYPE_Q4_K: rows<RowQ4_K>(a, row_begin, row_end); break;
         case LK_DTYPE_Q5_K: rows<RowQ5_K>(a, row_begin, row_end); break;
         default: rows<RowQ6_K>(a, row_begin, row_end); break;

@@ -146,6 +146,7 @@ internal static class NativeConstants
     public const int DtypeQ4_K = 5;
     public const int DtypeQ5_K = 6;
     public const int DtypeQ6_K = 7;
+    public const int DtypeQ5_0 = 8;
 
     /// <summary>The lk_dtype of a loadable element type.</summary>
     public static int Dtype(TensorDtype dtype) => dtype switch
@@ -155,6 +156,7 @@ internal static class NativeConstants
         TensorDtype.BF16 => DtypeBF16,
         TensorDtype.Q8_0 => DtypeQ8_0,
         TensorDtype.Q4_0 => DtypeQ4_0,
+        TensorDtype.Q5_0 => DtypeQ5_0,
         TensorDtype.Q4_K => DtypeQ4_K,
         TensorDtype.Q5_K => DtypeQ5_K,
         TensorDtype.Q6_K => DtypeQ6_K,

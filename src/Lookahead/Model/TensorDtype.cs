@@ -31,6 +31,8 @@ public enum TensorDtype
     Q8_0,
     /// <summary>llama.cpp's Q4_0: blocks of 32 nibbles and a half scale (GGUF matrices, CPU backend).</summary>
     Q4_0,
+    /// <summary>llama.cpp's Q5_0: blocks of 32 five-bit values and a half scale (GGUF matrices, CPU backend).</summary>
+    Q5_0,
     /// <summary>llama.cpp's Q4_K: super-blocks of 256 4-bit values with 6-bit sub-block scales and mins (GGUF matrices, CPU backend).</summary>
     Q4_K,
     /// <summary>llama.cpp's Q5_K: as Q4_K with 5-bit values (GGUF matrices, CPU backend).</summary>

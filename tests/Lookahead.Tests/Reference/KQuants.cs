@@ -1,8 +1,8 @@
 namespace Lookahead.Tests.Reference;
 
 /// <summary>
-/// llama.cpp's k-quant readers written out for the tests, apart from the library (dequantize_row_q4_K,
-/// dequantize_row_q6_K, quantize_row_q8_K_ref), and Q8_K's round trip: what a matrix input becomes before a
+/// llama.cpp's k-quant (and Q5_0) readers written out for the tests, apart from the library
+/// (dequantize_row_q4_K, dequantize_row_q6_K, dequantize_row_q5_0, quantize_row_q8_K_ref), and Q8_K's round trip: what a matrix input becomes before a
 /// k-quant product.
 /// </summary>
 public static class KQuants
@@ -53,6 +53,26 @@ public static class KQuants
                     y[o + l + 64] = d * (sbyte)x[sc + s + 4] * q3;
                     y[o + l + 96] = d * (sbyte)x[sc + s + 6] * q4;
                 }
+            }
+        }
+        return y;
+    }
+
+    /// <summary>llama.cpp's dequantize_row_q5_0 (32 values a block, the fallback Q4_K_M files use for rows
+    /// that are not whole super-blocks).</summary>
+    public static float[] DequantizeQ5_0(ReadOnlySpan<byte> bytes)
+    {
+        var y = new float[bytes.Length / 22 * 32];
+        for (int b = 0; b < bytes.Length / 22; b++)
+        {
+            ReadOnlySpan<byte> x = bytes.Slice(b * 22, 22);
+            float d = (float)BitConverter.ToHalf(x);
+            uint qh = BitConverter.ToUInt32(x[2..]);
+            for (int j = 0; j < 16; j++)
+            {
+                int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+                y[b * 32 + j] = d * (((x[6 + j] & 0x0F) | h0) - 16);
+                y[b * 32 + j + 16] = d * (((x[6 + j] >> 4) | h1) - 16);
             }
         }
         return y;

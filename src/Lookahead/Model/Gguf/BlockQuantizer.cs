@@ -2,21 +2,22 @@ namespace Lookahead.Model.Gguf;
 
 /// <summary>
 /// Rows of floats to llama.cpp's block formats, bit-compatible with its readers (block layouts as in
-/// ggml-common.h). Q8_0 rounds exactly as llama.cpp's reference quantizer does. Q4_K and Q6_K use a plain
+/// ggml-common.h). Q8_0 and Q5_0 round exactly as llama.cpp's reference quantizers do. Q4_K and Q6_K use a plain
 /// min/max fit per sub-block (no error-minimizing search as in llama.cpp's quantize tool, so their error is
 /// a little larger than llama.cpp's for the same type); the files are valid for every GGUF reader.
 /// </summary>
 internal static class BlockQuantizer
 {
-    public const int Q8_0Bytes = 34, Q4_KBytes = 144, Q6_KBytes = 210;
+    public const int Q8_0Bytes = 34, Q5_0Bytes = 22, Q4_KBytes = 144, Q6_KBytes = 210;
 
     /// <summary>Values per block of a type this class writes.</summary>
-    public static int BlockElements(GgmlType type) => type == GgmlType.Q8_0 ? 32 : 256;
+    public static int BlockElements(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q5_0 ? 32 : 256;
 
     /// <summary>Bytes of one row of cols values.</summary>
     public static long RowBytes(GgmlType type, long cols) => cols / BlockElements(type) * type switch
     {
         GgmlType.Q8_0 => Q8_0Bytes,
+        GgmlType.Q5_0 => Q5_0Bytes,
         GgmlType.Q4_K => Q4_KBytes,
         GgmlType.Q6_K => Q6_KBytes,
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a type this quantizer writes"),
@@ -35,6 +36,7 @@ internal static class BlockQuantizer
             switch (type)
             {
                 case GgmlType.Q8_0: Q8_0(block, target); break;
+                case GgmlType.Q5_0: Q5_0(block, target); break;
                 case GgmlType.Q4_K: Q4_K(block, target); break;
                 default: Q6_K(block, target); break;
             }
@@ -50,6 +52,32 @@ internal static class BlockQuantizer
         float d = amax / 127f, id = d != 0 ? 1f / d : 0f;
         BitConverter.TryWriteBytes(block, (Half)d);
         for (int i = 0; i < 32; i++) block[2 + i] = (byte)(sbyte)MathF.Round(x[i] * id, MidpointRounding.AwayFromZero);
+    }
+
+    // The value of largest magnitude maps to -16: d = it / -16 as a half; q = x / d + 16 rounded down from
+    // half a step up, at most 31 (quantize_row_q5_0_ref).
+    private static void Q5_0(ReadOnlySpan<float> x, Span<byte> block)
+    {
+        float amax = 0, max = 0;
+        foreach (float v in x)
+        {
+            if (amax < MathF.Abs(v))
+            {
+                amax = MathF.Abs(v);
+                max = v;
+            }
+        }
+        float d = max / -16f, id = d != 0 ? 1f / d : 0f;
+        BitConverter.TryWriteBytes(block, (Half)d);
+        uint high = 0;
+        for (int j = 0; j < 16; j++)
+        {
+            int q0 = Math.Min(31, (int)(sbyte)(x[j] * id + 16.5f)), q1 = Math.Min(31, (int)(sbyte)(x[16 + j] * id + 16.5f));
+            block[6 + j] = (byte)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            high |= (uint)((q0 & 0x10) >> 4) << j;
+            high |= (uint)((q1 & 0x10) >> 4) << (j + 16);
+        }
+        BitConverter.TryWriteBytes(block[2..], high);
     }
 
     // Per sub-block of 32: the range [min(0, lowest), highest] in 15 steps; the sub-blocks' scales and mins

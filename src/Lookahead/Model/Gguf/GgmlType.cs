@@ -82,6 +82,7 @@ internal static class GgmlTypes
         GgmlType.BF16 => TensorDtype.BF16,
         GgmlType.Q8_0 => TensorDtype.Q8_0,
         GgmlType.Q4_0 => TensorDtype.Q4_0,
+        GgmlType.Q5_0 => TensorDtype.Q5_0,
         GgmlType.Q4_K => TensorDtype.Q4_K,
         GgmlType.Q5_K => TensorDtype.Q5_K,
         GgmlType.Q6_K => TensorDtype.Q6_K,

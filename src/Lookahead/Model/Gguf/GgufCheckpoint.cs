@@ -76,7 +76,7 @@ internal sealed class GgufCheckpoint : IDisposable
         bool loadable = GgmlTypes.Loadable(tensor.Type) is not null && (slot.Cols > 1 || !GgmlTypes.IsQuantized(tensor.Type));
         if (!loadable)
             throw new LookaheadException(
-                $"{Label}: tensor '{name}' is {GgmlTypes.Name(tensor.Type)}; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q4_K, Q5_K and Q6_K GGUF tensors");
+                $"{Label}: tensor '{name}' is {GgmlTypes.Name(tensor.Type)}; this version loads F32, F16, BF16 and (matrices) Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K GGUF tensors");
         bool matches = slot.Cols == 1
             ? tensor.Dims.Length == 1 && tensor.Dims[0] == slot.Rows
             : tensor.Dims.Length == 2 && tensor.Dims[0] == slot.Cols && tensor.Dims[1] == slot.Rows;

@@ -15,7 +15,8 @@ public enum GgufFileType
     Q8_0,
     /// <summary>llama.cpp's Q4_K_M mix: matrices Q4_K; the output matrix, and attn_v and ffn_down in the
     /// first and last eighth of the layers and every third layer between, Q6_K. A matrix whose rows are not
-    /// whole blocks of 256 falls back to Q8_0 (llama.cpp takes Q5_0 there, which this engine does not load).</summary>
+    /// whole blocks of 256 falls back as llama.cpp's does: Q5_0 for Q4_K, Q8_0 for Q6_K (F16 where rows are not
+    /// whole blocks of 32 either).</summary>
     Q4_K_M,
 }
 
@@ -113,8 +114,9 @@ internal static class GgufWriter
                 ? GgmlType.Q6_K
                 : GgmlType.Q4_K,
         };
-        if (wanted is GgmlType.Q4_K or GgmlType.Q6_K && slot.Cols % 256 != 0) wanted = GgmlType.Q8_0;
-        if (wanted == GgmlType.Q8_0 && slot.Cols % 32 != 0) wanted = GgmlType.F16;
+        // llama.cpp's fallbacks where a row is not whole super-blocks: Q5_0 for Q4_K, Q8_0 for Q6_K.
+        if (slot.Cols % 256 != 0) wanted = wanted switch { GgmlType.Q4_K => GgmlType.Q5_0, GgmlType.Q6_K => GgmlType.Q8_0, _ => wanted };
+        if (wanted is GgmlType.Q8_0 or GgmlType.Q5_0 && slot.Cols % 32 != 0) wanted = GgmlType.F16;
         return wanted;
     }
 
