@@ -58,7 +58,7 @@ std::vector<unsigned char> random_weights(int32_t dtype, int64_t rows, int64_t c
 
 int main() {
     const int64_t rows = 2048, cols = 768;
-    const Type types[] = {{LK_DTYPE_F32, "F32"},   {LK_DTYPE_BF16, "BF16"}, {LK_DTYPE_Q8_0, "Q8_0"}, {LK_DTYPE_Q4_0, "Q4_0"},
+    const Type types[] = {{LK_DTYPE_F32, "F32"},   {LK_DTYPE_BF16, "BF16"}, {LK_DTYPE_Q8_0, "Q8_0"}, {LK_DTYPE_Q4_0, "Q4_0"}, {LK_DTYPE_Q5_0, "Q5_0"},
                           {LK_DTYPE_Q4_K, "Q4_K"}, {LK_DTYPE_Q5_K, "Q5_K"}, {LK_DTYPE_Q6_K, "Q6_K"}};
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
