@@ -159,8 +159,9 @@ internal static class CommandLineTable
         """
         q4_k_m is llama.cpp's mix (Q4_K, with Q6_K for the output matrix and for attn_v and ffn_down in a
         third of the layers); rows that are not whole blocks of 256 fall back as llama.cpp's do (Q5_0,
-        Q8_0). Q8_0 and Q5_0 round as llama.cpp does; Q4_K and Q6_K use a plain min/max fit (llama.cpp's quantize searches for a little
-        less error). The file keeps the folder's tokenizer.model vocabulary; see docs/gguf.md.
+        Q8_0). Q8_0 and Q5_0 round as llama.cpp does; Q4_K and Q6_K use a plain min/max fit (llama.cpp's
+        quantize searches for a little less error). The file keeps the folder's tokenizer.model
+        vocabulary; see docs/gguf.md.
         """);
 
     public static readonly CliCommand Info = new("info", "describe a model folder",
