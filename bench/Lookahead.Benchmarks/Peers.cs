@@ -14,15 +14,17 @@ namespace Lookahead.Benchmarks;
 /// and thread count, in one run; with lookahead on our side too, and whether the greedy ids agree. The
 /// runs alternate (our greedy, llama.cpp's, our lookahead from an empty trie, ...) for --rounds rounds, so a
 /// change in the machine's memory speed during the run hits all; medians and the median of the per-round
-/// greedy ratios are reported.
-///   dotnet run -c Release --project bench/Lookahead.Benchmarks -- peers [--model DIR] [--f16] [--threads N]
-///       [--tokens N] [--rounds N] [--prompt-ids 1,2,3]
+/// greedy ratios are reported. With --gguf, the same comparison on that one file (any file both runtimes
+/// load: llama.cpp's, or one `lookahead quantize` wrote) instead of an export and llama.cpp's rewrites.
+///   dotnet run -c Release --project bench/Lookahead.Benchmarks -- peers [--model DIR | --gguf FILE] [--f16]
+///       [--threads N] [--tokens N] [--rounds N] [--prompt-ids 1,2,3]
 /// </summary>
 internal static class Peers
 {
     public static int Run(string[] args)
     {
         string folder = Path.Combine(AppContext.BaseDirectory, "models", "stories260K");
+        string? file = null;
         bool f16 = false;
         int threads = Environment.ProcessorCount, tokens = 256, rounds = 3;
         int[] prompt = [1, 403, 407, 261, 378];  // "Once upon a time" in the bundled tokenizer
@@ -32,6 +34,7 @@ internal static class Peers
             switch (args[i])
             {
                 case "--model": folder = Value(); break;
+                case "--gguf": file = Value(); break;
                 case "--f16": f16 = true; break;
                 case "--threads": threads = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--tokens": tokens = int.Parse(Value(), CultureInfo.InvariantCulture); break;
@@ -41,6 +44,12 @@ internal static class Peers
             }
         }
 
+        if (file is not null)
+        {
+            Console.WriteLine($"file {file}, {threads} threads, {tokens} tokens after a {prompt.Length}-token prompt, {rounds} alternating rounds");
+            CompareOn(file, Path.GetFileName(file), prompt, tokens, threads, rounds);
+            return 0;
+        }
         using LanguageModel model = LanguageModel.Load(folder);
         using InferenceContext context = model.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
         using var generator = new Generator(context);
@@ -97,7 +106,7 @@ internal static class Peers
             try
             {
                 if (!LLamaQuantizer.Quantize(export, path, type, threads)) throw new InvalidOperationException($"llama.cpp's quantize ({kind}) failed");
-                CompareOn(path, kind, prompt, tokens, threads, rounds);
+                CompareOn(path, $"llama.cpp's {kind} file", prompt, tokens, threads, rounds);
             }
             catch (LookaheadException e)
             {
@@ -110,7 +119,7 @@ internal static class Peers
         }
     }
 
-    private static void CompareOn(string path, string kind, int[] prompt, int tokens, int threads, int rounds)
+    private static void CompareOn(string path, string label, int[] prompt, int tokens, int threads, int rounds)
     {
         using LanguageModel ours = LanguageModel.Load(path);
         using InferenceContext context = ours.CreateContext(new ContextOptions { Backend = Backend.Cpu, Threads = threads });
@@ -125,7 +134,7 @@ internal static class Peers
         string types = string.Join(", ", ours.ParametersByDtype.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
         double ratio = Median(r.Ours.Zip(r.Theirs, (a, b) => a / b).ToList());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"llama.cpp's {kind} file ({types} parameters): llama.cpp greedy {Median(r.Theirs):F1} tokens/s, ours greedy {Median(r.Ours):F1} " +
+            $"{label} ({types} parameters): llama.cpp greedy {Median(r.Theirs):F1} tokens/s, ours greedy {Median(r.Ours):F1} " +
             $"(per-round ratio median {ratio:F2}x), ours lookahead {Median(r.Lookahead):F1} (same ids: {r.SameIds}); " +
             $"greedy ids agree {agree} of {tokens}{(agree < tokens ? FirstDifference(ours, prompt, ourIds, theirIds, agree) : "")}"));
     }

@@ -168,8 +168,9 @@ LK_INLINE void unpack(const BlockQ6_K& b, Unpacked& u) {
     u.d = half_to_float(b.d);
 }
 
-// sum(scale x value x input) over the super-block in eight 32-bit lanes: exact (a pair is at most
-// 2 x 63 x 127, a scaled lane at most 4 x 63 x 127 x 128 before the eight vectors are added).
+// sum(scale x value x input) over the super-block in eight 32-bit lanes (lane l: bytes 4l..4l+3 of each
+// vector): exact (a pair is at most 2 x 63 x 127, a scaled lane at most 4 x 63 x 127 x 128 before the
+// eight vectors are added).
 LK_INLINE __m256i scaled_dot(const Unpacked& u, const BlockQ8_K& x) {
     __m256i acc = _mm256_setzero_si256();
     for (int v = 0; v < 8; ++v) {
@@ -179,47 +180,53 @@ LK_INLINE __m256i scaled_dot(const Unpacked& u, const BlockQ8_K& x) {
     return acc;
 }
 
-// The sums of two vectors' lanes (eight and four), in one pass of horizontal adds.
-LK_INLINE void sum_both(__m256i eight, __m128i four, int32_t& first, int32_t& second) {
-    const __m128i folded = _mm_add_epi32(_mm256_castsi256_si128(eight), _mm256_extracti128_si256(eight, 1));
-    __m128i h = _mm_hadd_epi32(folded, four);
-    h = _mm_hadd_epi32(h, h);
-    first = _mm_cvtsi128_si32(h);
-    second = _mm_extract_epi32(h, 1);
+// (s0 + s2) + (s1 + s3): a fixed order, which the scalar kernel follows too.
+LK_INLINE float sum4(__m128 s) {
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
 }
 
 template <typename Block>
 constexpr bool kHasMins = !std::is_same_v<Block, BlockQ6_K>;
 
+// RX inputs against one weight row. Per super-block and input the scaled dot product's eight integer lanes
+// (and the mins' four) are converted to floats and multiply-added into vector accumulators with d x x.d
+// (dmin x x.d); the lanes are summed once at the end. The scalar kernel forms the same lanes and
+// multiply-adds, so the two give the same bits.
 template <int RX, typename Block>
 void row_k_quant(const MatmulArgs& a, int64_t r, int32_t x_row) {
     const int64_t blocks = a.cols / kQkK;
     const Block* w = static_cast<const Block*>(a.weights) + r * blocks;
-    float sums[RX] = {};
+    __m256 acc[RX];
+    __m128 min_acc[RX];
+    for (int j = 0; j < RX; ++j) {
+        acc[j] = _mm256_setzero_ps();
+        min_acc[j] = _mm_setzero_ps();
+    }
     Unpacked u;
     for (int64_t b = 0; b < blocks; ++b) {
         unpack(w[b], u);
         for (int j = 0; j < RX; ++j) {
             const BlockQ8_K& xb = a.x_q8k[(x_row + j) * blocks + b];
             const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.bsums));
-            int32_t scaled, other;
+            __m256i lanes = scaled_dot(u, xb);
             if constexpr (kHasMins<Block>) {
                 // The mins multiply sums of 32 inputs: adjacent bsums added (at most 32 x 127, a 16-bit lane).
                 const __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-                sum_both(scaled_dot(u, xb), _mm_madd_epi16(pair_sums, u.mins), scaled, other);
-                sums[j] += u.d * xb.d * static_cast<float>(scaled);
-                sums[j] -= u.dmin * xb.d * static_cast<float>(other);
+                const __m128i mins = _mm_madd_epi16(pair_sums, u.mins);
+                min_acc[j] = _mm_fmadd_ps(_mm_set1_ps(u.dmin * xb.d), _mm_cvtepi32_ps(mins), min_acc[j]);
             } else {
-                const __m256i offsets = _mm256_madd_epi16(bsums, u.q6_scales);
-                const __m128i offset4 = _mm_add_epi32(_mm256_castsi256_si128(offsets), _mm256_extracti128_si256(offsets, 1));
-                sum_both(scaled_dot(u, xb), offset4, scaled, other);
-                sums[j] += u.d * xb.d * static_cast<float>(scaled - 32 * other);
+                // The values are q + 32: 32 x sum(scale x bsum) comes off, lane by lane.
+                lanes = _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(bsums, u.q6_scales), 5));
             }
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * xb.d), _mm256_cvtepi32_ps(lanes), acc[j]);
         }
     }
     for (int j = 0; j < RX; ++j) {
+        const __m128 folded = _mm_add_ps(_mm256_castps256_ps128(acc[j]), _mm256_extractf128_ps(acc[j], 1));
+        const float sum = sum4(folded) - sum4(min_acc[j]);
         float& out = a.y[(x_row + j) * a.y_stride + r];
-        out = a.accumulate ? out + sums[j] : sums[j];
+        out = a.accumulate ? out + sum : sum;
     }
 }
 

@@ -1,5 +1,5 @@
-// libFuzzer target: model creation from arbitrary parameters and tensors of arbitrary kind, layer, dtype,
-// shape and bytes (NaNs and infinities included), then a context and one step when the model is complete.
+// libFuzzer target: model creation from arbitrary parameters and tensors of arbitrary kind, layer, dtype
+// (the quantized block formats included), shape and bytes (NaNs and infinities included), then a context and one step when the model is complete.
 // Sizes are kept small so that every accepted model is cheap; the checks must refuse the rest by status.
 #include <cstdint>
 #include <cstring>
@@ -12,8 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     lk_fuzz::Input in(data, size);
     lk_model_params p{};
     p.vocab_size = in.in(-1, 40);
-    p.hidden_size = in.in(-1, 20);
-    p.intermediate_size = in.in(-1, 24);
+    // Widths of whole quantization blocks (32, 256) now and then, so that quantized matrices are accepted.
+    const int32_t block_widths[] = {32, 256};
+    p.hidden_size = in.byte() % 4 == 0 ? block_widths[in.byte() % 2] : in.in(-1, 20);
+    p.intermediate_size = in.byte() % 4 == 0 ? block_widths[in.byte() % 2] : in.in(-1, 24);
     p.n_layers = in.in(-1, 4);
     p.n_heads = in.in(-1, 6);
     p.n_kv_heads = in.in(-1, 4);
@@ -32,8 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // Tensors: mostly the shapes the kind needs, from the input's own bytes.
     for (int t = 0; t < 64 && !in.done(); ++t) {
-        const int32_t kind = in.in(-1, LK_TENSOR_KIND_COUNT + 2), layer = in.in(-1, p.n_layers + 2), dtype = in.in(-1, 4);
-        int64_t rows = in.in(0, 41), cols = in.in(0, 25);
+        const int32_t kind = in.in(-1, LK_TENSOR_KIND_COUNT + 2), layer = in.in(-1, p.n_layers + 2), dtype = in.in(-1, 11);  // every lk_dtype, and 9 unknown
+        int64_t rows = in.in(0, 41), cols = in.in(0, 25) + (in.byte() % 8 == 0 ? 256 : 0);
         if (in.byte() % 2 == 0) {
             const int64_t h = p.hidden_size, q = int64_t{p.n_heads} * p.head_dim, kv = int64_t{p.n_kv_heads} * p.head_dim;
             const int64_t f = p.intermediate_size, v = p.vocab_size;
