@@ -149,6 +149,8 @@ LK_INLINE void unpack(const BlockQ5_K& b, Unpacked& u) {
 LK_INLINE void unpack(const BlockQ6_K& b, Unpacked& u) {
     const __m256i nibble = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3);
     const __m256i scale16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    const __m256i low_scales = _mm256_permute2x128_si256(scale16, scale16, 0x00);
+    const __m256i high_scales = _mm256_permute2x128_si256(scale16, scale16, 0x11);
     for (int h = 0; h < 2; ++h) {
         const __m256i ql0 = load32(b.ql + 64 * h), ql1 = load32(b.ql + 64 * h + 32), qh = load32(b.qh + 32 * h);
         const __m256i lows[4] = {_mm256_and_si256(ql0, nibble), _mm256_and_si256(ql1, nibble),
@@ -159,7 +161,7 @@ LK_INLINE void unpack(const BlockQ6_K& b, Unpacked& u) {
             const int v = 4 * h + q;  // values 32v..32v+31: sub-blocks 2v (first 16) and 2v + 1
             u.values[v] = _mm256_or_si256(lows[q], _mm256_slli_epi16(high, 4));
             // Scales 2v and 2v + 1 are 16-bit lanes v % 4 * 2 (+1) of 128-bit half v / 4 of scale16.
-            const __m256i half = _mm256_permute2x128_si256(scale16, scale16, v < 4 ? 0x00 : 0x11);
+            const __m256i half = v < 4 ? low_scales : high_scales;
             u.scales[v] = _mm256_blend_epi32(_mm256_shuffle_epi8(half, LK_SPREAD_LANE(2 * (v % 4))),
                                              _mm256_shuffle_epi8(half, LK_SPREAD_LANE(2 * (v % 4) + 1)), 0xF0);
         }
