@@ -361,6 +361,9 @@ public class GgufTests
             CliRunner.Result noSuffix = CliRunner.Run(["quantize", "--model", fixture.Folder, "--out", TempPath("q4km.bin")]);
             Assert.That(noSuffix.ExitCode, Is.EqualTo(2));
             Assert.That(noSuffix.Stderr, Does.Contain("must end in .gguf"));
+            CliRunner.Result noFolder = CliRunner.Run(["quantize", "--model", fixture.Folder, "--out", Path.Combine(TempPath("missing"), "x.gguf")]);
+            Assert.That(noFolder.ExitCode, Is.EqualTo(1));
+            Assert.That(noFolder.Stderr, Does.Contain("does not exist"));
             CliRunner.Result fromGguf = CliRunner.Run(["quantize", "--model", path, "--out", TempPath("again.gguf")]);
             Assert.That(fromGguf.Stderr, Does.Contain("quantize reads a model folder"));
             CliRunner.Result badType = CliRunner.Run(["quantize", "--model", fixture.Folder, "--type", "q3_k", "--out", TempPath("x.gguf")]);

@@ -24,6 +24,7 @@ internal static class QuantizeCommand
             throw new UsageException($"--model {folder} is a GGUF file: quantize reads a model folder (config.json and safetensors)");
         if (!output.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {output} must end in .gguf (that is how --model tells a GGUF file from a folder)");
+        InputPaths.RequireWritableFile(output, "--out");
 
         var progress = new StderrProgress($"quantizing {Path.GetFileName(Path.GetFullPath(folder))} to {type}");
         string partial = output + ".partial";
