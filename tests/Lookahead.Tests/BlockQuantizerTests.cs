@@ -23,7 +23,7 @@ public class BlockQuantizerTests
     public void Q8_0IsLlamaCppsReferenceQuantizerBitForBit()
     {
         float[] x = RandomRows(4 * 512, 1, 3);
-        Assert.That(BlockQuantizer.Quantize(GgmlType.Q8_0, x, 512), Is.EqualTo(Q8_0.Quantize(x)));
+        Assert.That(BlockQuantizer.Quantize(GgmlType.Q8_0, x), Is.EqualTo(Q8_0.Quantize(x)));
     }
 
     // Q5_0 (llama.cpp's rounding: the largest magnitude maps to -16, the rest round to nearest): every
@@ -33,7 +33,7 @@ public class BlockQuantizerTests
     public void Q5_0ReadsBackWithinHalfAStep()
     {
         float[] x = RandomRows(4 * 256, 3, 2);
-        float[] y = KQuants.DequantizeQ5_0(BlockQuantizer.Quantize(GgmlType.Q5_0, x, 256));
+        float[] y = KQuants.DequantizeQ5_0(BlockQuantizer.Quantize(GgmlType.Q5_0, x));
         for (int b = 0; b < x.Length / 32; b++)
         {
             double step = x.AsSpan(b * 32, 32).ToArray().Max(v => Math.Abs(v)) / 16.0;
@@ -53,7 +53,7 @@ public class BlockQuantizerTests
         GgmlType type = Enum.Parse<GgmlType>(typeName);
         const int cols = 768;
         float[] x = RandomRows(5 * cols, 2, 2);
-        byte[] bytes = BlockQuantizer.Quantize(type, x, cols);
+        byte[] bytes = BlockQuantizer.Quantize(type, x);
         Assert.That(bytes.Length, Is.EqualTo(5 * cols / 256 * (type == GgmlType.Q4_K ? 144 : 210)));
         float[] y = type == GgmlType.Q4_K ? KQuants.DequantizeQ4_K(bytes) : KQuants.DequantizeQ6_K(bytes);
         int group = type == GgmlType.Q4_K ? 32 : 16;
@@ -82,7 +82,7 @@ public class BlockQuantizerTests
         var zeros = new float[512];
         foreach (GgmlType type in new[] { GgmlType.Q4_K, GgmlType.Q6_K })
         {
-            byte[] bytes = BlockQuantizer.Quantize(type, zeros, 512);
+            byte[] bytes = BlockQuantizer.Quantize(type, zeros);
             float[] y = type == GgmlType.Q4_K ? KQuants.DequantizeQ4_K(bytes) : KQuants.DequantizeQ6_K(bytes);
             Assert.That(y, Is.All.EqualTo(0f), type.ToString());
         }

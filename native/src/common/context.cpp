@@ -9,6 +9,7 @@
 #endif
 #include "error.h"
 #include "kv_pool.h"
+#include "quant_types.h"
 
 namespace lk {
 namespace {
@@ -103,11 +104,9 @@ Context::Context(Model& model, const lk_context_params& params) : model_(model) 
     if (use_cuda && (n_seq_max > 1 || params.n_kv_tokens != 0))
         fail(LK_ERR_UNSUPPORTED, "the CUDA backend holds one sequence in a contiguous cache: n_seq_max and n_kv_tokens "
                                  "must be 0 there (several sequences per context run on the CPU backend)");
-    for (int32_t dtype : {LK_DTYPE_Q8_0, LK_DTYPE_Q4_0, LK_DTYPE_Q5_0, LK_DTYPE_Q4_K, LK_DTYPE_Q5_K, LK_DTYPE_Q6_K}) {
-        if (use_cuda && model.has_matrix_of(dtype))
-            fail(LK_ERR_UNSUPPORTED, std::string("the CUDA backend has no ") + dtype_name(dtype) +
-                                         " kernels yet: run quantized weights on the CPU backend");
-    }
+    if (const int32_t quantized = model.matrix_dtype_where(is_quantized); use_cuda && quantized >= 0)
+        fail(LK_ERR_UNSUPPORTED, std::string("the CUDA backend has no ") + dtype_name(quantized) +
+                                     " kernels yet: run quantized weights on the CPU backend");
     if (use_cuda && params.kv_type != LK_DTYPE_F32)
         fail(LK_ERR_UNSUPPORTED, "the CUDA backend keeps an F32 KV cache: kv_type must be 0 (F32) there "
                                  "(F16 and BF16 caches run on the CPU backend)");

@@ -217,12 +217,12 @@ void Model::set_tensor(int32_t kind, int32_t layer, int32_t dtype, int64_t rows,
     *slot = std::move(tensor);
 }
 
-bool Model::has_matrix_of(int32_t dtype) const {
-    if (token_embedding.dtype == dtype || output.dtype == dtype) return true;
-    return std::any_of(layers.begin(), layers.end(), [dtype](const LayerWeights& w) {
-        return w.q.dtype == dtype || w.k.dtype == dtype || w.v.dtype == dtype || w.o.dtype == dtype || w.gate.dtype == dtype ||
-               w.up.dtype == dtype || w.down.dtype == dtype;
-    });
+int32_t Model::matrix_dtype_where(bool (*holds)(int32_t)) const {
+    std::vector<const Tensor*> matrices = {&token_embedding, &output};
+    for (const LayerWeights& w : layers) matrices.insert(matrices.end(), {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down});
+    for (const Tensor* m : matrices)
+        if (holds(m->dtype)) return m->dtype;
+    return -1;
 }
 
 void Model::set_rope_frequencies(const float* inv_freq, int32_t count) {

@@ -41,8 +41,8 @@ struct Model {
     int q_dim() const { return params.n_heads * params.head_dim; }
     int kv_dim() const { return params.n_kv_heads * params.head_dim; }
     bool has_qkv_bias() const { return (params.flags & LK_MODEL_QKV_BIAS) != 0; }
-    // Whether any matrix (the embedding included) is stored as dtype.
-    bool has_matrix_of(int32_t dtype) const;
+    // The dtype of the first matrix (the embedding included) whose dtype holds, or -1.
+    int32_t matrix_dtype_where(bool (*holds)(int32_t)) const;
 
     lk_model_params params;
     std::vector<float> rope_inv_freq;  // head_dim / 2 entries

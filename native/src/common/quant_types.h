@@ -73,7 +73,7 @@ inline void dequantize_row(int32_t dtype, const void* row, int64_t cols, float* 
         switch (dtype) {
             case LK_DTYPE_Q8_0: {
                 const BlockQ8_0 block = read_block<BlockQ8_0>(row, b);
-                for (int i = 0; i < kQ8Block; ++i) o[i] = f16_to_float(block.d) * static_cast<float>(block.qs[i]);
+                for (int i = 0; i < kQ8Block; ++i) o[i] = q8_0_value(&block, i);
                 break;
             }
             case LK_DTYPE_Q4_0: dequantize_block_q4_0(read_block<BlockQ4_0>(row, b), o); break;
@@ -85,28 +85,28 @@ inline void dequantize_row(int32_t dtype, const void* row, int64_t cols, float* 
     }
 }
 
-// Index of the first value whose block has a non-finite half scale (the only place a quantized type can
-// hold NaN or infinity), among count values; -1 when there is none.
-inline int64_t first_non_finite_scale(int32_t dtype, const void* data, int64_t count) {
+// Whether block b's half scale (and, for Q4_K and Q5_K, its half min scale) is NaN or infinite: the only
+// place a quantized type can hold either.
+template <typename Block>
+bool has_non_finite_scale(const void* data, int64_t b) {
     auto bad = [](uint16_t half) { return (half & 0x7C00u) == 0x7C00u; };
+    const Block block = read_block<Block>(data, b);
+    if constexpr (requires { block.dmin; }) return bad(block.d) || bad(block.dmin);
+    else return bad(block.d);
+}
+
+// Index of the first value whose block has a non-finite scale, among count values; -1 when there is none.
+inline int64_t first_non_finite_scale(int32_t dtype, const void* data, int64_t count) {
     const int64_t n = block_elements(dtype);
     for (int64_t b = 0; b < count / n; ++b) {
         bool found = false;
         switch (dtype) {
-            case LK_DTYPE_Q8_0: found = bad(read_block<BlockQ8_0>(data, b).d); break;
-            case LK_DTYPE_Q4_0: found = bad(read_block<BlockQ4_0>(data, b).d); break;
-            case LK_DTYPE_Q5_0: found = bad(read_block<BlockQ5_0>(data, b).d); break;
-            case LK_DTYPE_Q4_K: {
-                const BlockQ4_K block = read_block<BlockQ4_K>(data, b);
-                found = bad(block.d) || bad(block.dmin);
-                break;
-            }
-            case LK_DTYPE_Q5_K: {
-                const BlockQ5_K block = read_block<BlockQ5_K>(data, b);
-                found = bad(block.d) || bad(block.dmin);
-                break;
-            }
-            default: found = bad(read_block<BlockQ6_K>(data, b).d); break;
+            case LK_DTYPE_Q8_0: found = has_non_finite_scale<BlockQ8_0>(data, b); break;
+            case LK_DTYPE_Q4_0: found = has_non_finite_scale<BlockQ4_0>(data, b); break;
+            case LK_DTYPE_Q5_0: found = has_non_finite_scale<BlockQ5_0>(data, b); break;
+            case LK_DTYPE_Q4_K: found = has_non_finite_scale<BlockQ4_K>(data, b); break;
+            case LK_DTYPE_Q5_K: found = has_non_finite_scale<BlockQ5_K>(data, b); break;
+            default: found = has_non_finite_scale<BlockQ6_K>(data, b); break;
         }
         if (found) return b * n;
     }

@@ -73,7 +73,7 @@ public:
         up_ = floats(n_batch * int64_t{p_.intermediate_size});
         logits_ = floats(n_batch * int64_t{p_.vocab_size});
         const int64_t widest_input = std::max({hidden, q_dim, int64_t{p_.intermediate_size}});
-        if (has_matrices_where(model, [](int32_t dtype) { return dtype == LK_DTYPE_BF16; })) {
+        if (has_matrices_where(model, is_bf16)) {
             rounded_ = floats(n_batch * widest_input);
             packed_ = AlignedBuffer(n_batch * widest_input * sizeof(uint16_t));
         }
@@ -413,10 +413,6 @@ private:
         const BlockQ8_K* q8k = nullptr;  // rows of cols / 256 blocks
     };
 
-    static bool any_of_dtype(std::initializer_list<const Tensor*> weights, int32_t dtype) {
-        return std::any_of(weights.begin(), weights.end(), [dtype](const Tensor* w) { return w->dtype == dtype; });
-    }
-
     static bool any_where(std::initializer_list<const Tensor*> weights, bool (*holds)(int32_t)) {
         return std::any_of(weights.begin(), weights.end(), [holds](const Tensor* w) { return holds(w->dtype); });
     }
@@ -430,12 +426,13 @@ private:
         });
     }
 
+    static bool is_bf16(int32_t dtype) { return dtype == LK_DTYPE_BF16; }
 
     // The rounding and quantizing are a few operations per input element, next to a whole weight row per
     // element in the product; prefill's batches do them over the pool.
     Inputs inputs(const float* x, int64_t stride, int n, int64_t cols, std::initializer_list<const Tensor*> weights) {
         Inputs result{x, stride};
-        if (any_of_dtype(weights, LK_DTYPE_BF16)) {
+        if (any_where(weights, is_bf16)) {
             float* rounded = rounded_.as<float>();
             uint16_t* packed = packed_.as<uint16_t>();
             parallel_rows(n, 1, n * cols / 8, 0, [&](int64_t begin, int64_t end) {

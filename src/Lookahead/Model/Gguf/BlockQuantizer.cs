@@ -8,27 +8,13 @@ namespace Lookahead.Model.Gguf;
 /// </summary>
 internal static class BlockQuantizer
 {
-    public const int Q8_0Bytes = 34, Q5_0Bytes = 22, Q4_KBytes = 144, Q6_KBytes = 210;
-
-    /// <summary>Values per block of a type this class writes.</summary>
-    public static int BlockElements(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q5_0 ? 32 : 256;
-
-    /// <summary>Bytes of one row of cols values.</summary>
-    public static long RowBytes(GgmlType type, long cols) => cols / BlockElements(type) * type switch
+    /// <summary>Values (rows of whole blocks, one after another) as blocks.</summary>
+    public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> values)
     {
-        GgmlType.Q8_0 => Q8_0Bytes,
-        GgmlType.Q5_0 => Q5_0Bytes,
-        GgmlType.Q4_K => Q4_KBytes,
-        GgmlType.Q6_K => Q6_KBytes,
-        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a type this quantizer writes"),
-    };
-
-    /// <summary>Rows of cols values (cols a multiple of the type's block) as blocks.</summary>
-    public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> values, long cols)
-    {
-        long rows = values.Length / cols, rowBytes = RowBytes(type, cols);
-        var bytes = new byte[rows * rowBytes];
-        int n = BlockElements(type), size = (int)(rowBytes / (cols / n));
+        if (type is not (GgmlType.Q8_0 or GgmlType.Q5_0 or GgmlType.Q4_K or GgmlType.Q6_K))
+            throw new ArgumentOutOfRangeException(nameof(type), type, "not a type this quantizer writes");
+        (int n, int size) = GgmlTypes.Block(type)!.Value;
+        var bytes = new byte[values.Length / n * size];
         for (long b = 0; b < values.Length / n; b++)
         {
             ReadOnlySpan<float> block = values.Slice((int)(b * n), n);
@@ -58,16 +44,7 @@ internal static class BlockQuantizer
     // half a step up, at most 31 (quantize_row_q5_0_ref).
     private static void Q5_0(ReadOnlySpan<float> x, Span<byte> block)
     {
-        float amax = 0, max = 0;
-        foreach (float v in x)
-        {
-            if (amax < MathF.Abs(v))
-            {
-                amax = MathF.Abs(v);
-                max = v;
-            }
-        }
-        float d = max / -16f, id = d != 0 ? 1f / d : 0f;
+        float d = SignedMax(x) / -16f, id = d != 0 ? 1f / d : 0f;
         BitConverter.TryWriteBytes(block, (Half)d);
         uint high = 0;
         for (int j = 0; j < 16; j++)
@@ -142,32 +119,12 @@ internal static class BlockQuantizer
     private static void Q6_K(ReadOnlySpan<float> x, Span<byte> block)
     {
         Span<float> scales = stackalloc float[16];
-        for (int g = 0; g < 16; g++)
-        {
-            float max = 0, amax = 0;
-            foreach (float v in x.Slice(16 * g, 16))
-            {
-                if (MathF.Abs(v) > amax)
-                {
-                    amax = MathF.Abs(v);
-                    max = v;
-                }
-            }
-            scales[g] = max / -32f;
-        }
-        float maxScale = 0, amaxScale = 0;
-        foreach (float s in scales)
-        {
-            if (MathF.Abs(s) > amaxScale)
-            {
-                amaxScale = MathF.Abs(s);
-                maxScale = s;
-            }
-        }
+        for (int g = 0; g < 16; g++) scales[g] = SignedMax(x.Slice(16 * g, 16)) / -32f;
+        float maxScale = SignedMax(scales);
         Span<byte> ql = block[..128], qh = block.Slice(128, 64), sc = block.Slice(192, 16);
         ql.Clear();
         qh.Clear();
-        if (amaxScale == 0)
+        if (maxScale == 0)
         {
             sc.Clear();
             BitConverter.TryWriteBytes(block[208..], (Half)0);
@@ -195,6 +152,21 @@ internal static class BlockQuantizer
             }
         }
         BitConverter.TryWriteBytes(block[208..], d);
+    }
+
+    // The value of largest magnitude, with its sign (the first of equal magnitudes), or 0.
+    private static float SignedMax(ReadOnlySpan<float> values)
+    {
+        float max = 0, amax = 0;
+        foreach (float v in values)
+        {
+            if (MathF.Abs(v) > amax)
+            {
+                amax = MathF.Abs(v);
+                max = v;
+            }
+        }
+        return max;
     }
 
     private static float Max(ReadOnlySpan<float> values)

@@ -68,7 +68,7 @@ internal static class GgufWriter
             {
                 GgmlType.F32 => Floats(data),
                 GgmlType.F16 => Halves(data),
-                _ => BlockQuantizer.Quantize(type, data, slot.Cols),
+                _ => BlockQuantizer.Quantize(type, data),
             };
             ulong[] dims = slot.Cols == 1 ? [(ulong)slot.Rows] : [(ulong)slot.Cols, (ulong)slot.Rows];  // ggml's ne[0] is innermost
             tensors.Add((GgufName(slot), type, dims, bytes));
